@@ -1,0 +1,60 @@
+# Works on a fresh machine with only python3 (3.11+): every target builds .venv on demand.
+PY ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+PYTEST_ARGS ?=
+LINT_PATHS ?= marking tests bench
+
+.PHONY: all demo test bench lint clean distclean venv
+
+all: test
+
+# --- virtual environment and install stamps ------------------------------------------------
+# Each stamp depends on pyproject.toml, so editing dependencies reinstalls; otherwise re-running
+# a target does not touch pip.
+
+$(VPY):
+	$(PY) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+venv: $(VPY)
+
+$(VENV)/.installed-test: pyproject.toml | $(VPY)
+	$(PIP) install -e '.[test]'
+	touch $@
+
+# invisible-watermark's metadata drags in PyTorch: install it with --no-deps, after the bench
+# extra has brought what it really needs (opencv-python-headless, PyWavelets).
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(PIP) install -e '.[test,bench]'
+	$(PIP) install --no-deps invisible-watermark
+	touch $@
+
+$(VENV)/.installed-lint: pyproject.toml $(VENV)/.installed-test
+	$(PIP) install -e '.[test,lint]'
+	touch $@
+
+# --- targets --------------------------------------------------------------------------------
+
+demo: $(VENV)/.installed-test
+	bash samples/demo.sh
+
+test: $(VENV)/.installed-test
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-bench
+	$(VPY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
+	$(VPY) bench/compare_image.py
+
+lint: $(VENV)/.installed-lint
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+clean:
+	rm -rf build .pytest_cache .benchmarks .ruff_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.nbi' -o -name '*.nbc' \) \
+		-prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

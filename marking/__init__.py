@@ -1,0 +1,72 @@
+"""aigc-marking: mark AI-generated media with invisible watermarks and verify them.
+
+The public API is imported lazily (PEP 562), so ``import marking`` and the command line's
+``--help`` stay fast: NumPy, Numba and Pillow load only when a function is first used.
+
+>>> import marking
+>>> marking.embed_file("generated.png", "generated.marked.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from marking.errors import (
+    InputError,
+    InputTooLargeError,
+    InputTooSmallError,
+    MarkingError,
+    OutputError,
+    UnsupportedInputError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from marking.image_io import detect_file, embed_file
+    from marking.image_watermark import ImageDetection, detect_image, embed_image
+    from marking.keys import DEFAULT_KEY, Key
+
+__version__ = "0.1.0"
+
+#: Public name -> module that defines it; imported on first attribute access.
+_LAZY_EXPORTS = {
+    "embed_image": "marking.image_watermark",
+    "detect_image": "marking.image_watermark",
+    "ImageDetection": "marking.image_watermark",
+    "embed_file": "marking.image_io",
+    "detect_file": "marking.image_io",
+    "Key": "marking.keys",
+    "DEFAULT_KEY": "marking.keys",
+}
+
+__all__ = [
+    "DEFAULT_KEY",
+    "ImageDetection",
+    "InputError",
+    "InputTooLargeError",
+    "InputTooSmallError",
+    "Key",
+    "MarkingError",
+    "OutputError",
+    "UnsupportedInputError",
+    "UsageError",
+    "__version__",
+    "detect_file",
+    "detect_image",
+    "embed_file",
+    "embed_image",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'marking' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,1 @@
+"""Slow, obviously correct NumPy/SciPy twins of the Numba kernels, used only by tests."""
