@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Images with more pixels than this are refused (a decompression-bomb guard).
 DEFAULT_MAX_PIXELS = 200_000_000
+#: Largest watermark strength accepted (the command line enforces the same bound).
+MAX_STRENGTH = 4.0
 
 #: Formats we read and write, by Pillow's format name. MPO (a JPEG with extra frames, as
 #: phone cameras write) is read as its primary JPEG image.
@@ -191,6 +193,8 @@ def _pillow_guards(max_pixels: int) -> Iterator[None]:
     """Set Pillow's pixel limit to ``max_pixels`` (warning made an error) and forbid
     decoding truncated files, restoring the previous settings afterwards."""
     with _PILLOW_SETTINGS_LOCK, warnings.catch_warnings():
+        # Pillow warns about damaged metadata on stderr; errors are reported our way.
+        warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
         Image.MAX_IMAGE_PIXELS = max_pixels
@@ -234,17 +238,20 @@ def _too_large(
 
 
 def read_image(
-    path: StrPath, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: StrPath, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None
 ) -> tuple[Image.Image, ImageInfo]:
     """Open and fully decode an image file; return the image and its metadata.
 
     Raises an :class:`~marking.errors.InputError` subclass with a one-line message when
     the file is missing, empty, truncated or corrupt (``InputError``), not a supported
-    single-frame image in a supported mode (``UnsupportedInputError``), smaller than the
-    watermark's minimum side (``InputTooSmallError``) or above ``max_pixels``
-    (``InputTooLargeError``).
+    single-frame image in a supported mode (``UnsupportedInputError``), shorter than
+    ``min_side`` (default: the watermark's ``MIN_SIDE`` for embedding) on its short side
+    (``InputTooSmallError``) or above ``max_pixels`` (``InputTooLargeError``).
     """
-    from marking.image_watermark import MIN_SIDE
+    if min_side is None:
+        from marking.image_watermark import MIN_SIDE
+
+        min_side = MIN_SIDE
 
     path = Path(path)
     _check_file(path)
@@ -253,7 +260,7 @@ def read_image(
         with _pillow_guards(max_pixels), Image.open(path) as opened:
             size = opened.size
             pillow_format = _FORMAT_ALIASES.get(opened.format or "", opened.format or "")
-            _check_opened(path, opened, pillow_format, max_pixels, MIN_SIDE)
+            _check_opened(path, opened, pillow_format, max_pixels, min_side)
             reduced_bit_depth = _decodes_to_fewer_bits(opened)
             opened.load()
             info = _collect_info(path, opened, pillow_format, reduced_bit_depth)
@@ -263,6 +270,9 @@ def read_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _too_large(path, size, max_pixels, str(error)) from None
     except UnidentifiedImageError:
+        if damaged_format := _sniff_supported_format(path):
+            problem = f"corrupt or truncated {_format_name(damaged_format)} file"
+            raise _input_error(InputError, path, problem) from None
         raise _input_error(
             UnsupportedInputError, path, "not an image, or an image format that is not supported"
         ) from None
@@ -273,13 +283,31 @@ def read_image(
     return image, info
 
 
+def _sniff_supported_format(path: Path) -> str | None:
+    """The supported format whose signature the file starts with, if any."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(12)
+    except OSError:
+        return None
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
 def _decode_problem(error: BaseException) -> str:
     """One line saying why decoding failed."""
     if isinstance(error, PermissionError):
         return "permission denied"
     reason = (getattr(error, "strerror", None) or str(error)).strip().splitlines()
     detail = reason[0] if reason else type(error).__name__
-    if "truncated" in detail or isinstance(error, EOFError):
+    if "truncated" in detail.lower() or isinstance(error, EOFError):
         return f"truncated or corrupt image ({detail})"
     return f"corrupt image ({detail})"
 
@@ -670,12 +698,12 @@ def embed_file(
     record: ``input``, ``output``, ``payload`` (hex), ``psnr`` (luma, dB), ``width``,
     ``height``, ``format`` (of the output).
     """
-    import numpy as np
-
     from marking import image_watermark
     from marking.payload import random_payload
 
     payload_bytes = random_payload() if payload is None else _parse_payload(payload)
+    if not 0 < strength <= MAX_STRENGTH:
+        raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
     check_output_path(dst, forbid=[src])
@@ -684,13 +712,14 @@ def embed_file(
         raise _input_error(
             UnsupportedInputError,
             src,
-            "16-bit colour PNG is not supported for marking (it would be reduced to 8 bits); "
-            "convert to 8-bit or 16-bit TIFF first",
+            "16-bit colour images cannot be marked yet (they would be reduced to 8 bits); "
+            "convert to 8 bits per channel first",
         )
     target_format = output_format(dst, info.format)
     check_writable_mode(dst, image.mode, target_format)
     marked = image_watermark.embed_image(image, key=key, payload=payload_bytes, strength=strength)
-    psnr = float(image_watermark.luma_psnr(np.asarray(image), np.asarray(marked)))
+    # PIL images rather than arrays: luma_psnr then knows how to read LA, I and F.
+    psnr = float(image_watermark.luma_psnr(image, marked))
     written = write_image(marked, dst, info, quality=quality, forbid=[src])
     return {
         "input": os.fspath(src),
@@ -710,7 +739,9 @@ def detect_file(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ImageDetection:
     """Read an image file and look for a watermark (blind: no original needed)."""
-    from marking.image_watermark import detect_image
+    from marking import image_watermark
 
-    image, _ = read_image(path, max_pixels=max_pixels)
-    return detect_image(image, key=key)
+    # Detection works on smaller pictures than embedding (a marked picture may be resized).
+    min_side = getattr(image_watermark, "MIN_DETECT_SIDE", image_watermark.MIN_SIDE)
+    image, _ = read_image(path, max_pixels=max_pixels, min_side=min_side)
+    return image_watermark.detect_image(image, key=key)

@@ -86,12 +86,13 @@ def make_natural_image(
         alpha[: height // 8] = 128
         colour = np.round(pixels * 255).astype(np.uint8)
         return Image.fromarray(np.dstack([colour, alpha]), mode)
+    # Pillow infers these modes from the dtype (passing the mode is deprecated for them).
     if mode == "I;16":
-        return Image.fromarray(np.round(pixels * 65535).astype(np.uint16), "I;16")
+        return Image.fromarray(np.round(pixels * 65535).astype(np.uint16))
     if mode == "I":
-        return Image.fromarray(np.round(pixels * 1_000_000).astype(np.int32), "I")
+        return Image.fromarray(np.round(pixels * 1_000_000).astype(np.int32))
     if mode == "F":
-        return Image.fromarray(pixels.astype(np.float32), "F")
+        return Image.fromarray(pixels.astype(np.float32))
     raise ValueError(f"no natural test image for mode {mode}")
 
 

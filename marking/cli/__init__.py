@@ -1,0 +1,92 @@
+"""The ``aigc-mark`` command line: one module per subcommand, plus shared helpers.
+
+Kept light on purpose: nothing here imports NumPy, Numba or Pillow, so ``--help`` and
+``--version`` answer at once. Subcommands import the heavy modules inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from marking.errors import UsageError
+
+if TYPE_CHECKING:
+    from marking.keys import Key
+
+PROG = "aigc-mark"
+KEY_ENV_VAR = "AIGC_MARK_KEY"  # mirrors marking.keys.KEY_ENV_VAR without importing NumPy
+DEBUG_ENV_VAR = "AIGC_MARK_DEBUG"
+
+
+def add_key_options(parser: argparse.ArgumentParser) -> None:
+    """``--key`` / ``--key-file``, mutually exclusive; the environment is the fallback."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--key",
+        metavar="KEY",
+        help=f"secret key (visible to other users in the process list: prefer --key-file "
+        f"or ${KEY_ENV_VAR}); default: ${KEY_ENV_VAR}, else the public key",
+    )
+    group.add_argument(
+        "--key-file", metavar="FILE", help="read the secret key from the first line of FILE"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print results as JSON (one object per line)"
+    )
+
+
+def resolve_key(args: argparse.Namespace) -> Key:
+    """The key the options (or ``$AIGC_MARK_KEY``) ask for; problems become UsageError."""
+    from marking.keys import load_key
+
+    try:
+        return load_key(args.key, args.key_file)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(f"key file {args.key_file}: {reason}") from None
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+
+
+def secrets_in(args: argparse.Namespace) -> list[str]:
+    """Key values that must never be echoed: from ``--key`` and the environment."""
+    values = [getattr(args, "key", None), os.environ.get(KEY_ENV_VAR)]
+    return [value for value in values if value]
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Replace any secret in ``text`` (defence in depth: keys are never formatted)."""
+    for secret in secrets:
+        text = text.replace(secret, "<key>")
+    return text
+
+
+def one_line(text: str) -> str:
+    """Collapse a message to one line."""
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def print_error(message: str, secrets: Sequence[str] = ()) -> None:
+    """``aigc-mark: error: <message>`` on stderr, one line."""
+    print(f"{PROG}: error: {redact(one_line(message), secrets)}", file=sys.stderr)
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively replace non-finite floats (not valid JSON) with ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def json_line(record: dict[str, Any]) -> str:
+    return json.dumps(json_safe(record), ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,100 @@
+"""Entry point of ``aigc-mark``: argument parsing, exit codes and error reporting.
+
+Exit codes: 0 a mark was found (``detect``) or written (``embed``); 1 no mark in any
+file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 interrupted.
+This module imports nothing heavy: subcommands load NumPy, Numba and Pillow in ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from marking.cli import DEBUG_ENV_VAR, PROG, detect, embed, print_error, secrets_in
+from marking.errors import MarkingError
+
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
+
+
+def package_version() -> str:
+    """The installed distribution's version, else the source tree's ``__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("aigc-marking")
+    except metadata.PackageNotFoundError:
+        from marking import __version__
+
+        return __version__
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` that looks the version up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        print(f"{PROG} {package_version()}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Mark AI-generated images with an invisible watermark, and find it again.",
+        epilog="exit status: 0 mark found / written, 1 no mark found, 2 usage error, "
+        "3 an input or output failed. The key comes from --key, --key-file or "
+        "$AIGC_MARK_KEY, else the documented public key.",
+    )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    embed.add_parser(subparsers)
+    detect.add_parser(subparsers)
+    return parser
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV_VAR) == "1"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``aigc-mark``; return the exit code (argparse exits 2 itself on usage errors)."""
+    args = build_parser().parse_args(argv)
+    secrets = secrets_in(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except MarkingError as error:
+        if _debug():
+            traceback.print_exc()
+        print_error(str(error), secrets)
+        return error.exit_code
+    except OSError as error:
+        if _debug():
+            traceback.print_exc()
+        where = f"{error.filename}: " if error.filename else ""
+        print_error(f"{where}{error.strerror or error}", secrets)
+        return EXIT_FAILED
+    except Exception as error:
+        if _debug():
+            traceback.print_exc()
+        print_error(f"unexpected {type(error).__name__}: {error}", secrets)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
