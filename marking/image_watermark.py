@@ -53,8 +53,8 @@ MIN_SIDE = 256
 MIN_DETECT_SIDE = 96
 #: Short side at which the tile period is exactly :data:`TILE`; larger pictures scale the tile.
 REFERENCE_SIDE = 512
-#: RMS of the luma change at strength 1, in 8-bit units: PSNR = 20 log10(255 / 1.6) = 44 dB.
-BASE_AMPLITUDE = 1.6
+#: RMS of the luma change at strength 1, in 8-bit units: PSNR = 20 log10(255 / 1.9) = 42.6 dB.
+BASE_AMPLITUDE = 1.9
 #: Improved spread spectrum: how much of the picture's own projection the embedder cancels.
 HOST_CANCELLATION = 1.0
 REFERENCE_CANCELLATION = 0.5
@@ -178,7 +178,7 @@ def _pil_pixels(image: Any) -> _Pixels:
         return _array_pixels(array, lambda marked: Image.fromarray(marked, mode))
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         array = np.asarray(image).astype(np.uint16)
-        return _array_pixels(array, lambda marked: Image.fromarray(marked, "I;16"))
+        return _array_pixels(array, lambda marked: Image.fromarray(marked))
     if mode in ("I", "F"):
         array = np.asarray(image).astype(np.float32)
         if mode == "I":
