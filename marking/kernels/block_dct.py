@@ -72,10 +72,20 @@ def _block_transform_kernel(plane: np.ndarray, left: np.ndarray, right: np.ndarr
     return out
 
 
+#: The same body compiled without threads: for small planes (one watermark tile) starting
+#: threads costs more than the transform, and under load it costs far more.
+_block_transform_serial = njit(cache=True, fastmath=FASTMATH)(_block_transform_kernel.py_func)
+
+#: Planes with fewer pixels than this are transformed on one thread.
+PARALLEL_MIN_PIXELS = 1 << 18
+
+
 @njit(cache=True)
 def _block_dct8_kernel(plane: np.ndarray) -> np.ndarray:
     """Forward orthonormal DCT-II of every 8x8 block: ``C @ B @ C.T``."""
     basis = DCT8_BASIS.copy()
+    if plane.size < PARALLEL_MIN_PIXELS:
+        return _block_transform_serial(plane, basis, np.ascontiguousarray(basis.T))
     return _block_transform_kernel(plane, basis, np.ascontiguousarray(basis.T))
 
 
@@ -83,6 +93,8 @@ def _block_dct8_kernel(plane: np.ndarray) -> np.ndarray:
 def _block_idct8_kernel(coeffs: np.ndarray) -> np.ndarray:
     """Inverse (DCT-III) of every 8x8 block: ``C.T @ Y @ C``."""
     basis = DCT8_BASIS.copy()
+    if coeffs.size < PARALLEL_MIN_PIXELS:
+        return _block_transform_serial(coeffs, np.ascontiguousarray(basis.T), basis)
     return _block_transform_kernel(coeffs, np.ascontiguousarray(basis.T), basis)
 
 

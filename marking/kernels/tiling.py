@@ -13,6 +13,24 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True)
+def _interpolation_table(count: int, block: int, cells: int) -> tuple:
+    """For positions 0..count-1: the two mask cells around each and the second one's weight.
+
+    Mask values sit at block centres; positions between centres blend the two nearest.
+    """
+    first = np.empty(count, dtype=np.int64)
+    second = np.empty(count, dtype=np.int64)
+    weight = np.empty(count, dtype=np.float32)
+    for i in range(count):
+        t = (i + 0.5) / block - 0.5
+        cell = min(max(int(np.floor(t)), 0), cells - 1)
+        first[i] = cell
+        second[i] = min(cell + 1, cells - 1)
+        weight[i] = min(max(t - cell, 0.0), 1.0)
+    return first, second, weight
+
+
 @njit(cache=True, parallel=True)
 def add_tiled_pattern(
     pixels: np.ndarray,
@@ -24,40 +42,41 @@ def add_tiled_pattern(
 ) -> np.ndarray:
     """``pixels + gain * mask * tile`` with the tile repeated and the mask interpolated.
 
-    ``pixels`` is (H, W, C) (give a grey plane as (H, W, 1)); the same delta goes to the first three channels (so luma
-    moves by the delta and chroma stays), a fourth (alpha) is copied. ``mask`` holds one value
-    per ``mask_block`` square, interpolated bilinearly between block centres so the pattern has
-    no block edges. Integer outputs are rounded and clipped to ``0..value_max``.
+    ``pixels`` is (H, W, C) (give a grey plane as (H, W, 1)); the same delta goes to the first
+    three channels (so luma moves by the delta and chroma stays), a fourth (alpha) is copied.
+    ``mask`` holds one value per ``mask_block`` square, interpolated bilinearly between block
+    centres so the pattern has no block edges. Integer outputs are rounded and clipped to
+    ``0..value_max``; float images pass ``value_max = 0`` and are neither rounded nor clipped.
     """
-    height, width = pixels.shape[0], pixels.shape[1]
+    height, width, channels = pixels.shape
     period = tile.shape[0]
-    mask_rows, mask_cols = mask.shape
+    row0, row1, row_w = _interpolation_table(height, mask_block, mask.shape[0])
+    col0, col1, col_w = _interpolation_table(width, mask_block, mask.shape[1])
+    is_integer = value_max > 0.0
+    coloured = min(channels, 3)
     out = np.empty_like(pixels)
-    is_integer = value_max > 0.0  # float images pass value_max = 0: no rounding or clipping
-    half = 0.5 * mask_block
     for y in prange(height):
-        my = (y + 0.5 - half) / mask_block
-        my0 = min(max(int(np.floor(my)), 0), mask_rows - 1)
-        my1 = min(my0 + 1, mask_rows - 1)
-        wy = min(max(my - my0, 0.0), 1.0)
-        ty = y % period
+        upper = mask[row0[y]]
+        lower = mask[row1[y]]
+        wy = row_w[y]
+        tile_row = tile[y % period]
+        tx = 0
         for x in range(width):
-            mx = (x + 0.5 - half) / mask_block
-            mx0 = min(max(int(np.floor(mx)), 0), mask_cols - 1)
-            mx1 = min(mx0 + 1, mask_cols - 1)
-            wx = min(max(mx - mx0, 0.0), 1.0)
-            m = (mask[my0, mx0] * (1.0 - wx) + mask[my0, mx1] * wx) * (1.0 - wy) + (
-                mask[my1, mx0] * (1.0 - wx) + mask[my1, mx1] * wx
+            a, b, wx = col0[x], col1[x], col_w[x]
+            m = (upper[a] + (upper[b] - upper[a]) * wx) * (1.0 - wy) + (
+                lower[a] + (lower[b] - lower[a]) * wx
             ) * wy
-            delta = gain * m * tile[ty, x % period]
-            for c in range(pixels.shape[2]):
-                if c < 3:
-                    v = pixels[y, x, c] + delta
-                    if is_integer:
-                        v = min(max(np.floor(v + 0.5), 0.0), value_max)
-                    out[y, x, c] = v
-                else:
-                    out[y, x, c] = pixels[y, x, c]
+            delta = gain * m * tile_row[tx]
+            tx += 1
+            if tx == period:
+                tx = 0
+            for c in range(coloured):
+                v = pixels[y, x, c] + delta
+                if is_integer:
+                    v = min(max(np.floor(v + 0.5), 0.0), value_max)
+                out[y, x, c] = v
+            for c in range(coloured, channels):
+                out[y, x, c] = pixels[y, x, c]
     return out
 
 
@@ -67,9 +86,11 @@ def fold_periodic(plane: np.ndarray, period: int) -> np.ndarray:
     height, width = plane.shape
     out = np.zeros((period, period), dtype=np.float64)
     for y in range(height):
-        ty = y % period
-        for x in range(width):
-            out[ty, x % period] += plane[y, x]
+        target = out[y % period]
+        for start in range(0, width, period):
+            stop = min(start + period, width)
+            for x in range(start, stop):
+                target[x - start] += plane[y, x]
     return out
 
 
@@ -88,34 +109,31 @@ def _splat_coordinates(count: int, step: float, size: int) -> tuple:
     return first, second, weight
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) -> np.ndarray:
     """Fold ``plane`` at a real period onto a ``size`` x ``size`` tile, splatting bilinearly.
 
     Pixel (y, x) lands at tile coordinates ``(y * size / period_y) mod size`` and likewise for x.
-    Threads fold separate bands of rows into their own tiles, summed at the end (no races).
+    Each row is first folded along x into one line, which is then split between the two tile
+    rows it falls between: two multiply-adds per pixel. Serial on purpose: one fold takes about
+    a millisecond, and the detector calls it hundreds of times, where threads only add overhead.
     """
     height, width = plane.shape
     row0, row1, row_w = _splat_coordinates(height, size / period_y, size)
     col0, col1, col_w = _splat_coordinates(width, size / period_x, size)
-    bands = min(height, 4)
-    partial = np.zeros((bands, size, size), dtype=np.float32)
-    for band in prange(bands):
-        line = np.zeros(size, dtype=np.float32)
-        for y in range(band, height, bands):
-            line[:] = 0.0
-            for x in range(width):
-                v = plane[y, x]
-                w = col_w[x]
-                line[col0[x]] += v * (1.0 - w)
-                line[col1[x]] += v * w
-            wy = row_w[y]
-            a = row0[y]
-            b = row1[y]
-            for t in range(size):
-                partial[band, a, t] += line[t] * (1.0 - wy)
-                partial[band, b, t] += line[t] * wy
     out = np.zeros((size, size), dtype=np.float64)
-    for band in range(bands):
-        out += partial[band]
+    line = np.zeros(size, dtype=np.float64)
+    for y in range(height):
+        line[:] = 0.0
+        for x in range(width):
+            v = plane[y, x]
+            w = col_w[x]
+            line[col0[x]] += v * (1.0 - w)
+            line[col1[x]] += v * w
+        wy = row_w[y]
+        a = row0[y]
+        b = row1[y]
+        for t in range(size):
+            out[a, t] += line[t] * (1.0 - wy)
+            out[b, t] += line[t] * wy
     return out

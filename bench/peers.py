@@ -1,0 +1,110 @@
+"""The peer: invisible-watermark's ``dwtDct`` and ``dwtDctSvd`` methods, loaded without torch.
+
+``import imwatermark`` fails without PyTorch: the package ``__init__`` imports ``watermark.py``,
+which imports ``rivaGan.py``, which imports ``torch`` at module level. The two classical methods
+do not need it, so this module loads ``maxDct.py`` and ``dwtDctSvd.py`` straight from the
+installed files with :func:`importlib.util.spec_from_file_location`, bypassing the package
+``__init__``. (The alternative, a stub ``torch`` in ``sys.modules``, would leak into every other
+import in the process.) Neither file uses relative imports, so they load as plain modules.
+
+:func:`encode` and :func:`decode` reproduce ``WatermarkEncoder(...).encode(bgr, method)`` and
+``WatermarkDecoder('bytes', 64).decode(bgr, method)`` from ``imwatermark/watermark.py`` step by
+step: the payload becomes ``list(np.unpackbits(bytes))``, the class is built with its default
+``scales`` and ``block`` (dwtDct: scales [0, 36, 36], dwtDctSvd: [0, 36, 0], block 4; only
+channels 0 and 1 are visited, so both embed in the U chroma plane of the 4-aligned area), the
+image is BGR uint8, converted to YUV, embedded, converted back to BGR inside the peer's own
+``encode``. Decoding averages the per-block votes of each bit and thresholds them; the bits are
+returned as the decoder's ``reconstruct_bytes`` would pack them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+#: Peer methods compared, by the name invisible-watermark gives them.
+METHODS = ("dwtDct", "dwtDctSvd")
+_FILES = {"dwtDct": ("maxDct", "EmbedMaxDct"), "dwtDctSvd": ("dwtDctSvd", "EmbedDwtDctSvd")}
+#: WatermarkEncoder / WatermarkDecoder refuse images with fewer pixels than this.
+MIN_PIXELS = 256 * 256
+
+
+def package_dir() -> Path:
+    """The installed ``imwatermark`` directory, found without importing the package."""
+    spec = importlib.util.find_spec("imwatermark")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "invisible-watermark is not installed (make bench installs it with --no-deps)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def version() -> str:
+    """The installed invisible-watermark version."""
+    from importlib.metadata import version as dist_version
+
+    return dist_version("invisible-watermark")
+
+
+@cache
+def _module(stem: str) -> ModuleType:
+    path = package_dir() / f"{stem}.py"
+    spec = importlib.util.spec_from_file_location(f"_peer_imwatermark_{stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def embedder_class(method: str) -> Callable[..., object]:
+    """``EmbedMaxDct`` (dwtDct) or ``EmbedDwtDctSvd`` (dwtDctSvd)."""
+    stem, name = _FILES[method]
+    return getattr(_module(stem), name)
+
+
+def _check_size(bgr: np.ndarray) -> None:
+    rows, cols, _channels = bgr.shape
+    if rows * cols < MIN_PIXELS:
+        raise RuntimeError("image too small, should be larger than 256x256")
+
+
+def encode(method: str, bgr: np.ndarray, payload: bytes) -> np.ndarray:
+    """Mark a BGR uint8 image as ``WatermarkEncoder(payload).encode(bgr, method)`` does."""
+    seq = np.array(list(payload), dtype=np.uint8)
+    watermarks = list(np.unpackbits(seq))
+    _check_size(bgr)
+    embedder = embedder_class(method)(watermarks, wmLen=len(watermarks))
+    return embedder.encode(bgr)  # type: ignore[attr-defined]
+
+
+def decode(method: str, bgr: np.ndarray, n_bits: int = 64) -> np.ndarray:
+    """The ``n_bits`` bits (bool) ``WatermarkDecoder('bytes', n_bits).decode`` reads."""
+    _check_size(bgr)
+    embedder = embedder_class(method)(watermarks=[], wmLen=n_bits)
+    bits = np.asarray(embedder.decode(bgr), dtype=bool)  # type: ignore[attr-defined]
+    if len(bits) != n_bits:
+        raise RuntimeError("bits are not matched with watermark length")
+    return bits
+
+
+def decode_bytes(method: str, bgr: np.ndarray, n_bits: int = 64) -> bytes:
+    """Decode and pack as ``WatermarkDecoder.reconstruct_bytes`` does."""
+    return np.packbits(decode(method, bgr, n_bits))[: n_bits // 8].tobytes()
+
+
+def rgb_to_bgr(rgb: np.ndarray) -> np.ndarray:
+    """Channel order the peer expects (``cv2.imread`` order), as a contiguous uint8 array."""
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(rgb[:, :, 2::-1])
+
+
+def bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
+    """Back to RGB order."""
+    return np.ascontiguousarray(bgr[:, :, ::-1])

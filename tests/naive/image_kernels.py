@@ -1,0 +1,80 @@
+"""Slow NumPy twins of the image kernels in marking.kernels.luma, masking and tiling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def luma(pixels: np.ndarray, scale: float) -> np.ndarray:
+    if pixels.ndim == 2:
+        return pixels.astype(np.float64) * scale
+    rgb = pixels[..., :3].astype(np.float64)
+    return (rgb @ np.array([0.299, 0.587, 0.114])) * scale
+
+
+def block_std(plane: np.ndarray, block: int) -> np.ndarray:
+    rows = -(-plane.shape[0] // block)
+    cols = -(-plane.shape[1] // block)
+    out = np.empty((rows, cols))
+    for r in range(rows):
+        for c in range(cols):
+            out[r, c] = plane[r * block : (r + 1) * block, c * block : (c + 1) * block].std()
+    return out
+
+
+def _interpolated_mask(mask: np.ndarray, block: int, height: int, width: int) -> np.ndarray:
+    def table(count: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = (np.arange(count) + 0.5) / block - 0.5
+        first = np.clip(np.floor(t).astype(int), 0, cells - 1)
+        second = np.minimum(first + 1, cells - 1)
+        return first, second, np.clip(t - first, 0.0, 1.0)
+
+    r0, r1, wy = table(height, mask.shape[0])
+    c0, c1, wx = table(width, mask.shape[1])
+    top = mask[r0][:, c0] * (1 - wx) + mask[r0][:, c1] * wx
+    bottom = mask[r1][:, c0] * (1 - wx) + mask[r1][:, c1] * wx
+    return top * (1 - wy[:, None]) + bottom * wy[:, None]
+
+
+def add_tiled_pattern(
+    pixels: np.ndarray,
+    tile: np.ndarray,
+    mask: np.ndarray,
+    mask_block: int,
+    gain: float,
+    value_max: float,
+) -> np.ndarray:
+    height, width, channels = pixels.shape
+    reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
+    pattern = np.tile(tile.astype(np.float64), reps)[:height, :width]
+    delta = gain * _interpolated_mask(mask.astype(np.float64), mask_block, height, width) * pattern
+    out = pixels.astype(np.float64).copy()
+    out[..., : min(channels, 3)] += delta[..., None]
+    if value_max > 0:
+        out = np.clip(np.floor(out + 0.5), 0, value_max)
+    return out.astype(pixels.dtype)
+
+
+def fold_periodic(plane: np.ndarray, period: int) -> np.ndarray:
+    rows = -(-plane.shape[0] // period) * period
+    cols = -(-plane.shape[1] // period) * period
+    padded = np.zeros((rows, cols))
+    padded[: plane.shape[0], : plane.shape[1]] = plane
+    return padded.reshape(rows // period, period, cols // period, period).sum(axis=(0, 2))
+
+
+def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) -> np.ndarray:
+    ty = (np.arange(plane.shape[0]) * size / period_y) % size
+    tx = (np.arange(plane.shape[1]) * size / period_x) % size
+    y0 = np.minimum(np.floor(ty).astype(int), size - 1)
+    x0 = np.minimum(np.floor(tx).astype(int), size - 1)
+    fy, fx = ty - y0, tx - x0
+    out = np.zeros((size, size))
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(
+                out,
+                ((y0[:, None] + dy) % size, (x0[None, :] + dx) % size),
+                plane * wy[:, None] * wx[None, :],
+            )
+    return out
