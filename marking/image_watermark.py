@@ -5,9 +5,10 @@ so that its period is a quarter of the picture's short side (never less than 128
 a perceptual mask and added to luma over the whole picture. Before adding it, the embedder looks
 at how the picture itself projects onto each payload bit and reference chip (improved spread
 spectrum) and leans against it, so the picture's own content does not outvote the mark. The
-detector resamples the picture to a working size, searches the tile period over the range that
-resizes and crops can produce (coarse on a quarter-size fold, then fine), folds the picture at
-the best periods, finds the tile's position by phase correlation with the reference, and decodes
+detector resamples the picture to a working size, tries first the periods an uncropped picture
+has (a quarter of its short side, whatever resize it went through), and only if that fails scans
+the whole range that crops can produce (a half-size scan, then full size around its best
+periods). It folds the picture at the best periods, finds the tile's position by phase correlation with the reference, and decodes
 the payload through the error-correcting code and its CRC. The false-alarm probability combines
 the reference correlation's tail probability, corrected for every position and scale tried, with
 the CRC's 2**-24 chance of accepting noise.
@@ -500,10 +501,10 @@ def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDe
 def _transform(peak: _SyncPeak, factor: float) -> dict[str, float]:
     """Tile period and tile origin found, in the input image's pixels."""
     return {
-        "period_x": peak.period_x / factor,
-        "period_y": peak.period_y / factor,
-        "origin_x": (-peak.shift_x * peak.period_x / TILE) % peak.period_x / factor,
-        "origin_y": (-peak.shift_y * peak.period_y / TILE) % peak.period_y / factor,
+        "period_x": float(peak.period_x / factor),
+        "period_y": float(peak.period_y / factor),
+        "origin_x": float((-peak.shift_x * peak.period_x / TILE) % peak.period_x / factor),
+        "origin_y": float((-peak.shift_y * peak.period_y / TILE) % peak.period_y / factor),
     }
 
 

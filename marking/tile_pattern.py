@@ -100,7 +100,7 @@ def tile_coefficients(
     bit_gains: np.ndarray | None = None,
     reference_gains: np.ndarray | None = None,
 ) -> np.ndarray:
-    """DCT plane of the tile carrying ``coded_bits``, each bit and reference chip scaled by a gain."""
+    """DCT plane of the tile carrying ``coded_bits``; each bit and reference chip has a gain."""
     symbols = coded_bits.astype(np.float32) * 2 - 1
     chips = layout.payload_signs * symbols[layout.chip_bit]
     if bit_gains is not None:
