@@ -22,6 +22,7 @@ venv: $(VPY)
 
 $(VENV)/.installed-test: pyproject.toml | $(VPY)
 	$(PIP) install -e '.[test]'
+	$(VPY) -m marking.warmup
 	touch $@
 
 # invisible-watermark's metadata drags in PyTorch: install it with --no-deps, after the bench

@@ -74,7 +74,9 @@ def test_survives_attack_1024x768(marked_detail: np.ndarray, attack: str) -> Non
     assert_recovered(IMAGE_ATTACKS[attack](marked_detail))
 
 
-@pytest.mark.parametrize("attack", [name for name in IMAGE_ATTACKS if name not in SMALL_IMAGE_LIMITS])
+@pytest.mark.parametrize(
+    "attack", [name for name in IMAGE_ATTACKS if name not in SMALL_IMAGE_LIMITS]
+)
 def test_survives_attack_512x512(marked_astronaut: np.ndarray, attack: str) -> None:
     assert_recovered(IMAGE_ATTACKS[attack](marked_astronaut))
 

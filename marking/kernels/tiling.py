@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from marking.kernels._config import FASTMATH
+
 
 @njit(cache=True)
 def _interpolation_table(count: int, block: int, cells: int) -> tuple:
@@ -31,7 +33,7 @@ def _interpolation_table(count: int, block: int, cells: int) -> tuple:
     return first, second, weight
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
 def add_tiled_pattern(
     pixels: np.ndarray,
     tile: np.ndarray,
@@ -58,22 +60,25 @@ def add_tiled_pattern(
     for y in prange(height):
         upper = mask[row0[y]]
         lower = mask[row1[y]]
-        wy = row_w[y]
+        wy = np.float32(row_w[y])
         tile_row = tile[y % period]
+        delta = np.empty(width, dtype=np.float32)
         tx = 0
-        for x in range(width):
+        for x in range(width):  # first the row's deltas: a tight loop the compiler vectorises
             a, b, wx = col0[x], col1[x], col_w[x]
             m = (upper[a] + (upper[b] - upper[a]) * wx) * (1.0 - wy) + (
                 lower[a] + (lower[b] - lower[a]) * wx
             ) * wy
-            delta = gain * m * tile_row[tx]
+            delta[x] = gain * m * tile_row[tx]
             tx += 1
             if tx == period:
                 tx = 0
+        for x in range(width):
             for c in range(coloured):
-                v = pixels[y, x, c] + delta
+                v = pixels[y, x, c] + delta[x]
                 if is_integer:
-                    v = min(max(np.floor(v + 0.5), 0.0), value_max)
+                    # Clamp, then round half up (truncation of a non-negative value is floor).
+                    v = int(min(max(v, 0.0), value_max) + 0.5)
                 out[y, x, c] = v
             for c in range(coloured, channels):
                 out[y, x, c] = pixels[y, x, c]
