@@ -5,13 +5,13 @@ so that its period is a quarter of the picture's short side (never less than 128
 a perceptual mask and added to luma over the whole picture. Before adding it, the embedder looks
 at how the picture itself projects onto each payload bit and reference chip (improved spread
 spectrum) and leans against it, so the picture's own content does not outvote the mark. The
-detector resamples the picture to a working size, tries first the periods an uncropped picture
-has (a quarter of its short side, whatever resize it went through), and only if that fails scans
-the whole range that crops can produce (a half-size scan, then full size around its best
-periods). It folds the picture at the best periods, finds the tile's position by phase correlation with the reference, and decodes
-the payload through the error-correcting code and its CRC. The false-alarm probability combines
-the reference correlation's tail probability, corrected for every position and scale tried, with
-the CRC's 2**-24 chance of accepting noise.
+detector resamples the picture to a working size and tries first the periods an uncropped
+picture has (a quarter of its short side, whatever resize it went through); only if that fails
+does it scan the whole range crops can produce (a half-size scan, then full size around its best
+periods). It folds the picture at each period onto one tile, finds the tile's position by phase
+correlation with the reference, and decodes the payload through the error-correcting code and
+its CRC. The false-alarm probability combines the reference correlation's tail probability,
+corrected for every position and scale tried, with the CRC's 2**-24 chance of accepting noise.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.kernels.block_dct import block_dct8
 from marking.kernels.luma import luma
 from marking.kernels.masking import CONTRAST_MASKING_EXPONENT, block_std
-from marking.kernels.tiling import add_tiled_pattern, fold_periodic, fold_scaled
+from marking.kernels.tiling import add_tiled_pattern, fold_periodic, fold_scaled_many
 from marking.keys import Key, as_key
 from marking.payload import (
     CHECK_BITS,
@@ -68,6 +68,8 @@ WORKING_SIDE = 512
 #: (1/4, with slack for small crops) to one whose short side was cropped to about 45 %.
 PERIOD_RANGE = (1 / 4.4, 1 / 1.8)
 FINE_STEP = 0.0025
+#: The half-size scan keeps a narrower band, so its peaks are wider and it can step further.
+COARSE_STEP = 0.004
 PRIOR_STEPS = 8
 COARSE_KEEP = 4
 PRIOR_SPAN = PRIOR_STEPS * FINE_STEP
@@ -217,22 +219,31 @@ def resize_periodic(tile: np.ndarray, size: int) -> np.ndarray:
     n = tile.shape[0]
     if size == n:
         return tile.astype(np.float32)
-    spectrum = np.fft.fftshift(np.fft.fft2(tile))
+    from scipy import fft
+
+    spectrum = np.fft.fftshift(fft.fft2(tile, workers=-1))
     out = np.zeros((size, size), np.complex128)
     keep = min(n, size)
     src0, dst0 = (n - keep) // 2, (size - keep) // 2
     out[dst0 : dst0 + keep, dst0 : dst0 + keep] = spectrum[src0 : src0 + keep, src0 : src0 + keep]
-    return (np.fft.ifft2(np.fft.ifftshift(out)).real * (size * size) / (n * n)).astype(np.float32)
+    resized = fft.ifft2(np.fft.ifftshift(out), workers=-1).real
+    return (resized * (size * size) / (n * n)).astype(np.float32)
 
 
+@lru_cache(maxsize=4)
 def _highpass_response(size: int, sigma: float) -> np.ndarray:
-    frequency = np.fft.fftfreq(size)
-    radius2 = frequency[:, None] ** 2 + frequency[None, :] ** 2
+    """Gain of "picture minus its Gaussian blur" on the half spectrum of a size x size tile."""
+    radius2 = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.rfftfreq(size)[None, :] ** 2
     return 1.0 - np.exp(-2 * np.pi**2 * sigma**2 * radius2)
 
 
 def _circular_highpass(tile: np.ndarray, sigma: float = PREFILTER_SIGMA) -> np.ndarray:
-    return np.fft.ifft2(np.fft.fft2(tile) * _highpass_response(tile.shape[0], sigma)).real
+    """The detector's prefilter applied to one period of a periodic pattern."""
+    from scipy import fft
+
+    size = tile.shape[0]
+    spectrum = fft.rfft2(tile) * _highpass_response(size, sigma)
+    return fft.irfft2(spectrum, s=(size, size)).astype(np.float32)
 
 
 def perceptual_mask(plane: np.ndarray, block: int) -> np.ndarray:
@@ -252,8 +263,15 @@ def tile_period(height: int, width: int) -> int:
 # --- embedding ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=16)
+def _unit_response(layout: CarrierLayout, payload: bytes) -> np.ndarray:
+    """What the detector reads from the unit-RMS tile of this payload (before any gains)."""
+    nominal = coefficients_to_tile(tile_coefficients(layout, encode_payload(payload)))
+    return block_dct8(_circular_highpass(nominal / nominal.std()))
+
+
 def _informed_gains(
-    layout: CarrierLayout, coded: np.ndarray, plane: np.ndarray, period: int
+    layout: CarrierLayout, payload: bytes, plane: np.ndarray, period: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-bit and per-reference-chip gains that cancel the picture's own projection.
 
@@ -264,14 +282,10 @@ def _informed_gains(
     the total watermark energy (and the PSNR) does not change.
     """
     folded = resize_periodic(fold_periodic(plane, period), TILE)
-    host = block_dct8(_circular_highpass(folded).astype(np.float32))
+    host = block_dct8(_circular_highpass(folded))
     scales = np.tile(position_scales(host), (TILE // 8, TILE // 8))
-    nominal = coefficients_to_tile(tile_coefficients(layout, coded))
-    repeats = plane.size / period**2
-    response = block_dct8(
-        _circular_highpass(nominal / nominal.std() * BASE_AMPLITUDE * repeats).astype(np.float32)
-    )
-    symbols = coded.astype(np.float64) * 2 - 1
+    response = _unit_response(layout, payload) * (BASE_AMPLITUDE * plane.size / period**2)
+    symbols = encode_payload(payload).astype(np.float64) * 2 - 1
     host_chips = host[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     mark_chips = response[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     weights = 1.0 / scales[layout.payload_rows, layout.payload_cols]
@@ -315,7 +329,7 @@ def embed_image(
     period = tile_period(height, width)
     layout = carrier_layout(the_key)
     coded = encode_payload(payload_bytes)
-    bit_gains, ref_gains = _informed_gains(layout, coded, plane, period)
+    bit_gains, ref_gains = _informed_gains(layout, payload_bytes, plane, period)
     tile = coefficients_to_tile(tile_coefficients(layout, coded, bit_gains, ref_gains))
     tile = resize_periodic(tile / tile.std(), period)
     tile /= tile.std()
@@ -363,63 +377,94 @@ class _SyncPeak:
     folded: np.ndarray
 
 
-def _phase_correlation(folded: np.ndarray, reference_spectrum: np.ndarray) -> np.ndarray:
-    spectrum = np.fft.fft2(folded)
-    surface = np.fft.ifft2(spectrum * reference_spectrum / (np.abs(spectrum) + 1e-9)).real
-    return (surface - surface.mean()) / (surface.std() + 1e-12)
-
-
-def _parabolic(left: float, middle: float, right: float) -> float:
+def _parabolic(left: np.ndarray, middle: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Sub-sample offset of a peak from its two neighbours (vectorised over candidates)."""
     denominator = left - 2 * middle + right
-    return (
-        0.0 if denominator == 0 else float(np.clip(0.5 * (left - right) / denominator, -0.5, 0.5))
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return np.where(denominator == 0, 0.0, np.clip(0.5 * (left - right) / safe, -0.5, 0.5))
+
+
+def _sync_many(
+    plane: np.ndarray, periods_y: np.ndarray, periods_x: np.ndarray, reference: np.ndarray
+) -> list[_SyncPeak]:
+    """Fold at every candidate period and phase-correlate each fold with the reference.
+
+    The score is the correlation peak in standard deviations of its own surface, so it is
+    comparable across candidates and pictures. Folds run one candidate per thread and the FFTs
+    in one batch, so a scan of hundreds of periods costs tens of milliseconds.
+    """
+    from scipy import fft
+
+    size = reference.shape[0]
+    periods_y = np.ascontiguousarray(periods_y, dtype=np.float64)
+    periods_x = np.ascontiguousarray(periods_x, dtype=np.float64)
+    folded = fold_scaled_many(plane, periods_y, periods_x, size)
+    spectra = fft.rfft2(folded, axes=(1, 2), workers=-1)
+    spectra *= reference / (np.abs(spectra) + 1e-9)
+    surfaces = fft.irfft2(spectra, s=(size, size), axes=(1, 2), workers=-1)
+    flat = surfaces.reshape(len(periods_y), -1)
+    flat -= flat.mean(axis=1, keepdims=True)
+    flat /= flat.std(axis=1, keepdims=True) + 1e-12
+    best = flat.argmax(axis=1)
+    rows, cols = np.divmod(best, size)
+    index = np.arange(len(periods_y))
+    middle = surfaces[index, rows, cols]
+    shift_y = rows + _parabolic(
+        surfaces[index, (rows - 1) % size, cols], middle, surfaces[index, (rows + 1) % size, cols]
     )
-
-
-def _sync_at(plane: np.ndarray, period_y: float, period_x: float, ref: np.ndarray) -> _SyncPeak:
-    size = ref.shape[0]
-    folded = fold_scaled(plane, period_y, period_x, size)
-    z = _phase_correlation(folded, ref)
-    row, col = np.unravel_index(int(np.argmax(z)), z.shape)
-    up, down = z[(row - 1) % size, col], z[(row + 1) % size, col]
-    left, right = z[row, (col - 1) % size], z[row, (col + 1) % size]
-    shift_y = row + _parabolic(up, z[row, col], down)
-    shift_x = col + _parabolic(left, z[row, col], right)
-    return _SyncPeak(float(z[row, col]), period_y, period_x, shift_y, shift_x, folded)
-
-
-def _period_grid(short_side: int) -> np.ndarray:
-    low, high = short_side * PERIOD_RANGE[0], short_side * PERIOD_RANGE[1]
-    return low * np.exp(np.arange(0.0, math.log(high / low) + FINE_STEP, FINE_STEP))
-
-
-def _refine(work: np.ndarray, layout: CarrierLayout, peak: _SyncPeak) -> _SyncPeak:
-    """Let the two axes settle separately (a picture resized to another aspect ratio)."""
-    best = peak
-    for factor_y, factor_x in PERIOD_NUDGES:
-        trial = _sync_at(
-            work, peak.period_y * factor_y, peak.period_x * factor_x, layout.reference_spectrum
+    shift_x = cols + _parabolic(
+        surfaces[index, rows, (cols - 1) % size], middle, surfaces[index, rows, (cols + 1) % size]
+    )
+    return [
+        _SyncPeak(
+            float(middle[i]),
+            float(periods_y[i]),
+            float(periods_x[i]),
+            float(shift_y[i]),
+            float(shift_x[i]),
+            folded[i],
         )
-        if trial.score > best.score:
-            best = trial
-    return best
+        for i in index
+    ]
 
 
-def _scan(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> list[_SyncPeak]:
-    """Sync peaks at each period, the best of every local neighbourhood first."""
-    peaks = [_sync_at(work, p, p, layout.reference_spectrum) for p in periods]
+def _period_grid(short_side: int, step: float) -> np.ndarray:
+    low, high = short_side * PERIOD_RANGE[0], short_side * PERIOD_RANGE[1]
+    return low * np.exp(np.arange(0.0, math.log(high / low) + step, step))
+
+
+def _distinct_best(peaks: list[_SyncPeak], count: int) -> list[_SyncPeak]:
+    """The best peaks, at most one per neighbourhood of periods."""
     chosen: list[_SyncPeak] = []
     for peak in sorted(peaks, key=lambda peak: -peak.score):
         if all(abs(math.log(peak.period_x / c.period_x)) > 2.5 * FINE_STEP for c in chosen):
             chosen.append(peak)
-        if len(chosen) == DECODE_ATTEMPTS:
+        if len(chosen) == count:
             break
-    return [_refine(work, layout, peak) for peak in chosen]
+    return chosen
+
+
+def _refine(work: np.ndarray, layout: CarrierLayout, peak: _SyncPeak) -> _SyncPeak:
+    """Let the two axes settle separately (a picture resized to another aspect ratio)."""
+    factors = np.array(PERIOD_NUDGES)
+    trials = _sync_many(
+        work,
+        peak.period_y * factors[:, 0],
+        peak.period_x * factors[:, 1],
+        layout.reference_spectrum,
+    )
+    return max([peak, *trials], key=lambda candidate: candidate.score)
+
+
+def _scan(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> list[_SyncPeak]:
+    """Sync peaks at each period, the best of every local neighbourhood first."""
+    peaks = _sync_many(work, periods, periods, layout.reference_spectrum)
+    return [_refine(work, layout, peak) for peak in _distinct_best(peaks, DECODE_ATTEMPTS)]
 
 
 @lru_cache(maxsize=8)
 def _half_reference(layout: CarrierLayout) -> np.ndarray:
-    return np.conj(np.fft.fft2(resize_periodic(layout.reference_tile, TILE // 2)))
+    return np.conj(np.fft.rfft2(resize_periodic(layout.reference_tile, TILE // 2)))
 
 
 def _coarse_candidates(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> np.ndarray:
@@ -432,16 +477,9 @@ def _coarse_candidates(work: np.ndarray, layout: CarrierLayout, periods: np.ndar
     rows, cols = work.shape[0] // 2 * 2, work.shape[1] // 2 * 2
     half = work[:rows, :cols].reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
     half = np.ascontiguousarray(half, dtype=np.float32)
-    reference = _half_reference(layout)
-    scores = np.array([_sync_at(half, p / 2, p / 2, reference).score for p in periods])
-    chosen: list[float] = []
-    for index in np.argsort(-scores):
-        if all(abs(math.log(periods[index] / c)) > 2.5 * FINE_STEP for c in chosen):
-            chosen.append(float(periods[index]))
-        if len(chosen) == COARSE_KEEP:
-            break
+    peaks = _sync_many(half, periods / 2, periods / 2, _half_reference(layout))
     steps = 1 + FINE_STEP * np.arange(-1, 2)
-    return np.concatenate([c * steps for c in chosen])
+    return np.concatenate([2 * c.period_x * steps for c in _distinct_best(peaks, COARSE_KEEP)])
 
 
 def _prior_periods(short_side: int, factor: float) -> np.ndarray:
@@ -489,7 +527,8 @@ def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDe
     peaks = _scan(work, layout, _prior_periods(short, factor))
     result = _decode(layout, peaks, short, factor)
     if result is None:
-        peaks = _scan(work, layout, _coarse_candidates(work, layout, _period_grid(short)))
+        coarse_grid = _period_grid(short, COARSE_STEP)
+        peaks = _scan(work, layout, _coarse_candidates(work, layout, coarse_grid))
         result = _decode(layout, peaks, short, factor)
     if result is not None:
         return result

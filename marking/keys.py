@@ -61,9 +61,7 @@ def as_key(key: Key | str | bytes | None) -> Key:
     return key if isinstance(key, Key) else Key(key)
 
 
-def load_key(
-    value: str | None = None, key_file: str | os.PathLike[str] | None = None
-) -> Key:
+def load_key(value: str | None = None, key_file: str | os.PathLike[str] | None = None) -> Key:
     """Resolve a key from a value, a file (first line, stripped) or ``AIGC_MARK_KEY``.
 
     Falls back to the public default key when none is given.

@@ -42,7 +42,7 @@ class CarrierLayout:
     reference_cols: np.ndarray
     reference_signs: np.ndarray
     reference_tile: np.ndarray  # spatial reference pattern, float32 TILE x TILE
-    reference_spectrum: np.ndarray  # conj(FFT) of the reference tile, for sync correlation
+    reference_spectrum: np.ndarray  # conj(rfft2) of the reference tile, for sync correlation
 
 
 def _slot_positions(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +85,7 @@ def _layout_for(seed: bytes) -> CarrierLayout:
         reference_cols=reference_cols,
         reference_signs=signs[reference_slots],
         reference_tile=reference_tile,
-        reference_spectrum=np.conj(np.fft.fft2(reference_tile)),
+        reference_spectrum=np.conj(np.fft.rfft2(reference_tile)),
     )
 
 

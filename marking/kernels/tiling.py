@@ -142,3 +142,15 @@ def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) 
             out[a, t] += line[t] * (1.0 - wy)
             out[b, t] += line[t] * wy
     return out
+
+
+@njit(cache=True, parallel=True)
+def fold_scaled_many(
+    plane: np.ndarray, periods_y: np.ndarray, periods_x: np.ndarray, size: int
+) -> np.ndarray:
+    """:func:`fold_scaled` at many periods at once, one candidate per thread: (n, size, size)."""
+    count = periods_y.shape[0]
+    out = np.empty((count, size, size), dtype=np.float64)
+    for i in prange(count):
+        out[i] = fold_scaled(plane, periods_y[i], periods_x[i], size)
+    return out
