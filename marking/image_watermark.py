@@ -119,7 +119,8 @@ class ImageDetection:
 class _Pixels:
     array: np.ndarray  # (H, W, C) view or copy of the input's pixels
     to_8bit: float  # multiply values by this to get 8-bit units
-    value_max: float  # clip integer outputs to this; 0 for float
+    value_max: float  # outputs are clipped to 0..value_max
+    round_values: bool  # integer pixels: round the marked values
     rebuild: Any  # turns the marked (H, W, C) array back into the input's type
 
 
@@ -150,18 +151,29 @@ def _array_pixels(array: np.ndarray, finish: Any) -> _Pixels:
             f"image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}"
         )
     if array.dtype == np.uint8:
-        to_8bit, value_max = 1.0, 255.0
+        value_max = 255.0
     elif array.dtype == np.uint16:
-        to_8bit, value_max = 255.0 / 65535.0, 65535.0
+        value_max = 65535.0
     elif array.dtype in (np.float32, np.float64):
-        # Float images are taken as 0..1 when their maximum says so, else as 0..255.
-        peak = float(np.nanmax(array)) if array.size else 0.0
-        to_8bit, value_max = (255.0 if peak <= 1.0 else 1.0), 0.0
+        if not np.all(np.isfinite(array)):
+            raise UnsupportedInputError("image contains NaN or infinite values")
+        value_max = _float_range(float(array.max()) if array.size else 0.0)
     else:
         raise UnsupportedInputError(f"unsupported image dtype {array.dtype}")
-    if not np.all(np.isfinite(pixels)) if value_max == 0.0 else False:
-        raise UnsupportedInputError("image contains NaN or infinite values")
-    return _Pixels(np.ascontiguousarray(pixels), to_8bit, value_max, restore)
+    return _Pixels(
+        np.ascontiguousarray(pixels),
+        255.0 / value_max,
+        value_max,
+        array.dtype.kind != "f",
+        restore,
+    )
+
+
+def _float_range(peak: float) -> float:
+    """The range a float or 32-bit picture is in, judged by its peak: 0..1, 0..255 or 0..65535."""
+    if peak <= 1.0:
+        return 1.0
+    return 255.0 if peak <= 255.0 else 65535.0
 
 
 def _pil_pixels(image: Any) -> _Pixels:
@@ -171,20 +183,15 @@ def _pil_pixels(image: Any) -> _Pixels:
     if mode in ("L", "RGB", "RGBA", "LA"):
         array = np.asarray(image)
         if mode == "LA":
-            # Luma plus alpha: carry the mark in L, keep alpha as a fourth-like passthrough.
-            def finish(marked: np.ndarray) -> Any:
-                return Image.fromarray(marked, "LA")
-
-            base = _array_pixels(array, finish)
-            grey = array[:, :, :1]
-            alpha = array[:, :, 1:]
-            # Arrange as (H, W, 4) = grey, grey, grey, alpha so the kernel moves grey only once.
-            stacked = np.concatenate([grey, grey, grey, alpha], axis=2)
+            # Carry the mark in L, keep alpha: arrange (H, W, 4) = L, L, L, alpha so the kernel
+            # moves the grey value once and copies alpha, then keep channels 0 and 3.
+            stacked = np.ascontiguousarray(array[:, :, [0, 0, 0, 1]])
             return _Pixels(
                 stacked,
-                base.to_8bit,
-                base.value_max,
-                lambda marked: finish(np.ascontiguousarray(marked[:, :, [0, 3]])),
+                1.0,
+                255.0,
+                True,
+                lambda marked: Image.fromarray(np.ascontiguousarray(marked[:, :, [0, 3]]), "LA"),
             )
         return _array_pixels(array, lambda marked: Image.fromarray(marked, mode))
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
@@ -197,12 +204,12 @@ def _pil_pixels(image: Any) -> _Pixels:
             def finish_int(marked: np.ndarray) -> Any:
                 return Image.fromarray(np.round(marked).astype(np.int32), "I")
 
-            peak = float(array.max()) if array.size else 0.0
-            to_8bit = 255.0 / 65535.0 if peak > 255 else 1.0
+            value_max = max(255.0, _float_range(float(array.max()) if array.size else 0.0))
             return _Pixels(
                 np.ascontiguousarray(array[:, :, None]),
-                to_8bit,
-                0.0,
+                255.0 / value_max,
+                value_max,
+                True,
                 lambda marked: finish_int(marked[:, :, 0]),
             )
         return _array_pixels(array, lambda marked: Image.fromarray(marked, "F"))
@@ -337,7 +344,13 @@ def embed_image(
     mask = perceptual_mask(plane, mask_block)
     gain = BASE_AMPLITUDE * strength / pixels.to_8bit
     marked = add_tiled_pattern(
-        pixels.array, tile, mask, mask_block, float(gain), float(pixels.value_max)
+        pixels.array,
+        tile,
+        mask,
+        mask_block,
+        float(gain),
+        float(pixels.value_max),
+        pixels.round_values,
     )
     return pixels.rebuild(marked)
 
@@ -572,8 +585,10 @@ def _decode(
 def luma_psnr(original: Any, marked: Any) -> float:
     """PSNR of the luma planes in dB (8-bit scale); infinite when they are identical."""
     first, second = _as_pixels(original), _as_pixels(marked)
+    # A marked float picture may peak a little higher than its original: judge the range once.
+    same_kind = first.array.dtype == second.array.dtype
     a = luma(first.array, first.to_8bit).astype(np.float64)
-    b = luma(second.array, second.to_8bit).astype(np.float64)
+    b = luma(second.array, first.to_8bit if same_kind else second.to_8bit).astype(np.float64)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     mse = float(np.mean((a - b) ** 2))

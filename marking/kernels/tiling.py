@@ -41,20 +41,20 @@ def add_tiled_pattern(
     mask_block: int,
     gain: float,
     value_max: float,
+    round_values: bool,
 ) -> np.ndarray:
     """``pixels + gain * mask * tile`` with the tile repeated and the mask interpolated.
 
     ``pixels`` is (H, W, C) (give a grey plane as (H, W, 1)); the same delta goes to the first
     three channels (so luma moves by the delta and chroma stays), a fourth (alpha) is copied.
     ``mask`` holds one value per ``mask_block`` square, interpolated bilinearly between block
-    centres so the pattern has no block edges. Integer outputs are rounded and clipped to
-    ``0..value_max``; float images pass ``value_max = 0`` and are neither rounded nor clipped.
+    centres so the pattern has no block edges. Outputs are clipped to ``0..value_max`` and, for
+    integer pixels (``round_values``), rounded half up.
     """
     height, width, channels = pixels.shape
     period = tile.shape[0]
     row0, row1, row_w = _interpolation_table(height, mask_block, mask.shape[0])
     col0, col1, col_w = _interpolation_table(width, mask_block, mask.shape[1])
-    is_integer = value_max > 0.0
     coloured = min(channels, 3)
     out = np.empty_like(pixels)
     for y in prange(height):
@@ -75,10 +75,9 @@ def add_tiled_pattern(
                 tx = 0
         for x in range(width):
             for c in range(coloured):
-                v = pixels[y, x, c] + delta[x]
-                if is_integer:
-                    # Clamp, then round half up (truncation of a non-negative value is floor).
-                    v = int(min(max(v, 0.0), value_max) + 0.5)
+                v = min(max(pixels[y, x, c] + delta[x], 0.0), value_max)
+                if round_values:
+                    v = int(v + 0.5)  # truncation of a non-negative value is floor
                 out[y, x, c] = v
             for c in range(coloured, channels):
                 out[y, x, c] = pixels[y, x, c]

@@ -43,6 +43,7 @@ def add_tiled_pattern(
     mask_block: int,
     gain: float,
     value_max: float,
+    round_values: bool,
 ) -> np.ndarray:
     height, width, channels = pixels.shape
     reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
@@ -50,8 +51,9 @@ def add_tiled_pattern(
     delta = gain * _interpolated_mask(mask.astype(np.float64), mask_block, height, width) * pattern
     out = pixels.astype(np.float64).copy()
     out[..., : min(channels, 3)] += delta[..., None]
-    if value_max > 0:
-        out = np.clip(np.floor(out + 0.5), 0, value_max)
+    out = np.clip(out, 0, value_max)
+    if round_values:
+        out = np.floor(out + 0.5)
     return out.astype(pixels.dtype)
 
 
