@@ -157,7 +157,7 @@ def _array_pixels(array: np.ndarray, finish: Any) -> _Pixels:
     elif array.dtype in (np.float32, np.float64):
         if not np.all(np.isfinite(array)):
             raise UnsupportedInputError("image contains NaN or infinite values")
-        value_max = _float_range(float(array.max()) if array.size else 0.0)
+        value_max = _value_range(array)
     else:
         raise UnsupportedInputError(f"unsupported image dtype {array.dtype}")
     return _Pixels(
@@ -169,11 +169,24 @@ def _array_pixels(array: np.ndarray, finish: Any) -> _Pixels:
     )
 
 
-def _float_range(peak: float) -> float:
-    """The range a float or 32-bit picture is in, judged by its peak: 0..1, 0..255 or 0..65535."""
-    if peak <= 1.0:
+def _value_range(array: np.ndarray) -> float:
+    """The top of the range a float or 32-bit picture is in, judged by its values.
+
+    0..1, 0..255 and 0..65535 are the usual ranges; a wider one is taken up to the next power of
+    two, so the mark is scaled to the picture's own range and nothing is clipped. Negative values
+    mean a normalised or signed picture, whose range cannot be guessed: refused.
+    """
+    if not array.size:
         return 1.0
-    return 255.0 if peak <= 255.0 else 65535.0
+    if float(array.min()) < 0:
+        raise UnsupportedInputError(
+            "image has negative values; give pixels in 0..1, 0..255 or 0..65535"
+        )
+    peak = float(array.max())
+    for top in (1.0, 255.0, 65535.0):
+        if peak <= top:
+            return top
+    return float(2.0 ** math.ceil(math.log2(peak + 1.0)) - 1.0)
 
 
 def _pil_pixels(image: Any) -> _Pixels:
@@ -204,7 +217,7 @@ def _pil_pixels(image: Any) -> _Pixels:
             def finish_int(marked: np.ndarray) -> Any:
                 return Image.fromarray(np.round(marked).astype(np.int32), "I")
 
-            value_max = max(255.0, _float_range(float(array.max()) if array.size else 0.0))
+            value_max = max(255.0, _value_range(array))
             return _Pixels(
                 np.ascontiguousarray(array[:, :, None]),
                 255.0 / value_max,

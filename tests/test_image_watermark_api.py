@@ -71,8 +71,9 @@ def test_embed_too_small_pil_image(natural_image: Callable[..., Image.Image]) ->
 # --- unsupported inputs --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint32, np.float16,
-                                   np.bool_, np.complex64])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.int16, np.int32, np.int64, np.uint32, np.float16, np.bool_, np.complex64]
+)
 def test_unsupported_dtype(dtype: Any) -> None:
     with pytest.raises(UnsupportedInputError, match="dtype"):
         embed_image(np.zeros((300, 300, 3), dtype), key=KEY)
@@ -276,7 +277,7 @@ def _mirrored(a: np.ndarray) -> np.ndarray:
 
 
 def _crop_view(a: np.ndarray) -> np.ndarray:
-    return a[17:17 + 400, 33:33 + 450]
+    return a[17 : 17 + 400, 33 : 33 + 450]
 
 
 def _fortran(a: np.ndarray) -> np.ndarray:
@@ -381,3 +382,25 @@ def test_marked_float_image_is_read_on_the_same_scale(photo: np.ndarray) -> None
     assert luma_psnr(original, marked) >= 40.0
     remarked = embed_image(marked, key=KEY + "-2", payload=PAYLOAD)
     assert float(np.abs(remarked - marked).max()) < 0.2
+
+
+BEYOND_16_BIT: dict[str, Callable[[np.ndarray], Any]] = {
+    # name: picture whose values go past 65535, from an RGB photo
+    "pil-I-0..1e6": lambda photo: Image.fromarray(photo[..., 1].astype(np.int32) * 3921),
+    "float32-0..1e5": lambda photo: photo.astype(np.float32) * 392.0,
+}
+
+
+@pytest.mark.parametrize("form", list(BEYOND_16_BIT))
+def test_values_beyond_16_bit_are_not_clipped(photo: np.ndarray, form: str) -> None:
+    """Wider-than-16-bit pictures are marked on their own scale or refused, never clipped."""
+    picture = BEYOND_16_BIT[form](photo)
+    try:
+        out = embed_image(picture, key=KEY, payload=PAYLOAD)
+    except UnsupportedInputError:
+        return
+    before = np.asarray(picture, dtype=np.float64)
+    after = np.asarray(out, dtype=np.float64)
+    value_range = float(before.max())
+    assert float(after.max()) > 0.95 * value_range
+    assert float(np.abs(after - before).max()) < 0.1 * value_range
