@@ -47,6 +47,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench
 	$(VPY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 	$(VPY) bench/compare_image.py
+	$(VPY) bench/large_image.py
 
 lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff check $(LINT_PATHS)

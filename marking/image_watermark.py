@@ -235,19 +235,24 @@ def _pil_pixels(image: Any) -> _Pixels:
 
 
 def resize_periodic(tile: np.ndarray, size: int) -> np.ndarray:
-    """Resample one period of a periodic pattern to ``size`` x ``size`` (Fourier, exact)."""
+    """Resample one period of a periodic pattern to ``size`` x ``size`` (Fourier, exact).
+
+    Frequencies both sizes can hold are kept, the rest dropped (down) or zero (up); the
+    patterns here are band-limited well below either Nyquist frequency.
+    """
+    from scipy import fft
+
     n = tile.shape[0]
     if size == n:
         return tile.astype(np.float32)
-    from scipy import fft
-
-    spectrum = np.fft.fftshift(fft.fft2(tile, workers=-1))
-    out = np.zeros((size, size), np.complex128)
-    keep = min(n, size)
-    src0, dst0 = (n - keep) // 2, (size - keep) // 2
-    out[dst0 : dst0 + keep, dst0 : dst0 + keep] = spectrum[src0 : src0 + keep, src0 : src0 + keep]
-    resized = fft.ifft2(np.fft.ifftshift(out), workers=-1).real
-    return (resized * (size * size) / (n * n)).astype(np.float32)
+    half = min(n, size) // 2
+    spectrum = fft.rfft2(tile, workers=-1)
+    out = np.zeros((size, size // 2 + 1), np.complex128)
+    out[:half, :half] = spectrum[:half, :half]
+    out[size - half :, :half] = spectrum[n - half :, :half]
+    return (fft.irfft2(out, s=(size, size), workers=-1) * (size * size) / (n * n)).astype(
+        np.float32
+    )
 
 
 @lru_cache(maxsize=4)

@@ -55,32 +55,41 @@ def add_tiled_pattern(
     period = tile.shape[0]
     row0, row1, row_w = _interpolation_table(height, mask_block, mask.shape[0])
     col0, col1, col_w = _interpolation_table(width, mask_block, mask.shape[1])
-    coloured = min(channels, 3)
+    # The mask interpolated along x once for every block row: rows then only blend two lines.
+    mask_lines = np.empty((mask.shape[0], width), dtype=np.float32)
+    for r in range(mask.shape[0]):
+        for x in range(width):
+            a = mask[r, col0[x]]
+            mask_lines[r, x] = a + (mask[r, col1[x]] - a) * col_w[x]
+    top = np.float32(value_max)
+    zero = np.float32(0.0)
+    half = np.float32(0.5)
+    row_length = width * channels
     out = np.empty_like(pixels)
     for y in prange(height):
-        upper = mask[row0[y]]
-        lower = mask[row1[y]]
+        upper = mask_lines[row0[y]]
+        lower = mask_lines[row1[y]]
         wy = np.float32(row_w[y])
         tile_row = tile[y % period]
-        delta = np.empty(width, dtype=np.float32)
+        # The row's delta per sample (zero for alpha), so the update below is one flat loop.
+        delta = np.zeros(row_length, dtype=np.float32)
         tx = 0
-        for x in range(width):  # first the row's deltas: a tight loop the compiler vectorises
-            a, b, wx = col0[x], col1[x], col_w[x]
-            m = (upper[a] + (upper[b] - upper[a]) * wx) * (1.0 - wy) + (
-                lower[a] + (lower[b] - lower[a]) * wx
-            ) * wy
-            delta[x] = gain * m * tile_row[tx]
+        for x in range(width):
+            d = np.float32(gain) * (upper[x] + (lower[x] - upper[x]) * wy) * tile_row[tx]
+            for c in range(min(channels, 3)):
+                delta[x * channels + c] = d
             tx += 1
             if tx == period:
                 tx = 0
-        for x in range(width):
-            for c in range(coloured):
-                v = min(max(pixels[y, x, c] + delta[x], 0.0), value_max)
-                if round_values:
-                    v = int(v + 0.5)  # truncation of a non-negative value is floor
-                out[y, x, c] = v
-            for c in range(coloured, channels):
-                out[y, x, c] = pixels[y, x, c]
+        source = pixels[y].reshape(row_length)
+        target = out[y].reshape(row_length)
+        if round_values:
+            for i in range(row_length):
+                # Clamp, then round half up (truncating a non-negative value floors it).
+                target[i] = int(min(max(np.float32(source[i]) + delta[i], zero), top) + half)
+        else:
+            for i in range(row_length):
+                target[i] = min(max(source[i] + delta[i], zero), top)
     return out
 
 
@@ -118,28 +127,31 @@ def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) 
     """Fold ``plane`` at a real period onto a ``size`` x ``size`` tile, splatting bilinearly.
 
     Pixel (y, x) lands at tile coordinates ``(y * size / period_y) mod size`` and likewise for x.
-    Each row is first folded along x into one line, which is then split between the two tile
-    rows it falls between: two multiply-adds per pixel. Serial on purpose: one fold takes about
-    a millisecond, and the detector calls it hundreds of times, where threads only add overhead.
+    Rows are folded first, each added whole into the two tile rows it falls between (long,
+    vectorised additions); only the resulting ``size`` rows are then split column by column.
+    Serial on purpose: :func:`fold_scaled_many` runs one fold per thread.
     """
     height, width = plane.shape
     row0, row1, row_w = _splat_coordinates(height, size / period_y, size)
     col0, col1, col_w = _splat_coordinates(width, size / period_x, size)
-    out = np.zeros((size, size), dtype=np.float64)
-    line = np.zeros(size, dtype=np.float64)
+    rows = np.zeros((size, width), dtype=np.float32)
     for y in range(height):
-        line[:] = 0.0
+        lower = row_w[y]
+        upper = np.float32(1.0) - lower
+        first = rows[row0[y]]
+        second = rows[row1[y]]
+        source = plane[y]
         for x in range(width):
-            v = plane[y, x]
+            first[x] += source[x] * upper
+            second[x] += source[x] * lower
+    out = np.zeros((size, size), dtype=np.float32)
+    for t in range(size):
+        line = rows[t]
+        target = out[t]
+        for x in range(width):
             w = col_w[x]
-            line[col0[x]] += v * (1.0 - w)
-            line[col1[x]] += v * w
-        wy = row_w[y]
-        a = row0[y]
-        b = row1[y]
-        for t in range(size):
-            out[a, t] += line[t] * (1.0 - wy)
-            out[b, t] += line[t] * wy
+            target[col0[x]] += line[x] * (np.float32(1.0) - w)
+            target[col1[x]] += line[x] * w
     return out
 
 
@@ -149,7 +161,7 @@ def fold_scaled_many(
 ) -> np.ndarray:
     """:func:`fold_scaled` at many periods at once, one candidate per thread: (n, size, size)."""
     count = periods_y.shape[0]
-    out = np.empty((count, size, size), dtype=np.float64)
+    out = np.empty((count, size, size), dtype=np.float32)
     for i in prange(count):
         out[i] = fold_scaled(plane, periods_y[i], periods_x[i], size)
     return out
