@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +16,10 @@ from PIL import Image
 
 from marking.image_watermark import ImageDetection, detect_image, embed_image
 from tests.conftest import natural_pixels
+from tests.sample_photos import SAMPLE_PHOTOS, load_sample
 
 pytestmark = pytest.mark.needs_watermark
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-SAMPLE_PHOTOS = [
-    "photo-dandelions.jpg",
-    "photo-dandelion-detail.jpg",
-    "photo-astronaut.png",
-    "photo-cameraman-gray.png",
-    "photo-hubble-deep-field.jpg",
-    "photo-retina.jpg",
-]
 UNMARKED_TRIALS = 1000
 SYNTHETIC_PICTURES = 6
 SYNTHETIC_SIZE = (720, 640)  # width, height
@@ -46,11 +37,6 @@ class Trial:
     source: str
     shape: tuple[int, ...]
     result: ImageDetection
-
-
-def load_sample(name: str) -> np.ndarray:
-    with Image.open(SAMPLES / name) as image:
-        return np.asarray(image).copy()  # the cameraman stays greyscale (H, W)
 
 
 def synthetic_picture(seed: int) -> np.ndarray:
@@ -78,7 +64,7 @@ def random_crop(picture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def unmarked_cases(count: int, seed: int = 2024) -> Iterator[tuple[str, np.ndarray, bytes]]:
     """``count`` (source name, unmarked crop, random key) cases, reproducibly."""
     rng = np.random.default_rng(seed)
-    pictures = {name: load_sample(name) for name in SAMPLE_PHOTOS}
+    pictures = {name: load_sample(name, mode=None) for name in SAMPLE_PHOTOS}
     pictures.update(
         {f"synthetic-{seed}": synthetic_picture(seed) for seed in range(SYNTHETIC_PICTURES)}
     )
@@ -127,7 +113,7 @@ def test_unmarked_score_distribution(unmarked_trials: list[Trial]) -> None:
 
 
 def test_marked_image_not_detected_with_wrong_keys() -> None:
-    original = load_sample("photo-astronaut.png")
+    original = load_sample("photo-astronaut.png", mode=None)
     marked = embed_image(original, key="the-right-key", payload="fedcba9876543210")
     assert detect_image(marked, key="the-right-key").payload == "fedcba9876543210"
     rng = np.random.default_rng(7)

@@ -8,7 +8,6 @@ must recover the exact payload with a false-alarm probability of at most 1e-6.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,10 @@ from PIL import Image
 
 from marking.image_watermark import detect_image, embed_image, luma_psnr
 from tests.attacks import IMAGE_ATTACKS
+from tests.sample_photos import SAMPLE_PHOTOS, SAMPLES, load_sample
 
 pytestmark = pytest.mark.needs_watermark
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 KEY = "robustness-test-key"
 PAYLOAD = "0123456789abcdef"
 MAX_FALSE_ALARM = 1e-6
@@ -28,21 +27,6 @@ MIN_PSNR_DB = 42.0
 #: Found failing on the 512 px photo (the lead measured it passing from 768 px up): halving
 #: leaves 256 px, and JPEG at quality 75 then removes too much of the remaining mark.
 SMALL_IMAGE_LIMITS = {"resize-0.5+jpeg-q75"}
-
-SAMPLE_PHOTOS = [
-    "photo-dandelions.jpg",
-    "photo-dandelion-detail.jpg",
-    "photo-astronaut.png",
-    "photo-cameraman-gray.png",
-    "photo-hubble-deep-field.jpg",
-    "photo-retina.jpg",
-]
-
-
-def load_sample(name: str, mode: str | None = "RGB") -> np.ndarray:
-    """A sample photo as a uint8 array, converted to ``mode`` (``None`` keeps its own mode)."""
-    with Image.open(SAMPLES / name) as image:
-        return np.asarray(image if mode is None else image.convert(mode)).copy()
 
 
 def marked_sample(name: str) -> tuple[np.ndarray, np.ndarray]:
