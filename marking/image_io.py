@@ -40,6 +40,7 @@ from marking.errors import (
 if TYPE_CHECKING:
     from marking.image_watermark import ImageDetection
     from marking.keys import Key
+    from marking.visible_label import LabelStyle
 
 #: Images with more pixels than this are refused (a decompression-bomb guard).
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -729,6 +730,46 @@ def embed_file(
         "width": info.width,
         "height": info.height,
         "format": written,
+    }
+
+
+def label_file(
+    src: StrPath,
+    dst: StrPath,
+    style: LabelStyle | None = None,
+    *,
+    quality: int = 95,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> dict[str, Any]:
+    """Write a copy of ``src`` with the visible label drawn on it; ``src`` is never modified.
+
+    Keeps format, mode, alpha and metadata as :func:`embed_file` does. Returns a record with
+    ``input``, ``output``, ``format`` and the label's ``box``, ``text_height`` and ``contrast``.
+    """
+    from marking.visible_label import label_image
+
+    if not 1 <= quality <= 100:
+        raise UsageError(f"quality must be between 1 and 100, got {quality}")
+    check_output_path(dst, forbid=[src])
+    image, info = read_image(src, max_pixels=max_pixels, min_side=1)
+    if info.reduced_bit_depth:
+        raise _input_error(
+            UnsupportedInputError,
+            src,
+            "16-bit colour images cannot be labeled yet (they would be reduced to 8 bits); "
+            "convert to 8 bits per channel first",
+        )
+    target_format = output_format(dst, info.format)
+    check_writable_mode(dst, image.mode, target_format)
+    labeled, result = label_image(image, style)
+    written = write_image(labeled, dst, info, quality=quality, forbid=[src])
+    return {
+        "input": os.fspath(src),
+        "output": os.fspath(dst),
+        "format": written,
+        "width": info.width,
+        "height": info.height,
+        **result.to_dict(),
     }
 
 
