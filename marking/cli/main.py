@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from marking.cli import DEBUG_ENV_VAR, PROG, detect, embed, print_error, secrets_in
+from marking.cli import DEBUG_ENV_VAR, PROG, detect, embed, label, print_error, secrets_in
 from marking.errors import MarkingError
 
 EXIT_FAILED = 3
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     embed.add_parser(subparsers)
     detect.add_parser(subparsers)
+    label.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,59 @@
+"""Which kind of media a file holds (image, audio or video), judged by its content.
+
+Extensions lie; the first bytes rarely do. Containers that can hold either sound or pictures
+(MP4, Matroska, Ogg) are opened with PyAV to see which streams they carry.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from marking.errors import InputError, UnsupportedInputError
+
+IMAGE, AUDIO, VIDEO = "image", "audio", "video"
+
+_IMAGE_MAGIC = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",  # PNG
+    b"II*\x00",  # TIFF, little-endian
+    b"MM\x00*",  # TIFF, big-endian
+)
+_AUDIO_MAGIC = (b"fLaC", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xfa")
+
+
+def media_kind(path: str | os.PathLike[str]) -> str:
+    """``"image"``, ``"audio"`` or ``"video"``; a one-line InputError when it is none of them."""
+    file = Path(path)
+    try:
+        with file.open("rb") as stream:
+            head = stream.read(64)
+    except FileNotFoundError:
+        raise InputError(f"{os.fspath(path)}: no such file") from None
+    except OSError as error:
+        raise InputError(f"{os.fspath(path)}: {error.strerror or error}") from None
+    if not head:
+        raise InputError(f"{os.fspath(path)}: file is empty")
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return IMAGE
+    if head.startswith(_AUDIO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
+        return AUDIO
+    if head[4:8] == b"ftyp" or head.startswith((b"\x1a\x45\xdf\xa3", b"OggS")):
+        return _container_kind(file)
+    raise UnsupportedInputError(f"{os.fspath(path)}: not a supported image, audio or video file")
+
+
+def _container_kind(file: Path) -> str:
+    """Video when the container has a video stream (cover art aside), else audio."""
+    import av
+
+    try:
+        with av.open(os.fspath(file)) as container:
+            for stream in container.streams.video:
+                if not stream.disposition & getattr(av.stream.Disposition, "attached_pic", 0):
+                    return VIDEO
+            if container.streams.audio:
+                return AUDIO
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        raise InputError(f"{os.fspath(file)}: cannot read the container ({error})") from None
+    raise UnsupportedInputError(f"{os.fspath(file)}: the container holds no audio or video")
