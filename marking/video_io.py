@@ -1,0 +1,998 @@
+"""Reading and re-encoding video files: the one streaming transcode every video feature shares.
+
+:func:`probe_video` describes a file (container, codec, size, pixel format, timing, colour,
+rotation, other streams) and turns every way a file can be unusable into one
+:class:`~marking.errors.InputError` with a one-line message. :func:`transcode` decodes the first
+video stream one frame at a time, lets a callback edit the decoded planes *in place* (Y, U, V of
+the decoded pixel format: no RGB round trip, no colour conversion loss), re-encodes them with
+the same size, frame rate, time base, pixel format and colour metadata, and copies every other
+stream (audio, subtitles, data) packet for packet. :func:`frames` is the read-only twin for
+detectors. Memory stays bounded whatever the duration: one decoded frame at a time, plus what
+the encoder and muxer buffer internally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+
+if TYPE_CHECKING:
+    from av.container import InputContainer, OutputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
+
+#: Containers we read and write, by the name PyAV's muxer knows them by.
+CONTAINERS = ("mp4", "mov", "matroska", "webm")
+_CONTAINER_NAMES = {"mp4": "MP4", "mov": "MOV", "matroska": "MKV", "webm": "WebM"}
+_SUFFIX_CONTAINERS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".qt": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+}
+#: The encoder used when :class:`EncoderSettings` names none.
+DEFAULT_CODECS = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "webm": "libvpx-vp9"}
+#: Encoders that take ``crf`` and ``preset`` the x264 way.
+_X26X = ("libx264", "libx265")
+_X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+#: libvpx has no presets: x264's names map to its speed knob (cpu-used, 0 slowest).
+_VP9_CPU_USED = dict(zip(_X264_PRESETS, (8, 7, 6, 5, 4, 3, 2, 1, 0, 0), strict=True))
+#: FFmpeg colour enums (libavutil/pixfmt.h) by value, for readable reports.
+COLOR_RANGES = {0: "unspecified", 1: "tv", 2: "pc"}
+COLORSPACES = {
+    0: "rgb",
+    1: "bt709",
+    2: "unspecified",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+    14: "ictcp",
+}
+COLOR_PRIMARIES = {1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"}
+COLOR_TRCS = {
+    1: "bt709",
+    2: "unspecified",
+    6: "smpte170m",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    18: "arib-std-b67",
+}
+#: Per-stream tags that describe the *old* encoding and would be stale after re-encoding.
+_STALE_TAGS = frozenset(
+    {"encoder", "duration", "bps", "number_of_frames", "number_of_bytes", "vendor_id"}
+)
+#: Container tags the MP4/MOV muxer writes natively; any other key needs ``use_metadata_tags``.
+_MOV_NATIVE_TAGS = frozenset(
+    {
+        "title", "artist", "author", "album", "album_artist", "comment", "composer",
+        "copyright", "date", "description", "encoder", "genre", "grouping", "lyrics",
+        "synopsis", "show", "episode_id", "network", "track", "disc", "creation_time",
+        "location", "keywords", "compilation", "media_type", "rating", "handler_name",
+        "language",
+    }
+)  # fmt: skip
+_CONTAINER_SKIP_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
+
+ProcessFrame = Callable[[list[np.ndarray], "FrameInfo"], None]
+
+
+# --- descriptions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of a file other than the video stream being processed."""
+
+    index: int
+    type: str  # "audio", "subtitle", "data", "attachment", "video"
+    codec: str | None
+    time_base: Fraction | None
+    duration_s: float | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learned about a file and its (first) video stream."""
+
+    path: str
+    container: str  # one of CONTAINERS
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    chroma_subsampling: tuple[int, int]  # horizontal, vertical factors: (2, 2) for 4:2:0
+    frame_rate: Fraction
+    time_base: Fraction
+    duration_s: float
+    frame_count: int  # exact when the container indexes frames, else duration x rate
+    rotation: int  # counter-clockwise degrees to turn the coded picture for display
+    color_range: int
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+    video_index: int
+    streams: tuple[StreamInfo, ...] = ()
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown, after the rotation."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+    def to_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["frame_rate"] = str(self.frame_rate)
+        record["time_base"] = str(self.time_base)
+        record["color_range"] = COLOR_RANGES.get(self.color_range, str(self.color_range))
+        record["colorspace"] = COLORSPACES.get(self.colorspace, str(self.colorspace))
+        record["color_primaries"] = COLOR_PRIMARIES.get(
+            self.color_primaries, str(self.color_primaries)
+        )
+        record["color_trc"] = COLOR_TRCS.get(self.color_trc, str(self.color_trc))
+        record["streams"] = [
+            {**asdict(s), "time_base": None if s.time_base is None else str(s.time_base)}
+            for s in self.streams
+        ]
+        return record
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """One decoded frame, as :func:`transcode` and :func:`frames` hand it over.
+
+    ``time`` is in seconds from the start of the video stream (pts x time base; frames without
+    a pts are timed by their index and the frame rate). ``max_value`` is the largest sample
+    value (255 for 8-bit, 1023 for 10-bit); the planes' dtype is uint8 up to 8 bits, else
+    uint16.
+    """
+
+    index: int
+    pts: int | None
+    time: float
+    time_base: Fraction
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    chroma_subsampling: tuple[int, int]
+    color_range: int
+    colorspace: int
+    color_trc: int
+    rotation: int
+
+    @property
+    def max_value(self) -> int:
+        return (1 << self.bit_depth) - 1
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How the processed video stream is encoded; audio and other streams are never touched.
+
+    ``codec`` None picks libx264 (MP4, MOV, MKV) or libvpx-vp9 (WebM). ``crf`` and ``preset``
+    apply to libx264/libx265 (libvpx-vp9 takes ``crf`` and maps the preset to ``cpu-used``);
+    ``bitrate`` (bits per second) replaces CRF with a target rate. ``extra_options`` go to the
+    encoder as FFmpeg options (for example ``{"tune": "film"}``). ``container`` None keeps the
+    input's container.
+    """
+
+    codec: str | None = None
+    crf: int = 18
+    preset: str = "medium"
+    bitrate: int | None = None
+    extra_options: dict[str, str] = field(default_factory=dict)
+    container: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crf <= 63:
+            raise UsageError("crf must be between 0 and 63")
+        if self.preset not in _X264_PRESETS:
+            raise UsageError(f"preset must be one of {', '.join(_X264_PRESETS)}")
+        if self.bitrate is not None and self.bitrate <= 0:
+            raise UsageError("bitrate must be positive")
+        if self.container is not None and self.container not in CONTAINERS:
+            raise UsageError(f"container must be one of {', '.join(CONTAINERS)}")
+
+
+@dataclass
+class TranscodeReport:
+    """What :func:`transcode` did, for logs and JSON output."""
+
+    input: str
+    output: str
+    container: str
+    codec_in: str
+    encoder: str
+    width: int
+    height: int
+    pix_fmt_in: str
+    pix_fmt_out: str
+    frames: int = 0
+    duration_s: float = 0.0
+    copied_streams: list[dict[str, Any]] = field(default_factory=list)
+    skipped_streams: list[dict[str, Any]] = field(default_factory=list)
+    timestamp_fixes: int = 0
+    corrupt_frames: int = 0  # frames the decoder flagged as damaged (errors concealed)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _av() -> Any:
+    """PyAV, imported on first use so the command line starts fast without it."""
+    try:
+        import av
+    except ImportError as error:  # pragma: no cover - av is a declared dependency
+        raise UnsupportedInputError("video support needs PyAV: pip install av") from error
+    return av
+
+
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _check_input_file(path: StrPath) -> Path:
+    source = Path(path)
+    shown = display_path(source)
+    if not source.exists():
+        raise InputError(f"{shown}: no such file")
+    if source.is_dir():
+        raise InputError(f"{shown}: is a directory, not a video file")
+    try:
+        size = source.stat().st_size
+    except OSError as error:
+        raise InputError(f"{shown}: cannot read: {error.strerror}") from error
+    if size == 0:
+        raise InputError(f"{shown}: file is empty")
+    if not os.access(source, os.R_OK):
+        raise InputError(f"{shown}: permission denied")
+    return source
+
+
+@contextlib.contextmanager
+def _open_input(path: StrPath) -> Iterator[InputContainer]:
+    """Open a media file for reading, mapping FFmpeg's failures onto :class:`InputError`."""
+    av = _av()
+    source = _check_input_file(path)
+    shown = display_path(source)
+    try:
+        container = av.open(os.fspath(source), "r", metadata_errors="replace")
+    except av.error.InvalidDataError as error:
+        raise InputError(
+            f"{shown}: not a readable video file (truncated, corrupt or not media)"
+        ) from error
+    except av.FFmpegError as error:
+        raise InputError(f"{shown}: cannot open: {_first_line(error)}") from error
+    with container:
+        yield container
+
+
+def _container_name(container: InputContainer, source: Path) -> str:
+    """One of CONTAINERS for an open input, or :class:`UnsupportedInputError`."""
+    names = set(container.format.name.split(","))
+    suffix = source.suffix.lower()
+    if "mp4" in names or "mov" in names:
+        brand = str(container.metadata.get("major_brand", "")).strip()
+        return "mov" if suffix in (".mov", ".qt") or brand == "qt" else "mp4"
+    if "matroska" in names or "webm" in names:
+        if suffix == ".webm":
+            return "webm"
+        codecs = {s.codec_context.name for s in container.streams if s.codec_context}
+        webm_codecs = {"vp8", "vp9", "av1", "opus", "vorbis", "webvtt"}
+        if suffix != ".mkv" and codecs and codecs <= webm_codecs:
+            return "webm"
+        return "matroska"
+    raise UnsupportedInputError(
+        f"{display_path(source)}: {container.format.long_name or container.format.name} is "
+        "not a supported video container (MP4, MOV, MKV, WebM)"
+    )
+
+
+def _video_stream(container: InputContainer, shown: str) -> VideoStream:
+    """The first video stream that is not a cover picture."""
+    av = _av()
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise UnsupportedInputError(f"{shown}: has no video stream")
+
+
+def _plane_layout(pix_fmt: str) -> tuple[int, tuple[int, int], np.dtype[Any]]:
+    """(bit depth, chroma subsampling factors, plane dtype) of a supported pixel format."""
+    av = _av()
+    fmt = av.VideoFormat(pix_fmt)
+    planes = [c.plane for c in fmt.components]
+    supported = (
+        not fmt.is_rgb
+        and not fmt.has_palette
+        and not fmt.is_bit_stream
+        and not fmt.is_big_endian
+        and not fmt.is_bayer
+        and len(set(planes)) == len(planes)  # one component per plane: no NV12, no packed
+        and all(1 <= c.bits <= 16 for c in fmt.components)
+    )
+    if not supported:
+        raise UnsupportedInputError(
+            f"pixel format {pix_fmt} is not supported (planar YUV or grey, up to 16 bits)"
+        )
+    depth = fmt.components[0].bits
+    probe = av.VideoFormat(pix_fmt, 64, 64)
+    chroma = (64 // probe.chroma_width(), 64 // probe.chroma_height())
+    return depth, chroma, np.dtype(np.uint8 if depth <= 8 else "<u2")
+
+
+def _frame_rate(stream: VideoStream) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return Fraction(rate)
+    return Fraction(25)
+
+
+def _display_matrix(frame: VideoFrame) -> list[int] | None:
+    """The frame's display matrix (9 int32), or None."""
+    av = _av()
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        data = bytes(frame.side_data[av.sidedata.sidedata.Type.DISPLAYMATRIX])
+        if len(data) == 36:
+            return np.frombuffer(data, dtype="<i4").tolist()
+    return None
+
+
+def _other_streams(container: InputContainer, video_index: int) -> tuple[StreamInfo, ...]:
+    infos = []
+    for stream in container.streams:
+        if stream.index == video_index:
+            continue
+        tb = stream.time_base
+        duration = None if stream.duration is None or tb is None else float(stream.duration * tb)
+        ctx = stream.codec_context
+        codec = ctx.name if ctx is not None else None
+        infos.append(
+            StreamInfo(
+                index=stream.index,
+                type=stream.type,
+                codec=codec,
+                time_base=Fraction(tb) if tb is not None else None,
+                duration_s=duration,
+                language=stream.metadata.get("language"),
+            )
+        )
+    return tuple(infos)
+
+
+# --- probing -----------------------------------------------------------------------------
+
+
+def probe_video(path: StrPath) -> VideoInfo:
+    """Describe a video file; decodes its first frame to make sure it really is decodable."""
+    av = _av()
+    source = Path(path)
+    shown = display_path(source)
+    with _open_input(source) as container:
+        name = _container_name(container, source)
+        stream = _video_stream(container, shown)
+        stream.thread_type = "AUTO"
+        first = None
+        try:
+            for packet in container.demux(stream):
+                for frame in stream.decode(packet):
+                    first = frame
+                    break
+                if first is not None:
+                    break
+        except av.FFmpegError as error:
+            raise InputError(f"{shown}: corrupt video data: {_first_line(error)}") from error
+        if first is None:
+            raise InputError(f"{shown}: the video stream has no decodable frames (truncated?)")
+        pix_fmt = first.format.name
+        depth, chroma, _ = _plane_layout(pix_fmt)
+        rate = _frame_rate(stream)
+        time_base = Fraction(stream.time_base) if stream.time_base else 1 / rate
+        if stream.duration:
+            duration = float(stream.duration * time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        frame_count = stream.frames or round(duration * rate)
+        ctx = stream.codec_context
+        return VideoInfo(
+            path=os.fspath(source),
+            container=name,
+            codec=ctx.name,
+            width=first.width,
+            height=first.height,
+            pix_fmt=pix_fmt,
+            bit_depth=depth,
+            chroma_subsampling=chroma,
+            frame_rate=rate,
+            time_base=time_base,
+            duration_s=duration,
+            frame_count=int(frame_count),
+            rotation=int(first.rotation) % 360,
+            color_range=int(first.color_range or ctx.color_range),
+            colorspace=int(first.colorspace),
+            color_primaries=int(first.color_primaries),
+            color_trc=int(first.color_trc),
+            video_index=stream.index,
+            streams=_other_streams(container, stream.index),
+        )
+
+
+def video_duration(path: StrPath) -> float:
+    """Seconds from the first video frame to the end of the last, read from packet timestamps.
+
+    For files that do not declare a duration; demuxes the video packets without decoding.
+    """
+    source = Path(path)
+    shown = display_path(source)
+    av = _av()
+    with _open_input(source) as container:
+        stream = _video_stream(container, shown)
+        rate = _frame_rate(stream)
+        time_base = Fraction(stream.time_base) if stream.time_base else 1 / rate
+        first: int | None = stream.start_time
+        end = None
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None or not packet.size:
+                    continue
+                first = packet.pts if first is None else min(first, packet.pts)
+                stop = packet.pts + (packet.duration or round(1 / rate / time_base))
+                end = stop if end is None else max(end, stop)
+        except av.FFmpegError as error:
+            raise InputError(f"{shown}: corrupt video data: {_first_line(error)}") from error
+    if end is None or first is None:
+        return 0.0
+    return float((end - first) * time_base)
+
+
+# --- frames ------------------------------------------------------------------------------
+
+
+class _Clock:
+    """Turns decoded frames into :class:`FrameInfo`, times measured from the stream start."""
+
+    def __init__(self, stream: VideoStream) -> None:
+        self.rate = _frame_rate(stream)
+        self.time_base = Fraction(stream.time_base) if stream.time_base else 1 / self.rate
+        self.origin: int | None = stream.start_time
+        self.layout: tuple[str, tuple[int, tuple[int, int], np.dtype[Any]]] | None = None
+
+    def info(self, frame: VideoFrame, index: int) -> tuple[FrameInfo, np.dtype[Any]]:
+        pix_fmt = frame.format.name
+        if self.layout is None or self.layout[0] != pix_fmt:
+            self.layout = (pix_fmt, _plane_layout(pix_fmt))
+        depth, chroma, dtype = self.layout[1]
+        pts = frame.pts
+        if pts is not None and self.origin is None:
+            self.origin = pts
+        # Frames without a pts are timed by their index.
+        seconds = index / self.rate if pts is None else (pts - (self.origin or 0)) * self.time_base
+        info = FrameInfo(
+            index=index,
+            pts=pts,
+            time=float(seconds),
+            time_base=self.time_base,
+            width=frame.width,
+            height=frame.height,
+            pix_fmt=pix_fmt,
+            bit_depth=depth,
+            chroma_subsampling=chroma,
+            color_range=int(frame.color_range),
+            colorspace=int(frame.colorspace),
+            color_trc=int(frame.color_trc),
+            rotation=int(frame.rotation) % 360,
+        )
+        return info, dtype
+
+
+def _plane_views(frame: VideoFrame, dtype: np.dtype[Any], writable: bool) -> list[np.ndarray]:
+    """NumPy views of a frame's planes (no copy): (height, width) each, strides per line."""
+    views = []
+    for plane in frame.planes:
+        flat = np.frombuffer(plane, dtype=dtype)
+        rows = flat.reshape(plane.height, plane.line_size // dtype.itemsize)
+        view = rows[:, : plane.width]
+        view.flags.writeable = writable
+        views.append(view)
+    return views
+
+
+def frames(src: StrPath) -> Iterator[tuple[list[np.ndarray], FrameInfo]]:
+    """Iterate over the decoded frames of the first video stream, read-only.
+
+    The planes are views into FFmpeg's frame buffer, valid until the next iteration: copy
+    what you keep.
+    """
+    av = _av()
+    source = Path(src)
+    shown = display_path(source)
+    with _open_input(source) as container:
+        stream = _video_stream(container, shown)
+        stream.thread_type = "AUTO"
+        clock = _Clock(stream)
+        index = 0
+        try:
+            for packet in container.demux(stream):
+                for frame in stream.decode(packet):
+                    info, dtype = clock.info(frame, index)
+                    yield _plane_views(frame, dtype, writable=False), info
+                    index += 1
+        except av.FFmpegError as error:
+            raise InputError(
+                f"{shown}: corrupt video data near frame {index}: {_first_line(error)}"
+            ) from error
+        if index == 0:
+            raise InputError(f"{shown}: the video stream has no decodable frames (truncated?)")
+
+
+# --- transcoding -------------------------------------------------------------------------
+
+
+def _output_pix_fmt(codec: Any, pix_fmt: str) -> str:
+    """The decoded format if the encoder takes it, else the closest one it does take."""
+    formats = [f.name for f in (codec.video_formats or ())]
+    if not formats or pix_fmt in formats:
+        return pix_fmt
+    depth, chroma, _ = _plane_layout(pix_fmt)
+
+    def rank(name: str) -> tuple[int, int, int]:
+        try:
+            other_depth, other_chroma, _ = _plane_layout(name)
+        except UnsupportedInputError:
+            return (9, 99, 99)
+        return (
+            int(other_chroma != chroma),
+            int(other_depth < depth),
+            abs(other_depth - depth),
+        )
+
+    return min(formats, key=rank)
+
+
+def _encoder_options(settings: EncoderSettings, codec: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    if codec in _X26X:
+        options["preset"] = settings.preset
+        if settings.bitrate is None:
+            options["crf"] = str(settings.crf)
+        if codec == "libx265":
+            options["x265-params"] = "log-level=error"
+    elif codec == "libvpx-vp9":
+        options.update(deadline="good", **{"cpu-used": str(_VP9_CPU_USED[settings.preset])})
+        options["row-mt"] = "1"
+        if settings.bitrate is None:
+            options.update(crf=str(settings.crf), b="0")
+    options.update(settings.extra_options)
+    return options
+
+
+def _check_encodable(codec: str, width: int, height: int, chroma: tuple[int, int]) -> None:
+    """x264 and x265 need even dimensions wherever the chroma is subsampled."""
+    if codec not in _X26X:
+        return
+    odd = (chroma[0] > 1 and width % 2) or (chroma[1] > 1 and height % 2)
+    if odd:
+        raise UnsupportedInputError(
+            f"{codec} cannot encode {width}x{height} with subsampled chroma (needs even width "
+            "and height); use EncoderSettings(codec='libvpx-vp9') (MKV, WebM, MP4)"
+        )
+
+
+def _output_container(
+    settings: EncoderSettings, container: InputContainer, source: Path, target: Path
+) -> str:
+    name = settings.container or _container_name(container, source)
+    implied = _SUFFIX_CONTAINERS.get(target.suffix.lower())
+    if implied is not None and implied != name:
+        raise UsageError(
+            f"{display_path(target)}: the suffix means {_CONTAINER_NAMES[implied]} but the "
+            f"output is {_CONTAINER_NAMES[name]}; change the suffix or the container setting"
+        )
+    return name
+
+
+def _copy_metadata(into: dict[str, str], tags: dict[str, str], skip: frozenset[str]) -> None:
+    into.update(
+        {
+            key: value
+            for key, value in tags.items()
+            if key.lower() not in skip and not key.lower().startswith("_statistics")
+        }
+    )
+
+
+def _video_encoder(codec_name: str) -> Any:
+    """The PyAV codec of a video encoder name, or :class:`UsageError`."""
+    av = _av()
+    try:
+        codec = av.Codec(codec_name, "w")
+    except (ValueError, av.FFmpegError) as error:
+        raise UsageError(f"unknown video encoder {codec_name!r}") from error
+    if codec.type != "video":
+        raise UsageError(f"{codec_name!r} is not a video encoder")
+    return codec
+
+
+def _add_video_stream(
+    output: OutputContainer,
+    stream: VideoStream,
+    first: VideoFrame,
+    settings: EncoderSettings,
+    codec_name: str,
+) -> tuple[VideoStream, str]:
+    """The output video stream, set up like the input's; returns it and its pixel format."""
+    codec = _video_encoder(codec_name)
+    pix_fmt = _output_pix_fmt(codec, first.format.name)
+    _, chroma, _ = _plane_layout(pix_fmt)
+    _check_encodable(codec_name, first.width, first.height, chroma)
+    rate = _frame_rate(stream)
+    try:
+        out = output.add_stream(
+            codec_name, rate=rate, options=_encoder_options(settings, codec_name)
+        )
+    except ValueError as error:
+        raise UsageError(
+            f"{output.format.name} cannot hold {codec_name} video: {_first_line(error)}"
+        ) from error
+    ctx = out.codec_context
+    out.width, out.height, out.pix_fmt = first.width, first.height, pix_fmt
+    time_base = Fraction(stream.time_base) if stream.time_base else 1 / rate
+    out.time_base = time_base
+    ctx.time_base = time_base
+    ctx.framerate = rate
+    ctx.thread_type = "AUTO"
+    if settings.bitrate is not None:
+        ctx.bit_rate = settings.bitrate
+    if stream.sample_aspect_ratio:
+        ctx.sample_aspect_ratio = stream.sample_aspect_ratio
+    in_ctx = stream.codec_context
+    ctx.color_range = int(first.color_range or in_ctx.color_range)
+    ctx.colorspace = int(first.colorspace)
+    ctx.color_primaries = int(first.color_primaries)
+    ctx.color_trc = int(first.color_trc)
+    matrix = _display_matrix(first)
+    if matrix is not None:
+        out.set_display_matrix(matrix)
+    if codec_name == "libx265" and output.format.name in ("mp4", "mov"):
+        ctx.codec_tag = "hvc1"  # the tag Apple players require for HEVC
+    _copy_metadata(out.metadata, dict(stream.metadata), _STALE_TAGS)
+    out.disposition = stream.disposition
+    return out, pix_fmt
+
+
+def _copy_stream(output: OutputContainer, stream: Any, report: TranscodeReport) -> Any | None:
+    """An output stream that takes ``stream``'s packets unchanged (None if the muxer refuses)."""
+    codec = stream.codec_context.name if stream.codec_context else stream.name
+    reason = None
+    if stream.type == "data" and codec not in output.supported_codecs:
+        # QuickTime timecode tracks have no codec id; the MP4/MOV muxer writes a new one from
+        # the video stream's "timecode" tag, which is kept.
+        reason = (
+            "timecode track: rewritten from the video stream's timecode tag"
+            if "timecode" in stream.metadata and output.format.name in ("mp4", "mov")
+            else f"{output.format.name} cannot store {codec or 'untyped'} data streams"
+        )
+    else:
+        try:
+            copy = output.add_stream_from_template(stream)
+        except (ValueError, _av().FFmpegError) as error:
+            reason = _first_line(error)
+    if reason is not None:
+        report.skipped_streams.append(
+            {"index": stream.index, "type": stream.type, "codec": codec, "reason": reason}
+        )
+        return None
+    _copy_metadata(copy.metadata, dict(stream.metadata), _STALE_TAGS)
+    copy.disposition = stream.disposition
+    report.copied_streams.append(
+        {"index": stream.index, "type": stream.type, "codec": codec, "packets": 0}
+    )
+    return copy
+
+
+def _container_options(name: str, tags: dict[str, str]) -> dict[str, str]:
+    if name in ("mp4", "mov") and any(k.lower() not in _MOV_NATIVE_TAGS for k in tags):
+        return {"movflags": "use_metadata_tags"}
+    return {}
+
+
+class _Encoder:
+    """The output side of :func:`transcode`, opened at the first decoded frame.
+
+    The output streams are created then, in the input's order, because the video stream's
+    settings (pixel format, colour, display matrix) are read from that frame. Packets of other
+    streams that arrive earlier wait in ``pending`` (a few, as the decoder's delay allows).
+    """
+
+    def __init__(
+        self,
+        output: OutputContainer,
+        container: InputContainer,
+        stream: VideoStream,
+        settings: EncoderSettings,
+        codec_name: str,
+        report: TranscodeReport,
+    ) -> None:
+        self.output, self.container, self.stream = output, container, stream
+        self.settings, self.codec_name, self.report = settings, codec_name, report
+        self.video: VideoStream | None = None
+        self.copies: dict[int, Any] = {}
+        self.counts: dict[int, int] = {}
+        self.pending: list[Any] = []
+        self.last_pts: int | None = None
+
+    def open(self, first: VideoFrame) -> None:
+        for stream in self.container.streams:
+            if stream.index == self.stream.index:
+                self.video, self.report.pix_fmt_out = _add_video_stream(
+                    self.output, self.stream, first, self.settings, self.codec_name
+                )
+            else:
+                copy = _copy_stream(self.output, stream, self.report)
+                if copy is not None:
+                    self.copies[stream.index] = copy
+        pending, self.pending = self.pending, []
+        for packet in pending:
+            self.copy(packet)
+
+    def copy(self, packet: Any) -> None:
+        if self.video is None:
+            self.pending.append(packet)
+            return
+        index = packet.stream.index
+        target = self.copies.get(index)
+        if target is None:
+            return
+        packet.stream = target
+        self._mux(packet)
+        self.counts[index] = self.counts.get(index, 0) + 1
+
+    def encode(self, frame: VideoFrame | None) -> None:
+        if self.video is None:
+            return
+        if frame is not None:
+            if frame.pts is not None and self.last_pts is not None and frame.pts <= self.last_pts:
+                frame.pts = self.last_pts + 1  # encoders need strictly increasing pts
+                self.report.timestamp_fixes += 1
+            self.last_pts = frame.pts
+        av = _av()
+        try:
+            packets = self.video.encode(frame)
+        except av.FFmpegError as error:
+            raise OutputError(f"{self.codec_name} encoding failed: {_first_line(error)}") from error
+        self._mux(packets)
+
+    def _mux(self, packets: Any) -> None:
+        av = _av()
+        try:
+            self.output.mux(packets)
+        except av.FFmpegError as error:
+            if isinstance(error, OSError):
+                raise  # disk full and the like: atomic_write reports it as an OutputError
+            raise OutputError(f"writing the output failed: {_first_line(error)}") from error
+
+    def finish(self) -> None:
+        self.encode(None)
+        for entry in self.report.copied_streams:
+            entry["packets"] = self.counts.get(entry["index"], 0)
+
+
+class _Completeness:
+    """Notices a truncated input: fewer video packets, or an earlier end, than it declares."""
+
+    def __init__(self, stream: VideoStream, rate: Fraction) -> None:
+        self.declared_frames = stream.frames or 0
+        self.time_base = Fraction(stream.time_base) if stream.time_base else 1 / rate
+        declared_end = None
+        if stream.duration:
+            declared_end = float((stream.start_time or 0) + stream.duration) * self.time_base
+        else:
+            declared_end = _tag_seconds(stream.metadata.get("DURATION"))
+        self.declared_end = declared_end
+        self.tolerance = max(0.1, 2 / float(rate))
+        self.packets = 0
+        self.end = 0.0
+
+    def add(self, packet: Any) -> None:
+        if not packet.size:
+            return
+        self.packets += 1
+        if packet.pts is not None:
+            end = (packet.pts + (packet.duration or 0)) * self.time_base
+            self.end = max(self.end, float(end))
+
+    def check(self, shown: str) -> None:
+        if self.declared_frames and self.packets < self.declared_frames:
+            raise InputError(
+                f"{shown}: truncated: the file lists {self.declared_frames} video frames, "
+                f"only {self.packets} are present"
+            )
+        if self.declared_end is not None and self.end < self.declared_end - self.tolerance:
+            raise InputError(
+                f"{shown}: truncated: the video should last {self.declared_end:.2f} s, "
+                f"its data ends at {self.end:.2f} s"
+            )
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """Seconds of a Matroska DURATION tag such as ``00:00:02.000000000``."""
+    if not text:
+        return None
+    try:
+        hours, minutes, seconds = text.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
+def transcode(
+    src: StrPath,
+    dst: StrPath,
+    process_frame: ProcessFrame,
+    settings: EncoderSettings | None = None,
+) -> TranscodeReport:
+    """Re-encode the first video stream of ``src`` into ``dst``, editing every frame in place.
+
+    ``process_frame(planes, info)`` gets the decoded pixel format's planes as writable 2-D
+    arrays (Y, U, V: uint8, or uint16 above 8 bits) and edits them in place; it must not keep
+    them. Every other stream is copied packet for packet. ``dst`` appears complete or not at
+    all.
+    """
+    av = _av()
+    settings = settings or EncoderSettings()
+    source = _check_input_file(src)
+    target = check_output_path(dst, forbid=[source])
+    shown = display_path(source)
+    started = time.perf_counter()
+    with _open_input(source) as container:
+        name = _output_container(settings, container, source, target)
+        stream = _video_stream(container, shown)
+        stream.thread_type = "AUTO"
+        codec_name = settings.codec or DEFAULT_CODECS[name]
+        _video_encoder(codec_name)  # fail before any decoding
+        report = TranscodeReport(
+            input=os.fspath(source),
+            output=os.fspath(target),
+            container=name,
+            codec_in=stream.codec_context.name,
+            encoder=codec_name,
+            width=0,
+            height=0,
+            pix_fmt_in="",
+            pix_fmt_out="",
+        )
+        tags: dict[str, str] = {}
+        _copy_metadata(tags, dict(container.metadata), _CONTAINER_SKIP_TAGS)
+        with atomic_write(target, forbid=[source]) as handle:
+            try:
+                with av.open(
+                    handle, "w", format=name, options=_container_options(name, tags)
+                ) as output:
+                    output.metadata.update(tags)
+                    encoder = _Encoder(output, container, stream, settings, codec_name, report)
+                    _run(container, encoder, process_frame, report, shown)
+            except av.FFmpegError as error:  # raised by the muxer while finishing the file
+                if isinstance(error, OSError):
+                    raise  # disk full and the like: atomic_write reports it
+                raise OutputError(
+                    f"{display_path(target)}: cannot finish the {_CONTAINER_NAMES[name]} "
+                    f"file: {_first_line(error)}"
+                ) from error
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _run(
+    container: InputContainer,
+    encoder: _Encoder,
+    process_frame: ProcessFrame,
+    report: TranscodeReport,
+    shown: str,
+) -> None:
+    """The demux-decode-process-encode loop of :func:`transcode`."""
+    av = _av()
+    stream = encoder.stream
+    clock = _Clock(stream)
+    completeness = _Completeness(stream, clock.rate)
+    index = 0
+    last_time = 0.0
+    packets = container.demux()
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.FFmpegError as error:
+            raise InputError(
+                f"{shown}: unreadable data near frame {index}: {_first_line(error)}"
+            ) from error
+        if packet is None:
+            break
+        if packet.stream.index != stream.index:
+            if packet.size:  # size 0: a demuxer flush marker, nothing to copy
+                encoder.copy(packet)
+            continue
+        completeness.add(packet)
+        try:
+            decoded = stream.decode(packet)
+        except av.FFmpegError as error:
+            raise InputError(
+                f"{shown}: corrupt video data near frame {index}: {_first_line(error)}"
+            ) from error
+        for frame in decoded:
+            if encoder.video is None:
+                report.width, report.height = frame.width, frame.height
+                report.pix_fmt_in = frame.format.name
+                encoder.open(frame)
+            if (frame.width, frame.height) != (report.width, report.height):
+                raise UnsupportedInputError(
+                    f"{shown}: the frame size changes mid-stream at frame {index} "
+                    f"({report.width}x{report.height} to {frame.width}x{frame.height})"
+                )
+            report.corrupt_frames += bool(frame.is_corrupt)
+            frame.make_writable()  # the decoder may still reference this buffer
+            info, dtype = clock.info(frame, index)
+            process_frame(_plane_views(frame, dtype, writable=True), info)
+            if frame.pts is None:
+                frame.pts = round(index / clock.rate / clock.time_base)
+            last_time = info.time
+            encoder.encode(frame)
+            index += 1
+    if encoder.video is None:
+        raise InputError(f"{shown}: the video stream has no decodable frames (truncated?)")
+    completeness.check(shown)
+    encoder.finish()
+    report.frames = index
+    report.duration_s = round(last_time + float(1 / clock.rate), 6)
+
+
+__all__ = [
+    "CONTAINERS",
+    "EncoderSettings",
+    "FrameInfo",
+    "StreamInfo",
+    "TranscodeReport",
+    "VideoInfo",
+    "frames",
+    "probe_video",
+    "transcode",
+    "video_duration",
+]

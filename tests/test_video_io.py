@@ -1,0 +1,545 @@
+"""Streaming transcode: probing, in-place plane editing, stream copying, errors, memory.
+
+Every clip is generated here with PyAV: small (320x240, a few seconds) moving gradients with
+a little noise, so each transcode takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.video_io import (
+    EncoderSettings,
+    FrameInfo,
+    frames,
+    probe_video,
+    transcode,
+    video_duration,
+)
+
+FAST = EncoderSettings(preset="ultrafast")
+
+
+def clip_pixels(index: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """An RGB frame: diagonal gradients moving with ``index``, a bright square, mild noise."""
+    rng = np.random.default_rng(seed + index)
+    yy, xx = np.mgrid[0:height, 0:width]
+    red = (xx * 255 // max(1, width - 1) + 3 * index) % 256
+    green = (yy * 255 // max(1, height - 1) + 2 * index) % 256
+    blue = ((xx + yy) // 2 + 5 * index) % 256
+    rgb = np.stack([red, green, blue], axis=-1).astype(np.int16)
+    side = max(4, min(width, height) // 6)
+    left = (7 * index) % max(1, width - side)
+    rgb[height // 3 : height // 3 + side, left : left + side] = 230
+    rgb += rng.integers(-6, 7, size=rgb.shape, dtype=np.int16)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def write_clip(
+    path: Path,
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+    seconds: float = 3.0,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    audio: bool = False,
+    subtitles: bool = False,
+    rotation: int | None = None,
+    colour: dict[str, int] | None = None,
+    options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
+) -> Path:
+    """Encode a test clip with PyAV (optionally with AAC audio or SubRip subtitles)."""
+    width, height = size
+    count = round(fps * seconds)
+    opts = {"preset": "ultrafast"} if codec == "libx264" else {}
+    if codec == "libx265":
+        opts = {"preset": "ultrafast", "x265-params": "log-level=error"}
+    if codec == "libvpx-vp9":
+        opts = {"deadline": "realtime", "cpu-used": "8"}
+    opts.update(options or {})
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        video = container.add_stream(codec, rate=fps, options=opts)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        for key, value in (colour or {}).items():
+            setattr(video.codec_context, key, value)
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        sound = container.add_stream("aac", rate=48000) if audio else None
+        text = None
+        if subtitles:
+            text = container.add_mux_stream("subrip")
+            text.time_base = Fraction(1, 1000)
+            text.metadata["language"] = "eng"
+        for index in range(count):
+            frame = av.VideoFrame.from_ndarray(clip_pixels(index, width, height), format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+            if text is not None and index % fps == 0:
+                packet = av.Packet(f"caption {index // fps}".encode())
+                packet.stream = text
+                packet.time_base = Fraction(1, 1000)
+                packet.pts = packet.dts = index * 1000 // fps
+                packet.duration = 800
+                container.mux(packet)
+        container.mux(video.encode(None))
+        if sound is not None:
+            samples = 1024
+            for block in range(int(48000 * seconds) // samples):
+                t = (np.arange(samples) + block * samples) / 48000
+                tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+                piece = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+                piece.sample_rate = 48000
+                piece.pts = block * samples
+                container.mux(sound.encode(piece))
+            container.mux(sound.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "mp4": write_clip(folder / "audio.mp4", audio=True),
+        "mkv": write_clip(folder / "subs.mkv", subtitles=True, seconds=2.0),
+        "hevc10": write_clip(
+            folder / "ten.mkv", codec="libx265", pix_fmt="yuv420p10le", seconds=2.0
+        ),
+        "webm": write_clip(folder / "vp9.webm", codec="libvpx-vp9", seconds=1.0),
+        "rotated": write_clip(
+            folder / "rotated.mov",
+            seconds=1.0,
+            rotation=90,
+            colour={"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1},
+        ),
+    }
+
+
+def packets(path: Path, kind: str) -> list[tuple[Any, ...]]:
+    """(pts, dts, duration, bytes) of every non-empty packet of the first stream of ``kind``."""
+    with av.open(str(path)) as container:
+        stream = next(s for s in container.streams if s.type == kind)
+        return [(p.pts, p.dts, p.duration, bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def mean_abs_diff(first: Path, second: Path) -> list[float]:
+    """Per frame mean absolute luma difference between two videos of the same size."""
+    return [
+        float(np.abs(a[0].astype(np.int32) - b[0].astype(np.int32)).mean())
+        for (a, _), (b, _) in zip(frames(first), frames(second), strict=True)
+    ]
+
+
+def keep(planes: list[np.ndarray], info: FrameInfo) -> None:
+    """A process_frame that edits nothing."""
+
+
+# --- probing -------------------------------------------------------------------------------
+
+
+def test_probe_describes_the_clip(clips: dict[str, Path]) -> None:
+    info = probe_video(clips["mp4"])
+    assert (info.container, info.codec, info.width, info.height) == ("mp4", "h264", 320, 240)
+    assert (info.pix_fmt, info.bit_depth, info.chroma_subsampling) == ("yuv420p", 8, (2, 2))
+    assert info.frame_rate == 25
+    assert info.duration_s == pytest.approx(3.0)
+    assert info.frame_count == 75
+    assert info.rotation == 0
+    assert [(s.type, s.codec) for s in info.streams] == [("audio", "aac")]
+    record = info.to_dict()
+    assert record["frame_rate"] == "25"
+    assert record["streams"][0]["type"] == "audio"
+
+
+def test_probe_reads_rotation_colour_and_ten_bit(clips: dict[str, Path]) -> None:
+    rotated = probe_video(clips["rotated"])
+    assert rotated.container == "mov"
+    assert rotated.rotation == 90
+    assert rotated.display_size == (240, 320)
+    assert (rotated.color_range, rotated.colorspace, rotated.color_primaries) == (1, 1, 1)
+    assert rotated.to_dict()["colorspace"] == "bt709"
+    ten = probe_video(clips["hevc10"])
+    assert (ten.container, ten.codec, ten.pix_fmt, ten.bit_depth) == (
+        "matroska",
+        "hevc",
+        "yuv420p10le",
+        10,
+    )
+    assert probe_video(clips["webm"]).container == "webm"
+
+
+def test_video_duration_from_packets(clips: dict[str, Path]) -> None:
+    assert video_duration(clips["mp4"]) == pytest.approx(3.0)
+    assert video_duration(clips["mkv"]) == pytest.approx(2.0)
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path, clips: dict[str, Path]) -> dict[str, Path]:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n" * 20)
+    truncated = tmp_path / "truncated.mp4"  # moov at the end: cut off
+    truncated.write_bytes(clips["mp4"].read_bytes()[: clips["mp4"].stat().st_size // 2])
+    audio_only = tmp_path / "audio.m4a"
+    with av.open(str(audio_only), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=48000)
+        tone = np.zeros((1, 1024), np.float32)
+        for block in range(10):
+            piece = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            piece.sample_rate, piece.pts = 48000, block * 1024
+            container.mux(stream.encode(piece))
+        container.mux(stream.encode(None))
+    folder = tmp_path / "folder.mp4"
+    folder.mkdir()
+    return {
+        "missing": tmp_path / "missing.mp4",
+        "empty": empty,
+        "text": text,
+        "truncated": truncated,
+        "audio": audio_only,
+        "folder": folder,
+    }
+
+
+BAD_INPUT_MESSAGES = {
+    "missing": "no such file",
+    "empty": "file is empty",
+    "text": "not a readable video file",
+    "truncated": "truncated, corrupt or not media",
+    "audio": "has no video stream",
+    "folder": "is a directory",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUT_MESSAGES))
+def test_bad_inputs_give_one_line_input_errors(
+    bad_inputs: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    with pytest.raises(InputError, match=BAD_INPUT_MESSAGES[kind]) as probed:
+        probe_video(bad_inputs[kind])
+    assert "\n" not in str(probed.value)
+    with pytest.raises(InputError, match=BAD_INPUT_MESSAGES[kind]):
+        transcode(bad_inputs[kind], tmp_path / "out.mp4", keep, FAST)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_no_video_stream_is_unsupported(bad_inputs: dict[str, Path]) -> None:
+    with pytest.raises(UnsupportedInputError, match="no video stream"):
+        probe_video(bad_inputs["audio"])
+
+
+def test_other_containers_unsupported(tmp_path: Path) -> None:
+    avi = tmp_path / "clip.avi"
+    with av.open(str(avi), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(clip_pixels(index, 64, 48), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with pytest.raises(UnsupportedInputError, match=r"AVI .* is not a supported video container"):
+        probe_video(avi)
+    with pytest.raises(UnsupportedInputError, match="not a supported video container"):
+        transcode(avi, tmp_path / "out.avi", keep, FAST)
+    assert not (tmp_path / "out.avi").exists()
+
+
+def test_damaged_frames_are_counted(clips: dict[str, Path], tmp_path: Path) -> None:
+    """Flipped bytes in the middle: the decoder conceals them and the report counts them."""
+    data = bytearray(clips["mp4"].read_bytes())
+    rng = np.random.default_rng(1)
+    for position in rng.integers(2000, len(data) // 2, 50):
+        data[position] ^= 0xFF
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    report = transcode(damaged, tmp_path / "out.mp4", keep, FAST)
+    assert report.frames == 75
+    assert report.corrupt_frames > 0
+
+
+def test_truncated_files_with_the_index_up_front_are_refused(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    faststart = write_clip(
+        tmp_path / "fast.mp4", seconds=2.0, container_options={"movflags": "faststart"}
+    )
+    for source in (faststart, clips["mkv"]):
+        cut = tmp_path / f"cut{source.suffix}"
+        cut.write_bytes(source.read_bytes()[: source.stat().st_size * 6 // 10])
+        with pytest.raises(InputError, match="truncated"):
+            transcode(cut, tmp_path / f"out{source.suffix}", keep, FAST)
+        assert not (tmp_path / f"out{source.suffix}").exists()
+
+
+# --- transcoding -----------------------------------------------------------------------------
+
+
+def test_transcode_keeps_format_and_copies_audio(clips: dict[str, Path], tmp_path: Path) -> None:
+    source = clips["mp4"]
+    before = digest(source)
+    out = tmp_path / "copy.mp4"
+    report = transcode(source, out, keep, FAST)
+    assert digest(source) == before
+    src, dst = probe_video(source), probe_video(out)
+    for name in ("container", "codec", "width", "height", "pix_fmt", "frame_rate", "time_base"):
+        assert getattr(dst, name) == getattr(src, name), name
+    assert dst.frame_count == src.frame_count == report.frames == 75
+    assert dst.duration_s == pytest.approx(src.duration_s)
+    assert report.copied_streams == [{"index": 1, "type": "audio", "codec": "aac", "packets": 141}]
+    assert packets(out, "audio") == packets(source, "audio")
+    assert max(mean_abs_diff(source, out)) < 2.0  # only re-encoding noise
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_subtitle_stream_copied_with_timestamps(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "subs.mkv"
+    report = transcode(clips["mkv"], out, keep, FAST)
+    assert [s["type"] for s in report.copied_streams] == ["subtitle"]
+    assert packets(out, "subtitle") == packets(clips["mkv"], "subtitle")
+    with av.open(str(out)) as container:
+        assert container.streams.subtitles[0].metadata.get("language") == "eng"
+
+
+def test_container_tags_kept_and_timecode_rewritten(tmp_path: Path) -> None:
+    """Custom tags (an existing AIGC label) survive; a MOV timecode track is re-created."""
+    source = tmp_path / "tagged.mov"
+    aigc = '{"AIGC":{"Label":"1","ContentProducer":"test"}}'
+    with av.open(str(source), "w", options={"movflags": "use_metadata_tags"}) as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.metadata["timecode"] = "01:00:00:00"
+        container.metadata.update(AIGC=aigc, title="clip")
+        for index in range(10):
+            frame = av.VideoFrame.from_ndarray(clip_pixels(index, 160, 120), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    for container_name, suffix in (("mov", ".mov"), ("matroska", ".mkv")):
+        out = tmp_path / f"out{suffix}"
+        report = transcode(
+            source, out, keep, EncoderSettings(preset="ultrafast", container=container_name)
+        )
+        assert [s["type"] for s in report.skipped_streams] == ["data"]
+        with av.open(str(out)) as container:
+            assert container.metadata["AIGC"] == aigc
+            assert container.metadata["title"] == "clip"
+            video = container.streams.video[0]
+            assert video.metadata.get("timecode", video.metadata.get("TIMECODE")) == "01:00:00:00"
+            if container_name == "mov":
+                assert [s.type for s in container.streams] == ["video", "data"]
+
+
+def test_planes_are_the_decoded_format(clips: dict[str, Path], tmp_path: Path) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    def look(planes: list[np.ndarray], info: FrameInfo) -> None:
+        assert all(p.flags.writeable for p in planes)
+        layout = [(p.shape, p.dtype.name) for p in planes]
+        top = max(int(p.max()) for p in planes)
+        seen.append(
+            (
+                info.index,
+                info.time,
+                info.pix_fmt,
+                info.bit_depth,
+                info.chroma_subsampling,
+                layout,
+                top,
+            )
+        )
+
+    transcode(clips["hevc10"], tmp_path / "ten.mkv", look, FAST)
+    assert len(seen) == 50
+    index, seconds, pix_fmt, depth, chroma, shapes, top = seen[10]
+    assert (index, seconds, pix_fmt, depth, chroma) == (
+        10,
+        pytest.approx(0.4),
+        "yuv420p10le",
+        10,
+        (2, 2),
+    )
+    assert shapes == [((240, 320), "uint16"), ((120, 160), "uint16"), ((120, 160), "uint16")]
+    assert 255 < top <= 1023
+    assert [s[1] for s in seen] == pytest.approx([i / 25 for i in range(50)])
+
+
+def test_edits_reach_the_output_and_only_their_frame(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    """Frames are made writable before editing: the decoder's reference pictures stay intact."""
+
+    def whiten_first(planes: list[np.ndarray], info: FrameInfo) -> None:
+        if info.index == 0:
+            planes[0][:] = 235
+
+    out = tmp_path / "white.mp4"
+    transcode(clips["mp4"], out, whiten_first, FAST)
+    diffs = mean_abs_diff(clips["mp4"], out)
+    assert diffs[0] > 50
+    assert max(diffs[1:]) < 2.0
+
+
+def test_ten_bit_stays_ten_bit(clips: dict[str, Path], tmp_path: Path) -> None:
+    for codec, expected in (("libx264", "h264"), ("libx265", "hevc")):
+        out = tmp_path / f"{codec}.mkv"
+        report = transcode(
+            clips["hevc10"], out, keep, EncoderSettings(codec=codec, preset="ultrafast")
+        )
+        assert report.pix_fmt_out == "yuv420p10le"
+        info = probe_video(out)
+        assert (info.codec, info.pix_fmt, info.bit_depth) == (expected, "yuv420p10le", 10)
+
+
+def test_webm_uses_vp9_and_falls_back_to_eight_bit(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out.webm"
+    report = transcode(clips["webm"], out, keep, FAST)
+    assert report.encoder == "libvpx-vp9"
+    assert (probe_video(out).container, probe_video(out).codec) == ("webm", "vp9")
+    # This libvpx build encodes 8-bit only: 10-bit input is converted, and the report says so.
+    down = tmp_path / "down.webm"
+    report = transcode(clips["hevc10"], down, keep, EncoderSettings(container="webm"))
+    assert (report.pix_fmt_in, report.pix_fmt_out) == ("yuv420p10le", "yuv420p")
+
+
+def test_rotation_and_colour_metadata_kept(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "rotated.mov"
+    transcode(clips["rotated"], out, keep, FAST)
+    info = probe_video(out)
+    assert info.container == "mov"
+    assert info.rotation == 90
+    assert (info.color_range, info.colorspace, info.color_primaries, info.color_trc) == (1, 1, 1, 1)
+
+
+def test_odd_sizes(tmp_path: Path) -> None:
+    """Odd 4:2:0 decodes with rounded-up chroma planes; x264 cannot encode it, VP9 can."""
+    odd_vp9 = write_clip(tmp_path / "odd.mkv", size=(321, 241), codec="libvpx-vp9", seconds=0.4)
+    shapes: list[list[tuple[int, ...]]] = []
+
+    def look(planes: list[np.ndarray], info: FrameInfo) -> None:
+        shapes.append([p.shape for p in planes])
+
+    with pytest.raises(UnsupportedInputError, match="needs even width and height"):
+        transcode(odd_vp9, tmp_path / "x264.mkv", look, FAST)
+    assert not (tmp_path / "x264.mkv").exists()
+    transcode(odd_vp9, tmp_path / "vp9.mkv", look, EncoderSettings(codec="libvpx-vp9"))
+    assert shapes[0] == [(241, 321), (121, 161), (121, 161)]
+    assert (probe_video(tmp_path / "vp9.mkv").width, probe_video(tmp_path / "vp9.mkv").height) == (
+        321,
+        241,
+    )
+    odd_444 = write_clip(tmp_path / "odd444.mp4", size=(321, 241), pix_fmt="yuv444p", seconds=0.4)
+    transcode(odd_444, tmp_path / "out444.mp4", keep, FAST)
+    info = probe_video(tmp_path / "out444.mp4")
+    assert (info.width, info.height, info.pix_fmt) == (321, 241, "yuv444p")
+
+
+def test_frames_iterates_read_only(clips: dict[str, Path]) -> None:
+    count = 0
+    for planes, info in frames(clips["mkv"]):
+        assert info.index == count
+        assert not any(p.flags.writeable for p in planes)
+        assert planes[0].shape == (240, 320)
+        count += 1
+    assert count == 50
+
+
+@pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt])
+def test_output_is_atomic(
+    clips: dict[str, Path], tmp_path: Path, failure: type[BaseException]
+) -> None:
+    def explode(planes: list[np.ndarray], info: FrameInfo) -> None:
+        if info.index == 20:
+            raise failure("stop")
+
+    fresh = tmp_path / "fresh.mp4"
+    with pytest.raises(failure, match="stop"):
+        transcode(clips["mp4"], fresh, explode, FAST)
+    assert not fresh.exists()
+    existing = tmp_path / "existing.mp4"
+    existing.write_bytes(b"old contents")
+    with pytest.raises(failure, match="stop"):
+        transcode(clips["mp4"], existing, explode, FAST)
+    assert existing.read_bytes() == b"old contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.mp4"]
+
+
+def test_output_paths_checked(clips: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="suffix means MKV"):
+        transcode(clips["mp4"], tmp_path / "out.mkv", keep, FAST)
+    with pytest.raises(OutputError, match="refusing to overwrite the input"):
+        transcode(clips["mp4"], clips["mp4"], keep, FAST)
+    with pytest.raises(OutputError, match="does not exist"):
+        transcode(clips["mp4"], tmp_path / "nowhere" / "out.mp4", keep, FAST)
+    report = transcode(
+        clips["mp4"], tmp_path / "out.mkv", keep, EncoderSettings(container="matroska")
+    )
+    assert report.container == "matroska"
+    assert probe_video(tmp_path / "out.mkv").container == "matroska"
+
+
+def test_encoder_settings_validated() -> None:
+    with pytest.raises(UsageError, match="crf"):
+        EncoderSettings(crf=99)
+    with pytest.raises(UsageError, match="preset"):
+        EncoderSettings(preset="warp")
+    with pytest.raises(UsageError, match="bitrate"):
+        EncoderSettings(bitrate=0)
+    with pytest.raises(UsageError, match="container"):
+        EncoderSettings(container="avi")
+
+
+def test_unknown_encoder_is_a_usage_error(clips: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown video encoder"):
+        transcode(clips["mkv"], tmp_path / "out.mkv", keep, EncoderSettings(codec="nonesuch"))
+    assert not (tmp_path / "out.mkv").exists()
+
+
+def test_bitrate_mode(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "rate.mkv"
+    transcode(clips["mkv"], out, keep, EncoderSettings(bitrate=200_000, preset="ultrafast"))
+    assert out.stat().st_size < 2 * 200_000 / 8 * 2  # about 200 kbit/s over 2 s
+
+
+def _rss_bytes() -> int:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * 4096
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="RSS read from /proc (Linux)")
+def test_memory_does_not_grow_with_length(tmp_path: Path) -> None:
+    """One frame at a time: memory at frame 400 is what it was at frame 100."""
+    long_clip = write_clip(tmp_path / "long.mp4", seconds=20.0, audio=True)
+    samples: dict[int, tuple[int, int]] = {}
+
+    def sample(planes: list[np.ndarray], info: FrameInfo) -> None:
+        planes[0][:8, :8] = 0  # an edit, so every frame is copied once
+        if info.index in (100, 499):
+            samples[info.index] = (_rss_bytes(), tracemalloc.get_traced_memory()[0])
+
+    tracemalloc.start()
+    try:
+        report = transcode(long_clip, tmp_path / "out.mp4", sample, FAST)
+    finally:
+        tracemalloc.stop()
+    assert report.frames == 500
+    (rss_early, py_early), (rss_late, py_late) = samples[100], samples[499]
+    frame_bytes = 320 * 240 * 3 // 2
+    # Holding the 400 frames in between would take 400 x 115 kB = 46 MB.
+    assert rss_late - rss_early < 40 * frame_bytes
+    assert py_late - py_early < 4 * frame_bytes
