@@ -1,0 +1,446 @@
+"""Reading and writing audio files: the only module that opens them.
+
+Everything goes through soundfile (libsndfile): WAV, FLAC, OGG (Vorbis, Opus), MP3 and the
+other formats libsndfile knows. Audio is read in blocks into one reused buffer and written
+block by block, so a file of any length is handled in constant memory.
+
+* :func:`probe_audio` reads only the header and turns every way a file can be unusable into
+  one :class:`~marking.errors.InputError` with a one-line message.
+* :func:`read_blocks` yields float32 blocks of shape ``(n, channels)``; a stream that ends
+  before the header's frame count (a cut-off MP3, a damaged FLAC) raises ``InputError``.
+  An MP3 without a Xing/Info/VBRI tag only has an estimated count; :func:`count_frames`
+  decodes it once to get the exact one.
+* Reads never seek (soundfile's seek after every read garbles MP3 block reads; see
+  ``_SequentialSoundFile``).
+* :class:`AudioWriter` writes a copy with the source's format, subtype, rate and channels
+  atomically: the target is either complete or untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import soundfile as sf
+
+from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.errors import (
+    InputError,
+    InputTooLargeError,
+    OutputError,
+    UnsupportedInputError,
+    UsageError,
+)
+
+#: Frames per block when streaming (64 Ki frames: 0.5 MiB per stereo float32 block).
+DEFAULT_BLOCKSIZE = 65536
+
+#: Subtypes stored as integers: written samples are clamped to [-1, 1] first, so a value a
+#: hair over full scale can never wrap around.
+_INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32"})
+
+#: libsndfile's error numbers (``sf_error``) that say something specific about the file.
+_SF_ERR_UNRECOGNISED_FORMAT = 1
+_SF_ERR_MALFORMED_FILE = 3
+_SF_ERR_UNSUPPORTED_ENCODING = 4
+
+#: Media libsndfile cannot read, recognised by their first bytes, so the message names them.
+_UNREADABLE_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (4, b"ftyp", "MP4/M4A (AAC, ALAC) audio"),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM audio"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "WMA/ASF audio"),
+    (0, b"#!AMR", "AMR audio"),
+    (0, b"MAC ", "Monkey's Audio (APE)"),
+    (0, b"wvpk", "WavPack audio"),
+    (0, b"MThd", "MIDI"),
+)
+
+#: File name suffixes and the format a file with that suffix must have.
+_SUFFIX_FORMATS = {
+    ".wav": ("WAV", "WAVEX", "RF64"),
+    ".wave": ("WAV", "WAVEX", "RF64"),
+    ".w64": ("W64",),
+    ".flac": ("FLAC",),
+    ".ogg": ("OGG",),
+    ".oga": ("OGG",),
+    ".opus": ("OGG",),
+    ".mp3": ("MP3",),
+    ".aif": ("AIFF",),
+    ".aiff": ("AIFF",),
+    ".aifc": ("AIFF",),
+    ".caf": ("CAF",),
+    ".au": ("AU",),
+}
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a copy must keep of its source: container, encoding, rate, channels, length."""
+
+    path: Path
+    format: str
+    subtype: str
+    endian: str
+    samplerate: int
+    channels: int
+    frames: int
+    #: String tags libsndfile can carry over (title, artist, comment, ...).
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+    #: Whether ``frames`` is exact. An MP3 without a Xing/Info/VBRI tag only has an estimate
+    #: (from its size and bitrate); :func:`count_frames` decodes it to get the real count.
+    length_exact: bool = True
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (from the header's frame count)."""
+        return self.frames / self.samplerate
+
+
+def _sniff_unreadable(path: Path) -> str | None:
+    """Name the media type when the file starts like one libsndfile cannot decode."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(16)
+    except OSError:
+        return None
+    for offset, magic, name in _UNREADABLE_SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    # ADTS AAC: 12-bit sync, then layer bits 00 (MP3 frames have layer bits != 00).
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "raw AAC (ADTS) audio"
+    return None
+
+
+#: Tags in an MP3's first frame that state the exact length (LAME/Xing, Fraunhofer VBRI).
+_MP3_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")
+
+
+def _mp3_states_length(path: Path) -> bool:
+    """Whether the first MPEG frame (after any ID3v2 tag) carries a Xing/Info/VBRI tag.
+
+    Without one, libsndfile's frame count is an estimate from the file size and bitrate.
+    """
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(10)
+            offset = 0
+            if len(head) == 10 and head[:3] == b"ID3":
+                size = 0
+                for byte in head[6:10]:
+                    size = (size << 7) | (byte & 0x7F)
+                offset = 10 + size + (10 if head[5] & 0x10 else 0)
+            stream.seek(offset)
+            data = stream.read(8192)
+    except OSError:
+        return False
+    for position in range(len(data) - 1):
+        if data[position] == 0xFF and data[position + 1] & 0xE0 == 0xE0:
+            frame = data[position : position + 200]
+            return any(tag in frame for tag in _MP3_LENGTH_TAGS)
+    return False
+
+
+def _open_error(path: Path, error: sf.LibsndfileError) -> InputError:
+    """Turn libsndfile's refusal to open ``path`` into a one-line :class:`InputError`."""
+    shown = display_path(path)
+    media = _sniff_unreadable(path)
+    if media is not None:
+        return UnsupportedInputError(
+            f"{shown}: {media} is not supported; convert it to WAV, FLAC, OGG or MP3 first"
+        )
+    if error.code == _SF_ERR_UNSUPPORTED_ENCODING:
+        return UnsupportedInputError(f"{shown}: audio encoding not supported by libsndfile")
+    if error.code == _SF_ERR_MALFORMED_FILE:
+        return InputError(f"{shown}: corrupt or truncated audio file (malformed header)")
+    if error.code == _SF_ERR_UNRECOGNISED_FORMAT:
+        return InputError(f"{shown}: not an audio file libsndfile can read (format not recognised)")
+    return InputError(f"{shown}: cannot decode the audio (corrupt, truncated or not audio)")
+
+
+def _check_is_file(path: Path) -> None:
+    """Raise :class:`InputError` unless ``path`` is a readable, non-empty regular file."""
+    shown = display_path(path)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{shown}: no such file") from None
+    except OSError as error:
+        raise InputError(f"{shown}: cannot read: {error.strerror}") from None
+    if path.is_dir():
+        raise InputError(f"{shown}: is a directory, not an audio file")
+    if status.st_size == 0:
+        raise InputError(f"{shown}: file is empty")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise InputError(f"{shown}: cannot read: {error.strerror}") from None
+
+
+class _SequentialSoundFile(sf.SoundFile):
+    """A read-only :class:`soundfile.SoundFile` that does not seek after every read.
+
+    soundfile (0.14) follows each read with ``seek(tell() + frames)`` to keep its position
+    in step. libsndfile's MP3 seek (through mpg123) is approximate, so that seek corrupts
+    MP3 audio read in blocks (whole-file reads are unaffected); in read-only mode it serves
+    no purpose, so reads here skip it. This overrides a private soundfile method; the
+    block-versus-whole-file MP3 test in ``tests/test_audio_io.py`` guards it.
+    """
+
+    def _cdata_io(self, action: str, data: Any, ctype: str, frames: int) -> int:
+        if action != "read" or self.mode != "r":
+            return int(super()._cdata_io(action, data, ctype, frames))
+        self._check_if_closed()
+        count = getattr(sf._snd, f"sf_readf_{ctype}")(self._file, data, frames)
+        sf._error_check(self._errorcode)
+        return int(count)
+
+
+def _open_for_reading(path: Path) -> sf.SoundFile:
+    """Open ``path`` with libsndfile, mapping every failure to :class:`InputError`."""
+    _check_is_file(path)
+    try:
+        return _SequentialSoundFile(path)
+    except sf.LibsndfileError as error:
+        raise _open_error(path, error) from None
+    except (sf.SoundFileRuntimeError, RuntimeError, TypeError, ValueError) as error:
+        raise InputError(f"{display_path(path)}: cannot open the audio: {error}") from None
+
+
+def probe_audio(path: StrPath) -> AudioInfo:
+    """Read the header of an audio file: format, subtype, rate, channels and frame count.
+
+    Raises :class:`InputError` (missing, empty, corrupt, truncated header, not audio, no
+    frames) or :class:`UnsupportedInputError` (a media type libsndfile does not decode).
+    Truncation inside the audio data only shows while reading; see :func:`read_blocks`.
+    """
+    source = Path(path)
+    shown = display_path(source)
+    with _open_for_reading(source) as sound:
+        info = AudioInfo(
+            path=source,
+            format=sound.format,
+            subtype=sound.subtype,
+            endian=sound.endian,
+            samplerate=int(sound.samplerate),
+            channels=int(sound.channels),
+            frames=int(sound.frames),
+            metadata=dict(sound.copy_metadata()),
+            length_exact=sound.format != "MP3" or _mp3_states_length(source),
+        )
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise InputError(f"{shown}: invalid header (rate {info.samplerate}, {info.channels} ch)")
+    if info.frames <= 0:
+        raise InputError(f"{shown}: contains no audio frames (empty, truncated or corrupt)")
+    return info
+
+
+def read_blocks(
+    path: StrPath, blocksize: int = DEFAULT_BLOCKSIZE, *, info: AudioInfo | None = None
+) -> Iterator[np.ndarray]:
+    """Yield the audio as float32 blocks of shape ``(n, channels)``, never the whole file.
+
+    Every block is a view of one reused buffer: it is valid only until the next block is
+    requested (copy what you keep). Raises :class:`InputError` when decoding fails or, if
+    the header's frame count is exact, when the stream ends before it (a truncated or
+    corrupt file). With an estimated count (``info.length_exact`` false) the stream is read
+    to its end, however long it turns out to be.
+    """
+    if blocksize <= 0:
+        raise UsageError(f"block size must be positive, not {blocksize}")
+    source = Path(path)
+    shown = display_path(source)
+    info = info or probe_audio(source)
+    expected = info.frames if info.length_exact else None
+    yield from _read_blocks(source, shown, blocksize, expected)
+
+
+def _read_blocks(
+    source: Path, shown: str, blocksize: int, expected: int | None
+) -> Iterator[np.ndarray]:
+    """:func:`read_blocks` for ``expected`` frames exactly, or to the end when it is None."""
+    # SoundFile.blocks() would hand back stale buffer contents when the decoder delivers
+    # fewer frames than the header promised; read() into the buffer reports the count.
+    # Reads are sequential, never seeking (see _SequentialSoundFile).
+    with _open_for_reading(source) as sound:
+        buffer = np.empty((blocksize, sound.channels), dtype=np.float32)
+        done = 0
+        while expected is None or done < expected:
+            wanted = blocksize if expected is None else min(blocksize, expected - done)
+            try:
+                block = sound.read(wanted, dtype="float32", always_2d=True, out=buffer)
+            except (sf.SoundFileRuntimeError, RuntimeError) as error:
+                raise InputError(
+                    f"{shown}: corrupt or truncated audio at frame {done} ({error})"
+                ) from None
+            if len(block) == 0:
+                if expected is None:
+                    return
+                raise InputError(
+                    f"{shown}: audio ends after {done} of {expected} frames"
+                    " (truncated or corrupt file)"
+                )
+            done += len(block)
+            yield block
+
+
+def count_frames(path: StrPath, *, info: AudioInfo | None = None) -> AudioInfo:
+    """Return ``info`` with an exact frame count, decoding the file once if need be.
+
+    Only MP3 files without a length tag need the decoding pass (constant memory).
+    """
+    info = info or probe_audio(path)
+    if info.length_exact:
+        return info
+    frames = sum(len(block) for block in read_blocks(path, info=info))
+    if frames <= 0:
+        raise InputError(f"{display_path(path)}: contains no decodable audio frames")
+    return replace(info, frames=frames, length_exact=True)
+
+
+def read_audio(path: StrPath, *, max_seconds: float) -> tuple[np.ndarray, int]:
+    """Read a short file whole (a spoken prompt): float32 ``(n, channels)`` and its rate.
+
+    Raises :class:`InputTooLargeError` beyond ``max_seconds`` so a wrong file cannot fill
+    memory.
+    """
+    info = probe_audio(path)
+    if info.duration > 2 * max_seconds:  # even an estimated length is not this far off
+        raise InputTooLargeError(
+            f"{display_path(info.path)}: {info.duration:.1f} s is longer than the"
+            f" {max_seconds:g} s allowed here"
+        )
+    info = count_frames(path, info=info)
+    if info.duration > max_seconds:
+        raise InputTooLargeError(
+            f"{display_path(info.path)}: {info.duration:.1f} s is longer than the"
+            f" {max_seconds:g} s allowed here"
+        )
+    blocks = [block.copy() for block in read_blocks(path, info=info)]
+    return np.concatenate(blocks), info.samplerate
+
+
+def writable(info: AudioInfo) -> bool:
+    """Whether libsndfile claims it can write this format/subtype/rate/channels combination."""
+    return bool(
+        sf.check_format(info.format, info.subtype, info.endian)
+        if info.endian != "FILE"
+        else sf.check_format(info.format, info.subtype)
+    )
+
+
+def _unwritable(info: AudioInfo) -> UnsupportedInputError:
+    return UnsupportedInputError(
+        f"{display_path(info.path)}: libsndfile cannot write {info.format} files with"
+        f" {info.subtype} encoding ({info.samplerate} Hz, {info.channels} channels), so a"
+        " labelled copy in the same format is impossible; convert the input (e.g. to WAV or"
+        " FLAC) first"
+    )
+
+
+def check_output_suffix(path: StrPath, info: AudioInfo) -> None:
+    """Refuse an output name whose suffix promises another format than the one written.
+
+    The copy always keeps the input's format, so ``out.flac`` for a WAV input would be a
+    mislabelled file. Unknown suffixes are accepted.
+    """
+    suffix = Path(path).suffix.lower()
+    formats = _SUFFIX_FORMATS.get(suffix)
+    if formats is not None and info.format not in formats:
+        raise UsageError(
+            f"{display_path(path)}: the output keeps the input's format ({info.format}),"
+            f" which does not match the suffix {suffix}"
+        )
+
+
+class AudioWriter:
+    """Context manager writing float32 blocks to ``path`` in the format of ``info``, atomically.
+
+    The samples go to a temporary file next to ``path`` (see :func:`marking.atomic.
+    atomic_write`); it replaces ``path`` only when the ``with`` block ends without an
+    exception and is deleted otherwise. Raises :class:`UnsupportedInputError` when
+    libsndfile cannot write the format, :class:`OutputError` when the file cannot be
+    written, :class:`UsageError` for an output suffix of another format.
+    """
+
+    def __init__(
+        self,
+        path: StrPath,
+        info: AudioInfo,
+        *,
+        forbid: Iterable[StrPath] = (),
+        copy_metadata: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.frames_written = 0
+        self._forbid = tuple(forbid)
+        self._copy_metadata = copy_metadata
+        self._clamp = info.subtype in _INTEGER_SUBTYPES
+        self._stack: contextlib.ExitStack | None = None
+        self._sound: sf.SoundFile | None = None
+        check_output_suffix(self.path, info)
+        if not writable(info):
+            raise _unwritable(info)
+        check_output_path(self.path, self._forbid)
+
+    def __enter__(self) -> Self:
+        stack = contextlib.ExitStack()
+        stream = stack.enter_context(atomic_write(self.path, forbid=self._forbid))
+        try:
+            sound = sf.SoundFile(
+                stream,
+                "w",
+                samplerate=self.info.samplerate,
+                channels=self.info.channels,
+                subtype=self.info.subtype,
+                endian=self.info.endian,
+                format=self.info.format,
+            )
+        except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as error:
+            stack.__exit__(type(error), error, error.__traceback__)
+            raise _unwritable(self.info) from None
+        stack.callback(sound.close)  # closes (finishing the header) before the rename
+        if self._copy_metadata:
+            for key, value in self.info.metadata.items():
+                with contextlib.suppress(sf.SoundFileError, RuntimeError, AttributeError):
+                    setattr(sound, key, value)
+        self._stack = stack
+        self._sound = sound
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append float32 frames of shape ``(n, channels)``."""
+        if self._sound is None:
+            raise RuntimeError("AudioWriter.write() outside its with block")
+        if block.ndim != 2 or block.shape[1] != self.info.channels:
+            raise ValueError(
+                f"block shape {block.shape} does not fit {self.info.channels} channels"
+            )
+        if len(block) == 0:
+            return
+        data = np.asarray(block, dtype=np.float32)
+        if self._clamp and (data.max() > 1.0 or data.min() < -1.0):
+            data = np.clip(data, -1.0, 1.0)
+        try:
+            self._sound.write(data)
+        except (sf.SoundFileError, RuntimeError) as error:
+            raise OutputError(f"{display_path(self.path)}: cannot write audio: {error}") from None
+        self.frames_written += len(data)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        stack, self._stack, self._sound = self._stack, None, None
+        if stack is None:
+            return False
+        return bool(stack.__exit__(exc_type, exc, traceback))

@@ -1,0 +1,350 @@
+"""Reading and writing audio files (marking.audio_io): probing, blocks, atomic writes, memory."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from marking.audio_cue import CueSettings, detect_morse, label_audio_file
+from marking.audio_io import (
+    AudioInfo,
+    AudioWriter,
+    count_frames,
+    probe_audio,
+    read_audio,
+    read_blocks,
+)
+from marking.errors import (
+    InputError,
+    InputTooLargeError,
+    UnsupportedInputError,
+    UsageError,
+)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def noise(frames: int, channels: int, seed: int = 0, level: float = 0.3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (level * rng.uniform(-1, 1, (frames, channels))).astype(np.float32)
+
+
+def tone_file(
+    path: Path, rate: int = 44100, seconds: float = 2.0, channels: int = 2, **kwargs: str
+) -> np.ndarray:
+    t = np.arange(round(rate * seconds)) / rate
+    samples = (0.4 * np.sin(2 * np.pi * 330 * t)[:, None] * np.ones(channels)).astype(np.float32)
+    sf.write(path, samples, rate, **kwargs)
+    return samples
+
+
+def test_probe_reads_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    with sf.SoundFile(path, "w", 48000, 3, "PCM_24") as sound:
+        sound.title = "Test title"
+        sound.write(noise(12000, 3))
+    info = probe_audio(path)
+    assert (info.format, info.subtype, info.samplerate, info.channels, info.frames) == (
+        "WAV",
+        "PCM_24",
+        48000,
+        3,
+        12000,
+    )
+    assert info.duration == pytest.approx(0.25)
+    assert info.metadata["title"] == "Test title"
+    assert info.path == path
+
+
+def make_with_pyav(path: Path, codec: str, container: str) -> None:
+    with av.open(str(path), "w", format=container) as output:
+        stream = output.add_stream(codec, rate=44100)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 44100), np.int16) + 1000, format="s16", layout="mono"
+        )
+        frame.sample_rate = 44100
+        for packet in stream.encode(frame):
+            output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    """One file for each way an input can be unusable."""
+    good = tmp_path / "good.wav"
+    tone_file(good, seconds=0.5)
+    vorbis = tmp_path / "good.ogg"
+    tone_file(vorbis, seconds=2.0, format="OGG", subtype="VORBIS")
+    files = {
+        "missing": tmp_path / "missing.wav",
+        "directory": tmp_path,
+        "empty": tmp_path / "empty.wav",
+        "junk": tmp_path / "junk.wav",
+        "header_cut": tmp_path / "cut.wav",
+        "vorbis_cut": tmp_path / "cut.ogg",
+        "no_frames": tmp_path / "silence.wav",
+    }
+    files["empty"].write_bytes(b"")
+    files["junk"].write_bytes(np.random.default_rng(0).bytes(4000))
+    files["header_cut"].write_bytes(good.read_bytes()[:30])
+    data = vorbis.read_bytes()
+    files["vorbis_cut"].write_bytes(data[: len(data) // 2])
+    sf.write(files["no_frames"], np.zeros((0, 1)), 8000)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("empty", "file is empty"),
+        ("junk", "not an audio file"),
+        ("header_cut", "corrupt|truncated|not an audio file"),
+        ("vorbis_cut", "no audio frames|truncated"),
+        ("no_frames", "no audio frames"),
+    ],
+)
+def test_probe_rejects_bad_inputs(tmp_path: Path, case: str, message: str) -> None:
+    path = bad_inputs(tmp_path)[case]
+    with pytest.raises(InputError, match=message) as caught:
+        probe_audio(path)
+    text = str(caught.value)
+    assert "\n" not in text
+    assert str(path) in text
+
+
+def test_probe_names_unsupported_media(tmp_path: Path) -> None:
+    path = tmp_path / "song.m4a"
+    make_with_pyav(path, "aac", "mp4")
+    with pytest.raises(UnsupportedInputError, match=r"MP4/M4A .* not supported"):
+        probe_audio(path)
+    webm = tmp_path / "voice.webm"
+    webm.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(200))
+    with pytest.raises(UnsupportedInputError, match="Matroska/WebM"):
+        probe_audio(webm)
+
+
+def test_read_blocks_reuses_one_buffer(tmp_path: Path) -> None:
+    path = tmp_path / "a.flac"
+    samples = noise(10000, 2)
+    sf.write(path, samples, 16000, subtype="PCM_24")
+    expected, _ = sf.read(path, dtype="float32", always_2d=True)
+    blocks = []
+    previous = None
+    for block in read_blocks(path, 4096):
+        assert block.dtype == np.float32
+        assert block.ndim == 2
+        assert block.shape[1] == 2
+        if previous is not None:
+            assert np.shares_memory(block, previous)  # the same buffer, refilled
+        previous = block
+        blocks.append(block.copy())
+    assert [len(block) for block in blocks] == [4096, 4096, 1808]
+    assert np.array_equal(np.concatenate(blocks), expected)
+    with pytest.raises(UsageError, match="block size"):
+        next(read_blocks(path, 0))
+
+
+def test_mp3_blocks_equal_whole_file_read(tmp_path: Path) -> None:
+    """soundfile's seek after every read corrupts MP3 block reads; ours must not."""
+    path = tmp_path / "a.mp3"
+    tone_file(path, rate=44100, seconds=3.0, format="MP3")
+    whole, _ = sf.read(path, dtype="float32", always_2d=True)
+    for blocksize in (1000, 4096, 65536):
+        streamed = np.concatenate([block.copy() for block in read_blocks(path, blocksize)])
+        assert np.array_equal(streamed, whole)
+
+
+def test_read_blocks_detects_truncated_data(tmp_path: Path) -> None:
+    good = tmp_path / "good.mp3"
+    tone_file(good, seconds=3.0, format="MP3")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert probe_audio(cut).frames == probe_audio(good).frames  # the tag still claims 3 s
+    assert probe_audio(cut).length_exact
+    with pytest.raises(InputError, match="truncated"):
+        for _ in read_blocks(cut, 4096):
+            pass
+
+
+def test_mp3_without_length_tag_is_counted_not_trusted(tmp_path: Path) -> None:
+    """Without a Xing/Info tag libsndfile only estimates an MP3's length: decode to count."""
+    path = tmp_path / "plain.mp3"
+    rate = 44100
+    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as output:
+        stream = output.add_stream("libmp3lame", rate=rate)
+        stream.layout = "stereo"
+        stream.bit_rate = 128000
+        samples = noise(3 * rate, 2, level=0.2).T.copy()
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    info = probe_audio(path)
+    assert not info.length_exact
+    decoded = sum(len(block) for block in read_blocks(path, 4096))  # no "truncated" error
+    assert decoded != info.frames  # the estimate is off
+    exact = count_frames(path, info=info)
+    assert exact.length_exact
+    assert exact.frames == decoded
+    record = label_audio_file(path, tmp_path / "out.mp3", CueSettings(places={"middle"}))
+    assert record["frames_in"] == decoded
+    assert probe_audio(tmp_path / "out.mp3").length_exact  # libsndfile writes a LAME tag
+
+
+def test_read_audio_limits_length(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    samples = tone_file(path, rate=8000, seconds=2.0, channels=1, subtype="FLOAT")
+    read, rate = read_audio(path, max_seconds=5)
+    assert rate == 8000
+    assert np.array_equal(read, samples)
+    with pytest.raises(InputTooLargeError, match="longer than"):
+        read_audio(path, max_seconds=1)
+
+
+def info_like(tmp_path: Path, name: str, **kwargs: str) -> AudioInfo:
+    source = tmp_path / f"source-{name}"
+    tone_file(source, seconds=0.1, **kwargs)
+    return probe_audio(source)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("a.wav", {"subtype": "PCM_16"}),
+        ("a.wav", {"subtype": "PCM_24"}),
+        ("a.wav", {"subtype": "FLOAT"}),
+        ("a.flac", {"subtype": "PCM_16"}),
+        ("a.ogg", {"format": "OGG", "subtype": "VORBIS"}),
+        ("a.mp3", {"format": "MP3"}),
+        ("a.aiff", {"format": "AIFF", "subtype": "PCM_16"}),
+    ],
+)
+def test_writer_keeps_format(tmp_path: Path, name: str, kwargs: dict[str, str]) -> None:
+    info = info_like(tmp_path, name, **kwargs)
+    target = tmp_path / name
+    samples = noise(20000, 2, level=0.2)
+    with AudioWriter(target, info) as writer:
+        writer.write(samples[:7000])
+        writer.write(samples[7000:])
+    assert writer.frames_written == 20000
+    written = probe_audio(target)
+    assert (written.format, written.subtype, written.samplerate, written.channels) == (
+        info.format,
+        info.subtype,
+        info.samplerate,
+        info.channels,
+    )
+    assert written.frames == 20000
+
+
+def test_writer_is_atomic(tmp_path: Path) -> None:
+    info = info_like(tmp_path, "a.wav", subtype="PCM_16")
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"old contents")
+
+    def write_then_fail() -> None:
+        with AudioWriter(target, info) as writer:
+            writer.write(noise(1000, 2))
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        write_then_fail()
+    assert target.read_bytes() == b"old contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "source-a.wav"]
+    with AudioWriter(target, info) as writer:
+        writer.write(noise(1000, 2))
+    assert probe_audio(target).frames == 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "source-a.wav"]
+
+
+def test_writer_clamps_integer_output_and_copies_tags(tmp_path: Path) -> None:
+    source = tmp_path / "source.flac"
+    with sf.SoundFile(source, "w", 8000, 1, "PCM_16") as sound:
+        sound.title = "Kept title"
+        sound.write(np.zeros(100))
+    info = probe_audio(source)
+    target = tmp_path / "out.flac"
+    with AudioWriter(target, info) as writer:
+        writer.write(np.array([[1.5], [-1.5], [0.5]], np.float32))
+    read, _ = sf.read(target, dtype="int16")
+    assert list(read) == [32767, -32768, 16384]
+    assert probe_audio(target).metadata["title"] == "Kept title"
+
+
+def test_writer_refusals(tmp_path: Path) -> None:
+    info = info_like(tmp_path, "a.wav", subtype="PCM_16")
+    with pytest.raises(UsageError, match=r"suffix \.mp3"):
+        AudioWriter(tmp_path / "out.mp3", info)
+    layer2 = replace(info, format="MP3", subtype="MPEG_LAYER_II")
+    with pytest.raises(UnsupportedInputError, match="cannot write MP3 files with MPEG_LAYER_II"):
+        AudioWriter(tmp_path / "out.mp3", layer2).__enter__()
+    assert not (tmp_path / "out.mp3").exists()
+    with (
+        pytest.raises(ValueError, match="does not fit"),
+        AudioWriter(tmp_path / "out.wav", info) as writer,
+    ):
+        writer.write(np.zeros((10, 3), np.float32))
+    assert not (tmp_path / "out.wav").exists()
+
+
+def write_long_wav(path: Path, rate: int, seconds: int, channels: int) -> None:
+    """A long PCM_16 file written one second at a time (never whole in memory)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(rate) / rate
+    second = (0.2 * np.sin(2 * np.pi * 220 * t))[:, None].astype(np.float32)
+    with sf.SoundFile(path, "w", rate, channels, "PCM_16") as sound:
+        for _ in range(seconds):
+            sound.write(second + 0.01 * rng.standard_normal((rate, channels), np.float32))
+
+
+def test_labelling_a_long_file_uses_bounded_memory(tmp_path: Path) -> None:
+    """10 minutes of 48 kHz stereo (230 MB as float32) labelled in a few MiB."""
+    rate, seconds, channels = 48000, 600, 2
+    src, dst = tmp_path / "long.wav", tmp_path / "long-labelled.wav"
+    write_long_wav(src, rate, seconds, channels)
+    decoded_bytes = rate * seconds * channels * 4
+    input_hash = sha256(src)
+    places = {"start", "middle", "end"}
+    for mode in ("prepend", "mix"):  # mix holds back one cue length for the end
+        tracemalloc.start()
+        try:
+            began = time.perf_counter()
+            record = label_audio_file(src, dst, CueSettings(places=places, mode=mode))
+            elapsed = time.perf_counter() - began
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert record["frames_in"] == rate * seconds
+        assert probe_audio(dst).frames == record["frames_out"]
+        # A few 64 Ki-frame blocks and the cue, nothing proportional to the file.
+        assert peak < 8 * 2**20, f"{mode}: peak {peak / 2**20:.1f} MiB"
+        assert peak < decoded_bytes / 25
+        assert elapsed < 60
+        # The middle cue is where the record says, at full level.
+        middle = record["placements"][1]
+        assert middle["place"] == "middle"
+        cue_s = record["cue"]["duration_s"]
+        expected_start = cue_s + 0.3 + seconds / 2 + 0.3 if mode == "prepend" else 300 - cue_s / 2
+        assert middle["start_s"] == pytest.approx(expected_start, abs=1 / rate)
+        with sf.SoundFile(dst) as sound:
+            sound.seek(round(middle["start_s"] * rate))
+            cue = sound.read(round(cue_s * rate), dtype="float32")
+        hits = detect_morse(cue, rate)
+        assert len(hits) == 1
+        assert hits[0].matches(0.1)
+    assert sha256(src) == input_hash
