@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Demo: put an invisible watermark on a sample photo, then ask the detector about both the
-# original and the marked copy. Run it with `make demo` (which installs the package first).
+# Demo: label and watermark a sample photo and ask the detector about the original and the
+# marked copy; label a sample recording (audio cue) and a sample video clip (burned-in text).
+# Run it with `make demo` (which installs the package first).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,14 +17,21 @@ else
 fi
 
 PHOTO="samples/photo-dandelions.jpg"
+SPEECH="samples/speech-italian-male.flac"
+CLIP="samples/video-big-buck-bunny.mp4"
 OUT_DIR="build/demo"
+LABELED="$OUT_DIR/photo-dandelions-labeled.jpg"
 MARKED="$OUT_DIR/photo-dandelions-marked.jpg"
 PAYLOAD="00c0ffee00c0ffee"
 
 mkdir -p "$OUT_DIR"
 
-echo "==> embed: $PHOTO -> $MARKED (payload $PAYLOAD)"
-"$MARK" embed "$PHOTO" -o "$MARKED" --payload "$PAYLOAD"
+# 1. Picture: the explicit label first, then the invisible watermark over the final pixels.
+echo "==> label: $PHOTO -> $LABELED (visible 'AI生成', bottom-right)"
+"$MARK" label "$PHOTO" -o "$LABELED" --json
+echo
+echo "==> embed: $LABELED -> $MARKED (payload $PAYLOAD)"
+"$MARK" embed "$LABELED" -o "$MARKED" --payload "$PAYLOAD"
 
 echo
 echo "==> detect: $PHOTO $MARKED"
@@ -38,11 +46,23 @@ if [[ $rc -ne 0 && $rc -ne 1 ]]; then
 fi
 
 # The marked copy on its own must be detected, or the demo has shown nothing.
-echo
 rc=0
 "$MARK" detect "$MARKED" >/dev/null || rc=$?
 if [[ $rc -ne 0 ]]; then
     echo "demo: FAILED - no watermark detected in $MARKED (exit code $rc)" >&2
     exit 1
 fi
-echo "demo: OK - watermark detected in $MARKED; report saved to $OUT_DIR/report.json"
+
+# 2. Recording: the Morse "AI" cue (short-long-short-short) before the speech.
+echo
+echo "==> label: $SPEECH -> $OUT_DIR/speech-labeled.flac (Morse 'AI' cue at the start)"
+"$MARK" label "$SPEECH" -o "$OUT_DIR/speech-labeled.flac" --json
+
+# 3. Video: the label on the first 2 seconds, sound copied.
+echo
+echo "==> label: $CLIP -> $OUT_DIR/video-labeled.mp4 (label for the first 2 s)"
+"$MARK" label "$CLIP" -o "$OUT_DIR/video-labeled.mp4" --json
+
+echo
+echo "demo: OK - outputs in $OUT_DIR/ (labeled photo with watermark detected, labeled"
+echo "      recording and video); detection report in $OUT_DIR/report.json"
