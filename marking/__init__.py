@@ -23,9 +23,14 @@ from marking.errors import (
 )
 
 if TYPE_CHECKING:
-    from marking.image_io import detect_file, embed_file
+    from marking.audio_cue import CueSettings, CueWriter, add_cue, label_audio_file
+    from marking.image_io import detect_file, embed_file, label_file
     from marking.image_watermark import ImageDetection, detect_image, embed_image
     from marking.keys import DEFAULT_KEY, Key
+    from marking.media_kind import media_kind
+    from marking.video_io import EncoderSettings, transcode
+    from marking.video_label import VideoLabelSettings, label_video
+    from marking.visible_label import LabelStyle, label_image
 
 __version__ = "0.1.0"
 
@@ -38,24 +43,48 @@ _LAZY_EXPORTS = {
     "detect_file": "marking.image_io",
     "Key": "marking.keys",
     "DEFAULT_KEY": "marking.keys",
+    "LabelStyle": "marking.visible_label",
+    "label_image": "marking.visible_label",
+    "label_file": "marking.image_io",
+    "VideoLabelSettings": "marking.video_label",
+    "label_video": "marking.video_label",
+    "EncoderSettings": "marking.video_io",
+    "transcode": "marking.video_io",
+    "CueSettings": "marking.audio_cue",
+    "CueWriter": "marking.audio_cue",
+    "add_cue": "marking.audio_cue",
+    "label_audio_file": "marking.audio_cue",
+    "media_kind": "marking.media_kind",
 }
 
 __all__ = [
     "DEFAULT_KEY",
+    "CueSettings",
+    "CueWriter",
+    "EncoderSettings",
     "ImageDetection",
     "InputError",
     "InputTooLargeError",
     "InputTooSmallError",
     "Key",
+    "LabelStyle",
     "MarkingError",
     "OutputError",
     "UnsupportedInputError",
     "UsageError",
+    "VideoLabelSettings",
     "__version__",
+    "add_cue",
     "detect_file",
     "detect_image",
     "embed_file",
     "embed_image",
+    "label_audio_file",
+    "label_file",
+    "label_image",
+    "label_video",
+    "media_kind",
+    "transcode",
 ]
 
 

@@ -135,3 +135,52 @@ def test_label_bad_input_exits_3(tmp_path: Path) -> None:
     bad.write_text("not a picture")
     result = run_cli("label", bad, "-o", tmp_path / "out.png")
     assert "not a supported" in assert_one_error_line(result)
+
+
+def test_label_recording_from_command_line(tmp_path: Path) -> None:
+    from marking.audio_cue import detect_morse_file
+
+    source = tmp_path / "speech.wav"
+    rng = np.random.default_rng(0)
+    sf.write(
+        source, (rng.normal(0, 0.05, (44100 * 3, 2))).astype(np.float32), 44100, subtype="PCM_16"
+    )
+    output = tmp_path / "labeled.wav"
+    result = run_cli("label", source, "-o", output, "--cue-at", "start,end", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["kind"] == "audio"
+    assert [p["place"] for p in record["placements"]] == ["start", "end"]
+    info = sf.info(output)
+    assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_16")
+    hits = detect_morse_file(output)
+    assert len(hits) == 2
+    assert all(hit.is_ai for hit in hits)
+
+
+def test_label_video_from_command_line(tmp_path: Path) -> None:
+    output = tmp_path / "labeled.mp4"
+    result = run_cli(
+        "label", SAMPLES / "video-big-buck-bunny.mp4", "-o", output, "--duration", "3", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["kind"] == "video"
+    assert record["intervals"] == [[0.0, 3.0]]
+    assert record["frames_labeled"] == 75  # 3 s at 25 fps
+    assert record["copied_streams"][0]["type"] == "audio"
+
+
+def test_video_shorter_than_two_seconds_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "label", SAMPLES / "video-big-buck-bunny.mp4", "-o", tmp_path / "x.mp4", "--duration", "1.5"
+    )
+    assert result.returncode == 2
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_speech_cue_needs_a_file(tmp_path: Path) -> None:
+    source = tmp_path / "s.wav"
+    sf.write(source, np.zeros((4410, 1), np.float32), 44100)
+    result = run_cli("label", source, "-o", tmp_path / "o.wav", "--cue", "speech")
+    assert "--speech" in assert_one_error_line(result, exit_code=2)
