@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,23 @@ def test_label_then_watermark_keeps_both() -> None:
     region = marked[top:bottom, left:right].astype(np.float64).mean(axis=2)
     assert region.max() > 240
     assert np.percentile(region, 10) < 80
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png", "webp-lossless", "tiff"])
+def test_label_file_keeps_format_and_metadata(
+    image_file: Callable[..., Path], srgb_icc: bytes, xmp_packet: bytes, kind: str
+) -> None:
+    from marking.image_io import label_file
+    from tests.test_image_io import assert_metadata, make_source
+
+    source = make_source(image_file, kind, srgb_icc, xmp_packet)
+    before = source.read_bytes()
+    output = source.with_name("labeled" + source.suffix)
+    record = label_file(source, output)
+    assert source.read_bytes() == before
+    assert_metadata(output, srgb_icc, xmp_packet, exif_ifd=not kind.startswith("tiff"))
+    with Image.open(source) as original, Image.open(output) as labeled:
+        assert labeled.format == original.format
+        assert labeled.mode == original.mode
+        assert labeled.size == original.size
+    assert record["text_height"] >= 0.05 * min(record["width"], record["height"])
