@@ -22,26 +22,8 @@ from typing import Any
 import numpy as np
 
 from marking.errors import UnsupportedInputError, UsageError
+from marking.label_options import DEFAULT_TEXT, POSITIONS
 
-#: The label wordings of the rules, by name. Any text containing "AI" or "人工智能" and "生成" or
-#: "合成" complies; these are the common ones.
-PRESETS = {
-    "ai-generated-zh": "AI生成",
-    "ai-generated-zh-full": "人工智能生成",
-    "ai-synthesized-zh": "AI合成",
-    "ai-generated-en": "AI-generated",
-}
-DEFAULT_TEXT = PRESETS["ai-generated-zh"]
-POSITIONS = (
-    "top-left",
-    "top",
-    "top-right",
-    "left",
-    "right",
-    "bottom-left",
-    "bottom",
-    "bottom-right",
-)
 #: The font shipped with the package: a subset of a CJK sans-serif bold (see marking/fonts/).
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 MIN_HEIGHT_FRACTION = 0.05

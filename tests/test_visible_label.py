@@ -11,10 +11,9 @@ from PIL import Image
 
 from marking.errors import UnsupportedInputError, UsageError
 from marking.image_watermark import detect_image, embed_image
+from marking.label_options import POSITIONS, PRESETS
 from marking.visible_label import (
     MIN_CONTRAST,
-    POSITIONS,
-    PRESETS,
     LabelStyle,
     contrast_ratio,
     label_image,

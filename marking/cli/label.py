@@ -10,18 +10,8 @@ import argparse
 from typing import Any
 
 from marking.cli import json_line
+from marking.label_options import DEFAULT_TEXT, POSITIONS, PRESETS
 
-POSITIONS = (
-    "top-left",
-    "top",
-    "top-right",
-    "left",
-    "right",
-    "bottom-left",
-    "bottom",
-    "bottom-right",
-)  # mirrors marking.visible_label.POSITIONS without importing it
-PRESETS = ("ai-generated-zh", "ai-generated-zh-full", "ai-synthesized-zh", "ai-generated-en")
 PLACES = ("start", "middle", "end")
 
 
@@ -134,10 +124,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _style(args: argparse.Namespace) -> Any:
-    from marking.visible_label import DEFAULT_TEXT, LabelStyle
-    from marking.visible_label import PRESETS as TEXTS
+    from marking.visible_label import LabelStyle
 
-    text = args.text or (TEXTS[args.preset] if args.preset else DEFAULT_TEXT)
+    text = args.text or (PRESETS[args.preset] if args.preset else DEFAULT_TEXT)
     return LabelStyle(
         text=text,
         position=args.position,
