@@ -90,3 +90,17 @@ def json_safe(value: Any) -> Any:
 
 def json_line(record: dict[str, Any]) -> str:
     return json.dumps(json_safe(record), ensure_ascii=False, allow_nan=False)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line naming the problem with a file, without the file name the caller prints."""
+    problem = getattr(error, "problem", None)
+    if problem:
+        return one_line(problem)
+    if isinstance(error, OSError):
+        return one_line(error.strerror or str(error))
+    from marking.errors import MarkingError
+
+    if isinstance(error, MarkingError):
+        return one_line(str(error))
+    return one_line(f"unexpected {type(error).__name__}: {error}")

@@ -11,8 +11,8 @@ from typing import Any
 from marking.cli import (
     DEBUG_ENV_VAR,
     add_key_options,
+    describe_failure,
     json_line,
-    one_line,
     redact,
     resolve_key,
     secrets_in,
@@ -35,20 +35,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _describe_failure(error: BaseException) -> str:
-    """The problem, without the file name the caller prints itself."""
-    problem = getattr(error, "problem", None)
-    if problem:
-        return one_line(problem)
-    if isinstance(error, OSError):
-        return one_line(error.strerror or str(error))
-    from marking.errors import MarkingError
-
-    if isinstance(error, MarkingError):
-        return one_line(str(error))
-    return one_line(f"unexpected {type(error).__name__}: {error}")
-
-
 def run(args: argparse.Namespace) -> int:
     """Check every file; exit FOUND, NOT_FOUND or (if any file failed) FAILED."""
     from marking.image_io import detect_file
@@ -62,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             if os.environ.get(DEBUG_ENV_VAR) == "1":
                 traceback.print_exc()
             any_failed = True
-            problem = redact(_describe_failure(error), secrets_in(args))
+            problem = redact(describe_failure(error), secrets_in(args))
             print(f"{file}: error: {problem}", file=sys.stderr, flush=True)
             if args.json:
                 print(json_line({"file": file, "error": problem}), flush=True)
