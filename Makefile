@@ -20,7 +20,20 @@ $(VPY):
 
 venv: $(VPY)
 
-$(VENV)/.installed-test: pyproject.toml | $(VPY)
+# The metadata-label tests check files with exiftool (apt package libimage-exiftool-perl):
+# installed here when running as root, otherwise asked for. The stamp makes it a one-time check.
+$(VENV)/.exiftool: | $(VPY)
+	command -v exiftool >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; \
+		else \
+			echo "make test needs exiftool: sudo apt-get install libimage-exiftool-perl" >&2; \
+			exit 1; \
+		fi; \
+	}
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VPY) $(VENV)/.exiftool
 	$(PIP) install -e '.[test]'
 	$(VPY) -m marking.warmup
 	touch $@

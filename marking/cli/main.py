@@ -14,7 +14,17 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from marking.cli import DEBUG_ENV_VAR, PROG, detect, embed, label, print_error, secrets_in
+from marking.cli import (
+    DEBUG_ENV_VAR,
+    PROG,
+    detect,
+    embed,
+    label,
+    print_error,
+    secrets_in,
+    tag,
+    verify,
+)
 from marking.errors import MarkingError
 
 EXIT_FAILED = 3
@@ -58,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_parser(subparsers)
     detect.add_parser(subparsers)
     label.add_parser(subparsers)
+    tag.add_parser(subparsers)
+    verify.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,649 @@
+"""The GB 45438 implicit label in audio and video files, written without re-encoding.
+
+Each format gets the ``AIGC`` entry where the TC260 practice guides put it (see
+``labeling-rules.md``): MP4/MOV/M4A a ``moov/udta/meta`` keys + ilst (mdta) entry, Matroska
+and WebM a global SimpleTag, WAV a RIFF chunk, MP3 an ID3v2 ``TXXX`` frame, FLAC and Ogg a
+Vorbis comment. The value is the wrapped ``{"AIGC":{...}}`` JSON (the bare object belongs
+inside XMP only). Media data is never decoded or re-encoded: MP4 and Matroska are remuxed
+packet for packet with PyAV, WAV is rewritten chunk by chunk, and the rest is edited with
+mutagen on a copy. Re-tagging replaces the one entry and keeps every other tag. Output is
+atomic (complete at ``dst`` or absent), is read back before it replaces ``dst``, and ``src``
+is never modified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from marking.aigc_label import AigcLabel
+from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+
+#: The key every format stores the label under.
+KEY = "AIGC"
+
+#: Formats :func:`tag_media` writes, with where the label goes.
+SUPPORTED: dict[str, str] = {
+    "mp4": "moov/udta/meta keys + ilst entry 'AIGC' (mdta)",
+    "mov": "moov/udta/meta keys + ilst entry 'AIGC' (mdta)",
+    "m4a": "moov/udta/meta keys + ilst entry 'AIGC' (mdta)",
+    "mkv": "global SimpleTag 'AIGC'",
+    "webm": "global SimpleTag 'AIGC'",
+    "wav": "RIFF chunk 'AIGC'",
+    "mp3": "ID3v2 TXXX frame, description 'AIGC'",
+    "flac": "Vorbis comment 'AIGC='",
+    "ogg": "Vorbis comment 'AIGC=' (Ogg Vorbis)",
+    "opus": "Vorbis comment 'AIGC=' (Ogg Opus)",
+    "oggflac": "Vorbis comment 'AIGC=' (FLAC in Ogg)",
+}
+_FAMILY = {"mp4": "isobmff", "mov": "isobmff", "m4a": "isobmff", "mkv": "mkv", "webm": "mkv"}
+_MUXERS = {"mp4": "mp4", "mov": "mov", "m4a": "ipod", "mkv": "matroska", "webm": "webm"}
+_NAMES = {"mp4": "MP4", "mov": "MOV", "m4a": "M4A", "mkv": "MKV", "webm": "WebM"}
+#: ftyp brands of still images (HEIF, AVIF, CR3): they carry XMP labels, not this one.
+_IMAGE_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"crx "}
+)
+#: Container tags the muxer writes itself; copying the old value would be stale or doubled.
+_SKIP_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
+#: Stream tags the Matroska muxer writes itself.
+_SKIP_STREAM_TAGS = frozenset({"duration"})
+_MAX_RIFF = 0xFFFFFFFF
+_COPY_BLOCK = 1 << 20
+
+
+# --- detection ---------------------------------------------------------------------------
+
+
+def _check_input(path: StrPath) -> Path:
+    """``path`` as a Path, or a one-line :class:`InputError` if it is not a readable file."""
+    source = Path(path)
+    shown = display_path(source)
+    try:
+        status = source.stat()
+    except FileNotFoundError:
+        raise InputError(f"{shown}: no such file") from None
+    except OSError as error:
+        raise InputError(f"{shown}: cannot read: {error.strerror}") from None
+    if source.is_dir():
+        raise InputError(f"{shown}: is a directory, not a media file")
+    if status.st_size == 0:
+        raise InputError(f"{shown}: file is empty")
+    if not os.access(source, os.R_OK):
+        raise InputError(f"{shown}: permission denied")
+    return source
+
+
+def _ebml_doctype(head: bytes) -> str | None:
+    """The DocType string of an EBML header ("matroska", "webm"), if it is in ``head``."""
+    at = head.find(b"\x42\x82")
+    if at < 0 or at + 3 > len(head):
+        return None
+    first = head[at + 2]
+    width = 1
+    while width <= 8 and not first & (0x80 >> (width - 1)):
+        width += 1
+    if width > 8 or at + 2 + width > len(head):
+        return None
+    size = first & (0xFF >> width)
+    for byte in head[at + 3 : at + 2 + width]:
+        size = size << 8 | byte
+    start = at + 2 + width
+    return head[start : start + size].decode("ascii", "replace").rstrip("\0")
+
+
+def _id3_size(head: bytes) -> int:
+    """Bytes an ID3v2 tag at the start of ``head`` takes (header, body, footer)."""
+    size = 0
+    for byte in head[6:10]:
+        size = size << 7 | (byte & 0x7F)
+    return 10 + size + (10 if head[5] & 0x10 else 0)
+
+
+def _is_mpeg_audio(head: bytes) -> bool:
+    """Whether ``head`` starts with an MPEG audio frame header (not AAC ADTS)."""
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0
+
+
+def detect_format(path: StrPath) -> str:
+    """The key of :data:`SUPPORTED` that ``path`` holds, judged by its first bytes."""
+    source = _check_input(path)
+    shown = display_path(source)
+    with source.open("rb") as stream:
+        head = stream.read(4096)
+        if head.startswith(b"ID3") and len(head) >= 10:
+            stream.seek(_id3_size(head))
+            after = stream.read(4)
+            if after == b"fLaC":
+                return "flac"
+            if _is_mpeg_audio(after) or not after:
+                return "mp3"
+            raise UnsupportedInputError(f"{shown}: ID3-tagged data that is not MP3 or FLAC")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] in (b"RF64", b"BW64", b"RIFX"):
+        raise UnsupportedInputError(
+            f"{shown}: {head[:4].decode()} WAV is not supported (only RIFF WAVE up to 4 GiB)"
+        )
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _IMAGE_BRANDS:
+            raise UnsupportedInputError(
+                f"{shown}: an image in an ISO media file (HEIF/AVIF): use the image labeller"
+            )
+        if brand == b"qt  ":
+            return "mov"
+        return "m4a" if brand in (b"M4A ", b"M4B ") else "mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return "mov"  # old QuickTime files have no ftyp
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm" if _ebml_doctype(head) == "webm" else "mkv"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if _is_mpeg_audio(head):
+        return "mp3"
+    if head.startswith(b"OggS") and len(head) >= 27:
+        packet = head[27 + head[26] :]
+        if packet.startswith(b"\x01vorbis"):
+            return "ogg"
+        if packet.startswith(b"OpusHead"):
+            return "opus"
+        if packet.startswith(b"\x7fFLAC"):
+            return "oggflac"
+        raise UnsupportedInputError(f"{shown}: an Ogg stream that is not Vorbis, Opus or FLAC")
+    raise UnsupportedInputError(
+        f"{shown}: not a supported audio or video file ({', '.join(SUPPORTED).upper()})"
+    )
+
+
+# --- MP4 / MOV / M4A / MKV / WebM: PyAV remux ----------------------------------------------
+
+
+def _av() -> Any:
+    import av
+
+    return av
+
+
+def _first_line(error: BaseException) -> str:
+    text = (getattr(error, "strerror", None) or str(error) or "").strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _open_av(path: Path) -> Iterator[InputContainer]:
+    """Open a file with PyAV, mapping FFmpeg's failures onto one-line :class:`InputError`."""
+    av = _av()
+    shown = display_path(path)
+    try:
+        container = av.open(os.fspath(path), "r", metadata_errors="replace")
+    except av.error.InvalidDataError:
+        raise InputError(f"{shown}: not a readable media file (truncated or corrupt)") from None
+    except av.FFmpegError as error:
+        raise InputError(f"{shown}: cannot open: {_first_line(error)}") from None
+    with container:
+        yield container
+
+
+def _av_label_text(path: Path) -> str | None:
+    """The container-level AIGC tag, matched case-insensitively (exact ``AIGC`` first)."""
+    with _open_av(path) as container:
+        tags = dict(container.metadata)
+    if KEY in tags:
+        return str(tags[KEY])
+    for key, value in tags.items():
+        if key.lower() == KEY.lower():
+            return str(value)
+    for key, value in tags.items():  # GB 45438: "a key that contains AIGC"
+        if KEY.lower() in key.lower():
+            return str(value)
+    return None
+
+
+def _moov_first(path: Path) -> bool:
+    """Whether the top-level ``moov`` box comes before ``mdat`` (a web-optimised file)."""
+    with path.open("rb") as stream:
+        while header := stream.read(8):
+            if len(header) < 8:
+                return False
+            size, name = struct.unpack(">I4s", header)
+            if size == 1:
+                size = struct.unpack(">Q", stream.read(8))[0] - 8
+            elif size == 0:
+                return False
+            if name == b"moov":
+                return True
+            if name == b"mdat":
+                return False
+            stream.seek(size - 8, os.SEEK_CUR)
+    return False
+
+
+def _av_options(kind: str, source: Path, container: InputContainer) -> dict[str, str]:
+    """Muxer options: mdta tags for ISO files, faststart and brand kept as in the source."""
+    if _FAMILY[kind] != "isobmff":
+        return {}
+    flags = "+use_metadata_tags"
+    if _moov_first(source):
+        flags += "+faststart"
+    options = {"movflags": flags}
+    brand = str(container.metadata.get("major_brand", ""))
+    if kind != "mov" and len(brand) == 4 and brand.isascii() and brand.isprintable():
+        options["brand"] = brand
+    return options
+
+
+def _add_streams(output: Any, container: InputContainer, kind: str, shown: str) -> dict[int, Any]:
+    """Output streams copying every input stream's parameters, tags and disposition."""
+    copies: dict[int, Any] = {}
+    for stream in container.streams:
+        if stream.type == "attachment":
+            output.add_attachment(stream.name or "", stream.mimetype or "", bytes(stream.data))
+            continue
+        try:
+            copy = output.add_stream_from_template(stream)
+        except (ValueError, _av().FFmpegError) as error:
+            if stream.type == "data" and "timecode" in stream.metadata and kind != "mkv":
+                continue  # QuickTime tmcd: the muxer rewrites it from the timecode tag
+            raise UnsupportedInputError(
+                f"{shown}: stream {stream.index} ({stream.type}) cannot be copied into "
+                f"{_NAMES[kind]}: {_first_line(error)}"
+            ) from None
+        copy.metadata.update(
+            {k: v for k, v in stream.metadata.items() if k.lower() not in _SKIP_STREAM_TAGS}
+        )
+        copy.disposition = stream.disposition
+        copies[stream.index] = copy
+    return copies
+
+
+class _Completeness:
+    """Notices a truncated input: fewer packets, or an earlier end, than it declares."""
+
+    def __init__(self, container: InputContainer) -> None:
+        self.declared = {s.index: s.frames for s in container.streams if s.frames}
+        self.duration = container.duration / 1_000_000 if container.duration else None
+        self.start = container.start_time / 1_000_000 if container.start_time else 0.0
+        self.counts: dict[int, int] = {}
+        self.end = 0.0
+        self.longest = 0.0  # the longest packet: the slack allowed at the end
+
+    def add(self, packet: Any) -> None:
+        index = packet.stream.index
+        self.counts[index] = self.counts.get(index, 0) + 1
+        if packet.pts is not None and packet.time_base is not None:
+            length = float((packet.duration or 0) * packet.time_base)
+            self.end = max(self.end, float(packet.pts * packet.time_base) + length)
+            self.longest = max(self.longest, length)
+
+    def check(self, shown: str) -> None:
+        for index, frames in self.declared.items():
+            if self.counts.get(index, 0) < frames:
+                raise InputError(
+                    f"{shown}: truncated: stream {index} lists {frames} packets, only "
+                    f"{self.counts.get(index, 0)} are present"
+                )
+        slack = max(0.1, self.longest)
+        if self.duration is not None and self.end < self.start + self.duration - slack:
+            raise InputError(
+                f"{shown}: truncated: the file should last {self.duration:.2f} s, "
+                f"its data ends at {self.end - self.start:.2f} s"
+            )
+
+
+def _write_av(source: Path, temp: Path, kind: str, text: str) -> None:
+    """Remux ``source`` packet for packet into ``temp`` with the container tag AIGC=text."""
+    av = _av()
+    shown = display_path(source)
+    with _open_av(source) as container:
+        if not container.streams.video and not container.streams.audio:
+            raise UnsupportedInputError(f"{shown}: holds no audio or video stream")
+        tags = {
+            key: value
+            for key, value in container.metadata.items()
+            if key.lower() not in _SKIP_CONTAINER_TAGS and key.lower() != KEY.lower()
+        }
+        tags[KEY] = text
+        options = _av_options(kind, source, container)
+        completeness = _Completeness(container)
+        chapters = container.chapters()
+        # A path (not a file object): faststart reopens the output by name to move moov.
+        url = "file:" + os.fspath(temp.resolve())
+        try:
+            with av.open(url, "w", format=_MUXERS[kind], options=options) as output:
+                output.metadata.update(tags)
+                copies = _add_streams(output, container, kind, shown)
+                if chapters:
+                    output.set_chapters(chapters)
+                _copy_packets(container, output, copies, completeness, shown)
+        except av.FFmpegError as error:
+            if isinstance(error, OSError) and not isinstance(error, av.error.FileNotFoundError):
+                raise  # disk full and the like: atomic_write reports it
+            raise OutputError(
+                f"{display_path(temp)}: cannot write the {_NAMES[kind]} file: {_first_line(error)}"
+            ) from None
+        completeness.check(shown)
+
+
+def _copy_packets(
+    container: InputContainer,
+    output: Any,
+    copies: dict[int, Any],
+    completeness: _Completeness,
+    shown: str,
+) -> None:
+    av = _av()
+    packets = container.demux()
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.FFmpegError as error:
+            raise InputError(f"{shown}: unreadable data: {_first_line(error)}") from None
+        if packet is None:
+            return
+        target = copies.get(packet.stream.index)
+        if target is None or (not packet.size and packet.dts is None):
+            continue  # a stream not copied, or a demuxer flush marker
+        completeness.add(packet)
+        packet.stream = target
+        output.mux(packet)
+
+
+# --- WAV: RIFF chunks --------------------------------------------------------------------
+
+
+def _riff_chunks(stream: BinaryIO, shown: str) -> tuple[list[tuple[bytes, int, int]], int]:
+    """The chunks of a RIFF WAVE file as (id, data offset, size), and where the RIFF ends."""
+    stream.seek(0, os.SEEK_END)
+    file_size = stream.tell()
+    stream.seek(0)
+    header = stream.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        raise InputError(f"{shown}: not a RIFF WAVE file")
+    riff_end = 8 + struct.unpack("<I", header[4:8])[0]
+    if riff_end > file_size + 1:  # one missing final pad byte is common and harmless
+        raise InputError(
+            f"{shown}: truncated: the RIFF header declares {riff_end} bytes, "
+            f"the file has {file_size}"
+        )
+    riff_end = min(riff_end, file_size)
+    chunks = []
+    position = 12
+    while position + 8 <= riff_end:
+        stream.seek(position)
+        name, size = struct.unpack("<4sI", stream.read(8))
+        if position + 8 + size > file_size:
+            raise InputError(
+                f"{shown}: truncated: chunk {name!r} at byte {position} declares {size} bytes, "
+                f"{file_size - position - 8} remain"
+            )
+        chunks.append((name, position + 8, size))
+        position += 8 + size + (size & 1)
+    if position < riff_end and riff_end - position > 1:
+        raise InputError(f"{shown}: corrupt RIFF chunk list at byte {position}")
+    names = {name for name, _, _ in chunks}
+    if not {b"fmt ", b"data"} <= names:
+        raise InputError(f"{shown}: not a WAV file (no 'fmt ' or 'data' chunk)")
+    return chunks, max(riff_end, min(position, file_size))
+
+
+def _copy_range(source: BinaryIO, target: BinaryIO, offset: int, size: int) -> None:
+    source.seek(offset)
+    while size > 0:
+        block = source.read(min(size, _COPY_BLOCK))
+        if not block:
+            raise InputError("the input changed while it was being copied")
+        target.write(block)
+        size -= len(block)
+
+
+def _write_wav(source: Path, target: BinaryIO, text: str) -> None:
+    """Write ``source`` to ``target`` with one AIGC chunk (replacing any, else appended)."""
+    shown = display_path(source)
+    payload = text.encode("utf-8")
+    with source.open("rb") as stream:
+        chunks, riff_end = _riff_chunks(stream, shown)
+        plan: list[tuple[bytes, int, int]] = []
+        placed = False
+        for name, offset, size in chunks:
+            if name.upper() == KEY.encode():
+                if not placed:
+                    plan.append((KEY.encode(), -1, len(payload)))
+                    placed = True
+                continue
+            plan.append((name, offset, size))
+        if not placed:
+            plan.append((KEY.encode(), -1, len(payload)))
+        riff_size = 4 + sum(8 + size + (size & 1) for _, _, size in plan)
+        if riff_size > _MAX_RIFF:
+            raise UnsupportedInputError(
+                f"{shown}: the labelled file would exceed the 4 GiB RIFF limit (use RF64)"
+            )
+        target.write(b"RIFF" + struct.pack("<I", riff_size) + b"WAVE")
+        for name, offset, size in plan:
+            target.write(name + struct.pack("<I", size))
+            if offset < 0:
+                target.write(payload)
+            else:
+                _copy_range(stream, target, offset, size)
+            if size & 1:
+                target.write(b"\0")
+        stream.seek(0, os.SEEK_END)
+        trailing = stream.tell() - riff_end
+        if trailing > 0:  # bytes after the RIFF (a stray ID3 tag, say) are kept as they are
+            _copy_range(stream, target, riff_end, trailing)
+
+
+def _wav_label_text(path: Path) -> str | None:
+    with path.open("rb") as stream:
+        chunks, _ = _riff_chunks(stream, display_path(path))
+        for name, offset, size in chunks:
+            if name.upper() == KEY.encode():
+                stream.seek(offset)
+                return stream.read(size).rstrip(b"\0").decode("utf-8", "replace")
+    return None
+
+
+# --- MP3 / FLAC / Ogg: mutagen -----------------------------------------------------------
+
+
+def _mutagen_file(path: Path, kind: str) -> Any:
+    """The mutagen object for ``path`` as ``kind``; one-line InputError when it is damaged."""
+    import mutagen
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import MP3
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    kinds = {"mp3": MP3, "flac": FLAC, "ogg": OggVorbis, "opus": OggOpus, "oggflac": OggFLAC}
+    try:
+        return kinds[kind](os.fspath(path))
+    except (mutagen.MutagenError, struct.error, EOFError, ValueError) as error:
+        raise InputError(
+            f"{display_path(path)}: not a readable {kind.upper()} file (truncated or corrupt: "
+            f"{_first_line(error)})"
+        ) from None
+
+
+def _check_audio_complete(path: Path, kind: str) -> None:
+    """Refuse inputs whose audio visibly stops early (Ogg without its last page, FLAC cut)."""
+    shown = display_path(path)
+    if kind in ("ogg", "opus", "oggflac"):
+        from mutagen.ogg import OggPage
+
+        with path.open("rb") as stream:
+            first = OggPage(stream)
+            try:
+                last = OggPage.find_last(stream, first.serial, finishing=True)
+            except Exception:  # mutagen raises assorted errors on damage
+                last = None
+        if last is None or not last.last:
+            raise InputError(f"{shown}: truncated: the Ogg stream has no end-of-stream page")
+    elif kind == "flac":
+        import soundfile as sf
+
+        try:
+            with sf.SoundFile(path) as sound:
+                if sound.frames > 0:
+                    start = max(0, sound.frames - 4096)
+                    sound.seek(start)
+                    got = len(sound.read(sound.frames - start, dtype="int16"))
+                    if got < sound.frames - start:
+                        raise InputError(f"{shown}: truncated: the FLAC audio ends early")
+        except (sf.LibsndfileError, RuntimeError, ValueError) as error:
+            raise InputError(f"{shown}: truncated or corrupt FLAC audio ({error})") from None
+
+
+def _write_mutagen(temp: Path, kind: str, text: str) -> None:
+    """Set the AIGC entry in ``temp`` (a copy of the input) in place, keeping all else."""
+    shown = display_path(temp)
+    if kind == "mp3":
+        from mutagen.id3 import ID3, TXXX, ID3NoHeaderError
+
+        try:
+            tags = ID3(os.fspath(temp))
+        except ID3NoHeaderError:
+            tags = ID3()
+        version = 3 if tags.version[:2] == (2, 3) else 4
+        for frame_key in [k for k in tags if _is_aigc_txxx(k)]:
+            del tags[frame_key]
+        tags.add(TXXX(encoding=3, desc=KEY, text=[text]))
+        tags.save(os.fspath(temp), v2_version=version)
+        return
+    audio = _mutagen_file(temp, kind)
+    if audio.tags is None:
+        audio.add_tags()
+    for existing in [k for k in audio.tags.keys() if k.lower() == KEY.lower()]:  # noqa: SIM118
+        del audio.tags[existing]
+    audio.tags[KEY] = [text]
+    try:
+        audio.save()
+    except Exception as error:  # mutagen raises assorted errors on odd files
+        raise OutputError(f"{shown}: cannot write the tag: {_first_line(error)}") from None
+
+
+def _is_aigc_txxx(frame_key: str) -> bool:
+    return frame_key.startswith("TXXX:") and frame_key[5:].lower() == KEY.lower()
+
+
+def _mutagen_label_text(path: Path, kind: str) -> str | None:
+    if kind == "mp3":
+        from mutagen.id3 import ID3, ID3NoHeaderError
+
+        try:
+            tags = ID3(os.fspath(path))
+        except ID3NoHeaderError:
+            return None
+        except Exception as error:  # mutagen raises assorted errors on damage
+            raise InputError(f"{display_path(path)}: unreadable ID3 tag ({error})") from None
+        frames = [tags[k] for k in tags if _is_aigc_txxx(k)]
+        return str(frames[0].text[0]) if frames and frames[0].text else None
+    audio = _mutagen_file(path, kind)
+    if audio.tags is None:
+        return None
+    values = audio.tags.get(KEY) or []  # VComment lookups ignore case
+    return str(values[0]) if values else None
+
+
+# --- public API --------------------------------------------------------------------------
+
+
+def _label_text(path: Path, kind: str) -> str | None:
+    """The raw AIGC entry of ``path`` read as ``kind``, or None."""
+    if kind in _FAMILY:
+        return _av_label_text(path)
+    if kind == "wav":
+        return _wav_label_text(path)
+    return _mutagen_label_text(path, kind)
+
+
+def _resolve_kind(source: Path, kind: str | None) -> str:
+    detected = detect_format(source)
+    if kind is None:
+        return detected
+    if kind not in SUPPORTED:
+        raise UsageError(f"unknown format {kind!r}: one of {', '.join(SUPPORTED)}")
+    if _FAMILY.get(kind, kind) != _FAMILY.get(detected, detected):
+        raise UsageError(f"{display_path(source)}: is {detected.upper()}, not {kind.upper()}")
+    return kind
+
+
+def _temp_path_of(stream: BinaryIO, target: Path) -> Path:
+    """The path of the temporary file :func:`atomic_write` opened (found by its inode)."""
+    status = os.fstat(stream.fileno())
+    pattern = f".{glob.escape(target.name)}.*.part"
+    for candidate in target.parent.glob(pattern):
+        with contextlib.suppress(OSError):
+            found = candidate.stat()
+            if (found.st_ino, found.st_dev) == (status.st_ino, status.st_dev):
+                return candidate
+    raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
+
+
+def read_media_label(path: StrPath) -> AigcLabel | None:
+    """The GB 45438 label of an audio or video file (bare or wrapped JSON), or None."""
+    source = _check_input(path)
+    text = _label_text(source, detect_format(source))
+    return None if text is None else AigcLabel.from_json(text)
+
+
+def tag_media(
+    src: StrPath, dst: StrPath, label: AigcLabel, *, kind: str | None = None
+) -> dict[str, Any]:
+    """Copy ``src`` to ``dst`` with ``label`` as its one AIGC entry, without re-encoding.
+
+    ``kind`` (a key of :data:`SUPPORTED`) overrides the detected format within its family
+    (mp4/mov/m4a pick the muxer). Raises :class:`InputError` for a damaged input,
+    :class:`UnsupportedInputError` for another format and :class:`OutputError` when ``dst``
+    cannot be written; ``dst`` then stays as it was. Returns a report for logs and JSON.
+    """
+    source = _check_input(src)
+    target = check_output_path(dst, forbid=[source])
+    kind = _resolve_kind(source, kind)
+    text = label.to_json(wrapped=True)
+    previous: str | None = None
+    with contextlib.suppress(InputError):
+        previous = _label_text(source, kind)
+    if kind in ("mp3", "flac", "ogg", "opus", "oggflac"):
+        _mutagen_file(source, kind)  # fail on a damaged input before any copying
+        _check_audio_complete(source, kind)
+    with atomic_write(target, forbid=[source]) as stream:
+        temp = _temp_path_of(stream, target)
+        if kind in _FAMILY:
+            _write_av(source, temp, kind, text)
+        elif kind == "wav":
+            _write_wav(source, stream, text)
+            stream.flush()
+        else:
+            with source.open("rb") as original:
+                shutil.copyfileobj(original, stream, _COPY_BLOCK)
+            stream.flush()
+            _write_mutagen(temp, kind, text)
+        written = _label_text(temp, kind)
+        if written is None or AigcLabel.from_json(written) != label:
+            raise OutputError(
+                f"{display_path(target)}: the AIGC entry did not read back from the "
+                f"{kind.upper()} file"
+            )
+    return {
+        "input": os.fspath(source),
+        "output": os.fspath(target),
+        "format": kind,
+        "placement": SUPPORTED[kind],
+        "label": text,
+        "replaced": previous is not None,
+        "bytes": target.stat().st_size,
+    }
+
+
+__all__ = ["KEY", "SUPPORTED", "detect_format", "read_media_label", "tag_media"]
