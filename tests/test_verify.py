@@ -1,0 +1,165 @@
+"""``verify`` and ``tag`` end to end: every mark found, agreement checked, verdicts and exits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from marking.aigc_label import AigcLabel
+from marking.image_io import embed_file
+from marking.tagging import Signing, tag_file
+from marking.test_ca import TestCA, make_test_ca
+from marking.verify import payload_for_label, verify_file
+from tests.sample_photos import SAMPLES
+from tests.test_cli import assert_one_error_line, run_cli
+
+KEY = "verify-test-key"
+PRODUCER = "ExampleAI"
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+def full_pipeline(tmp_path: Path, ca: TestCA, produce_id: str = "job-1") -> Path:
+    """Watermark with the label's payload, then tag and sign: what a provider ships."""
+    payload = payload_for_label(PRODUCER, produce_id)
+    marked = tmp_path / f"marked-{produce_id}.jpg"
+    embed_file(SAMPLES / "photo-dandelion-detail.jpg", marked, key=KEY, payload=payload)
+    shipped = tmp_path / f"shipped-{produce_id}.jpg"
+    signing = Signing(ca.chain, ca.key, system_version="1.0", watermark_payload=payload)
+    tag_file(marked, shipped, AigcLabel.create(PRODUCER, produce_id), signing=signing)
+    return shipped
+
+
+def test_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA) -> None:
+    shipped = full_pipeline(tmp_path, ca)
+    result = verify_file(shipped, key=KEY, trust_anchors=ca.root_cert)
+    record = result.to_dict()
+    assert result.ai_marked
+    assert record["aigc"]["ProduceID"] == "job-1"
+    assert record["iptc_digital_source_type"].endswith("/trainedAlgorithmicMedia")
+    assert record["c2pa"]["state"] == "valid"
+    assert record["c2pa"]["first_action"]["action"] == "c2pa.created"
+    assert record["watermark"]["detected"]
+    assert record["watermark"]["payload"] == payload_for_label(PRODUCER, "job-1")
+    assert record["agreement"] == "agree"
+    assert "metadata label" in result.verdict
+    assert "watermark" in result.verdict
+    # Without the trust anchor the same manifest is intact but untrusted.
+    assert verify_file(shipped, key=KEY).to_dict()["c2pa"]["state"] == "untrusted"
+
+
+def test_stripped_metadata_still_verifies_through_the_watermark(tmp_path: Path, ca: TestCA) -> None:
+    shipped = full_pipeline(tmp_path, ca)
+    stripped = tmp_path / "stripped.jpg"
+    with Image.open(shipped) as image:
+        image.save(stripped, quality=90)  # Pillow writes no XMP and no C2PA
+    result = verify_file(stripped, key=KEY)
+    assert result.ai_marked
+    assert result.aigc is None
+    assert result.c2pa["state"] == "absent"
+    assert result.agreement == "metadata missing"
+    assert any("stripped" in note for note in result.notes)
+
+
+def test_label_copied_onto_another_picture_is_a_mismatch(tmp_path: Path, ca: TestCA) -> None:
+    other = tmp_path / "other.jpg"
+    embed_file(SAMPLES / "photo-dandelion-detail.jpg", other, key=KEY, payload="1111111111111111")
+    copied = tmp_path / "copied.jpg"
+    tag_file(other, copied, AigcLabel.create(PRODUCER, "job-1"))
+    result = verify_file(copied, key=KEY)
+    assert result.ai_marked
+    assert result.agreement == "mismatch"
+    assert any("copied" in note for note in result.notes)
+
+
+def test_tampered_signed_file_is_reported_invalid(tmp_path: Path, ca: TestCA) -> None:
+    shipped = full_pipeline(tmp_path, ca)
+    data = bytearray(shipped.read_bytes())
+    data[-5000] ^= 0xFF  # inside the entropy-coded image data
+    tampered = tmp_path / "tampered.jpg"
+    tampered.write_bytes(bytes(data))
+    result = verify_file(tampered, key=KEY, trust_anchors=ca.root_cert)
+    assert result.c2pa["state"] == "invalid"
+    assert any("invalid" in note for note in result.notes)
+
+
+def test_audio_label_is_verified_from_metadata(tmp_path: Path) -> None:
+    source = tmp_path / "voice.flac"
+    sf.write(source, np.zeros((48000, 1), np.float32), 48000)
+    tagged = tmp_path / "voice-tagged.flac"
+    tag_file(source, tagged, AigcLabel.create(PRODUCER, "job-7"))
+    result = verify_file(tagged)
+    assert result.ai_marked
+    assert result.aigc["ProduceID"] == "job-7"
+    assert result.watermark["checked"] is False
+
+
+def test_verify_command_exit_codes(tmp_path: Path, ca: TestCA) -> None:
+    shipped = full_pipeline(tmp_path, ca)
+    unmarked = SAMPLES / "photo-astronaut.png"
+    result = run_cli(
+        "verify", shipped, unmarked, "--json", "--key", KEY, "--trust-anchors", ca.root_cert
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["ai_marked"] for r in records] == [True, False]
+    assert records[0]["c2pa"]["state"] == "valid"
+    assert run_cli("verify", unmarked).returncode == 1
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(shipped.read_bytes()[:500])
+    result = run_cli("verify", broken, unmarked)
+    assert "broken.jpg" in assert_one_error_line(result)
+
+
+def test_tag_command(tmp_path: Path, ca: TestCA) -> None:
+    output = tmp_path / "tagged.png"
+    result = run_cli(
+        "tag",
+        SAMPLES / "photo-astronaut.png",
+        "-o",
+        output,
+        "--producer",
+        PRODUCER,
+        "--produce-id",
+        "job-9",
+        "--c2pa-cert",
+        ca.chain,
+        "--c2pa-key",
+        ca.key,
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["label"]["ProduceID"] == "job-9"
+    assert record["c2pa"] == "signed"
+    assert verify_file(output, trust_anchors=ca.root_cert).c2pa["state"] == "valid"
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--produce-id", "has space"], "ProduceID"),
+        (["--c2pa-cert", "chain.pem"], "both"),
+        (["--check-provider-code"], "provider"),
+    ],
+)
+def test_tag_usage_errors(tmp_path: Path, extra: list[str], match: str) -> None:
+    result = run_cli(
+        "tag",
+        SAMPLES / "photo-astronaut.png",
+        "-o",
+        tmp_path / "t.png",
+        "--producer",
+        PRODUCER,
+        *extra,
+    )
+    assert match in assert_one_error_line(result, exit_code=2)
+    assert not (tmp_path / "t.png").exists()
