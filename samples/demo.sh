@@ -15,6 +15,7 @@ elif [[ -x "$ROOT/.venv/bin/aigc-mark" ]]; then
 else
     MARK="aigc-mark"
 fi
+if [[ -x "$ROOT/.venv/bin/python" ]]; then PY="$ROOT/.venv/bin/python"; else PY="python3"; fi
 
 PHOTO="samples/photo-dandelions.jpg"
 SPEECH="samples/speech-italian-male.flac"
@@ -53,6 +54,20 @@ if [[ $rc -ne 0 ]]; then
     exit 1
 fi
 
+# The implicit label: GB 45438 metadata and IPTC source type, then a C2PA manifest signed with
+# a throwaway test CA (made here, never committed), then one call that reports every mark.
+SHIPPED="$OUT_DIR/photo-dandelions-shipped.jpg"
+echo
+echo "==> tag: $MARKED -> $SHIPPED (GB 45438 label, IPTC type, signed C2PA manifest)"
+"$PY" -m marking.test_ca "$OUT_DIR/test-ca" >/dev/null
+"$MARK" tag "$MARKED" -o "$SHIPPED" --producer ExampleAI --produce-id demo-0001 \
+    --c2pa-cert "$OUT_DIR/test-ca/chain.pem" --c2pa-key "$OUT_DIR/test-ca/signer.key" \
+    --watermark-payload "$PAYLOAD"
+echo
+echo "==> verify: $SHIPPED, and a copy re-encoded without its metadata"
+"$PY" -c "from PIL import Image; Image.open('$SHIPPED').save('$OUT_DIR/photo-stripped.jpg', quality=90)"
+"$MARK" verify "$SHIPPED" "$OUT_DIR/photo-stripped.jpg" --trust-anchors "$OUT_DIR/test-ca/root.pem"
+
 # 2. Recording: the Morse "AI" cue (short-long-short-short) before the speech.
 echo
 echo "==> label: $SPEECH -> $OUT_DIR/speech-labeled.flac (Morse 'AI' cue at the start)"
@@ -64,5 +79,5 @@ echo "==> label: $CLIP -> $OUT_DIR/video-labeled.mp4 (label for the first 2 s)"
 "$MARK" label "$CLIP" -o "$OUT_DIR/video-labeled.mp4" --json
 
 echo
-echo "demo: OK - outputs in $OUT_DIR/ (labeled photo with watermark detected, labeled"
-echo "      recording and video); detection report in $OUT_DIR/report.json"
+echo "demo: OK - outputs in $OUT_DIR/ (labeled, watermarked, tagged and signed photo, verified;"
+echo "      labeled recording and video); detection report in $OUT_DIR/report.json"
