@@ -23,11 +23,14 @@ from marking.errors import (
 )
 
 if TYPE_CHECKING:
+    from marking.aigc_label import AigcLabel
     from marking.audio_cue import CueSettings, CueWriter, add_cue, label_audio_file
     from marking.image_io import detect_file, embed_file, label_file
     from marking.image_watermark import ImageDetection, detect_image, embed_image
     from marking.keys import DEFAULT_KEY, Key
     from marking.media_kind import media_kind
+    from marking.tagging import Signing, tag_file
+    from marking.verify import Verification, payload_for_label, verify_file
     from marking.video_io import EncoderSettings, transcode
     from marking.video_label import VideoLabelSettings, label_video
     from marking.visible_label import LabelStyle, label_image
@@ -55,10 +58,17 @@ _LAZY_EXPORTS = {
     "add_cue": "marking.audio_cue",
     "label_audio_file": "marking.audio_cue",
     "media_kind": "marking.media_kind",
+    "AigcLabel": "marking.aigc_label",
+    "Signing": "marking.tagging",
+    "tag_file": "marking.tagging",
+    "verify_file": "marking.verify",
+    "payload_for_label": "marking.verify",
+    "Verification": "marking.verify",
 }
 
 __all__ = [
     "DEFAULT_KEY",
+    "AigcLabel",
     "CueSettings",
     "CueWriter",
     "EncoderSettings",
@@ -70,8 +80,10 @@ __all__ = [
     "LabelStyle",
     "MarkingError",
     "OutputError",
+    "Signing",
     "UnsupportedInputError",
     "UsageError",
+    "Verification",
     "VideoLabelSettings",
     "__version__",
     "add_cue",
@@ -84,7 +96,10 @@ __all__ = [
     "label_image",
     "label_video",
     "media_kind",
+    "payload_for_label",
+    "tag_file",
     "transcode",
+    "verify_file",
 ]
 
 
