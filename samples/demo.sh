@@ -59,7 +59,7 @@ fi
 SHIPPED="$OUT_DIR/photo-dandelions-shipped.jpg"
 echo
 echo "==> tag: $MARKED -> $SHIPPED (GB 45438 label, IPTC type, signed C2PA manifest)"
-"$PY" -m marking.test_ca "$OUT_DIR/test-ca" >/dev/null
+"$MARK" test-ca "$OUT_DIR/test-ca" >/dev/null
 "$MARK" tag "$MARKED" -o "$SHIPPED" --producer ExampleAI --produce-id demo-0001 \
     --c2pa-cert "$OUT_DIR/test-ca/chain.pem" --c2pa-key "$OUT_DIR/test-ca/signer.key" \
     --watermark-payload "$PAYLOAD"

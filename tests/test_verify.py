@@ -163,3 +163,10 @@ def test_tag_usage_errors(tmp_path: Path, extra: list[str], match: str) -> None:
     )
     assert match in assert_one_error_line(result, exit_code=2)
     assert not (tmp_path / "t.png").exists()
+
+
+def test_test_ca_command(tmp_path: Path) -> None:
+    result = run_cli("test-ca", tmp_path / "ca", "--organization", "Acme AI")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ca" / "chain.pem").exists()
+    assert (tmp_path / "ca" / "signer.key").stat().st_mode & 0o077 == 0

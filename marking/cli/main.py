@@ -23,6 +23,7 @@ from marking.cli import (
     print_error,
     secrets_in,
     tag,
+    test_ca,
     verify,
 )
 from marking.errors import MarkingError
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_parser(subparsers)
     label.add_parser(subparsers)
     tag.add_parser(subparsers)
+    test_ca.add_parser(subparsers)
     verify.add_parser(subparsers)
     return parser
 

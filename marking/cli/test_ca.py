@@ -1,0 +1,33 @@
+"""``aigc-mark test-ca``: a throwaway CA and C2PA signing certificate for demos and tests."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "test-ca",
+        help="make a throwaway test CA and C2PA signing certificate (never for production)",
+        description="Write root.pem, root.key, chain.pem (signer + root) and signer.key into DIR. "
+        "Readers trust the signer only when given root.pem as a trust anchor, and take the "
+        "provider name from the certificate's Organization. Keys are written with mode 0600.",
+    )
+    parser.add_argument("directory", metavar="DIR")
+    parser.add_argument(
+        "--organization", default="Example AI Provider", help="the provider name readers will show"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from marking.test_ca import make_test_ca
+
+    ca = make_test_ca(args.directory, organization=args.organization)
+    print(
+        f"test CA in {args.directory}: trust anchor {ca.root_cert}, sign with "
+        f"--c2pa-cert {ca.chain} --c2pa-key {ca.key}"
+    )
+    return 0
