@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from marking.atomic import atomic_write, display_path
 from marking.errors import InputError, MarkingError, UnsupportedInputError, UsageError
+from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
 __all__ = [
     "AIGC_ASSERTION_LABEL",
@@ -51,9 +52,6 @@ __all__ = [
     "sign_file",
     "supported_suffixes",
 ]
-
-#: IPTC digital source type for content made by a trained model.
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
 #: Custom assertion holding the GB 45438 Annex E label (``{"AIGC": {...seven fields}}``).
 #: Named after the TC260 XMP namespace (tc260.org.cn) so the key contains ``AIGC`` as the

@@ -36,6 +36,7 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.media_kind import IMAGE_SUFFIX_FORMATS
 
 if TYPE_CHECKING:
     from marking.image_watermark import ImageDetection
@@ -52,16 +53,6 @@ MAX_STRENGTH = 4.0
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
 _FORMAT_ALIASES = {"MPO": "JPEG"}
 _FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF"}
-_SUFFIX_FORMATS = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".jpe": "JPEG",
-    ".jfif": "JPEG",
-    ".png": "PNG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
 
 #: Pixel modes the watermark handles.
 SUPPORTED_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I", "F")
@@ -514,10 +505,10 @@ def output_format(path: StrPath, source_format: str) -> str:
     Raises :class:`OutputError` for image suffixes of unsupported formats (``.gif``).
     """
     suffix = Path(path).suffix.lower()
-    if suffix in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[suffix]
+    if suffix in IMAGE_SUFFIX_FORMATS:
+        return IMAGE_SUFFIX_FORMATS[suffix]
     if suffix and suffix in Image.registered_extensions():
-        supported = ", ".join(sorted(_SUFFIX_FORMATS))
+        supported = ", ".join(sorted(IMAGE_SUFFIX_FORMATS))
         raise OutputError(
             f"{display_path(path)}: cannot write {suffix} files (supported: {supported})"
         )

@@ -19,6 +19,7 @@ from typing import Any
 from marking.aigc_label import AigcLabel
 from marking.atomic import StrPath, atomic_write, check_output_path, display_path
 from marking.errors import InputError, OutputError, UnsupportedInputError
+from marking.media_kind import IMAGE_SUFFIX_FORMATS
 from marking.xmp import (
     TRAINED_ALGORITHMIC_MEDIA,
     read_xmp_fields,
@@ -27,16 +28,6 @@ from marking.xmp import (
 )
 
 FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
-_SUFFIX_FORMATS = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".jpe": "JPEG",
-    ".jfif": "JPEG",
-    ".png": "PNG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
 
 #: Largest XMP packet a JPEG APP1 segment holds (Adobe XMP specification, part 3).
 JPEG_MAX_XMP = 65502
@@ -502,7 +493,7 @@ def tag_image(
     data = _read(Path(src))
     try:
         fmt = _format_of(data)
-        target = _SUFFIX_FORMATS.get(Path(dst).suffix.lower())
+        target = IMAGE_SUFFIX_FORMATS.get(Path(dst).suffix.lower())
         if target is not None and target != fmt:
             raise OutputError(
                 f"{display_path(dst)}: the input is {fmt}; metadata labels keep the format, "

@@ -13,6 +13,18 @@ from marking.errors import InputError, UnsupportedInputError
 
 IMAGE, AUDIO, VIDEO = "image", "audio", "video"
 
+#: Image file suffixes and the format (Pillow's name) each one promises.
+IMAGE_SUFFIX_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
 _IMAGE_MAGIC = (
     b"\xff\xd8\xff",  # JPEG
     b"\x89PNG\r\n\x1a\n",  # PNG

@@ -16,8 +16,7 @@ from typing import Any
 from marking.aigc_label import AigcLabel
 from marking.atomic import check_output_path
 from marking.errors import UsageError
-
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
 
 @dataclass(frozen=True)

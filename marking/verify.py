@@ -14,15 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marking.errors import InputError, MarkingError, UsageError
-
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-#: IPTC source types that declare AI involvement.
-AI_SOURCE_TYPES = {
-    TRAINED_ALGORITHMIC_MEDIA,
-    "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia",
-    "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia",
-    "http://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic",
-}
+from marking.source_types import AI_SOURCE_TYPES
 
 
 def payload_for_label(producer: str, produce_id: str) -> str:

@@ -15,6 +15,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 from marking.aigc_label import AigcLabel, LabelFormatError
 from marking.errors import UsageError
+from marking.source_types import (  # noqa: F401 - re-exported vocabulary
+    ALGORITHMIC_MEDIA,
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    SOURCE_TYPE_BASE,
+    TRAINED_ALGORITHMIC_MEDIA,
+)
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
@@ -25,11 +31,6 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 AIGC_PROPERTY = f"{{{TC260_NS}}}AIGC"
 SOURCE_TYPE_PROPERTY = f"{{{IPTC_EXT_NS}}}DigitalSourceType"
 
-#: IPTC digital source type vocabulary (full URIs are what goes into XMP).
-SOURCE_TYPE_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-TRAINED_ALGORITHMIC_MEDIA = SOURCE_TYPE_BASE + "trainedAlgorithmicMedia"
-COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = SOURCE_TYPE_BASE + "compositeWithTrainedAlgorithmicMedia"
-ALGORITHMIC_MEDIA = SOURCE_TYPE_BASE + "algorithmicMedia"
 
 #: The xpacket wrapper's fixed id, and the padding left for in-place edits by other tools.
 XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"

@@ -11,7 +11,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from marking.errors import UsageError
@@ -104,3 +105,32 @@ def describe_failure(error: BaseException) -> str:
     if isinstance(error, MarkingError):
         return one_line(str(error))
     return one_line(f"unexpected {type(error).__name__}: {error}")
+
+
+def run_batch(
+    args: argparse.Namespace, check: Callable[[str], tuple[bool, dict[str, Any], str]]
+) -> int:
+    """Run ``check(file) -> (found, record, line)`` on every input and pick the exit code.
+
+    A file that fails is reported (one line on stderr, and a JSON error record with
+    ``--json``) and the batch goes on. Exit 3 if any file failed, else 0 if any file was
+    found marked, else 1.
+    """
+    any_found = any_failed = False
+    for file in args.inputs:
+        try:
+            found, record, line = check(file)
+        except Exception as error:  # one bad file must not stop the batch
+            if os.environ.get(DEBUG_ENV_VAR) == "1":
+                traceback.print_exc()
+            any_failed = True
+            problem = redact(describe_failure(error), secrets_in(args))
+            print(f"{file}: error: {problem}", file=sys.stderr, flush=True)
+            if args.json:
+                print(json_line({"file": file, "error": problem}), flush=True)
+            continue
+        any_found = any_found or found
+        print(json_line(record) if args.json else f"{file}: {line}", flush=True)
+    if any_failed:
+        return 3
+    return 0 if any_found else 1

@@ -6,8 +6,7 @@ import argparse
 from typing import Any
 
 from marking.cli import json_line
-
-TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+from marking.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import traceback
 from typing import Any
 
-from marking.cli import (
-    DEBUG_ENV_VAR,
-    add_key_options,
-    describe_failure,
-    json_line,
-    redact,
-    resolve_key,
-    secrets_in,
-)
-from marking.cli.detect import FAILED, FOUND, NOT_FOUND
+from marking.cli import add_key_options, resolve_key, run_batch
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,29 +46,14 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Verify every file; exit FOUND, NOT_FOUND or (if any file failed) FAILED."""
+    """Verify every file; exit 0 if any carries an AI mark, 1 if none, 3 if any failed."""
     from marking.verify import verify_file
 
     key = resolve_key(args)
-    any_found = any_failed = False
-    for file in args.inputs:
-        try:
-            result = verify_file(file, key=key, trust_anchors=args.trust_anchors)
-        except Exception as error:  # one bad file must not stop the batch
-            if os.environ.get(DEBUG_ENV_VAR) == "1":
-                traceback.print_exc()
-            any_failed = True
-            problem = redact(describe_failure(error), secrets_in(args))
-            print(f"{file}: error: {problem}", file=sys.stderr, flush=True)
-            if args.json:
-                print(json_line({"file": file, "error": problem}), flush=True)
-            continue
+
+    def check(file: str) -> tuple[bool, dict[str, Any], str]:
+        result = verify_file(file, key=key, trust_anchors=args.trust_anchors)
         record = result.to_dict()
-        any_found = any_found or result.ai_marked
-        if args.json:
-            print(json_line(record), flush=True)
-        else:
-            print(f"{file}: {_summary(record)}", flush=True)
-    if any_failed:
-        return FAILED
-    return FOUND if any_found else NOT_FOUND
+        return result.ai_marked, record, _summary(record)
+
+    return run_batch(args, check)
