@@ -296,7 +296,7 @@ def _unit_response(layout: CarrierLayout, payload: bytes) -> np.ndarray:
 
 
 def _informed_gains(
-    layout: CarrierLayout, payload: bytes, plane: np.ndarray, period: int
+    layout: CarrierLayout, payload: bytes, coded: np.ndarray, plane: np.ndarray, period: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-bit and per-reference-chip gains that cancel the picture's own projection.
 
@@ -310,7 +310,7 @@ def _informed_gains(
     host = block_dct8(_circular_highpass(folded))
     scales = np.tile(position_scales(host), (TILE // 8, TILE // 8))
     response = _unit_response(layout, payload) * (BASE_AMPLITUDE * plane.size / period**2)
-    symbols = encode_payload(payload).astype(np.float64) * 2 - 1
+    symbols = coded.astype(np.float64) * 2 - 1
     host_chips = host[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     mark_chips = response[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     weights = 1.0 / scales[layout.payload_rows, layout.payload_cols]
@@ -354,7 +354,7 @@ def embed_image(
     period = tile_period(height, width)
     layout = carrier_layout(the_key)
     coded = encode_payload(payload_bytes)
-    bit_gains, ref_gains = _informed_gains(layout, payload_bytes, plane, period)
+    bit_gains, ref_gains = _informed_gains(layout, payload_bytes, coded, plane, period)
     tile = coefficients_to_tile(tile_coefficients(layout, coded, bit_gains, ref_gains))
     tile = resize_periodic(tile / tile.std(), period)
     tile /= tile.std()
