@@ -141,9 +141,17 @@ def features(spec_mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------------- embed
 
 
-def embed(x: np.ndarray, rate: int, layout: Layout, payload: bytes, strength: float,
-          informed: bool = True, target: float = 0.12, gmax_factor: float = 3.0,
-          iterations: int = 2) -> np.ndarray:
+def embed(
+    x: np.ndarray,
+    rate: int,
+    layout: Layout,
+    payload: bytes,
+    strength: float,
+    informed: bool = True,
+    target: float = 0.12,
+    gmax_factor: float = 3.0,
+    iterations: int = 2,
+) -> np.ndarray:
     """strength = base relative amplitude change g (|X| *= exp(+-g)).
 
     Informed: per period repetition and per bit (and per reference group) the detector's own
@@ -209,25 +217,27 @@ def _to_det(x: np.ndarray, rate: int, speed: float = 1.0) -> np.ndarray:
     return m
 
 
-def detect(x: np.ndarray, rate: int, layout: Layout, speeds=(1.0,), top: int = 3, z_min: float = 5.0):
+def detect(
+    x: np.ndarray, rate: int, layout: Layout, speeds=(1.0,), top: int = 3, z_min: float = 5.0
+):
     P = layout.P
     n = int(FRAME_S * DET_RATE)
     hop = n // 2
     R = np.fft.rfft(layout.ref, axis=0)
-    r2 = np.fft.rfft(layout.ref ** 2, axis=0)
+    r2 = np.fft.rfft(layout.ref**2, axis=0)
     cands = []
     for sp in speeds:
         m = _to_det(x, rate, sp)
         step = hop // SUB_OFFSETS
         for o in range(SUB_OFFSETS):
-            spec = stft(m[o * step:, None], n, hop)[0]
+            spec = stft(m[o * step :, None], n, hop)[0]
             L, _ = features(spec)
             F = L.shape[0]
             reps = -(-F // P)
             Lp = np.zeros((reps * P, NBINS))
             Lp[:F] = L
             fold = Lp.reshape(reps, P, NBINS).sum(axis=0)
-            fold2 = (Lp ** 2).reshape(reps, P, NBINS).sum(axis=0)
+            fold2 = (Lp**2).reshape(reps, P, NBINS).sum(axis=0)
             Ff = np.fft.rfft(fold, axis=0)
             F2 = np.fft.rfft(fold2, axis=0)
             score = np.fft.irfft((R * np.conj(Ff)).sum(axis=1), n=P)
@@ -282,10 +292,10 @@ def speech_like(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
                 if fh > rate / 2 - 200:
                     break
                 amp = sum(math.exp(-(((fh - f) / 150) ** 2)) for f in formants) + 0.02
-                seg += amp / h ** 0.5 * np.sin(h * ph)
-            out[t:t + length] = seg * env
+                seg += amp / h**0.5 * np.sin(h * ph)
+            out[t : t + length] = seg * env
         elif kind < 0.8:
-            out[t:t + length] = 0.3 * lfilter([1, -0.9], [1], rng.standard_normal(length)) * env
+            out[t : t + length] = 0.3 * lfilter([1, -0.9], [1], rng.standard_normal(length)) * env
         t += length
         if rng.random() < 0.3:
             t += int(rng.uniform(0.1, 0.6) * rate)  # pause: digital silence
@@ -324,10 +334,17 @@ def music_like(seconds: float, rate: int, seed: int = 0, bass: bool = False) -> 
             break
         burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (0.02 * rate)) * 0.4
         if bass:
-            kick = np.sin(2 * np.pi * 55 * np.arange(length) / rate * np.exp(-np.arange(length) / (0.05 * rate)))
+            kick = np.sin(
+                2
+                * np.pi
+                * 55
+                * np.arange(length)
+                / rate
+                * np.exp(-np.arange(length) / (0.05 * rate))
+            )
             burst = 0.3 * burst + 1.5 * kick
-        left[s:s + length] += burst
-        right[s:s + length] += burst
+        left[s : s + length] += burst
+        right[s : s + length] += burst
     st = np.stack([left, right], axis=1)
     st *= 0.7 / (np.abs(st).max() + 1e-12)
     return st.astype(np.float32)
@@ -337,7 +354,9 @@ def tones(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     f = rng.uniform(200, 4000, size=3)
-    return (0.5 * sum(np.sin(2 * np.pi * q * t + rng.uniform(0, 6)) for q in f) / 3).astype(np.float32)
+    return (0.5 * sum(np.sin(2 * np.pi * q * t + rng.uniform(0, 6)) for q in f) / 3).astype(
+        np.float32
+    )
 
 
 def load_sample(name: str, seconds: float, rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -369,8 +388,9 @@ def codec(x: np.ndarray, rate: int, name: str, bitrate: int):
         st = c.add_stream(name, rate=out_rate)
         st.bit_rate = bitrate
         st.layout = "stereo" if ch == 2 else "mono"
-        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T.astype(np.float32)), format="fltp",
-                                        layout=st.layout.name)
+        fr = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(data.T.astype(np.float32)), format="fltp", layout=st.layout.name
+        )
         fr.sample_rate = rate
         if out_rate != rate:
             rs = av.AudioResampler(format="fltp", layout=st.layout.name, rate=out_rate)
@@ -410,13 +430,17 @@ def speed(x, rate, factor):
 def noise(x, rate, snr_db, seed=1):
     rng = np.random.default_rng(seed)
     pw = float(np.mean(x.astype(np.float64) ** 2))
-    return (x + rng.standard_normal(x.shape) * math.sqrt(pw / 10 ** (snr_db / 10))).astype(np.float32), rate
+    return (x + rng.standard_normal(x.shape) * math.sqrt(pw / 10 ** (snr_db / 10))).astype(
+        np.float32
+    ), rate
 
 
 def highpass(x, rate, fc):
     from scipy.signal import butter, sosfilt
 
-    return sosfilt(butter(8, fc, "highpass", fs=rate, output="sos"), x.astype(np.float64), axis=0).astype(np.float32), rate
+    return sosfilt(
+        butter(8, fc, "highpass", fs=rate, output="sos"), x.astype(np.float64), axis=0
+    ).astype(np.float32), rate
 
 
 ATTACKS = {
@@ -432,8 +456,8 @@ ATTACKS = {
     "+6dB clip": lambda x, r: (np.clip(x * 2.0, -1, 1).astype(np.float32), r),
     "noise 20dB": lambda x, r: noise(x, r, 20.0),
     "highpass 1k": lambda x, r: highpass(x, r, 1000.0),
-    "excerpt 10s": lambda x, r: (x[int(7.3 * r) + 7: int(7.3 * r) + 7 + 10 * r].copy(), r),
-    "excerpt 5s": lambda x, r: (x[int(12.1 * r) + 3: int(12.1 * r) + 3 + 5 * r].copy(), r),
+    "excerpt 10s": lambda x, r: (x[int(7.3 * r) + 7 : int(7.3 * r) + 7 + 10 * r].copy(), r),
+    "excerpt 5s": lambda x, r: (x[int(12.1 * r) + 3 : int(12.1 * r) + 3 + 5 * r].copy(), r),
     "speed 0.97": lambda x, r: speed(x, r, 0.97),
     "speed 1.03": lambda x, r: speed(x, r, 1.03),
 }
@@ -483,12 +507,17 @@ def main() -> None:
     args = ap.parse_args()
     layout = Layout(KEY, int(round(args.period / HOP_S)))
     coded = encode_payload(PAYLOAD).astype(bool)
-    attacks = [a for a in ATTACKS if not args.attacks or any(s in a for s in args.attacks.split(","))]
+    attacks = [
+        a for a in ATTACKS if not args.attacks or any(s in a for s in args.attacks.split(","))
+    ]
     cs = clips(args.seconds)
     if args.clips:
         cs = {k: v for k, v in cs.items() if any(s in k for s in args.clips.split(","))}
-    print(f"strength {args.strength}, period {args.period} s, informed {not args.no_informed}, "
-          f"{layout.per_bit} slots per coded bit", flush=True)
+    print(
+        f"strength {args.strength}, period {args.period} s, informed {not args.no_informed}, "
+        f"{layout.per_bit} slots per coded bit",
+        flush=True,
+    )
     print("| clip | attack | exact | BER | sync z | speed |")
     print("|---|---|---|---|---|---|")
     summary = []
@@ -517,7 +546,9 @@ def main() -> None:
             ok = "yes" if d["payload"] == PAYLOAD else ("WRONG" if d["detected"] else "no")
             print(f"| {name} | {a} | {ok} | {ber:.3f} | {d['z']:.1f} | {d['speed']} |", flush=True)
         dur = x.shape[0] / r
-        summary.append((name, snr, dur / t_embed, dur / t_det if t_det else float("nan"), silent_ok))
+        summary.append(
+            (name, snr, dur / t_embed, dur / t_det if t_det else float("nan"), silent_ok)
+        )
     print("\n| clip | seg SNR dB | embed x RT | detect x RT | silence kept |")
     print("|---|---|---|---|---|")
     for s in summary:
@@ -538,7 +569,9 @@ def main() -> None:
             elif kind == 3:
                 c = tones(10, r, 1000 + i)
             else:
-                c, r = load_sample("music-tabla-loop.flac" if i % 2 else "speech-italian-male.flac", 10)
+                c, r = load_sample(
+                    "music-tabla-loop.flac" if i % 2 else "speech-italian-male.flac", 10
+                )
             d = detect(c, r, layout)
             zs.append(d["z"])
             found += d["detected"]
@@ -546,8 +579,10 @@ def main() -> None:
         x, r = cs[next(iter(cs))]
         y = embed(x, r, layout, PAYLOAD, args.strength, informed=not args.no_informed)
         wk = detect(y, r, Layout("another key", layout.P))
-        print(f"\nunmarked clips: {args.false}, detections {found}, max sync z {max(zs):.2f}, "
-              f"mean {np.mean(zs):.2f}; wrong key detected: {wk['detected']} (z {wk['z']:.2f})")
+        print(
+            f"\nunmarked clips: {args.false}, detections {found}, max sync z {max(zs):.2f}, "
+            f"mean {np.mean(zs):.2f}; wrong key detected: {wk['detected']} (z {wk['z']:.2f})"
+        )
 
 
 if __name__ == "__main__":
