@@ -82,11 +82,15 @@ def _fsync_directory(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: StrPath, *, forbid: Iterable[StrPath] = ()) -> Iterator[BinaryIO]:
+def atomic_write(
+    path: StrPath, *, forbid: Iterable[StrPath] = (), readable: bool = False
+) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success it replaces ``path`` atomically.
 
-    Yields a binary file object. If the block raises anything (including
-    ``KeyboardInterrupt``), the temporary file is removed and ``path`` is left untouched.
+    Yields a binary file object (also readable and seekable back with ``readable``, for
+    writers that revisit what they wrote, such as a C2PA signer patching its hashes). If the
+    block raises anything (including ``KeyboardInterrupt``), the temporary file is removed
+    and ``path`` is left untouched.
     The new file gets the usual permissions (those of the file it replaces, or
     ``0o666 & ~umask``), not the private ``0o600`` of a fresh temporary file.
     """
@@ -100,7 +104,7 @@ def atomic_write(path: StrPath, *, forbid: Iterable[StrPath] = ()) -> Iterator[B
         raise OutputError(f"{shown}: cannot create a file here: {error.strerror}") from error
     temp_path = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as stream:
+        with os.fdopen(fd, "w+b" if readable else "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())

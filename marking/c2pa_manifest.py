@@ -18,7 +18,6 @@ the file first, then sign, so the manifest's hash covers them.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -27,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import c2pa
 from cryptography import x509
@@ -281,10 +280,10 @@ def _check_signer(chain_pem: bytes, key_pem: bytes) -> None:
 _PARENT_ID = "parent"
 
 
-def _has_manifest(mime: str, data: bytes) -> bool:
-    """Whether ``data`` already carries a C2PA manifest store (valid or not)."""
+def _has_manifest(mime: str, stream: BinaryIO) -> bool:
+    """Whether ``stream`` already carries a C2PA manifest store (valid or not)."""
     try:
-        reader = c2pa.Reader.try_create(mime, io.BytesIO(data))
+        reader = c2pa.Reader.try_create(mime, stream)
     except c2pa.C2paError:
         return True  # a manifest store is there, even if it cannot be read
     if reader is None:
@@ -329,8 +328,8 @@ def sign_file(
         raise InputError(f"{display_path(source)}: no such file")
     _check_signer(cert_chain_pem, key_pem)
     manifest = build_manifest(info)
-    data = source.read_bytes()
-    has_manifest = _has_manifest(mime, data)
+    with source.open("rb") as stream:
+        has_manifest = _has_manifest(mime, stream)
     if has_manifest and existing == "refuse":
         raise C2paError(
             f"{display_path(source)}: already has C2PA content credentials; choose to "
@@ -341,25 +340,29 @@ def sign_file(
         first = manifest["assertions"][0]["data"]["actions"][0]
         first["action"] = "c2pa.opened"
         first["parameters"] = {"ingredientIds": [_PARENT_ID]}
-    signed = io.BytesIO()
-    try:
-        signer_info = c2pa.C2paSignerInfo(
-            c2pa.C2paSigningAlg.ES256, cert_chain_pem, key_pem, tsa_url
-        )
-        with (
-            c2pa.Signer.from_info(signer_info) as signer,
-            c2pa.Builder.from_json(manifest) as builder,
-        ):
-            if parent:
-                ingredient = {"title": source.name, "relationship": "parentOf", "label": _PARENT_ID}
-                builder.add_ingredient(ingredient, mime, io.BytesIO(data))
-            builder.sign(signer, mime, io.BytesIO(data), signed)
-    except c2pa.C2paError as error:
-        raise C2paError(
-            f"{display_path(source)}: C2PA signing failed: {_c2pa_message(error)}"
-        ) from None
-    with atomic_write(dst, forbid=[source]) as stream:
-        stream.write(signed.getvalue())
+    # Streams end to end, so a long video is signed without being held in memory.
+    with source.open("rb") as original, atomic_write(dst, forbid=[source], readable=True) as out:
+        try:
+            signer_info = c2pa.C2paSignerInfo(
+                c2pa.C2paSigningAlg.ES256, cert_chain_pem, key_pem, tsa_url
+            )
+            with (
+                c2pa.Signer.from_info(signer_info) as signer,
+                c2pa.Builder.from_json(manifest) as builder,
+            ):
+                if parent:
+                    ingredient = {
+                        "title": source.name,
+                        "relationship": "parentOf",
+                        "label": _PARENT_ID,
+                    }
+                    builder.add_ingredient(ingredient, mime, original)
+                    original.seek(0)
+                builder.sign(signer, mime, original, out)
+        except c2pa.C2paError as error:
+            raise C2paError(
+                f"{display_path(source)}: C2PA signing failed: {_c2pa_message(error)}"
+            ) from None
     return manifest
 
 
