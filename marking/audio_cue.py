@@ -26,16 +26,14 @@ so there are no clicks and the half-amplitude points fall exactly on the Morse t
 :class:`CueWriter` does the placing block by block in constant memory (the middle needs the
 total length, which file headers give; a cue mixed at the end is handled with a delay line
 of one cue length). :func:`add_cue` applies it to an array, :func:`label_audio_file` to a
-file. :class:`MorseDetector` / :func:`detect_morse` read the rhythm back: they demodulate
-the signal at the tone frequency, average over ~5 ms, threshold the envelope at half the
-expected amplitude (with a little hysteresis) and report the measured on/off durations.
+file; :mod:`marking.morse_reader` reads the rhythm back.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -198,7 +196,7 @@ def _raised_cosine(x: np.ndarray) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
 
 
-def _check_rate(sample_rate: int, tone_hz: float) -> None:
+def check_tone_rate(sample_rate: int, tone_hz: float) -> None:
     if sample_rate <= 0:
         raise UsageError(f"sample rate must be positive, not {sample_rate}")
     if tone_hz >= 0.45 * sample_rate:
@@ -222,7 +220,7 @@ def morse_cue(
     half a ramp before the first tone's nominal start and ends half a ramp after the last
     tone's nominal end; its first and last samples are exactly zero.
     """
-    _check_rate(sample_rate, settings.tone_hz)
+    check_tone_rate(sample_rate, settings.tone_hz)
     _check_channels(channels)
     unit, ramp = settings.unit_s, settings.ramp_s
     starts, ends = [], []
@@ -594,246 +592,3 @@ def label_audio_file(
         "cue": settings.describe() | {"duration_s": len(cue) / rate},
         "placements": [placement.seconds(rate) for placement in writer.placements],
     }
-
-
-# -- reading the cue back ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MorseHit:
-    """One group of tones found by the detector, with its measured timing.
-
-    ``start``/``end`` are the sample indices of the first tone's rise and the last tone's
-    fall (half-amplitude points); ``on_s`` are the tone durations and ``off_s`` the silences
-    between them, in seconds; ``pattern`` is the Morse read from them (:data:`MORSE_AI` for
-    the label).
-    """
-
-    start: int
-    end: int
-    sample_rate: int
-    on_s: tuple[float, ...]
-    off_s: tuple[float, ...]
-    pattern: str
-
-    @property
-    def start_s(self) -> float:
-        return self.start / self.sample_rate
-
-    @property
-    def end_s(self) -> float:
-        return self.end / self.sample_rate
-
-    @property
-    def is_ai(self) -> bool:
-        """Whether the rhythm reads as short-long-short-short (Morse "AI")."""
-        return self.pattern == MORSE_AI
-
-    def timing_error(self, unit_s: float, pattern: str = MORSE_AI) -> float:
-        """Largest relative deviation of any tone or gap from ``pattern`` at ``unit_s``.
-
-        Infinite when the measured rhythm is not ``pattern``.
-        """
-        timing = morse_timing(pattern)
-        expected_on = [units * unit_s for tone_on, units in timing if tone_on]
-        expected_off = [units * unit_s for tone_on, units in timing if not tone_on]
-        if self.pattern != pattern or len(self.on_s) != len(expected_on):
-            return math.inf
-        errors = [
-            abs(measured - expected) / expected
-            for measured, expected in zip(
-                self.on_s + self.off_s, expected_on + expected_off, strict=True
-            )
-        ]
-        return max(errors)
-
-    def matches(self, unit_s: float, tolerance: float = 0.1, pattern: str = MORSE_AI) -> bool:
-        """Whether this is ``pattern`` with every duration within ``tolerance`` of nominal."""
-        return self.timing_error(unit_s, pattern) <= tolerance
-
-
-@dataclass
-class _Segments:
-    """Tone segments found so far (sample indices of rises and falls)."""
-
-    starts: list[int] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)
-
-
-class MorseDetector:
-    """Streaming reader of Morse tones at ``settings.tone_hz``; constant memory per block.
-
-    The signal is mixed down to mono, shifted to 0 Hz by multiplying with
-    ``exp(-2j*pi*f*t)`` and averaged over ~5 ms (a whole number of periods of ``2f``), which
-    is a band-pass of about +-200 Hz around the tone. Twice the magnitude is the tone's
-    amplitude; it counts as "on" above ``threshold`` times the expected amplitude
-    (``settings.level_dbfs``) and "off" again below 0.9 of that. Tones and gaps shorter
-    than 0.3 unit are ignored as noise; gaps longer than 5 units separate hits.
-    """
-
-    def __init__(self, sample_rate: int, settings: CueSettings, *, threshold: float = 0.5) -> None:
-        _check_rate(sample_rate, settings.tone_hz)
-        if not 0.0 < threshold < 1.0:
-            raise UsageError(f"threshold must be between 0 and 1, not {threshold:g}")
-        self.sample_rate = sample_rate
-        self.settings = settings
-        half_periods = max(1, round(DETECT_WINDOW_S * 2 * settings.tone_hz))
-        self._window = max(1, round(sample_rate * half_periods / (2 * settings.tone_hz)))
-        self._omega = 2.0 * np.pi * settings.tone_hz / sample_rate
-        self._on_level = threshold * settings.amplitude
-        self._off_level = 0.9 * self._on_level
-        self._carry = np.zeros(self._window - 1, dtype=np.complex128)
-        self._position = 0  # samples consumed
-        self._is_on = False
-        self._rise = 0
-        self._segments = _Segments()
-
-    def feed(self, block: np.ndarray) -> None:
-        """Take the next block, ``(n,)`` or ``(n, channels)``."""
-        array = np.asarray(block, dtype=np.float64)
-        mono = array.mean(axis=1) if array.ndim == 2 else array
-        if mono.size == 0:
-            return
-        index = np.arange(self._position, self._position + mono.size, dtype=np.float64)
-        baseband = mono * np.exp(-1j * np.mod(self._omega * index, 2.0 * np.pi))
-        joined = np.concatenate((self._carry, baseband))
-        sums = np.cumsum(joined)
-        sums[self._window :] -= sums[: -self._window].copy()
-        window_sums = sums[self._window - 1 :]  # windows ending at each new sample
-        self._carry = joined[len(joined) - (self._window - 1) :].copy()
-        amplitude = (2.0 / self._window) * np.abs(window_sums)
-        # A window ending at sample i describes its centre, i - window // 2.
-        first = self._position - self._window // 2
-        self._position += mono.size
-        self._threshold(amplitude, first)
-
-    def _threshold(self, amplitude: np.ndarray, first: int) -> None:
-        """Hysteresis threshold (vectorised): state follows the last decisive sample."""
-        decisive = np.where(amplitude > self._on_level, 1, 0) - (amplitude < self._off_level)
-        positions = np.arange(amplitude.size)
-        last = np.maximum.accumulate(np.where(decisive != 0, positions, -1))
-        state = np.where(last >= 0, decisive[np.maximum(last, 0)] > 0, self._is_on)
-        changes = np.diff(np.concatenate(([self._is_on], state)).astype(np.int8))
-        for offset in np.flatnonzero(changes):
-            if changes[offset] > 0:
-                self._rise = first + int(offset)
-            else:
-                self._segments.starts.append(self._rise)
-                self._segments.ends.append(first + int(offset))
-        self._is_on = bool(state[-1])
-
-    def finish(self) -> list[MorseHit]:
-        """Flush the filter and return every group of tones found."""
-        self.feed(np.zeros(self._window, dtype=np.float64))
-        if self._is_on:
-            self._segments.starts.append(self._rise)
-            self._segments.ends.append(self._position - self._window // 2)
-            self._is_on = False
-        return self._hits()
-
-    def _hits(self) -> list[MorseHit]:
-        unit = self.settings.unit_s * self.sample_rate
-        starts = np.array(self._segments.starts, dtype=np.int64)
-        ends = np.array(self._segments.ends, dtype=np.int64)
-        if starts.size == 0:
-            return []
-        # Bridge drop-outs shorter than 0.3 unit, then drop blips shorter than 0.3 unit.
-        first_of_group = np.flatnonzero(
-            np.concatenate(([True], starts[1:] - ends[:-1] >= 0.3 * unit))
-        )
-        starts = starts[first_of_group]
-        ends = np.maximum.reduceat(ends, first_of_group)
-        long_enough = ends - starts >= 0.3 * unit
-        starts, ends = starts[long_enough], ends[long_enough]
-        if starts.size == 0:
-            return []
-        breaks = np.flatnonzero(starts[1:] - ends[:-1] > 5 * unit) + 1
-        hits: list[MorseHit] = []
-        for tone_starts, tone_ends in zip(
-            np.split(starts, breaks), np.split(ends, breaks), strict=True
-        ):
-            for first, last in _split_at_cues(tone_starts, tone_ends, unit):
-                hits.append(self._hit(tone_starts[first:last], tone_ends[first:last], unit))
-        return hits
-
-    def _hit(self, tone_starts: np.ndarray, tone_ends: np.ndarray, unit: float) -> MorseHit:
-        """Measure and read one group of tones."""
-        on = tone_ends - tone_starts
-        off = tone_starts[1:] - tone_ends[:-1]
-        letters = [DOT if length < 2 * unit else DASH for length in on]
-        pattern = letters[0] + "".join(
-            (" " if gap >= 2 * unit else "") + letter
-            for gap, letter in zip(off, letters[1:], strict=True)
-        )
-        return MorseHit(
-            start=int(tone_starts[0]),
-            end=int(tone_ends[-1]),
-            sample_rate=self.sample_rate,
-            on_s=tuple(float(x) / self.sample_rate for x in on),
-            off_s=tuple(float(x) / self.sample_rate for x in off),
-            pattern=pattern,
-        )
-
-
-#: Tone and gap lengths of the "AI" cue in units, interleaved: on, off, on, off, ...
-_AI_UNITS = np.array([units for _, units in MORSE_AI_TIMING], dtype=np.float64)
-#: How far (relative) a tone or gap may be off to be cut out of a longer group as a cue.
-_SPLIT_TOLERANCE = 0.3
-
-
-def _split_at_cues(
-    tone_starts: np.ndarray, tone_ends: np.ndarray, unit: float
-) -> list[tuple[int, int]]:
-    """Cut a group of tones into ranges so that each "AI" cue inside stands alone.
-
-    Mixed over content with energy near the tone (speech, music), stray tones a few units
-    before or after the cue join its group; the four tones whose timing fits the cue are
-    split out so the cue still reads as one hit. Returns ``(first, last)`` tone ranges.
-    """
-    count = len(tone_starts)
-    tones = len(_AI_UNITS) // 2 + 1
-    ranges: list[tuple[int, int]] = []
-    pending = 0
-    index = 0
-    while index + tones <= count:
-        window = slice(index, index + tones)
-        edges = np.empty(2 * tones, dtype=np.float64)
-        edges[0::2] = tone_starts[window]
-        edges[1::2] = tone_ends[window]
-        lengths = np.diff(edges) / unit
-        if np.all(np.abs(lengths - _AI_UNITS) <= _SPLIT_TOLERANCE * _AI_UNITS):
-            if index > pending:
-                ranges.append((pending, index))
-            ranges.append((index, index + tones))
-            index += tones
-            pending = index
-        else:
-            index += 1
-    if pending < count:
-        ranges.append((pending, count))
-    return ranges
-
-
-def detect_morse(
-    samples: np.ndarray, sample_rate: int, settings: CueSettings | None = None
-) -> list[MorseHit]:
-    """Find Morse tone groups in ``samples`` (``(n,)`` or ``(n, channels)``).
-
-    Check ``hit.is_ai`` and ``hit.matches(settings.unit_s)`` to verify the label.
-    """
-    settings = settings or CueSettings()
-    detector = MorseDetector(sample_rate, settings)
-    array = np.asarray(samples)
-    for begin in range(0, len(array), DEFAULT_BLOCKSIZE):
-        detector.feed(array[begin : begin + DEFAULT_BLOCKSIZE])
-    return detector.finish()
-
-
-def detect_morse_file(path: StrPath, settings: CueSettings | None = None) -> list[MorseHit]:
-    """:func:`detect_morse` on a file, streamed block by block."""
-    settings = settings or CueSettings()
-    info = probe_audio(path)
-    detector = MorseDetector(info.samplerate, settings)
-    for block in read_blocks(path, info=info):
-        detector.feed(block)
-    return detector.finish()

@@ -20,8 +20,6 @@ from marking.audio_cue import (
     CueSettings,
     CueWriter,
     add_cue,
-    detect_morse,
-    detect_morse_file,
     label_audio_file,
     morse_cue,
     morse_timing,
@@ -34,6 +32,7 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.morse_reader import detect_morse, detect_morse_file
 
 AI_PRINTED = "\u00b7\u2212 \u00b7\u00b7"  # dot dash, dot dot
 EXPECTED_ON_UNITS = (1, 3, 1, 1)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from marking.audio_cue import CueSettings, detect_morse, label_audio_file
+from marking.audio_cue import CueSettings, label_audio_file
 from marking.audio_io import (
     AudioInfo,
     AudioWriter,
@@ -28,6 +28,7 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.morse_reader import detect_morse
 
 
 def sha256(path: Path) -> str:
