@@ -122,3 +122,27 @@ def atomic_write(
             raise OutputError(f"{shown}: cannot write: {reason}") from error
         raise
     _fsync_directory(target.parent)
+
+
+def input_file_problem(path: StrPath, what: str = "media") -> str | None:
+    """Why ``path`` cannot be read as an input file (one line), or ``None`` when it can.
+
+    Missing, unreadable, a directory or another non-regular file, or empty: the checks every
+    reader makes before opening a file with its codec, so the messages read the same.
+    """
+    source = Path(path)
+    try:
+        status = source.stat()
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return f"cannot read: {error.strerror or error}"
+    if stat.S_ISDIR(status.st_mode):
+        return f"is a directory, not {'an' if what[0] in 'aeiou' else 'a'} {what} file"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if status.st_size == 0:
+        return "file is empty"
+    if not os.access(source, os.R_OK):
+        return "permission denied"
+    return None

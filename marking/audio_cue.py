@@ -471,11 +471,7 @@ class CueWriter:
                 self._emit(out, piece)
             self.frames_in += len(block)
             return out
-        if not self._started:
-            self._started = True
-            if "start" in self._places:
-                self._emit(out, self.cue, "start")
-                self._emit(out, self._gap)
+        self._start(out)
         split = None
         if not self._middle_done and self.total_frames is not None:
             middle = self.total_frames // 2
@@ -490,6 +486,14 @@ class CueWriter:
         self.frames_in += len(block)
         return out
 
+    def _start(self, out: list[np.ndarray]) -> None:
+        """Once, before any content: the cue and its gap, if a cue goes at the start."""
+        if not self._started:
+            self._started = True
+            if "start" in self._places:
+                self._emit(out, self.cue, "start")
+                self._emit(out, self._gap)
+
     def finish(self) -> list[np.ndarray]:
         """Close the stream; return the last output blocks (a cue at the end, held frames)."""
         if self._finished:
@@ -501,11 +505,7 @@ class CueWriter:
             self._finished = True
             self.placements.sort(key=lambda placement: placement.start)
             return out
-        if not self._started:
-            self._started = True
-            if "start" in self._places:
-                self._emit(out, self.cue, "start")
-                self._emit(out, self._gap)
+        self._start(out)
         if not self._middle_done:
             if self.frames_in < (self.total_frames or 0) // 2:
                 raise InputError(

@@ -28,7 +28,13 @@ from typing import Any, Self
 import numpy as np
 import soundfile as sf
 
-from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.atomic import (
+    StrPath,
+    atomic_write,
+    check_output_path,
+    display_path,
+    input_file_problem,
+)
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -165,22 +171,9 @@ def _open_error(path: Path, error: sf.LibsndfileError) -> InputError:
 
 def _check_is_file(path: Path) -> None:
     """Raise :class:`InputError` unless ``path`` is a readable, non-empty regular file."""
-    shown = display_path(path)
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{shown}: no such file") from None
-    except OSError as error:
-        raise InputError(f"{shown}: cannot read: {error.strerror}") from None
-    if path.is_dir():
-        raise InputError(f"{shown}: is a directory, not an audio file")
-    if status.st_size == 0:
-        raise InputError(f"{shown}: file is empty")
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as error:
-        raise InputError(f"{shown}: cannot read: {error.strerror}") from None
+    problem = input_file_problem(path, "audio")
+    if problem:
+        raise InputError(f"{display_path(path)}: {problem}")
 
 
 class _SequentialSoundFile(sf.SoundFile):

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from marking.aigc_label import AigcLabel
-from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.atomic import (
+    StrPath,
+    atomic_write,
+    check_output_path,
+    display_path,
+    input_file_problem,
+)
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 
 if TYPE_CHECKING:
@@ -66,21 +72,10 @@ _COPY_BLOCK = 1 << 20
 
 def _check_input(path: StrPath) -> Path:
     """``path`` as a Path, or a one-line :class:`InputError` if it is not a readable file."""
-    source = Path(path)
-    shown = display_path(source)
-    try:
-        status = source.stat()
-    except FileNotFoundError:
-        raise InputError(f"{shown}: no such file") from None
-    except OSError as error:
-        raise InputError(f"{shown}: cannot read: {error.strerror}") from None
-    if source.is_dir():
-        raise InputError(f"{shown}: is a directory, not a media file")
-    if status.st_size == 0:
-        raise InputError(f"{shown}: file is empty")
-    if not os.access(source, os.R_OK):
-        raise InputError(f"{shown}: permission denied")
-    return source
+    problem = input_file_problem(path, "media")
+    if problem:
+        raise InputError(f"{display_path(path)}: {problem}")
+    return Path(path)
 
 
 def _ebml_doctype(head: bytes) -> str | None:

@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from marking.aigc_label import FIELD_KEYS
 from marking.atomic import atomic_write, display_path
 from marking.errors import InputError, MarkingError, UnsupportedInputError, UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
@@ -70,15 +71,7 @@ DISCLOSURE_ASSERTION_LABEL = "org.aigc-marking.disclosure"
 #: soft-binding algorithm list, so it uses our reverse-domain prefix).
 SOFT_BINDING_ALG = "org.aigc-marking.image-dct-tile.1"
 
-GB45438_FIELDS = (
-    "Label",
-    "ContentProducer",
-    "ProduceID",
-    "ReservedCode1",
-    "ContentPropagator",
-    "PropagateID",
-    "ReservedCode2",
-)
+GB45438_FIELDS = tuple(key for key, _ in FIELD_KEYS)
 
 #: MIME type per file suffix for the formats signed and tested here.
 _MIME_TYPES = {

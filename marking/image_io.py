@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
 import struct
 import threading
 import warnings
@@ -26,7 +25,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
-from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.atomic import (
+    StrPath,
+    atomic_write,
+    check_output_path,
+    display_path,
+    input_file_problem,
+)
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -199,18 +204,9 @@ def _pillow_guards(max_pixels: int) -> Iterator[None]:
 
 def _check_file(path: Path) -> None:
     """Fail early, with a clear message, on paths that are not readable non-empty files."""
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        raise _input_error(InputError, path, "no such file") from None
-    except OSError as error:
-        raise _input_error(InputError, path, error.strerror or str(error)) from None
-    if stat.S_ISDIR(status.st_mode):
-        raise _input_error(InputError, path, "is a directory, not an image file")
-    if not stat.S_ISREG(status.st_mode):
-        raise _input_error(InputError, path, "not a regular file")
-    if status.st_size == 0:
-        raise _input_error(InputError, path, "file is empty")
+    problem = input_file_problem(path, "image")
+    if problem:
+        raise _input_error(InputError, path, problem)
 
 
 def _too_large(
