@@ -670,6 +670,27 @@ def _parse_payload(payload: bytes | str | int) -> bytes:
         raise UsageError(f"invalid payload: {error}") from None
 
 
+def _open_for_rewrite(
+    src: StrPath, dst: StrPath, verb: str, *, max_pixels: int, min_side: int | None = None
+) -> tuple[Image.Image, ImageInfo]:
+    """Read ``src`` for writing a changed copy to ``dst``, checking both ends first.
+
+    Refuses an output that is the input, 16-bit colour (Pillow would reduce it to 8 bits)
+    and output formats that cannot hold the image's mode.
+    """
+    check_output_path(dst, forbid=[src])
+    image, info = read_image(src, max_pixels=max_pixels, min_side=min_side)
+    if info.reduced_bit_depth:
+        raise _input_error(
+            UnsupportedInputError,
+            src,
+            f"16-bit colour images cannot be {verb} yet (they would be reduced to 8 bits); "
+            "convert to 8 bits per channel first",
+        )
+    check_writable_mode(dst, image.mode, output_format(dst, info.format))
+    return image, info
+
+
 def embed_file(
     src: StrPath,
     dst: StrPath,
@@ -694,17 +715,7 @@ def embed_file(
         raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    check_output_path(dst, forbid=[src])
-    image, info = read_image(src, max_pixels=max_pixels)
-    if info.reduced_bit_depth:
-        raise _input_error(
-            UnsupportedInputError,
-            src,
-            "16-bit colour images cannot be marked yet (they would be reduced to 8 bits); "
-            "convert to 8 bits per channel first",
-        )
-    target_format = output_format(dst, info.format)
-    check_writable_mode(dst, image.mode, target_format)
+    image, info = _open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
     marked = image_watermark.embed_image(image, key=key, payload=payload_bytes, strength=strength)
     # PIL images rather than arrays: luma_psnr then knows how to read LA, I and F.
     psnr = float(image_watermark.luma_psnr(image, marked))
@@ -737,17 +748,7 @@ def label_file(
 
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    check_output_path(dst, forbid=[src])
-    image, info = read_image(src, max_pixels=max_pixels, min_side=1)
-    if info.reduced_bit_depth:
-        raise _input_error(
-            UnsupportedInputError,
-            src,
-            "16-bit colour images cannot be labeled yet (they would be reduced to 8 bits); "
-            "convert to 8 bits per channel first",
-        )
-    target_format = output_format(dst, info.format)
-    check_writable_mode(dst, image.mode, target_format)
+    image, info = _open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
     labeled, result = label_image(image, style)
     written = write_image(labeled, dst, info, quality=quality, forbid=[src])
     return {
