@@ -1,0 +1,284 @@
+"""Short-time spectra for the audio watermark: framing, features, gains, overlap-add, folding.
+
+The audio watermark lives on a grid of 20 ms frames every 10 ms with 50 Hz bins, whatever the
+sample rate. These kernels do everything on that grid except the FFT itself, which is
+``scipy.fft`` (pocketfft): numba cannot call an FFT, and pocketfft is faster than any FFT we
+would write. Every kernel is a pure function on arrays, checked against a NumPy twin in
+``tests/naive/spectral.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from marking.kernels._config import FASTMATH
+
+#: Features are clipped to this many nats, so a transient or a spectral hole cannot dominate.
+FEATURE_CLIP = 2.5
+
+#: Frames whose mean band power is below this are silent: no feature, no mark.
+SILENCE_POWER = 1e-11
+
+#: Half-size of the local-mean box that removes the host from the log spectrum (frames, bins).
+DETREND_FRAMES = 2
+DETREND_BINS = 3
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def windowed_frames(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Frames ``samples[start : start + len(window)] * window`` per channel: (C, F, m) float32.
+
+    ``samples`` is (N, C); samples outside ``0..N-1`` read as zero, so frames may hang over
+    either end of the buffer.
+    """
+    count, channels = samples.shape
+    length = window.shape[0]
+    out = np.zeros((channels, starts.shape[0], length), dtype=np.float32)
+    for f in range(starts.shape[0]):
+        start = starts[f]
+        first = max(0, -start)
+        last = min(length, count - start)
+        for c in range(channels):
+            for i in range(first, last):
+                out[c, f, i] = samples[start + i, c] * window[i]
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def mono_band_power(spectra: np.ndarray, first_bin: int, bins: int, scale: float) -> np.ndarray:
+    """Power of the channel mean in ``bins`` bins from ``first_bin``: (F, bins) float32.
+
+    ``spectra`` is (C, F, K) complex; bins at or above K read as zero power.
+    """
+    channels, frames, available = spectra.shape
+    out = np.zeros((frames, bins), dtype=np.float32)
+    inv = 1.0 / channels
+    for f in range(frames):
+        for b in range(bins):
+            k = first_bin + b
+            if k >= available:
+                break
+            re = 0.0
+            im = 0.0
+            for c in range(channels):
+                re += spectra[c, f, k].real
+                im += spectra[c, f, k].imag
+            re *= inv
+            im *= inv
+            out[f, b] = (re * re + im * im) * scale
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
+    """Log band power minus its local mean, clipped: the host cancels, the mark stays.
+
+    ``power`` is (F, B). Only the first ``live_bins`` bins count (the rest are above the
+    signal's band and read as 0). The local mean is taken over a box of
+    ``2*DETREND_FRAMES+1`` frames by ``2*DETREND_BINS+1`` bins, shrunk at the edges. Silent
+    frames (mean power below ``SILENCE_POWER``) give 0 and do not enter their neighbours' mean.
+    """
+    frames, bins = power.shape
+    live = min(live_bins, bins)
+    logp = np.zeros((frames, bins), dtype=np.float32)
+    silent = np.zeros(frames, dtype=np.bool_)
+    for f in range(frames):
+        mean = 0.0
+        for b in range(live):
+            mean += power[f, b]
+        mean = mean / max(live, 1)
+        if mean < SILENCE_POWER or live == 0:
+            silent[f] = True
+            continue
+        floor = 1e-4 * mean + 1e-20
+        for b in range(live):
+            logp[f, b] = np.log(power[f, b] + floor)
+    # Box sums along bins, then along frames (separable), counting only live cells.
+    row_sum = np.zeros((frames, bins), dtype=np.float64)
+    for f in range(frames):
+        if silent[f]:
+            continue
+        for b in range(live):
+            lo = max(0, b - DETREND_BINS)
+            hi = min(live, b + DETREND_BINS + 1)
+            s = 0.0
+            for k in range(lo, hi):
+                s += logp[f, k]
+            row_sum[f, b] = s
+    out = np.zeros((frames, bins), dtype=np.float32)
+    for f in range(frames):
+        if silent[f]:
+            continue
+        lo_f = max(0, f - DETREND_FRAMES)
+        hi_f = min(frames, f + DETREND_FRAMES + 1)
+        for b in range(live):
+            width = min(live, b + DETREND_BINS + 1) - max(0, b - DETREND_BINS)
+            total = 0.0
+            cells = 0
+            for g in range(lo_f, hi_f):
+                if not silent[g]:
+                    total += row_sum[g, b]
+                    cells += width
+            value = logp[f, b] - total / cells
+            out[f, b] = min(max(value, -FEATURE_CLIP), FEATURE_CLIP)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def informed_gains(
+    features: np.ndarray,
+    signs: np.ndarray,
+    groups: np.ndarray,
+    response: np.ndarray,
+    slot_weight: np.ndarray,
+    slot_power: np.ndarray,
+    frame_budget: np.ndarray,
+    target: float,
+    gain_max: float,
+    rounds: int,
+) -> np.ndarray:
+    """Per-slot gains that lift every group's mean of ``sign * feature`` to ``target``.
+
+    Informed embedding: a group (one coded bit's slots in one segment) whose host already
+    leans the right way needs little gain; one the host works against needs more. A slot's
+    gain is its group's level times ``slot_weight`` (quiet slots cost less of the budget, so
+    they get more); the mark moves a slot's feature by about ``response[group] * gain * sign``. A frame's mark power,
+    the sum of ``gain**2 * slot_power`` over its slots, may not exceed ``frame_budget`` (the
+    masking budget); frames over it are scaled down, and each round re-spreads a group's
+    shortfall over its other slots. ``signs`` is +1/-1, ``groups`` is -1 for slots that carry
+    nothing. Returns (F, B) float32 gains in ``[0, gain_max]``.
+    """
+    frames, bins = features.shape
+    group_count = response.shape[0]
+    host = np.zeros(group_count, dtype=np.float64)
+    count = np.zeros(group_count, dtype=np.float64)
+    for f in range(frames):
+        if frame_budget[f] <= 0.0:
+            continue
+        for b in range(bins):
+            g = groups[f, b]
+            if g >= 0:
+                host[g] += signs[f, b] * features[f, b]
+                count[g] += 1.0
+    wanted = np.zeros(group_count, dtype=np.float64)
+    for g in range(group_count):
+        if count[g] > 0:
+            wanted[g] = max(0.0, (target - host[g] / count[g]) / response[g])
+    gains = np.zeros((frames, bins), dtype=np.float32)
+    for round_ in range(rounds):
+        achieved = np.zeros(group_count, dtype=np.float64)
+        for f in range(frames):
+            budget = frame_budget[f]
+            if budget <= 0.0:
+                continue
+            used = 0.0
+            for b in range(bins):
+                g = groups[f, b]
+                value = min(gain_max, wanted[g] * slot_weight[f, b]) if g >= 0 else 0.0
+                gains[f, b] = value
+                used += value * value * slot_power[f, b]
+            scale = 1.0
+            if used > budget:
+                scale = np.sqrt(budget / used)
+            for b in range(bins):
+                g = groups[f, b]
+                if g < 0:
+                    continue
+                gains[f, b] *= scale
+                achieved[g] += gains[f, b]
+        if round_ == rounds - 1:
+            break
+        for g in range(group_count):
+            if count[g] == 0:
+                continue
+            goal = max(0.0, (target - host[g] / count[g]) / response[g]) * count[g]
+            if achieved[g] < goal - 1e-9 and achieved[g] > 0:
+                wanted[g] = min(wanted[g] * goal / achieved[g], 4.0 * gain_max)
+    return gains
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def band_delta(
+    spectra: np.ndarray, gains: np.ndarray, signs: np.ndarray, first_bin: int
+) -> np.ndarray:
+    """The change to each spectrum: ``X * (exp(gain * sign) - 1)`` in the band, 0 elsewhere.
+
+    ``spectra`` is (C, F, K) complex64, ``gains`` and ``signs`` (F, B). Multiplying by a real
+    factor keeps every bin's phase, and a silent bin stays exactly silent.
+    """
+    channels, frames, available = spectra.shape
+    bins = gains.shape[1]
+    out = np.zeros((channels, frames, available), dtype=np.complex64)
+    for f in range(frames):
+        for b in range(bins):
+            k = first_bin + b
+            if k >= available:
+                break
+            g = gains[f, b]
+            if g == 0.0:
+                continue
+            factor = np.float32(np.exp(g * signs[f, b]) - 1.0)
+            for c in range(channels):
+                out[c, f, k] = spectra[c, f, k] * factor
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def overlap_add(
+    target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
+) -> None:
+    """Add each frame times ``window`` into ``target`` (N, C) at its start, in place.
+
+    ``frames`` is (C, F, m); parts falling outside ``0..N-1`` are dropped.
+    """
+    count, channels = target.shape
+    length = window.shape[0]
+    for f in range(starts.shape[0]):
+        start = starts[f]
+        first = max(0, -start)
+        last = min(length, count - start)
+        for c in range(channels):
+            for i in range(first, last):
+                target[start + i, c] += frames[c, f, i] * window[i]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def fold_features(
+    fold: np.ndarray, fold_squares: np.ndarray, features: np.ndarray, first_frame: int
+) -> None:
+    """Add frame ``first_frame + i`` of ``features`` onto row ``(first_frame + i) % P``.
+
+    ``fold`` and ``fold_squares`` are (P, B) float64 accumulators (sums and sums of squares),
+    updated in place: the periodic mark adds up coherently, the host does not.
+    """
+    period = fold.shape[0]
+    frames, bins = features.shape
+    for i in range(frames):
+        row = (first_frame + i) % period
+        for b in range(bins):
+            v = features[i, b]
+            fold[row, b] += v
+            fold_squares[row, b] += v * v
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> tuple:
+    """Power summed over channels: per band slot (F, bins) float32, and per frame over all bins.
+
+    ``spectra`` is (C, F, K) complex; band bins at or above K read as zero. The masking budget
+    compares what the mark adds in the band with the frame's whole power.
+    """
+    channels, frames, available = spectra.shape
+    slots = np.zeros((frames, bins), dtype=np.float32)
+    total = np.zeros(frames, dtype=np.float64)
+    for f in range(frames):
+        for c in range(channels):
+            for k in range(available):
+                x = spectra[c, f, k]
+                p = x.real * x.real + x.imag * x.imag
+                total[f] += p
+                b = k - first_bin
+                if 0 <= b < bins:
+                    slots[f, b] += p
+    return slots, total
