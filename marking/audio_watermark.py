@@ -28,10 +28,12 @@ import scipy.fft
 from marking.kernels.spectral import (
     SILENCE_POWER,
     band_delta,
+    channel_power,
     detrended_features,
     fold_features,
-    channel_power,
+    frame_energy,
     informed_gains,
+    interleave_sum,
     mono_band_power,
     overlap_add,
     windowed_frames,
@@ -66,6 +68,8 @@ RESPONSE = 0.9
 RESPONSE_RANGE = (0.1, 1.2)
 #: Largest gain on any slot: |X| changes by at most exp(0.5) = 4.3 dB (quiet slots only).
 GAIN_MAX = 0.5
+#: Frames whose mark uses less than this share of their budget are scaled up towards it.
+FILL = 0.5
 #: Refinement rounds of the informed gains (shortfall re-spread under the caps).
 GAIN_ROUNDS = 3
 
@@ -105,6 +109,8 @@ class AudioLayout:
     bit_cols: np.ndarray
     bit_owner: np.ndarray
     reference: np.ndarray
+    reference_spectrum: np.ndarray
+    mask_spectrum: np.ndarray
 
 
 @lru_cache(maxsize=16)
@@ -144,6 +150,8 @@ def _layout_for(digest: bytes) -> AudioLayout:
         bit_cols=cols[order],
         bit_owner=owner[data][order],
         reference=reference,
+        reference_spectrum=scipy.fft.rfft(reference, axis=0),
+        mask_spectrum=scipy.fft.rfft(np.abs(reference), axis=0),
     )
 
 
@@ -208,7 +216,6 @@ def _budget_caps(band: np.ndarray, total: np.ndarray, budget_db: float) -> np.nd
     return np.sqrt(ratio * 10 ** (-budget_db / 10)).astype(np.float32)
 
 
-REMEASURE = False
 #: How strongly a slot's gain falls with its power relative to its frame's mean.
 WEIGHT_EXPONENT = 1.0
 
@@ -252,8 +259,10 @@ class AudioEmbedder:
         self._window = _window(self._length)
         self._scale = 1.0 / float(np.sum(self._window.astype(np.float64) ** 2))
         self._live = _live_bins(rate)
-        self._host = np.zeros((0, self.channels), dtype=np.float32)
-        self._delta = np.zeros((0, self.channels), dtype=np.float32)
+        self._response = np.full(self._layout.group_count, RESPONSE)
+        # Channel-major buffers (C, n): frames read and write contiguous samples.
+        self._host = np.zeros((self.channels, 0), dtype=np.float32)
+        self._delta = np.zeros((self.channels, 0), dtype=np.float32)
         self._host_start = 0  # absolute index of _host[0]
         self._received = 0
         self._emitted = 0
@@ -275,8 +284,8 @@ class AudioEmbedder:
         if self._finished:
             raise RuntimeError("this embedder has finished; make a new one")
         block = self._as_block(chunk)
-        self._host = np.concatenate([self._host, block])
-        self._delta = np.concatenate([self._delta, np.zeros_like(block)])
+        self._host = np.concatenate([self._host, block.T], axis=1)
+        self._delta = np.concatenate([self._delta, np.zeros(block.T.shape, np.float32)], axis=1)
         self._received += block.shape[0]
         while self._ready(self._segment):
             self._run_segment(self._segment)
@@ -314,17 +323,17 @@ class AudioEmbedder:
         until = min(until, self._received)
         first = self._emitted - self._host_start
         last = until - self._host_start
-        out = self._host[first:last] + self._delta[first:last]
+        out = interleave_sum(self._host[:, first:last], self._delta[:, first:last])
         self._emitted = max(self._emitted, until)
         # Keep what the next segment's frames still read (two frames before it).
         keep_from = max(self._host_start, self._start(self._segment * SEGMENT - 2))
         keep_from = min(keep_from, self._emitted)
         drop = keep_from - self._host_start
         if drop > 0:
-            self._host = self._host[drop:]
-            self._delta = self._delta[drop:]
+            self._host = self._host[:, drop:]
+            self._delta = self._delta[:, drop:]
             self._host_start = keep_from
-        return out[:, 0] if self._mono_input else out
+        return out[:, 0].copy() if self._mono_input else out
 
     def _run_segment(self, segment: int) -> None:
         first = max(0, segment * SEGMENT - 2)
@@ -332,66 +341,32 @@ class AudioEmbedder:
         starts = _frame_starts(first, last - first, self.rate, self._length) - self._host_start
         frames = windowed_frames(self._host, starts, self._window)
         spectra = scipy.fft.rfft(frames, axis=-1, workers=1)
-        mono = spectra.mean(axis=0, keepdims=True) if self.channels > 1 else spectra
-        power = mono_band_power(mono, FIRST_BIN, BANDS, self._scale)
+        power = mono_band_power(spectra, FIRST_BIN, BANDS, self._scale)
         features = detrended_features(power, self._live)
         inner = slice(segment * SEGMENT - first, segment * SEGMENT - first + SEGMENT)
         rows = np.arange(segment * SEGMENT, (segment + 1) * SEGMENT) % PERIOD
         signs = self._signs[rows]
-        groups = self._layout.groups[rows]
-        slot_power, total = channel_power(spectra[:, inner], FIRST_BIN, BANDS)
+        slot_power = channel_power(spectra[:, inner], FIRST_BIN, BANDS)
+        # Parseval: the half spectrum holds about half of length * energy.
+        total = frame_energy(frames)[inner] * (self._length / 2)
         budget = total * 10 ** (-self._budget_db / 10)
         budget[power[inner, : max(self._live, 1)].mean(axis=1) < SILENCE_POWER] = 0.0
-        response = np.full(self._layout.group_count, RESPONSE)
-        host = features[inner]
-        weight = _slot_weights(slot_power)
         gains = informed_gains(
-            host, signs, groups, response, weight, slot_power, budget, TARGET, GAIN_MAX, GAIN_ROUNDS
-        )
-        if not REMEASURE:
-            delta = band_delta(spectra[:, inner], gains, signs, FIRST_BIN)
-            waves = scipy.fft.irfft(delta, n=self._length, axis=-1, workers=1)
-            overlap_add(self._delta, waves, starts[inner], self._window)
-            return
-        # Measure what the detector will see (mono, re-analysed) and correct each group's gain
-        # by its own measured response: tonal hosts respond far less than noisy ones.
-        marked = self._remeasure(mono, gains, signs, starts, inner, power)
-        moved = np.bincount(
-            groups.ravel(),
-            weights=((marked - host) * signs).ravel(),
-            minlength=self._layout.group_count,
-        )
-        spent = np.bincount(
-            groups.ravel(), weights=gains.ravel(), minlength=self._layout.group_count
-        )
-        measured = np.divide(moved, spent, out=np.full_like(moved, RESPONSE), where=spent > 1e-6)
-        response = np.clip(measured, RESPONSE_RANGE[0], RESPONSE_RANGE[1])
-        gains = informed_gains(
-            host, signs, groups, response, weight, slot_power, budget, TARGET, GAIN_MAX, GAIN_ROUNDS
+            features[inner],
+            signs,
+            self._layout.groups[rows],
+            self._response,
+            _slot_weights(slot_power),
+            slot_power,
+            budget,
+            TARGET,
+            GAIN_MAX,
+            GAIN_ROUNDS,
+            FILL,
         )
         delta = band_delta(spectra[:, inner], gains, signs, FIRST_BIN)
         waves = scipy.fft.irfft(delta, n=self._length, axis=-1, workers=1)
         overlap_add(self._delta, waves, starts[inner], self._window)
-
-    def _remeasure(
-        self,
-        mono: np.ndarray,
-        gains: np.ndarray,
-        signs: np.ndarray,
-        starts: np.ndarray,
-        inner: slice,
-        power: np.ndarray,
-    ) -> np.ndarray:
-        """Features of the segment's frames after marking the mono mix with ``gains``."""
-        delta = band_delta(mono[:, inner], gains, signs, FIRST_BIN)
-        waves = scipy.fft.irfft(delta, n=self._length, axis=-1, workers=1)
-        origin = int(starts[0])
-        span = int(starts[-1]) + self._length - origin
-        signal = np.zeros((span, 1), dtype=np.float32)
-        overlap_add(signal, waves, starts[inner] - origin, self._window)
-        again = scipy.fft.rfft(windowed_frames(signal, starts - origin, self._window), axis=-1)
-        marked_power = mono_band_power(mono + again, FIRST_BIN, BANDS, self._scale)
-        return detrended_features(marked_power, self._live)[inner]
 
 
 def embed_audio(
@@ -512,7 +487,7 @@ class _Grid:
 
 def _features(mono: np.ndarray, starts: np.ndarray, length: int, rate: float) -> np.ndarray:
     window = _window(length)
-    frames = windowed_frames(mono[:, None], starts, window)
+    frames = windowed_frames(mono[None, :], starts, window)
     spectra = scipy.fft.rfft(frames, axis=-1, workers=1).astype(np.complex64, copy=False)
     scale = 1.0 / float(np.sum(window.astype(np.float64) ** 2))
     power = mono_band_power(spectra, FIRST_BIN, BANDS, scale)
@@ -559,13 +534,16 @@ class _Peak:
 
 
 def _sync_scores(fold: _Fold, layout: AudioLayout) -> np.ndarray:
-    """Reference correlation z-score for every circular shift of the fold."""
-    reference = np.fft.rfft(layout.reference, axis=0)
-    mask = np.fft.rfft(np.abs(layout.reference), axis=0)
-    sums = np.fft.rfft(fold.sums, axis=0)
-    squares = np.fft.rfft(fold.squares, axis=0)
-    score = np.fft.irfft((reference * np.conj(sums)).sum(axis=1), n=PERIOD)
-    variance = np.fft.irfft((mask * np.conj(squares)).sum(axis=1), n=PERIOD)
+    """Reference correlation z-score for every circular shift of the fold.
+
+    Row r of the fold holds pattern row r + k for shift k, so the score is the circular
+    cross-correlation of the reference with the fold, normalised by its standard deviation
+    under "no mark" (random chips against these features).
+    """
+    sums = scipy.fft.rfft(fold.sums, axis=0, workers=1)
+    squares = scipy.fft.rfft(fold.squares, axis=0, workers=1)
+    score = scipy.fft.irfft((layout.reference_spectrum * np.conj(sums)).sum(axis=1), n=PERIOD)
+    variance = scipy.fft.irfft((layout.mask_spectrum * np.conj(squares)).sum(axis=1), n=PERIOD)
     return score / np.sqrt(np.maximum(variance, 1e-12))
 
 
@@ -659,8 +637,7 @@ def _best_peaks(folds: list[_Fold], layout: AudioLayout) -> list[_Peak]:
         if fold.done == 0:
             continue
         z = _sync_scores(fold, layout)
-        for shift in np.argsort(z)[-DECODE_ATTEMPTS:]:
-            peaks.append(_Peak(float(z[shift]), int(shift), fold))
+        peaks.extend(_Peak(float(z[s]), int(s), fold) for s in np.argsort(z)[-DECODE_ATTEMPTS:])
     peaks.sort(key=lambda p: -p.score)
     return peaks[:DECODE_ATTEMPTS]
 
@@ -703,8 +680,10 @@ def _nothing(peaks: list[_Peak], hypotheses: int, seconds: float) -> AudioDetect
 SPEED_COARSE = tuple(float(s) for s in np.round(np.arange(0.966, 1.0345, 0.002), 4))
 #: Seconds of audio the coarse speed search looks at.
 SPEED_COARSE_SECONDS = 8.0
-#: Fine steps around the best coarse speed.
-SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0012, 0.00121, 0.0002), 4))
+#: Candidates kept from one stage of the speed search to the next.
+SPEED_KEEP = 3
+#: Fine steps around the best coarse speeds.
+SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0012, 0.00121, 0.0003), 4))
 
 
 def _fold_at(mono: np.ndarray, grid: _Grid) -> _Fold:
@@ -714,34 +693,37 @@ def _fold_at(mono: np.ndarray, grid: _Grid) -> _Fold:
 
 
 def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[list[_Peak], int]:
-    """Try playback speeds: coarse on the first seconds, then fine around the best."""
+    """Try playback speeds: coarse then fine on the first seconds, then the best on all of it.
+
+    Returns the best peaks and the number of hypotheses tried (for the false-alarm figure).
+    """
     if mono.shape[0] < MIN_DETECT_SECONDS * rate:
         return [], 0
     head = mono[: int(SPEED_COARSE_SECONDS * rate)]
-    coarse = []
-    for speed in SPEED_COARSE:
-        if speed == 1.0:
-            continue
-        for offset in range(0, SUB_OFFSETS, 2):
-            fold = _fold_at(head, _Grid(speed, offset, rate))
-            z = _sync_scores(fold, layout)
-            coarse.append((float(z.max()), speed))
-    coarse.sort(reverse=True)
-    hypotheses = len(coarse) * PERIOD
+
+    def best_on_head(speeds: list[float], offsets: range) -> list[tuple[float, float, int]]:
+        found = []
+        for speed in speeds:
+            for offset in offsets:
+                z = _sync_scores(_fold_at(head, _Grid(speed, offset, rate)), layout)
+                found.append((float(z.max()), speed, offset))
+        return sorted(found, reverse=True)
+
+    coarse_speeds = [s for s in SPEED_COARSE if s != 1.0]
+    coarse = best_on_head(coarse_speeds, range(0, SUB_OFFSETS, 2))
+    fine_speeds = sorted(
+        {round(best + step, 5) for _, best, _ in coarse[:SPEED_KEEP] for step in SPEED_FINE}
+    )
+    fine = best_on_head(fine_speeds, range(0, SUB_OFFSETS, 2))
+    hypotheses = (len(coarse) + len(fine)) * PERIOD
     peaks: list[_Peak] = []
-    tried = set()
-    for _, best in coarse[:2]:
-        for step in SPEED_FINE:
-            speed = round(best + step, 5)
-            if speed in tried:
-                continue
-            tried.add(speed)
-            for offset in range(SUB_OFFSETS):
-                fold = _fold_at(mono, _Grid(speed, offset, rate))
-                z = _sync_scores(fold, layout)
-                shift = int(np.argmax(z))
-                peaks.append(_Peak(float(z[shift]), shift, fold))
-    hypotheses += len(tried) * SUB_OFFSETS * PERIOD
+    for speed in dict.fromkeys(speed for _, speed, _ in fine[:SPEED_KEEP]):
+        for offset in range(SUB_OFFSETS):
+            fold = _fold_at(mono, _Grid(speed, offset, rate))
+            z = _sync_scores(fold, layout)
+            shift = int(np.argmax(z))
+            peaks.append(_Peak(float(z[shift]), shift, fold))
+    hypotheses += len(peaks) * PERIOD
     peaks.sort(key=lambda p: -p.score)
     return peaks[:DECODE_ATTEMPTS], hypotheses
 

@@ -27,21 +27,37 @@ DETREND_BINS = 3
 
 @njit(cache=True, fastmath=FASTMATH)
 def windowed_frames(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Frames ``samples[start : start + len(window)] * window`` per channel: (C, F, m) float32.
+    """Frames ``samples[c, start : start + len(window)] * window``: (C, F, m) float32.
 
-    ``samples`` is (N, C); samples outside ``0..N-1`` read as zero, so frames may hang over
-    either end of the buffer.
+    ``samples`` is channel-major (C, N); samples outside ``0..N-1`` read as zero, so frames may
+    hang over either end of the buffer.
     """
-    count, channels = samples.shape
+    channels, count = samples.shape
     length = window.shape[0]
-    out = np.zeros((channels, starts.shape[0], length), dtype=np.float32)
-    for f in range(starts.shape[0]):
-        start = starts[f]
-        first = max(0, -start)
-        last = min(length, count - start)
-        for c in range(channels):
-            for i in range(first, last):
-                out[c, f, i] = samples[start + i, c] * window[i]
+    out = np.empty((channels, starts.shape[0], length), dtype=np.float32)
+    for c in range(channels):
+        for f in range(starts.shape[0]):
+            start = starts[f]
+            first = min(length, max(0, -start))
+            last = max(first, min(length, count - start))
+            out[c, f, :first] = 0.0
+            out[c, f, last:] = 0.0
+            row = samples[c, start + first : start + last]
+            out[c, f, first:last] = row * window[first:last]
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def frame_energy(frames: np.ndarray) -> np.ndarray:
+    """Sum of squares of each frame over all channels: (F,) float64 (Parseval's total power)."""
+    channels, count, length = frames.shape
+    out = np.zeros(count, dtype=np.float64)
+    for c in range(channels):
+        for f in range(count):
+            s = np.float32(0.0)
+            for i in range(length):
+                s += frames[c, f, i] * frames[c, f, i]
+            out[f] += s
     return out
 
 
@@ -81,46 +97,49 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
     """
     frames, bins = power.shape
     live = min(live_bins, bins)
-    logp = np.zeros((frames, bins), dtype=np.float32)
+    out = np.zeros((frames, bins), dtype=np.float32)
+    if live <= 0:
+        return out
+    logp = np.zeros((frames, live), dtype=np.float32)
     silent = np.zeros(frames, dtype=np.bool_)
     for f in range(frames):
         mean = 0.0
         for b in range(live):
             mean += power[f, b]
-        mean = mean / max(live, 1)
-        if mean < SILENCE_POWER or live == 0:
+        mean = mean / live
+        if mean < SILENCE_POWER:
             silent[f] = True
             continue
-        floor = 1e-4 * mean + 1e-20
+        floor = np.float32(1e-4 * mean + 1e-20)
         for b in range(live):
             logp[f, b] = np.log(power[f, b] + floor)
-    # Box sums along bins, then along frames (separable), counting only live cells.
-    row_sum = np.zeros((frames, bins), dtype=np.float64)
+    # Box sums along bins (prefix sums), then along frames, counting only non-silent frames.
+    width = np.empty(live, dtype=np.float32)
+    for b in range(live):
+        width[b] = min(live, b + DETREND_BINS + 1) - max(0, b - DETREND_BINS)
+    rows = np.zeros((frames, live), dtype=np.float32)
+    prefix = np.zeros(live + 1, dtype=np.float32)
     for f in range(frames):
         if silent[f]:
             continue
         for b in range(live):
-            lo = max(0, b - DETREND_BINS)
-            hi = min(live, b + DETREND_BINS + 1)
-            s = 0.0
-            for k in range(lo, hi):
-                s += logp[f, k]
-            row_sum[f, b] = s
-    out = np.zeros((frames, bins), dtype=np.float32)
+            prefix[b + 1] = prefix[b] + logp[f, b]
+        for b in range(live):
+            rows[f, b] = prefix[min(live, b + DETREND_BINS + 1)] - prefix[max(0, b - DETREND_BINS)]
+    total = np.zeros(live, dtype=np.float32)
     for f in range(frames):
         if silent[f]:
             continue
-        lo_f = max(0, f - DETREND_FRAMES)
-        hi_f = min(frames, f + DETREND_FRAMES + 1)
+        total[:] = 0.0
+        cells = 0
+        for g in range(max(0, f - DETREND_FRAMES), min(frames, f + DETREND_FRAMES + 1)):
+            if silent[g]:
+                continue
+            cells += 1
+            for b in range(live):
+                total[b] += rows[g, b]
         for b in range(live):
-            width = min(live, b + DETREND_BINS + 1) - max(0, b - DETREND_BINS)
-            total = 0.0
-            cells = 0
-            for g in range(lo_f, hi_f):
-                if not silent[g]:
-                    total += row_sum[g, b]
-                    cells += width
-            value = logp[f, b] - total / cells
+            value = logp[f, b] - total[b] / (cells * width[b])
             out[f, b] = min(max(value, -FEATURE_CLIP), FEATURE_CLIP)
     return out
 
@@ -137,17 +156,21 @@ def informed_gains(
     target: float,
     gain_max: float,
     rounds: int,
+    fill: float,
 ) -> np.ndarray:
     """Per-slot gains that lift every group's mean of ``sign * feature`` to ``target``.
 
     Informed embedding: a group (one coded bit's slots in one segment) whose host already
     leans the right way needs little gain; one the host works against needs more. A slot's
     gain is its group's level times ``slot_weight`` (quiet slots cost less of the budget, so
-    they get more); the mark moves a slot's feature by about ``response[group] * gain * sign``. A frame's mark power,
-    the sum of ``gain**2 * slot_power`` over its slots, may not exceed ``frame_budget`` (the
-    masking budget); frames over it are scaled down, and each round re-spreads a group's
-    shortfall over its other slots. ``signs`` is +1/-1, ``groups`` is -1 for slots that carry
-    nothing. Returns (F, B) float32 gains in ``[0, gain_max]``.
+    they get more); the mark moves a slot's feature by about
+    ``response[group] * gain * sign``. A frame's mark power, the sum of
+    ``gain**2 * slot_power`` over its slots, may not exceed ``frame_budget`` (the masking
+    budget); frames over it are scaled down, and each round re-spreads a group's shortfall
+    over its other slots. Finally, frames using less than ``fill`` of their budget
+    are scaled up towards it (at most 2x): spare room goes into margin. ``signs`` is +1/-1,
+    ``groups`` is -1 for slots that carry nothing. Returns (F, B) float32 gains in
+    ``[0, gain_max]``.
     """
     frames, bins = features.shape
     group_count = response.shape[0]
@@ -195,6 +218,19 @@ def informed_gains(
             goal = max(0.0, (target - host[g] / count[g]) / response[g]) * count[g]
             if achieved[g] < goal - 1e-9 and achieved[g] > 0:
                 wanted[g] = min(wanted[g] * goal / achieved[g], 4.0 * gain_max)
+    if fill > 0.0:
+        for f in range(frames):
+            budget = frame_budget[f] * fill
+            if budget <= 0.0:
+                continue
+            used = 0.0
+            for b in range(bins):
+                used += gains[f, b] * gains[f, b] * slot_power[f, b]
+            if used <= 0.0 or used >= budget:
+                continue
+            scale = min(2.0, np.sqrt(budget / used))
+            for b in range(bins):
+                gains[f, b] = min(gain_max, gains[f, b] * scale)
     return gains
 
 
@@ -225,22 +261,32 @@ def band_delta(
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def interleave_sum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``(first + second).T`` as a contiguous (N, C) float32 array, in one pass."""
+    channels, count = first.shape
+    out = np.empty((count, channels), dtype=np.float32)
+    for i in range(count):
+        for c in range(channels):
+            out[i, c] = first[c, i] + second[c, i]
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def overlap_add(
     target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
 ) -> None:
-    """Add each frame times ``window`` into ``target`` (N, C) at its start, in place.
+    """Add each frame times ``window`` into ``target`` (C, N) at its start, in place.
 
     ``frames`` is (C, F, m); parts falling outside ``0..N-1`` are dropped.
     """
-    count, channels = target.shape
+    channels, count = target.shape
     length = window.shape[0]
-    for f in range(starts.shape[0]):
-        start = starts[f]
-        first = max(0, -start)
-        last = min(length, count - start)
-        for c in range(channels):
-            for i in range(first, last):
-                target[start + i, c] += frames[c, f, i] * window[i]
+    for c in range(channels):
+        for f in range(starts.shape[0]):
+            start = starts[f]
+            first = min(length, max(0, -start))
+            last = max(first, min(length, count - start))
+            target[c, start + first : start + last] += frames[c, f, first:last] * window[first:last]
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -263,22 +309,18 @@ def fold_features(
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> tuple:
-    """Power summed over channels: per band slot (F, bins) float32, and per frame over all bins.
+def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> np.ndarray:
+    """Band power summed over channels per slot: (F, bins) float32.
 
-    ``spectra`` is (C, F, K) complex; band bins at or above K read as zero. The masking budget
-    compares what the mark adds in the band with the frame's whole power.
+    ``spectra`` is (C, F, K) complex; bins at or above K read as zero. The masking budget
+    weighs what the mark adds to each slot by this power.
     """
     channels, frames, available = spectra.shape
     slots = np.zeros((frames, bins), dtype=np.float32)
-    total = np.zeros(frames, dtype=np.float64)
-    for f in range(frames):
-        for c in range(channels):
-            for k in range(available):
-                x = spectra[c, f, k]
-                p = x.real * x.real + x.imag * x.imag
-                total[f] += p
-                b = k - first_bin
-                if 0 <= b < bins:
-                    slots[f, b] += p
-    return slots, total
+    stop = min(bins, available - first_bin)
+    for c in range(channels):
+        for f in range(frames):
+            for b in range(stop):
+                x = spectra[c, f, first_bin + b]
+                slots[f, b] += x.real * x.real + x.imag * x.imag
+    return slots
