@@ -25,6 +25,14 @@ from marking.errors import (
 if TYPE_CHECKING:
     from marking.aigc_label import AigcLabel
     from marking.audio_cue import CueSettings, CueWriter, add_cue, label_audio_file
+    from marking.audio_watermark import (
+        AudioDetection,
+        AudioDetector,
+        AudioEmbedder,
+        detect_audio,
+        embed_audio,
+    )
+    from marking.audio_watermark_io import detect_audio_file, embed_audio_file
     from marking.image_io import detect_file, embed_file, label_file
     from marking.image_watermark import ImageDetection, detect_image, embed_image
     from marking.keys import DEFAULT_KEY, Key
@@ -43,6 +51,13 @@ _LAZY_EXPORTS = {
     "detect_image": "marking.image_watermark",
     "ImageDetection": "marking.image_watermark",
     "embed_file": "marking.image_io",
+    "AudioEmbedder": "marking.audio_watermark",
+    "AudioDetector": "marking.audio_watermark",
+    "AudioDetection": "marking.audio_watermark",
+    "embed_audio": "marking.audio_watermark",
+    "detect_audio": "marking.audio_watermark",
+    "embed_audio_file": "marking.audio_watermark_io",
+    "detect_audio_file": "marking.audio_watermark_io",
     "detect_file": "marking.image_io",
     "Key": "marking.keys",
     "DEFAULT_KEY": "marking.keys",
@@ -69,6 +84,9 @@ _LAZY_EXPORTS = {
 __all__ = [
     "DEFAULT_KEY",
     "AigcLabel",
+    "AudioDetection",
+    "AudioDetector",
+    "AudioEmbedder",
     "CueSettings",
     "CueWriter",
     "EncoderSettings",
@@ -87,8 +105,12 @@ __all__ = [
     "VideoLabelSettings",
     "__version__",
     "add_cue",
+    "detect_audio",
+    "detect_audio_file",
     "detect_file",
     "detect_image",
+    "embed_audio",
+    "embed_audio_file",
     "embed_file",
     "embed_image",
     "label_audio_file",

@@ -13,7 +13,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from marking.errors import InputError, MarkingError, UsageError
+from marking.errors import (
+    InputError,
+    InputTooSmallError,
+    MarkingError,
+    UnsupportedInputError,
+    UsageError,
+)
 from marking.source_types import AI_SOURCE_TYPES
 
 
@@ -67,21 +73,39 @@ def verify_file(
     trust_anchors: str | os.PathLike[str] | None = None,
 ) -> Verification:
     """Read every mark in ``path``; raise InputError when the file cannot be read at all."""
-    from marking.media_kind import IMAGE, media_kind
+    from marking.media_kind import media_kind
 
     kind = media_kind(path)
     result = Verification(file=os.fspath(path), kind=kind)
     _read_metadata(result, path, kind)
     _read_c2pa(result, path, trust_anchors)
+    result.watermark = _read_watermark(path, kind, key)
+    _conclude(result)
+    return result
+
+
+def _read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
+    """The watermark detector's report, with ``checked`` saying whether it could look."""
+    from marking.media_kind import AUDIO, IMAGE
+
     if kind == IMAGE:
         from marking.image_io import detect_file
 
-        detection = detect_file(path, key=key)
-        result.watermark = {"checked": True, **detection.to_dict()}
-    else:
-        result.watermark = {"checked": False, "reason": f"no {kind} watermark detector yet"}
-    _conclude(result)
-    return result
+        return {"checked": True, **detect_file(path, key=key).to_dict()}
+    if kind == AUDIO:
+        from marking.audio_watermark_io import detect_audio_file
+
+        try:
+            found = detect_audio_file(path, key=key)
+        except (UnsupportedInputError, InputTooSmallError) as error:
+            # M4A (libsndfile cannot decode it), rates outside 8-192 kHz, under a second:
+            # the metadata still counts.
+            return {"checked": False, "reason": str(error)}
+        return {
+            "checked": True,
+            **{name: value for name, value in found.items() if name not in ("input", "kind")},
+        }
+    return {"checked": False, "reason": f"no {kind} watermark detector yet"}
 
 
 def _read_metadata(result: Verification, path: Any, kind: str) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Demo: label and watermark a sample photo and ask the detector about the original and the
-# marked copy; label a sample recording (audio cue) and a sample video clip (burned-in text).
+# marked copy; watermark a sample recording and ask the detector about both again; label the
+# recording (audio cue) and a sample video clip (burned-in text).
 # Run it with `make demo` (which installs the package first).
 set -euo pipefail
 
@@ -68,7 +69,32 @@ echo "==> verify: $SHIPPED, and a copy re-encoded without its metadata"
 "$PY" -c "from PIL import Image; Image.open('$SHIPPED').save('$OUT_DIR/photo-stripped.jpg', quality=90)"
 "$MARK" verify "$SHIPPED" "$OUT_DIR/photo-stripped.jpg" --trust-anchors "$OUT_DIR/test-ca/root.pem"
 
-# 2. Recording: the Morse "AI" cue (short-long-short-short) before the speech.
+# 2. Recording: the invisible watermark (FLAC stays 16 kHz mono FLAC), found again blindly.
+SPEECH_MARKED="$OUT_DIR/speech-marked.flac"
+echo
+echo "==> embed: $SPEECH -> $SPEECH_MARKED (payload $PAYLOAD)"
+"$MARK" embed "$SPEECH" -o "$SPEECH_MARKED" --payload "$PAYLOAD" --json
+echo
+echo "==> detect: $SPEECH $SPEECH_MARKED"
+rc=0
+"$MARK" detect "$SPEECH" "$SPEECH_MARKED" --json >"$OUT_DIR/speech-report.json" || rc=$?
+cat "$OUT_DIR/speech-report.json"
+if [[ $rc -ne 0 ]]; then
+    echo "demo: FAILED - 'aigc-mark detect' exited with $rc on the recordings" >&2
+    exit 1
+fi
+# The original must not be reported marked; the marked copy must carry exactly our payload.
+"$PY" - "$OUT_DIR/speech-report.json" "$PAYLOAD" <<'CHECK'
+import json, sys
+original, marked = (json.loads(line) for line in open(sys.argv[1]))
+if original["detected"]:
+    sys.exit(f"demo: FAILED - a watermark was reported in the unmarked {original['file']}")
+if not marked["detected"] or marked["payload"] != sys.argv[2]:
+    sys.exit(f"demo: FAILED - payload {sys.argv[2]} not detected in {marked['file']}")
+print(f"demo: recording mark found at {marked['offset']:.2f} s, original clean")
+CHECK
+
+# The Morse "AI" cue (short-long-short-short) before the speech.
 echo
 echo "==> label: $SPEECH -> $OUT_DIR/speech-labeled.flac (Morse 'AI' cue at the start)"
 "$MARK" label "$SPEECH" -o "$OUT_DIR/speech-labeled.flac" --json
@@ -80,4 +106,5 @@ echo "==> label: $CLIP -> $OUT_DIR/video-labeled.mp4 (label for the first 2 s)"
 
 echo
 echo "demo: OK - outputs in $OUT_DIR/ (labeled, watermarked, tagged and signed photo, verified;"
-echo "      labeled recording and video); detection report in $OUT_DIR/report.json"
+echo "      watermarked and labeled recording; labeled video); detection reports in"
+echo "      $OUT_DIR/report.json and $OUT_DIR/speech-report.json"

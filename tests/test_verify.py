@@ -11,10 +11,12 @@ import soundfile as sf
 from PIL import Image
 
 from marking.aigc_label import AigcLabel
+from marking.audio_watermark_io import embed_audio_file
 from marking.image_io import embed_file
 from marking.tagging import Signing, tag_file
 from marking.test_ca import TestCA, make_test_ca
 from marking.verify import payload_for_label, verify_file
+from tests.audio_clips import clip
 from tests.sample_photos import SAMPLES
 from tests.test_cli import assert_one_error_line, run_cli
 
@@ -99,7 +101,104 @@ def test_audio_label_is_verified_from_metadata(tmp_path: Path) -> None:
     result = verify_file(tagged)
     assert result.ai_marked
     assert result.aigc["ProduceID"] == "job-7"
+    assert result.watermark["checked"] is True
+    assert result.watermark["detected"] is False
+    assert result.agreement == "watermark missing"
+
+
+# --- audio: the watermark checked against the label, as for pictures ---------------------------
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    sf.write(path, clip("speech", 12.0, 44100), 44100, subtype="PCM_16")
+    return path
+
+
+def test_audio_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, speech_wav: Path) -> None:
+    payload = payload_for_label(PRODUCER, "job-5")
+    marked = tmp_path / "marked.wav"
+    embed_audio_file(speech_wav, marked, key=KEY, payload=payload)
+    shipped = tmp_path / "shipped.wav"
+    signing = Signing(ca.chain, ca.key, watermark_payload=payload)
+    tag_file(marked, shipped, AigcLabel.create(PRODUCER, "job-5"), signing=signing)
+
+    result = verify_file(shipped, key=KEY, trust_anchors=ca.root_cert)
+
+    assert result.kind == "audio"
+    assert result.agreement == "agree"
+    assert result.c2pa["state"] == "valid"
+    assert result.verdict == "AI-generated (metadata label, C2PA manifest, watermark)"
+    mark = result.watermark
+    assert mark["checked"] is True
+    assert mark["detected"] is True
+    assert mark["payload"] == payload
+    assert mark["false_alarm"] <= 1e-6
+    assert mark["offset"] == pytest.approx(0.0, abs=0.05)
+    # The marked copy without any metadata: the watermark alone says it was stripped.
+    stripped = verify_file(marked, key=KEY)
+    assert stripped.ai_marked
+    assert stripped.agreement == "metadata missing"
+    assert stripped.verdict == "AI-generated (watermark)"
+    # Without the key the watermark is not found and the label stands alone.
+    keyless = verify_file(shipped, trust_anchors=ca.root_cert)
+    assert keyless.watermark["detected"] is False
+    assert keyless.agreement == "watermark missing"
+
+
+def test_audio_label_copied_onto_another_recording_is_a_mismatch(
+    tmp_path: Path, speech_wav: Path
+) -> None:
+    other = tmp_path / "other.wav"
+    embed_audio_file(speech_wav, other, key=KEY, payload="1111111111111111")
+    copied = tmp_path / "copied.wav"
+    tag_file(other, copied, AigcLabel.create(PRODUCER, "job-5"))
+    result = verify_file(copied, key=KEY)
+    assert result.ai_marked
+    assert result.agreement == "mismatch"
+    assert result.watermark["payload"] == "1111111111111111"
+
+
+def test_audio_libsndfile_cannot_decode_is_metadata_only(tmp_path: Path) -> None:
+    """An AAC M4A: the label is read, the watermark reported as not checked (not a failure)."""
+    import av
+
+    source = tmp_path / "voice.m4a"
+    with av.open(str(source), "w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=44100, layout="mono")
+        tone = (0.1 * np.sin(np.arange(44100 * 2) * 0.05)).astype(np.float32)[None, :]
+        for start in range(0, tone.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(tone[:, start : start + 1024]), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 44100, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    tagged = tmp_path / "voice-tagged.m4a"
+    tag_file(source, tagged, AigcLabel.create(PRODUCER, "job-8"))
+    result = verify_file(tagged, key=KEY)
+    assert result.ai_marked
+    assert result.aigc["ProduceID"] == "job-8"
     assert result.watermark["checked"] is False
+    assert "not supported" in result.watermark["reason"]
+
+
+def test_verify_command_on_audio(tmp_path: Path, speech_wav: Path) -> None:
+    payload = payload_for_label(PRODUCER, "job-6")
+    marked = tmp_path / "marked.wav"
+    embed_audio_file(speech_wav, marked, key=KEY, payload=payload)
+    tagged = tmp_path / "tagged.wav"
+    tag_file(marked, tagged, AigcLabel.create(PRODUCER, "job-6"))
+    result = run_cli("verify", tagged, speech_wav, "--json", "--key", KEY)
+    assert result.returncode == 0, result.stderr
+    found, plain = (json.loads(line) for line in result.stdout.splitlines())
+    assert found["kind"] == "audio"
+    assert found["agreement"] == "agree"
+    assert found["watermark"]["payload"] == payload
+    assert isinstance(found["watermark"]["offset"], float)
+    assert plain["ai_marked"] is False
+    assert plain["watermark"]["detected"] is False
 
 
 def test_verify_command_exit_codes(tmp_path: Path, ca: TestCA) -> None:

@@ -93,8 +93,11 @@ def json_line(record: dict[str, Any]) -> str:
     return json.dumps(json_safe(record), ensure_ascii=False, allow_nan=False)
 
 
-def describe_failure(error: BaseException) -> str:
-    """One line naming the problem with a file, without the file name the caller prints."""
+def describe_failure(error: BaseException, file: str | None = None) -> str:
+    """One line naming the problem with a file, without the file name the caller prints.
+
+    A message that starts with ``file`` (as readers' messages do) loses that prefix.
+    """
     problem = getattr(error, "problem", None)
     if problem:
         return one_line(problem)
@@ -103,8 +106,46 @@ def describe_failure(error: BaseException) -> str:
     from marking.errors import MarkingError
 
     if isinstance(error, MarkingError):
-        return one_line(str(error))
+        message = one_line(str(error))
+        if file is not None:
+            from marking.atomic import display_path
+
+            for shown in dict.fromkeys((file, display_path(file))):
+                if message.startswith(f"{shown}: "):
+                    return message[len(shown) + 2 :] or message
+        return message
     return one_line(f"unexpected {type(error).__name__}: {error}")
+
+
+def watermark_kind(path: str) -> str:
+    """``"image"`` or ``"audio"``: which watermark a file takes, judged by its content.
+
+    A file that cannot be opened at all, or whose content is not recognised but whose name is
+    an image's (or has no suffix), goes to the image reader, which reports what is wrong as it
+    always has. Video is refused.
+    """
+    from pathlib import Path
+
+    from marking.atomic import input_file_problem
+    from marking.errors import MarkingError, UnsupportedInputError
+    from marking.media_kind import IMAGE, IMAGE_SUFFIX_FORMATS, VIDEO, media_kind
+
+    try:
+        kind = media_kind(path)
+    except UnsupportedInputError:
+        suffix = Path(path).suffix.lower()
+        if not suffix or suffix in IMAGE_SUFFIX_FORMATS:
+            return IMAGE
+        raise
+    except MarkingError:
+        if input_file_problem(path) is not None:  # missing, empty, unreadable
+            return IMAGE
+        raise
+    if kind == VIDEO:
+        raise UnsupportedInputError(
+            f"{path}: video cannot be watermarked yet (images and audio only)"
+        )
+    return kind
 
 
 def run_batch(
@@ -124,7 +165,7 @@ def run_batch(
             if os.environ.get(DEBUG_ENV_VAR) == "1":
                 traceback.print_exc()
             any_failed = True
-            problem = redact(describe_failure(error), secrets_in(args))
+            problem = redact(describe_failure(error, file), secrets_in(args))
             print(f"{file}: error: {problem}", file=sys.stderr, flush=True)
             if args.json:
                 print(json_line({"file": file, "error": problem}), flush=True)

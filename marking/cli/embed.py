@@ -1,12 +1,15 @@
-"""``aigc-mark embed``: write a watermarked copy of an image."""
+"""``aigc-mark embed``: write a watermarked copy of an image or a recording."""
 
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from marking.cli import add_key_options, json_line, resolve_key
+from marking.cli import add_key_options, json_line, resolve_key, watermark_kind
+
+if TYPE_CHECKING:
+    from marking.keys import Key
 
 MAX_STRENGTH = 4.0
 
@@ -36,13 +39,18 @@ def _quality(text: str) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "embed",
-        help="write a watermarked copy of an image",
-        description="Write a watermarked copy of INPUT to OUTPUT, keeping its metadata "
-        "(ICC profile, EXIF, XMP, resolution, PNG text). INPUT is never modified. The "
-        "output format is INPUT's unless OUTPUT's suffix names another one "
-        "(.jpg, .png, .webp, .tif).",
+        help="write a watermarked copy of an image or a recording",
+        description="Write a watermarked copy of INPUT to OUTPUT. INPUT is never modified. "
+        "The kind of media is read from the file's content. Images keep their metadata (ICC "
+        "profile, EXIF, XMP, resolution, PNG text); the output format is INPUT's unless "
+        "OUTPUT's suffix names another one (.jpg, .png, .webp, .tif). Recordings keep their "
+        "format, encoding, sample rate and channels.",
     )
-    parser.add_argument("input", metavar="INPUT", help="image to mark (JPEG, PNG, WebP, TIFF)")
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        help="image (JPEG, PNG, WebP, TIFF) or recording (WAV, FLAC, OGG, MP3) to mark",
+    )
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="marked copy")
     add_key_options(parser)
     parser.add_argument(
@@ -60,9 +68,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quality",
         type=_quality,
-        default=95,
+        default=None,
         metavar="Q",
-        help="JPEG / lossy WebP quality of the output, 1..100 (default: 95)",
+        help="JPEG / lossy WebP quality of the output, 1..100 (default: 95; images only)",
     )
     parser.set_defaults(run=run)
     return parser
@@ -70,21 +78,42 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Mark one file; print one line (or one JSON object). Errors propagate to main."""
-    from marking.image_io import embed_file
+    from marking.media_kind import AUDIO
 
-    record = embed_file(
-        args.input,
-        args.output,
-        key=resolve_key(args),
-        payload=args.payload,
-        strength=args.strength,
-        quality=args.quality,
-    )
+    key = resolve_key(args)
+    if watermark_kind(args.input) == AUDIO:
+        record = _embed_audio(args, key)
+        snr = record["snr_db"]
+        measure = "silent (nothing to mark)" if snr is None else f"snr={snr:.1f} dB"
+    else:
+        from marking.image_io import embed_file
+
+        record = embed_file(
+            args.input,
+            args.output,
+            key=key,
+            payload=args.payload,
+            strength=args.strength,
+            quality=95 if args.quality is None else args.quality,
+        )
+        measure = f"psnr={record['psnr']:.1f} dB"
     if args.json:
         print(json_line(record))
     else:
         print(
-            f"marked {record['input']} -> {record['output']} "
-            f"payload={record['payload']} psnr={record['psnr']:.1f} dB"
+            f"marked {record['input']} -> {record['output']} payload={record['payload']} {measure}"
         )
     return 0
+
+
+def _embed_audio(args: argparse.Namespace, key: Key) -> dict[str, Any]:
+    from marking.audio_watermark_io import embed_audio_file
+    from marking.errors import UsageError
+
+    if args.quality is not None:
+        raise UsageError(
+            "--quality applies to JPEG and WebP output; a marked recording keeps its format"
+        )
+    return embed_audio_file(
+        args.input, args.output, key=key, payload=args.payload, strength=args.strength
+    )

@@ -1,0 +1,369 @@
+"""Watermarking audio files: stream a file through the embedder or detector, block by block.
+
+The file-level twin of :mod:`marking.image_io`'s ``embed_file`` and ``detect_file``, for
+recordings. Audio is read with :func:`marking.audio_io.read_blocks`, marked by
+:class:`marking.audio_watermark.AudioEmbedder` and written by
+:class:`marking.audio_io.AudioWriter`, so memory stays constant whatever the length, the copy
+keeps the input's format, subtype, sample rate and channels, the input is never modified and
+the output appears atomically (complete, or not at all). Unusable input gives the same one-line
+:class:`~marking.errors.InputError` family as every other reader.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from marking.atomic import StrPath, check_output_path, display_path
+from marking.audio_io import (
+    DEFAULT_BLOCKSIZE,
+    AudioInfo,
+    AudioWriter,
+    check_output_suffix,
+    probe_audio,
+    read_blocks,
+)
+from marking.errors import (
+    InputError,
+    InputTooSmallError,
+    MarkingError,
+    UnsupportedInputError,
+    UsageError,
+)
+from marking.keys import Key
+
+#: Largest ``strength`` accepted (the same bound as for images).
+MAX_STRENGTH = 4.0
+#: Segment length of the segmental SNR (seconds).
+SNR_SEGMENT_SECONDS = 0.02
+#: Each segment's SNR is clipped to this range (dB) before averaging, as is customary.
+SNR_CLIP_DB = (-10.0, 35.0)
+#: Segments more than this far (dB) under the loudest one are near-silence, left out.
+SNR_RANGE_DB = 60.0
+#: Seconds in the embedder's first push: its first segment (2.5 s) and the frames after it.
+_FIRST_PUSH_SECONDS = 2.6
+#: Resolution (dB) of the segment-level histogram that finds the loudest segment's range.
+_LEVEL_STEP_DB = 0.01
+
+
+def _input_error(cls: type[MarkingError], path: StrPath, problem: str) -> MarkingError:
+    """An error whose message names the file; ``problem`` kept for batch reports."""
+    error = cls(f"{display_path(path)}: {problem}")
+    error.path = os.fspath(path)  # type: ignore[attr-defined]
+    error.problem = problem  # type: ignore[attr-defined]
+    return error
+
+
+def _parse_payload(payload: bytes | str | int) -> bytes:
+    from marking.payload import parse_payload
+
+    try:
+        return parse_payload(payload)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"invalid payload: {error}") from None
+
+
+def _check_strength(strength: float) -> float:
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise UsageError(f"strength must be a number, got {strength!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_STRENGTH):
+        raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
+    return value
+
+
+def _unmarkable(path: StrPath, error: ValueError) -> MarkingError:
+    """The watermark's refusal of a stream's layout (rate, channels) as a one-line error."""
+    return _input_error(UnsupportedInputError, path, f"cannot be watermarked: {error}")
+
+
+class SegmentalSnr:
+    """Segmental SNR of a marked signal against its original, fed in pieces.
+
+    Per segment of :data:`SNR_SEGMENT_SECONDS` (all channels together),
+    ``10 log10(signal / error)``, clipped to :data:`SNR_CLIP_DB`; the result is the mean over
+    the segments with signal, those at most :data:`SNR_RANGE_DB` under the loudest (the
+    definition the watermark's tests use; a last, shorter segment is left out). ``None`` when
+    there is no signal at all.
+
+    Memory stays bounded: the originals wait in a queue only until the marked samples that
+    match them come back (the embedder's lag), and segments are summed into a histogram of
+    their level (steps of 0.01 dB), so the loudest segment's range is applied at the end
+    without keeping every segment.
+    """
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self.segment = max(1, round(rate * SNR_SEGMENT_SECONDS))
+        self.channels = channels
+        self._queue: deque[np.ndarray] = deque()
+        self._queued = 0
+        self._rest_original = np.zeros((0, channels), dtype=np.float64)
+        self._rest_marked = np.zeros((0, channels), dtype=np.float64)
+        self._loudest = 0.0
+        #: level bin -> [sum of clipped segment SNRs, number of segments]
+        self._bins: dict[int, list[float]] = {}
+
+    def original(self, block: np.ndarray) -> None:
+        """Queue original samples ``(n, channels)`` (copied: callers may reuse the buffer)."""
+        if len(block):
+            self._queue.append(np.array(block, dtype=np.float64))
+            self._queued += len(block)
+
+    def marked(self, block: np.ndarray) -> None:
+        """Compare marked samples ``(n, channels)`` with the originals queued first."""
+        count = len(block)
+        if count == 0:
+            return
+        if count > self._queued:
+            raise RuntimeError("more marked samples than original ones")
+        pieces = [self._rest_original]
+        needed = count
+        while needed:
+            head = self._queue[0]
+            if len(head) <= needed:
+                pieces.append(self._queue.popleft())
+                needed -= len(head)
+            else:
+                pieces.append(head[:needed])
+                self._queue[0] = head[needed:]
+                needed = 0
+        self._queued -= count
+        original = np.concatenate(pieces)
+        marked = np.concatenate([self._rest_marked, np.asarray(block, dtype=np.float64)])
+        whole = len(original) // self.segment * self.segment
+        self._add(original[:whole], marked[:whole])
+        self._rest_original, self._rest_marked = original[whole:], marked[whole:]
+
+    def _add(self, original: np.ndarray, marked: np.ndarray) -> None:
+        if len(original) == 0:
+            return
+        shape = (len(original) // self.segment, self.segment * self.channels)
+        signal = np.square(original).reshape(shape).sum(axis=1)
+        error = np.square(marked - original).reshape(shape).sum(axis=1)
+        keep = signal > 0
+        if not keep.any():
+            return
+        signal, error = signal[keep], error[keep]
+        self._loudest = max(self._loudest, float(signal.max()))
+        with np.errstate(divide="ignore"):
+            snr = np.clip(10 * np.log10(signal / error), *SNR_CLIP_DB)
+        level = np.floor(10 * np.log10(signal) / _LEVEL_STEP_DB).astype(np.int64)
+        bins, where = np.unique(level, return_inverse=True)
+        sums = np.bincount(where, weights=snr)
+        counts = np.bincount(where)
+        for key, total, number in zip(bins.tolist(), sums.tolist(), counts.tolist(), strict=True):
+            entry = self._bins.setdefault(key, [0.0, 0])
+            entry[0] += total
+            entry[1] += number
+
+    def result(self) -> float | None:
+        """The mean segmental SNR in dB, or ``None`` when the original has no signal."""
+        if self._loudest <= 0:
+            return None
+        floor = 10 * math.log10(self._loudest) - SNR_RANGE_DB
+        total = count = 0.0
+        for key, (summed, number) in self._bins.items():
+            if (key + 0.5) * _LEVEL_STEP_DB > floor:
+                total += summed
+                count += number
+        return total / count if count else None
+
+
+def embed_audio_file(
+    src: StrPath,
+    dst: StrPath,
+    *,
+    key: Key | str | bytes | None = None,
+    payload: bytes | str | int | None = None,
+    strength: float = 1.0,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+) -> dict[str, Any]:
+    """Write a watermarked copy of the recording ``src`` to ``dst``; ``src`` is never modified.
+
+    ``payload`` is 8 bytes, 16 hex digits or an int; ``None`` draws a random one. The copy keeps
+    the input's format, subtype, sample rate and channels (a lossy input is encoded again, with
+    libsndfile's default settings) and is written atomically, block by block. Returns a record:
+    ``input``, ``output``, ``kind`` ("audio"), ``payload`` (hex), ``snr_db`` (segmental SNR of
+    the marked samples against the original, before the output's encoding; ``None`` for a
+    silent file, which stays silent and carries no mark), ``format``, ``subtype``,
+    ``sample_rate``, ``channels``, ``duration_s``.
+
+    Raises :class:`InputError` (missing, empty, corrupt or truncated input),
+    :class:`InputTooSmallError` (shorter than the detector can look at: 1 s),
+    :class:`UnsupportedInputError` (a format libsndfile cannot read or write, a sample rate
+    outside 8-192 kHz, more than 64 channels), :class:`OutputError` (output is the input,
+    directory missing) and :class:`UsageError` (bad payload or strength, an output suffix of
+    another format).
+    """
+    from marking.audio_watermark import AudioEmbedder
+    from marking.payload import random_payload
+
+    payload_bytes = random_payload() if payload is None else _parse_payload(payload)
+    strength = _check_strength(strength)
+    source, target = Path(src), Path(dst)
+    check_output_path(target, forbid=[source])
+    info = probe_audio(source)
+    check_output_suffix(target, info)
+    shortest = _shortest_detectable()
+    if info.length_exact:
+        _check_length(source, info.duration, shortest, "mark")
+    try:
+        embedder = AudioEmbedder(
+            rate=info.samplerate,
+            channels=info.channels,
+            payload=payload_bytes,
+            key=key,
+            strength=strength,
+        )
+    except ValueError as error:
+        raise _unmarkable(source, error) from None
+    marker = _FinalOnly(embedder, info.samplerate)
+    snr = SegmentalSnr(info.samplerate, info.channels)
+    frames = 0
+    with AudioWriter(target, info, forbid=[source]) as output:
+        for block in read_blocks(source, blocksize, info=info):
+            snr.original(block)
+            frames += len(block)
+            marked = _mark(marker.push, source, block)
+            snr.marked(marked)
+            output.write(marked)
+        marked = _mark(marker.finish, source)
+        snr.marked(marked)
+        output.write(marked)
+        _check_length(source, frames / info.samplerate, shortest, "mark")  # MP3 without length
+    return _embed_record(source, target, info, payload_bytes, snr.result(), frames)
+
+
+class _FinalOnly:
+    """An :class:`AudioEmbedder` fed so that what it returns is always final.
+
+    ``AudioEmbedder.push`` returns samples that are not final (unmarked, and returned again by
+    a later call) when it is called before its first segment is complete: it slices its buffer
+    up to a negative end. So the first :data:`_FIRST_PUSH_SECONDS` are gathered into one push;
+    an input shorter than that is pushed whole at the end and, if the push's samples were not
+    final, only what ``finish`` returns (everything) is kept.
+    """
+
+    def __init__(self, embedder: Any, rate: int) -> None:
+        self._embedder = embedder
+        self._wanted = math.ceil(_FIRST_PUSH_SECONDS * rate)
+        self._gathered: list[np.ndarray] | None = []
+        self._count = 0
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        if self._gathered is None:
+            return self._embedder.push(block)
+        self._gathered.append(block.copy())  # read_blocks reuses its buffer
+        self._count += len(block)
+        if self._count < self._wanted:
+            return block[:0]
+        chunk = np.concatenate(self._gathered)
+        self._gathered = None
+        return self._embedder.push(chunk)
+
+    def finish(self) -> np.ndarray:
+        if not self._gathered:
+            return self._embedder.finish()
+        chunk = np.concatenate(self._gathered)
+        self._gathered = None
+        head = self._embedder.push(chunk)
+        tail = self._embedder.finish()
+        if len(head) + len(tail) > len(chunk):  # head was not final; tail is everything
+            return tail
+        return np.concatenate([head, tail])
+
+
+def _mark(step: Any, source: Path, *block: np.ndarray) -> np.ndarray:
+    """``step(*block)``, with the embedder's complaint about the samples as an InputError."""
+    try:
+        return np.asarray(step(*block))
+    except ValueError as error:  # NaN or infinity in a float file
+        raise _input_error(InputError, source, f"cannot mark the audio: {error}") from None
+
+
+def _shortest_detectable() -> float:
+    """Seconds of audio the detector needs at the least."""
+    from marking import audio_watermark
+
+    return float(getattr(audio_watermark, "MIN_DETECT_SECONDS", 1.0))
+
+
+def _check_length(source: Path, seconds: float, shortest: float, verb: str) -> None:
+    """Refuse audio shorter than the detector can look at (as images under a minimum size)."""
+    if seconds < shortest:
+        what = "carry" if verb == "mark" else "reveal"
+        raise _input_error(
+            InputTooSmallError,
+            source,
+            f"{seconds:.2f} s of audio is too short to {what} a watermark"
+            f" (at least {shortest:g} s)",
+        )
+
+
+def _embed_record(
+    source: Path, target: Path, info: AudioInfo, payload: bytes, snr: float | None, frames: int
+) -> dict[str, Any]:
+    return {
+        "input": os.fspath(source),
+        "output": os.fspath(target),
+        "kind": "audio",
+        "payload": payload.hex(),
+        "snr_db": snr,
+        "format": info.format,
+        "subtype": info.subtype,
+        "sample_rate": info.samplerate,
+        "channels": info.channels,
+        "duration_s": frames / info.samplerate,
+    }
+
+
+def detect_audio_file(
+    path: StrPath,
+    *,
+    key: Key | str | bytes | None = None,
+    speed_search: bool = True,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+) -> dict[str, Any]:
+    """Read a recording block by block and look for the watermark (blind: no original needed).
+
+    Returns a record: ``input``, ``kind`` ("audio"), ``detected``, ``payload`` (hex or
+    ``None``), ``false_alarm``, ``score``, ``offset`` (seconds into the file where a period of
+    the mark starts, ``None`` when nothing was found), ``speed`` (playback speed the mark was
+    found at), ``duration_s``. Raises :class:`InputError` for unusable input,
+    :class:`InputTooSmallError` for less than a second of audio and
+    :class:`UnsupportedInputError` for a sample rate outside 8-192 kHz.
+    """
+    from marking import audio_watermark
+
+    source = Path(path)
+    info = probe_audio(source)
+    try:
+        detector = audio_watermark.AudioDetector(
+            rate=info.samplerate, key=key, speed_search=speed_search
+        )
+    except ValueError as error:
+        raise _unmarkable(source, error) from None
+    shortest = _shortest_detectable()
+    if info.length_exact:
+        _check_length(source, info.duration, shortest, "detect")
+    for block in read_blocks(source, blocksize, info=info):
+        detector.push(block)
+    detection = detector.result()
+    _check_length(source, detection.seconds, shortest, "detect")
+    return {
+        "input": os.fspath(source),
+        "kind": "audio",
+        "detected": detection.detected,
+        "payload": detection.payload,
+        "false_alarm": detection.false_alarm,
+        "score": detection.score,
+        "offset": detection.offset,
+        "speed": detection.speed,
+        "duration_s": detection.seconds,
+    }
