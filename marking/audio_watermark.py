@@ -248,7 +248,7 @@ class AudioEmbedder:
         self.rate = _check_rate(rate)
         if not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 64:
             raise ValueError(f"channels must be 1..64, got {channels!r}")
-        if not (isinstance(strength, (int, float)) and 0 < strength <= 4):
+        if not (isinstance(strength, (int, float, np.floating)) and 0 < strength <= 4):
             raise ValueError(f"strength must be in (0, 4], got {strength!r}")
         self.channels = int(channels)
         self.payload = parse_payload(payload)
@@ -320,7 +320,8 @@ class AudioEmbedder:
         return np.ascontiguousarray(array, dtype=np.float32)
 
     def _emit(self, until: int) -> np.ndarray:
-        until = min(until, self._received)
+        # Before the first segment is done nothing is final; never emit a sample twice.
+        until = max(self._emitted, min(until, self._received))
         first = self._emitted - self._host_start
         last = until - self._host_start
         out = interleave_sum(self._host[:, first:last], self._delta[:, first:last])
@@ -417,7 +418,7 @@ class AudioDetection:
             "score": self.score,
             "offset": self.offset,
             "speed": self.speed,
-            "seconds_analysed": self.seconds,
+            "duration_s": self.seconds,
         }
 
 
@@ -593,8 +594,10 @@ class AudioDetector:
             if array.ndim in (1, 2):
                 return
             raise ValueError(f"expected samples of shape (n,) or (n, channels), got {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError("samples must be finite (found NaN or infinity)")
         self._input_samples += array.shape[0]
-        mono = self._decimate(np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0))
+        mono = self._decimate(array)
         if self._head_size < self._keep:
             piece = mono[: self._keep - self._head_size]
             self._head.append(piece)
@@ -672,8 +675,7 @@ def _decode_peaks(
 def _nothing(peaks: list[_Peak], hypotheses: int, seconds: float) -> AudioDetection:
     score = peaks[0].score if peaks else 0.0
     p_sync = min(1.0, hypotheses * _normal_tail(score))
-    speed = peaks[0].fold.grid.speed if peaks else 1.0
-    return AudioDetection(False, None, p_sync, score, None, speed, seconds)
+    return AudioDetection(False, None, p_sync, score, None, 1.0, seconds)
 
 
 #: Coarse playback-speed grid of the search (normal speed is tried first, on its own).

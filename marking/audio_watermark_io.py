@@ -45,8 +45,6 @@ SNR_SEGMENT_SECONDS = 0.02
 SNR_CLIP_DB = (-10.0, 35.0)
 #: Segments more than this far (dB) under the loudest one are near-silence, left out.
 SNR_RANGE_DB = 60.0
-#: Seconds in the embedder's first push: its first segment (2.5 s) and the frames after it.
-_FIRST_PUSH_SECONDS = 2.6
 #: Resolution (dB) of the segment-level histogram that finds the loudest segment's range.
 _LEVEL_STEP_DB = 0.01
 
@@ -223,60 +221,20 @@ def embed_audio_file(
         )
     except ValueError as error:
         raise _unmarkable(source, error) from None
-    marker = _FinalOnly(embedder, info.samplerate)
     snr = SegmentalSnr(info.samplerate, info.channels)
     frames = 0
     with AudioWriter(target, info, forbid=[source]) as output:
         for block in read_blocks(source, blocksize, info=info):
             snr.original(block)
             frames += len(block)
-            marked = _mark(marker.push, source, block)
+            marked = _mark(embedder.push, source, block)
             snr.marked(marked)
             output.write(marked)
-        marked = _mark(marker.finish, source)
+        marked = _mark(embedder.finish, source)
         snr.marked(marked)
         output.write(marked)
         _check_length(source, frames / info.samplerate, shortest, "mark")  # MP3 without length
     return _embed_record(source, target, info, payload_bytes, snr.result(), frames)
-
-
-class _FinalOnly:
-    """An :class:`AudioEmbedder` fed so that what it returns is always final.
-
-    ``AudioEmbedder.push`` returns samples that are not final (unmarked, and returned again by
-    a later call) when it is called before its first segment is complete: it slices its buffer
-    up to a negative end. So the first :data:`_FIRST_PUSH_SECONDS` are gathered into one push;
-    an input shorter than that is pushed whole at the end and, if the push's samples were not
-    final, only what ``finish`` returns (everything) is kept.
-    """
-
-    def __init__(self, embedder: Any, rate: int) -> None:
-        self._embedder = embedder
-        self._wanted = math.ceil(_FIRST_PUSH_SECONDS * rate)
-        self._gathered: list[np.ndarray] | None = []
-        self._count = 0
-
-    def push(self, block: np.ndarray) -> np.ndarray:
-        if self._gathered is None:
-            return self._embedder.push(block)
-        self._gathered.append(block.copy())  # read_blocks reuses its buffer
-        self._count += len(block)
-        if self._count < self._wanted:
-            return block[:0]
-        chunk = np.concatenate(self._gathered)
-        self._gathered = None
-        return self._embedder.push(chunk)
-
-    def finish(self) -> np.ndarray:
-        if not self._gathered:
-            return self._embedder.finish()
-        chunk = np.concatenate(self._gathered)
-        self._gathered = None
-        head = self._embedder.push(chunk)
-        tail = self._embedder.finish()
-        if len(head) + len(tail) > len(chunk):  # head was not final; tail is everything
-            return tail
-        return np.concatenate([head, tail])
 
 
 def _mark(step: Any, source: Path, *block: np.ndarray) -> np.ndarray:
