@@ -31,7 +31,17 @@ _IMAGE_MAGIC = (
     b"II*\x00",  # TIFF, little-endian
     b"MM\x00*",  # TIFF, big-endian
 )
-_AUDIO_MAGIC = (b"fLaC", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xfa")
+_AUDIO_MAGIC = (
+    b"fLaC",
+    b"ID3",
+    b"\xff\xfb",  # MP3 frame sync (MPEG-1/2 layer III)
+    b"\xff\xf3",
+    b"\xff\xf2",
+    b"\xff\xfa",
+    b"caff",  # Core Audio Format
+    b"RF64",  # WAV over 4 GiB
+    b"riff\x2e\x91\xcf\x11",  # Sony Wave64
+)
 
 
 def media_kind(path: str | os.PathLike[str]) -> str:
@@ -49,6 +59,8 @@ def media_kind(path: str | os.PathLike[str]) -> str:
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return IMAGE
     if head.startswith(_AUDIO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
+        return AUDIO
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return AUDIO
     if head[4:8] == b"ftyp" or head.startswith((b"\x1a\x45\xdf\xa3", b"OggS")):
         return _container_kind(file)
