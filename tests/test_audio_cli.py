@@ -246,3 +246,15 @@ def test_silent_recording_is_reported(tmp_path: Path) -> None:
     result = run_cli("embed", source, "-o", tmp_path / "silence-marked.wav", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["snr_db"] is None
+
+
+def test_no_speed_search_still_finds_normal_speed(
+    speech: Path, embedded: tuple[Path, dict[str, object]]
+) -> None:
+    marked, _ = embedded
+    found = run_cli("detect", marked, speech, "--key", KEY, "--no-speed-search", "--json")
+    assert found.returncode == 0, found.stderr
+    records = [json.loads(line) for line in found.stdout.splitlines()]
+    assert [r["detected"] for r in records] == [True, False]
+    assert records[0]["payload"] == PAYLOAD
+    assert records[0]["speed"] == 1.0

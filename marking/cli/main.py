@@ -59,7 +59,7 @@ class _VersionAction(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Mark AI-generated images with an invisible watermark, and find it again.",
+        description="Label and watermark AI-generated media, and verify the marks.",
         epilog="exit status: 0 mark found / written, 1 no mark found, 2 usage error, "
         "3 an input or output failed. The key comes from --key, --key-file or "
         "$AIGC_MARK_KEY, else the documented public key.",
