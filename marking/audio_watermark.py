@@ -482,8 +482,11 @@ class _Grid:
     def frames_within(self, samples: int) -> int:
         """Frames whose window ends inside ``samples`` samples."""
         hop = self.rate / FRAMES_PER_SECOND / self.speed
-        count = int((samples - self.length / 2) / hop - self.offset / SUB_OFFSETS) + 1
-        return max(0, count)
+        count = max(0, int((samples - self.length / 2) / hop - self.offset / SUB_OFFSETS) + 1)
+        # The estimate ignores rounding of the starts: trim to frames that really fit.
+        while count > 0 and self.starts(count - 1, 1)[0] + self.length > samples:
+            count -= 1
+        return count
 
 
 def _features(mono: np.ndarray, starts: np.ndarray, length: int, rate: float) -> np.ndarray:
