@@ -63,6 +63,8 @@ bench: $(VENV)/.installed-bench
 	$(VPY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 	$(VPY) bench/compare_image.py
 	$(VPY) bench/large_image.py
+	$(VPY) bench/compare_audio.py
+	$(VPY) bench/large_audio.py
 
 lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff check $(LINT_PATHS)

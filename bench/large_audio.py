@@ -1,0 +1,424 @@
+"""Mark and detect a 3-hour 48 kHz stereo file: time and peak memory at the top of the range.
+
+Run: ``.venv/bin/python bench/large_audio.py [--hours H] [--tmpdir DIR] [--outdir DIR]``.
+
+The script writes a FLAC (16-bit, 48 kHz, stereo) programme to a temporary directory, block by
+block: the tabla sample looped, the speech sample, pauses of digital silence and a faint noise
+floor, with a random level per segment. It then
+
+1. reads the file once without doing anything (the cost of decoding FLAC alone),
+2. stream-embeds it into a second FLAC (read blocks, :class:`AudioEmbedder`, write blocks),
+3. stream-detects the marked file (:class:`AudioDetector`),
+4. detects a 20 s excerpt read from a non-aligned offset in the middle of the marked file,
+
+timing each phase (wall and CPU) and measuring its peak resident memory, then deletes the
+files and writes ``audio-large.md`` to ``--outdir`` (default ``bench/results/``). When
+``marking.audio_watermark_io`` exists its file-level ``embed_audio_file`` and
+``detect_audio_file`` are timed instead of the hand-written loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib.util
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from compare_audio import core_revision  # noqa: E402
+from results_writer import Machine, _machine_lines  # noqa: E402
+
+from marking.audio_io import AudioWriter, probe_audio, read_blocks  # noqa: E402
+from marking.audio_watermark import AudioDetector, AudioEmbedder, detect_audio  # noqa: E402
+
+SAMPLES = ROOT / "samples"
+RESULTS = BENCH_DIR / "results"
+RATE = 48000
+CHANNELS = 2
+KEY = "aigc-marking-bench"
+PAYLOAD = "0123456789abcdef"
+SEED = 3
+#: Samples per generated / read block (about 1.4 s at 48 kHz).
+BLOCK = 65536
+#: Excerpt decoded on its own at the end: its length (s) and where it starts (fraction of the
+#: file, plus a few samples so it is not aligned on anything).
+EXCERPT_SECONDS = 20.0
+EXCERPT_AT = 0.4613
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``VmRSS``/``VmHWM`` line of /proc/self/status in KiB (None off Linux)."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False when not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Phase:
+    """Wall and CPU time and peak memory of one phase."""
+
+    name: str
+    audio_seconds: float
+    wall: float = 0.0
+    cpu: float = 0.0
+    rss_before_mib: float = 0.0
+    peak_mib: float = 0.0
+    note: str = ""
+
+    @property
+    def realtime(self) -> float:
+        return self.audio_seconds / self.wall if self.wall else float("nan")
+
+    @property
+    def realtime_per_core(self) -> float:
+        return self.audio_seconds / self.cpu if self.cpu else float("nan")
+
+
+@contextlib.contextmanager
+def measured(phase: Phase, interval: float = 0.02) -> Iterator[Phase]:
+    """Time the block and record its peak RSS.
+
+    The peak is the kernel's VmHWM after resetting it at the start (exact), or, where the reset
+    is refused, the highest VmRSS a sampling thread saw every ``interval`` seconds.
+    """
+    exact = _reset_peak()
+    before = _status_kib("VmRSS") or 0
+    sampled = [before]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            sampled.append(_status_kib("VmRSS") or 0)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield phase
+    finally:
+        phase.wall = time.perf_counter() - wall
+        phase.cpu = time.process_time() - cpu
+        stop.set()
+        thread.join()
+        hwm = _status_kib("VmHWM") if exact else None
+        peak = max(max(sampled), hwm or 0)
+        phase.rss_before_mib = before / 1024
+        phase.peak_mib = peak / 1024
+
+
+# --- the long programme ----------------------------------------------------------------------
+
+
+def _sample_at_rate(name: str) -> np.ndarray:
+    """A sample file as float32 (n, 2) at :data:`RATE` (mono is panned slightly right)."""
+    from scipy.signal import resample_poly
+
+    samples, rate = sf.read(SAMPLES / name, dtype="float32", always_2d=True)
+    if rate != RATE:
+        divisor = np.gcd(rate, RATE)
+        samples = resample_poly(samples, RATE // divisor, rate // divisor, axis=0)
+    if samples.shape[1] == 1:
+        samples = samples * np.array([[0.8, 1.0]])
+    return np.ascontiguousarray(samples[:, :CHANNELS], dtype=np.float32)
+
+
+def programme(seconds: float, seed: int = SEED) -> Iterator[np.ndarray]:
+    """Yield ``seconds`` of a radio-like programme in blocks of at most :data:`BLOCK` frames.
+
+    Segments follow each other at random: music (the tabla loop, 20-90 s, from a random point
+    in the loop), speech (the Italian sample, once), or a pause of digital silence (0.3-3 s).
+    Each music or speech segment gets a random level (-14 to 0 dB) and a noise floor 66 dB
+    under full scale.
+    """
+    rng = np.random.default_rng(seed)
+    music = _sample_at_rate("music-tabla-loop.flac")
+    speech = _sample_at_rate("speech-italian-male.flac")
+    total = round(seconds * RATE)
+    done = 0
+    while done < total:
+        kind = rng.choice(["music", "speech", "silence"], p=[0.55, 0.3, 0.15])
+        if kind == "silence":
+            length = round(rng.uniform(0.3, 3.0) * RATE)
+            source, start, gain = None, 0, 0.0
+        elif kind == "music":
+            length = round(rng.uniform(20.0, 90.0) * RATE)
+            source, start = music, int(rng.integers(music.shape[0]))
+            gain = 10 ** (rng.uniform(-14.0, 0.0) / 20)
+        else:
+            source, start, length = speech, 0, speech.shape[0]
+            gain = 10 ** (rng.uniform(-14.0, 0.0) / 20)
+        length = min(length, total - done)
+        for offset in range(0, length, BLOCK):
+            count = min(BLOCK, length - offset)
+            if source is None:
+                yield np.zeros((count, CHANNELS), dtype=np.float32)
+                continue
+            index = (start + offset + np.arange(count)) % source.shape[0]
+            block = source[index] * np.float32(gain)
+            block += rng.standard_normal((count, CHANNELS), dtype=np.float32) * np.float32(5e-4)
+            yield block
+        done += length
+
+
+def write_programme(path: Path, seconds: float) -> None:
+    with sf.SoundFile(path, "w", RATE, CHANNELS, "PCM_16", format="FLAC") as sound:
+        for block in programme(seconds):
+            sound.write(np.clip(block, -1.0, 1.0))
+
+
+# --- embedding and detection -----------------------------------------------------------------
+
+
+def _file_api() -> Any | None:
+    """``marking.audio_watermark_io`` when it exists (it is written separately)."""
+    if importlib.util.find_spec("marking.audio_watermark_io") is None:
+        return None
+    import marking.audio_watermark_io as module
+
+    return module
+
+
+def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
+    """Mark ``source`` into ``target``; returns (the embed record or {}, how it was done)."""
+    api = _file_api()
+    if api is not None and hasattr(api, "embed_audio_file"):
+        record = api.embed_audio_file(source, target, key=KEY, payload=PAYLOAD, blocksize=BLOCK)
+        return dict(record), "`marking.audio_watermark_io.embed_audio_file`"
+    info = probe_audio(source)
+    embedder = AudioEmbedder(rate=info.samplerate, channels=info.channels, payload=PAYLOAD, key=KEY)
+    with AudioWriter(target, info) as writer:
+        for block in read_blocks(source, BLOCK, info=info):
+            writer.write(embedder.push(block))
+        writer.write(embedder.finish())
+    return {}, "`read_blocks` -> `AudioEmbedder.push` -> `AudioWriter.write`"
+
+
+def stream_detect(path: Path) -> tuple[dict[str, Any], str]:
+    """Detect in ``path``; returns (the detection as a dict, how it was done)."""
+    api = _file_api()
+    if api is not None and hasattr(api, "detect_audio_file"):
+        record = api.detect_audio_file(path, key=KEY, blocksize=BLOCK)
+        return dict(record), "`marking.audio_watermark_io.detect_audio_file`"
+    info = probe_audio(path)
+    detector = AudioDetector(rate=info.samplerate, key=KEY)
+    for block in read_blocks(path, BLOCK, info=info):
+        detector.push(block)
+    return detector.result().to_dict(), "`read_blocks` -> `AudioDetector.push` -> `result()`"
+
+
+def read_only(path: Path) -> int:
+    return sum(block.shape[0] for block in read_blocks(path, BLOCK))
+
+
+def _warm_up() -> None:
+    """Load or compile the Numba kernels outside the measured phases."""
+    rng = np.random.default_rng(0)
+    clip = (rng.standard_normal((4 * RATE, CHANNELS)) * 0.1).astype(np.float32)
+    embedder = AudioEmbedder(rate=RATE, channels=CHANNELS, payload=PAYLOAD, key=KEY)
+    marked = np.concatenate([embedder.push(clip), embedder.finish()])
+    detect_audio(marked, RATE, key=KEY, speed_search=False)
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def _machine() -> Machine:
+    import numba
+    import scipy
+
+    return Machine(
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpu_count=os.cpu_count(),
+        numba_threads=numba.get_num_threads(),
+        versions={
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "scipy": scipy.__version__,
+            "soundfile": sf.__version__,
+            "libsndfile": sf.__libsndfile_version__,
+        },
+        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
+        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        notes=(f"Code: {core_revision()}.",),
+    )
+
+
+def report(
+    machine: Machine,
+    hours: float,
+    phases: list[Phase],
+    facts: dict[str, str],
+    notes: list[str],
+) -> str:
+    out = [f"# Audio watermark on a {hours:g}-hour 48 kHz stereo file", ""]
+    out += _machine_lines(machine)
+    out += [f"- {name}: {value}" for name, value in facts.items()]
+    out += [
+        "",
+        "| phase | audio | wall s | CPU s | x real time | x real time per core "
+        "| RSS before, MiB | peak RSS, MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in phases:
+        audio = (
+            f"{p.audio_seconds / 3600:.2f} h"
+            if p.audio_seconds >= 600
+            else (f"{p.audio_seconds:.0f} s")
+        )
+        out.append(
+            f"| {p.name} | {audio} | {p.wall:.2f} | {p.cpu:.2f} | {p.realtime:.0f} | "
+            f"{p.realtime_per_core:.0f} | {p.rss_before_mib:.0f} | {p.peak_mib:.0f} |"
+        )
+    out += [
+        "",
+        "- *x real time* = audio duration / wall time; *per core* = audio duration / CPU time "
+        "of the process (all threads), so it is the throughput one core gives.",
+        "- Times include FLAC decoding (and, for embedding, FLAC encoding) through "
+        "libsndfile; the *read only* row is the decoding alone.",
+        "- Peak RSS is the process's resident set during that phase: the kernel's high-water "
+        "mark (VmHWM, reset through /proc/self/clear_refs at the start of the phase), checked "
+        "against a thread sampling VmRSS every 20 ms. It includes the interpreter, NumPy, "
+        "SciPy and the loaded Numba kernels (the *RSS before* column).",
+        *(f"- {note}" for note in notes),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=3.0, help="length of the file")
+    parser.add_argument("--tmpdir", type=Path, default=None, help="where the files go")
+    parser.add_argument("--outdir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; do not write audio-large.md"
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.hours <= 24:
+        parser.error("--hours must be in (0, 24]")
+    seconds = args.hours * 3600
+    machine = _machine()  # load average before this script adds to it
+
+    workdir = Path(tempfile.mkdtemp(prefix="aigc-large-audio-", dir=args.tmpdir))
+    needed = 2.5 * seconds * RATE * CHANNELS * 2  # two FLACs, each at most the size of a WAV
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        shutil.rmtree(workdir)
+        print(
+            f"need about {needed / 1e9:.1f} GB free in {workdir.parent}, have "
+            f"{free / 1e9:.1f} GB; use --tmpdir or --hours",
+            file=sys.stderr,
+        )
+        return 1
+    source, target = workdir / "programme.flac", workdir / "marked.flac"
+    phases: list[Phase] = []
+    facts: dict[str, str] = {}
+    notes: list[str] = []
+
+    def run(name: str, audio_seconds: float, fn: Callable[[], Any]) -> Any:
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        phase = Phase(name, audio_seconds)
+        with measured(phase):
+            value = fn()
+        phases.append(phase)
+        print(
+            f"  {phase.wall:.1f} s wall, {phase.cpu:.1f} s CPU, {phase.realtime:.0f}x real time, "
+            f"peak RSS {phase.peak_mib:.0f} MiB",
+            file=sys.stderr,
+        )
+        return value
+
+    try:
+        _warm_up()
+        run("generate (write FLAC)", seconds, lambda: write_programme(source, seconds))
+        info = probe_audio(source)
+        facts["File"] = (
+            f"{info.frames / info.samplerate / 3600:.2f} h, {info.samplerate} Hz, "
+            f"{info.channels} ch, {info.format} {info.subtype}, "
+            f"{source.stat().st_size / 1e6:.0f} MB (tabla loop, speech, digital-silence "
+            "pauses, noise floor; random level per segment)"
+        )
+        run("read only (decode FLAC)", seconds, lambda: read_only(source))
+        record, how = run(
+            "embed (stream, FLAC to FLAC)", seconds, lambda: stream_embed(source, target)
+        )
+        notes.append(f"Embedding: {how}, blocks of {BLOCK} frames, key `{KEY}`.")
+        marked_info = probe_audio(target)
+        same = "same as" if marked_info.frames == info.frames else "**differs from**"
+        facts["Marked file"] = (
+            f"{marked_info.format} {marked_info.subtype}, {marked_info.frames} frames "
+            f"({same} the source's {info.frames}), {target.stat().st_size / 1e6:.0f} MB"
+            + (f", segmental SNR {record['snr_db']:.1f} dB" if record.get("snr_db") else "")
+        )
+        source.unlink()
+        found, how = run("detect (stream, whole file)", seconds, lambda: stream_detect(target))
+        notes.append(f"Detection: {how}.")
+        facts["Detection, whole file"] = (
+            f"detected={found['detected']}, payload {found['payload']} (embedded {PAYLOAD}), "
+            f"false alarm {found['false_alarm']:.1e}, offset {found['offset']}, "
+            f"speed {found['speed']}"
+        )
+        start = int(EXCERPT_AT * marked_info.frames) + 7
+        excerpt, rate = sf.read(
+            target, frames=round(EXCERPT_SECONDS * RATE), start=start, dtype="float32"
+        )
+        part = run(
+            f"detect a {EXCERPT_SECONDS:g} s excerpt",
+            EXCERPT_SECONDS,
+            lambda: detect_audio(excerpt, rate, key=KEY),
+        )
+        facts["Detection, excerpt"] = (
+            f"from {start / RATE:.3f} s: detected={part.detected}, payload {part.payload}, "
+            f"offset {part.offset}"
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    text = report(machine, args.hours, phases, facts, notes)
+    print(text)
+    if not args.no_write:
+        args.outdir.mkdir(parents=True, exist_ok=True)
+        path = args.outdir / "audio-large.md"
+        path.write_text(text, encoding="utf-8")
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path, file=sys.stderr)
+    return 0 if found["detected"] and found["payload"] == PAYLOAD else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
