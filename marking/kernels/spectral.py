@@ -238,7 +238,7 @@ def informed_gains(
 def band_delta(
     spectra: np.ndarray, gains: np.ndarray, signs: np.ndarray, first_bin: int
 ) -> np.ndarray:
-    """The change to each spectrum: ``X * expm1(gain * sign)`` in the band, 0 elsewhere.
+    """The change to each spectrum: ``X * (exp(gain * sign) - 1)`` in the band, 0 elsewhere.
 
     ``spectra`` is (C, F, K) complex64, ``gains`` and ``signs`` (F, B). Multiplying by a real
     factor keeps every bin's phase, and a silent bin stays exactly silent.
@@ -254,7 +254,8 @@ def band_delta(
             g = gains[f, b]
             if g == 0.0:
                 continue
-            factor = np.float32(np.expm1(g * signs[f, b]))
+            # In float64, so a tiny gain keeps its relative precision.
+            factor = np.float32(np.exp(np.float64(g) * signs[f, b]) - 1.0)
             for c in range(channels):
                 out[c, f, k] = spectra[c, f, k] * factor
     return out
