@@ -6,7 +6,7 @@ and stereo) are each checked with a fresh random key: none may be detected, and 
 false-alarm probabilities must behave like probabilities. A marked clip checked with 20 wrong
 keys must not be detected either.
 
-Detection of unmarked audio runs the full playback-speed search (about 0.7 s a clip), so the
+Detection of unmarked audio runs the full playback-speed search (about 0.3 s a clip), so the
 trials run in worker processes, one per core (at most 2), started after the parent has loaded
 the compiled kernels.
 """
