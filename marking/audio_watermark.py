@@ -38,7 +38,12 @@ from marking.kernels.spectral import (
     interleave_sum,
     mono_band_power,
     overlap_add,
+    overlap_add_pairs,
+    pair_delta,
+    pair_energy,
+    unpaired_band,
     windowed_frames,
+    windowed_pairs,
 )
 from marking.keys import Key, as_key
 from marking.payload import CHECK_BITS, CODED_BITS, decode_payload, encode_payload, parse_payload
@@ -342,17 +347,24 @@ class AudioEmbedder:
         first = max(0, segment * SEGMENT - 2)
         last = (segment + 1) * SEGMENT + 2
         starts = _frame_starts(first, last - first, self.rate, self._length) - self._host_start
-        frames = windowed_frames(self._host, starts, self._window)
-        spectra = scipy.fft.rfft(frames, axis=-1, workers=1)
-        power = mono_band_power(spectra, FIRST_BIN, BANDS, self._scale)
-        features = detrended_features(power, self._live)
         inner = slice(segment * SEGMENT - first, segment * SEGMENT - first + SEGMENT)
+        if self.channels == 1:
+            frames = windowed_frames(self._host, starts, self._window)
+            spectra = scipy.fft.rfft(frames, axis=-1, workers=1)
+            band = spectra[:, :, FIRST_BIN : FIRST_BIN + BANDS]
+            energy = frame_energy(frames)
+        else:  # two channels per complex FFT
+            frames = windowed_pairs(self._host, starts, self._window)
+            spectra = scipy.fft.fft(frames, axis=-1, workers=1)
+            band = unpaired_band(spectra, FIRST_BIN, BANDS, self.channels)
+            energy = pair_energy(frames)
+        power = mono_band_power(band, 0, BANDS, self._scale)
+        features = detrended_features(power, self._live)
         rows = np.arange(segment * SEGMENT, (segment + 1) * SEGMENT) % PERIOD
         signs = self._signs[rows]
-        slot_power = channel_power(spectra[:, inner], FIRST_BIN, BANDS)
+        slot_power = channel_power(band[:, inner], 0, BANDS)
         # Parseval: the half spectrum holds about half of length * energy.
-        total = frame_energy(frames)[inner] * (self._length / 2)
-        budget = total * 10 ** (-self._budget_db / 10)
+        budget = energy[inner] * (self._length / 2) * 10 ** (-self._budget_db / 10)
         budget[power[inner, : max(self._live, 1)].mean(axis=1) < SILENCE_POWER] = 0.0
         gains = informed_gains(
             features[inner],
@@ -367,9 +379,14 @@ class AudioEmbedder:
             GAIN_ROUNDS,
             FILL,
         )
-        delta = band_delta(spectra[:, inner], gains, signs, FIRST_BIN)
-        waves = scipy.fft.irfft(delta, n=self._length, axis=-1, workers=1)
-        overlap_add(self._delta, waves, starts[inner], self._window)
+        if self.channels == 1:
+            delta = band_delta(spectra[:, inner], gains, signs, FIRST_BIN)
+            waves = scipy.fft.irfft(delta, n=self._length, axis=-1, workers=1)
+            overlap_add(self._delta, waves, starts[inner], self._window)
+        else:
+            delta = pair_delta(spectra[:, inner], gains, signs, FIRST_BIN)
+            waves = scipy.fft.ifft(delta, axis=-1, workers=1)
+            overlap_add_pairs(self._delta, waves, starts[inner], self._window)
 
 
 def embed_audio(

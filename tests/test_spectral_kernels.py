@@ -373,3 +373,104 @@ def test_band_delta_matches_twin(
     stop = max(0, min(bins, available - first_bin))
     zero = np.broadcast_to(gains[:, :stop] == 0, got[:, :, first_bin : first_bin + stop].shape)
     assert np.all(got[:, :, first_bin : first_bin + stop][zero] == 0)
+
+
+# --- two channels per complex FFT ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [2, 3, 6])
+def test_windowed_pairs_match_twin(rng: np.random.Generator, channels: int) -> None:
+    length = 441
+    samples = rng.uniform(-1, 1, size=(channels, 5 * length)).astype(np.float32)
+    starts = np.array([-length - 3, -100, 0, 777, 5 * length - 200, 5 * length + 1], np.int64)
+    window = _sqrt_hann(length)
+    got = spectral.windowed_pairs(samples, starts, window)
+    assert got.dtype == np.complex64
+    assert got.shape == ((channels + 1) // 2, starts.size, length)
+    _close(got, naive.windowed_pairs(samples, starts, window))
+    if channels % 2:
+        assert np.all(got[-1].imag == 0)
+    energy = spectral.pair_energy(got)
+    np.testing.assert_allclose(energy, naive.pair_energy(got), rtol=2**8 * EPS32)
+    frames = spectral.windowed_frames(samples, starts, window)
+    np.testing.assert_allclose(energy, spectral.frame_energy(frames), rtol=2**8 * EPS32)
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+@pytest.mark.parametrize(("first_bin", "length"), [(6, 882), (6, 441), (6, 160), (6, 10)])
+def test_unpaired_band_is_each_channels_real_fft(
+    rng: np.random.Generator, channels: int, first_bin: int, length: int
+) -> None:
+    bins = 120
+    frames = rng.uniform(-1, 1, size=(channels, 7, length)).astype(np.float32)
+    packed = spectral.windowed_pairs(
+        frames.reshape(channels, -1),
+        np.arange(7, dtype=np.int64) * length,
+        np.ones(length, np.float32),
+    )
+    spectra = np.fft.fft(packed, axis=-1).astype(np.complex64)
+    got = spectral.unpaired_band(spectra, first_bin, bins, channels)
+    assert got.dtype == np.complex64
+    assert got.shape == (channels, 7, bins)
+    expected = naive.unpaired_band(spectra, first_bin, bins, channels)
+    _close(got, expected, scale=np.sqrt(length))
+    # The same as each channel's own real FFT, bins past the spectrum's end reading zero.
+    direct = naive._band(np.fft.rfft(frames.astype(np.float64), axis=-1), first_bin, bins)
+    _close(got, direct, scale=np.sqrt(length))
+
+
+@pytest.mark.parametrize("length", [882, 441, 160])
+def test_pair_delta_matches_twin(rng: np.random.Generator, length: int) -> None:
+    frames, bins, first_bin = 9, 120, 6
+    spectra = np.fft.fft(
+        rng.normal(size=(2, frames, length)) + 1j * rng.normal(size=(2, frames, length)), axis=-1
+    ).astype(np.complex64)
+    gains = rng.uniform(0, 0.5, size=(frames, bins)).astype(np.float32)
+    gains[rng.random((frames, bins)) < 0.3] = 0.0
+    signs = (rng.integers(0, 2, size=(frames, bins)) * 2 - 1).astype(np.float32)
+    got = spectral.pair_delta(spectra, gains, signs, first_bin)
+    assert got.dtype == np.complex64
+    _close(got, naive.pair_delta(spectra, gains, signs, first_bin), scale=np.sqrt(length))
+    # The change's inverse FFT is each channel's change: no leakage between the pair.
+    assert np.all(got[:, :, :first_bin] == 0)
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+def test_overlap_add_pairs_matches_twin(rng: np.random.Generator, channels: int) -> None:
+    length, count = 320, 1000
+    window = _sqrt_hann(length)
+    target = rng.uniform(-1, 1, size=(channels, count)).astype(np.float32)
+    starts = np.array([-400, -100, 0, 160, 333, count - 200, count - 1, count + 50], np.int64)
+    pairs = (channels + 1) // 2
+    frames = (
+        rng.normal(size=(pairs, starts.size, length))
+        + 1j * rng.normal(size=(pairs, starts.size, length))
+    ).astype(np.complex64)
+    expected = naive.overlap_add_pairs(target, frames, starts, window)
+    spectral.overlap_add_pairs(target, frames, starts, window)
+    _close(target, expected)
+
+
+def test_pair_path_equals_one_real_fft_per_channel(rng: np.random.Generator) -> None:
+    """Framing, change and overlap-add through pairs give each channel its own real result."""
+    length, hop, channels, first_bin = 882, 441, 3, 6
+    signal = rng.uniform(-1, 1, size=(channels, 20 * hop)).astype(np.float32)
+    window = _sqrt_hann(length)
+    starts = np.arange(-hop, signal.shape[1], hop, dtype=np.int64)
+    gains = rng.uniform(0, 0.5, size=(starts.size, 120)).astype(np.float32)
+    signs = (rng.integers(0, 2, size=gains.shape) * 2 - 1).astype(np.float32)
+
+    packed = np.fft.fft(spectral.windowed_pairs(signal, starts, window), axis=-1)
+    paired = np.zeros_like(signal)
+    change = spectral.pair_delta(packed.astype(np.complex64), gains, signs, first_bin)
+    spectral.overlap_add_pairs(
+        paired, np.fft.ifft(change, axis=-1).astype(np.complex64), starts, window
+    )
+
+    real = np.fft.rfft(spectral.windowed_frames(signal, starts, window), axis=-1)
+    single = np.zeros_like(signal)
+    change = spectral.band_delta(real.astype(np.complex64), gains, signs, first_bin)
+    waves = np.fft.irfft(change, n=length, axis=-1).astype(np.float32)
+    spectral.overlap_add(single, waves, starts, window)
+    np.testing.assert_allclose(paired, single, atol=1e-5)
+    assert np.abs(single).max() > 0.01

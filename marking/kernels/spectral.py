@@ -325,3 +325,129 @@ def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> np.ndarray:
                 x = spectra[c, f, first_bin + b]
                 slots[f, b] += x.real * x.real + x.imag * x.imag
     return slots
+
+
+# --- two channels per complex FFT ------------------------------------------------------------
+# A real FFT per channel costs about as much as a complex FFT of a pair of channels packed as
+# ``left + i * right``; unpacking the pair's spectrum and packing the change back are cheap,
+# so multichannel audio goes through complex FFTs of channel pairs (about 15 % less FFT work).
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Windowed frames of channel pairs packed as ``c[2p] + i * c[2p+1]``: (P, F, m) complex64.
+
+    ``samples`` is channel-major (C, N); P = ceil(C / 2), and an odd last channel gets a zero
+    imaginary part. Samples outside ``0..N-1`` read as zero.
+    """
+    channels, count = samples.shape
+    pairs = (channels + 1) // 2
+    length = window.shape[0]
+    out = np.zeros((pairs, starts.shape[0], length), dtype=np.complex64)
+    for p in range(pairs):
+        second = 2 * p + 1 < channels
+        for f in range(starts.shape[0]):
+            start = starts[f]
+            first = min(length, max(0, -start))
+            last = max(first, min(length, count - start))
+            for i in range(first, last):
+                re = samples[2 * p, start + i] * window[i]
+                im = samples[2 * p + 1, start + i] * window[i] if second else np.float32(0.0)
+                out[p, f, i] = complex(re, im)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def pair_energy(frames: np.ndarray) -> np.ndarray:
+    """Sum of squares of each frame over all packed channels: (F,) float64."""
+    pairs, count, length = frames.shape
+    out = np.zeros(count, dtype=np.float64)
+    for p in range(pairs):
+        for f in range(count):
+            s = np.float32(0.0)
+            for i in range(length):
+                x = frames[p, f, i]
+                s += x.real * x.real + x.imag * x.imag
+            out[f] += s
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def unpaired_band(spectra: np.ndarray, first_bin: int, bins: int, channels: int) -> np.ndarray:
+    """Each channel's spectrum in ``bins`` bins from ``first_bin``, from packed pair spectra.
+
+    ``spectra`` is the complex FFT (P, F, m) of :func:`windowed_pairs` frames. For real a and b
+    packed as z = a + ib: A[k] = (Z[k] + conj Z[m-k]) / 2, B[k] = (Z[k] - conj Z[m-k]) / 2i.
+    Returns (C, F, bins) complex64, equal to the real FFT of each channel; bins above m/2 are 0.
+    """
+    pairs, frames, length = spectra.shape
+    out = np.zeros((channels, frames, bins), dtype=np.complex64)
+    half = length // 2
+    for p in range(pairs):
+        second = 2 * p + 1 < channels
+        for f in range(frames):
+            for b in range(bins):
+                k = first_bin + b
+                if k > half:
+                    break
+                z = spectra[p, f, k]
+                mirror = np.conj(spectra[p, f, (length - k) % length])
+                out[2 * p, f, b] = (z + mirror) * np.float32(0.5)
+                if second:
+                    out[2 * p + 1, f, b] = (z - mirror) * np.complex64(-0.5j)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def pair_delta(
+    spectra: np.ndarray, gains: np.ndarray, signs: np.ndarray, first_bin: int
+) -> np.ndarray:
+    """The change to packed pair spectra: bins k and m-k times ``exp(gain * sign) - 1``.
+
+    Scaling both mirror bins by the same real factor scales each packed channel's own
+    spectrum by it, so the inverse FFT gives both channels' changes (real and imaginary part).
+    ``spectra`` is (P, F, m) complex64, ``gains`` and ``signs`` (F, B); returns (P, F, m).
+    """
+    pairs, frames, length = spectra.shape
+    bins = gains.shape[1]
+    out = np.zeros((pairs, frames, length), dtype=np.complex64)
+    half = length // 2
+    for f in range(frames):
+        for b in range(bins):
+            k = first_bin + b
+            if k > half:
+                break
+            g = gains[f, b]
+            if g == 0.0:
+                continue
+            factor = np.float32(np.exp(np.float64(g) * signs[f, b]) - 1.0)
+            mirror = (length - k) % length
+            for p in range(pairs):
+                out[p, f, k] = spectra[p, f, k] * factor
+                if mirror != k:
+                    out[p, f, mirror] = spectra[p, f, mirror] * factor
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def overlap_add_pairs(
+    target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
+) -> None:
+    """Add packed pair frames times ``window`` into ``target`` (C, N), in place.
+
+    ``frames`` is (P, F, m) complex: the real part goes to channel 2p, the imaginary part to
+    channel 2p + 1 (when there is one). Parts outside ``0..N-1`` are dropped.
+    """
+    channels, count = target.shape
+    length = window.shape[0]
+    for p in range(frames.shape[0]):
+        second = 2 * p + 1 < channels
+        for f in range(starts.shape[0]):
+            start = starts[f]
+            first = min(length, max(0, -start))
+            last = max(first, min(length, count - start))
+            for i in range(first, last):
+                x = frames[p, f, i]
+                target[2 * p, start + i] += x.real * window[i]
+                if second:
+                    target[2 * p + 1, start + i] += x.imag * window[i]

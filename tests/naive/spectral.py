@@ -185,3 +185,53 @@ def fold_features(
     np.add.at(sums, rows, values)
     np.add.at(squares, rows, values**2)
     return sums, squares
+
+
+# --- two channels per complex FFT: defined by what each packed channel gets ----------------
+
+
+def _pack(frames: np.ndarray) -> np.ndarray:
+    """(P, F, m) complex: channel 2p as the real part, 2p + 1 (or zero) as the imaginary."""
+    if frames.shape[0] % 2:
+        frames = np.concatenate([frames, np.zeros_like(frames[:1])])
+    return frames[0::2] + 1j * frames[1::2]
+
+
+def _unpack(packed: np.ndarray, channels: int) -> np.ndarray:
+    """(C, F, m) real: the inverse of :func:`_pack`."""
+    both = np.stack([packed.real, packed.imag], axis=1).reshape(-1, *packed.shape[1:])
+    return both[:channels]
+
+
+def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(P, F, m): the windowed frames of each channel, packed in pairs."""
+    return _pack(windowed_frames(samples, starts, window))
+
+
+def pair_energy(frames: np.ndarray) -> np.ndarray:
+    """(F,): sum of squares of each frame over every packed channel."""
+    return (np.abs(frames.astype(np.complex128)) ** 2).sum(axis=(0, 2))
+
+
+def unpaired_band(spectra: np.ndarray, first_bin: int, bins: int, channels: int) -> np.ndarray:
+    """(C, F, bins): each channel's real FFT in the band, recovered from the pair spectra."""
+    frames = _unpack(np.fft.ifft(spectra.astype(np.complex128), axis=-1), channels)
+    return _band(np.fft.rfft(frames, axis=-1), first_bin, bins)
+
+
+def pair_delta(
+    spectra: np.ndarray, gains: np.ndarray, signs: np.ndarray, first_bin: int
+) -> np.ndarray:
+    """(P, F, m): the pair spectra of each channel's :func:`band_delta` change."""
+    length = spectra.shape[2]
+    channels = 2 * spectra.shape[0]
+    frames = _unpack(np.fft.ifft(spectra.astype(np.complex128), axis=-1), channels)
+    change = band_delta(np.fft.rfft(frames, axis=-1), gains, signs, first_bin)
+    return np.fft.fft(_pack(np.fft.irfft(change, n=length, axis=-1)), axis=-1)
+
+
+def overlap_add_pairs(
+    target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
+) -> np.ndarray:
+    """A new (C, N) array: :func:`overlap_add` of the unpacked channels of the pair frames."""
+    return overlap_add(target, _unpack(frames, target.shape[0]), starts, window)
