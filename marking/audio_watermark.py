@@ -354,7 +354,7 @@ class AudioEmbedder:
             band = spectra[:, :, FIRST_BIN : FIRST_BIN + BANDS]
             energy = frame_energy(frames)
         else:  # two channels per complex FFT
-            frames = windowed_pairs(self._host, starts, self._window)
+            frames, live = windowed_pairs(self._host, starts, self._window)
             spectra = scipy.fft.fft(frames, axis=-1, workers=1)
             band = unpaired_band(spectra, FIRST_BIN, BANDS, self.channels)
             energy = pair_energy(frames)
@@ -386,7 +386,7 @@ class AudioEmbedder:
         else:
             delta = pair_delta(spectra[:, inner], gains, signs, FIRST_BIN)
             waves = scipy.fft.ifft(delta, axis=-1, workers=1)
-            overlap_add_pairs(self._delta, waves, starts[inner], self._window)
+            overlap_add_pairs(self._delta, waves, starts[inner], self._window, live[:, inner])
 
 
 def embed_audio(

@@ -384,10 +384,17 @@ def test_windowed_pairs_match_twin(rng: np.random.Generator, channels: int) -> N
     samples = rng.uniform(-1, 1, size=(channels, 5 * length)).astype(np.float32)
     starts = np.array([-length - 3, -100, 0, 777, 5 * length - 200, 5 * length + 1], np.int64)
     window = _sqrt_hann(length)
-    got = spectral.windowed_pairs(samples, starts, window)
+    samples[-1, 700:1300] = 0  # a channel silent over one frame (777..1217)
+    got, live = spectral.windowed_pairs(samples, starts, window)
     assert got.dtype == np.complex64
     assert got.shape == ((channels + 1) // 2, starts.size, length)
-    _close(got, naive.windowed_pairs(samples, starts, window))
+    expected, expected_live = naive.windowed_pairs(samples, starts, window)
+    _close(got, expected)
+    np.testing.assert_array_equal(live, expected_live)
+    assert not live[-1, 3]
+    assert live[0, 3]
+    assert not live[:, 0].any()
+    assert not live[:, -1].any()
     if channels % 2:
         assert np.all(got[-1].imag == 0)
     energy = spectral.pair_energy(got)
@@ -403,7 +410,7 @@ def test_unpaired_band_is_each_channels_real_fft(
 ) -> None:
     bins = 120
     frames = rng.uniform(-1, 1, size=(channels, 7, length)).astype(np.float32)
-    packed = spectral.windowed_pairs(
+    packed, _ = spectral.windowed_pairs(
         frames.reshape(channels, -1),
         np.arange(7, dtype=np.int64) * length,
         np.ones(length, np.float32),
@@ -446,9 +453,15 @@ def test_overlap_add_pairs_matches_twin(rng: np.random.Generator, channels: int)
         rng.normal(size=(pairs, starts.size, length))
         + 1j * rng.normal(size=(pairs, starts.size, length))
     ).astype(np.complex64)
-    expected = naive.overlap_add_pairs(target, frames, starts, window)
-    spectral.overlap_add_pairs(target, frames, starts, window)
+    live = rng.random((channels, starts.size)) < 0.7
+    before = target.copy()
+    expected = naive.overlap_add_pairs(target, frames, starts, window, live)
+    spectral.overlap_add_pairs(target, frames, starts, window, live)
     _close(target, expected)
+    silent = np.ones(target.shape[1], bool)
+    for f in np.nonzero(live[-1])[0]:
+        silent[max(0, starts[f]) : max(0, starts[f] + length)] = False
+    assert np.array_equal(target[-1, silent], before[-1, silent])
 
 
 def test_pair_path_equals_one_real_fft_per_channel(rng: np.random.Generator) -> None:
@@ -460,12 +473,12 @@ def test_pair_path_equals_one_real_fft_per_channel(rng: np.random.Generator) -> 
     gains = rng.uniform(0, 0.5, size=(starts.size, 120)).astype(np.float32)
     signs = (rng.integers(0, 2, size=gains.shape) * 2 - 1).astype(np.float32)
 
-    packed = np.fft.fft(spectral.windowed_pairs(signal, starts, window), axis=-1)
+    pairs, live = spectral.windowed_pairs(signal, starts, window)
+    packed = np.fft.fft(pairs, axis=-1)
     paired = np.zeros_like(signal)
     change = spectral.pair_delta(packed.astype(np.complex64), gains, signs, first_bin)
-    spectral.overlap_add_pairs(
-        paired, np.fft.ifft(change, axis=-1).astype(np.complex64), starts, window
-    )
+    waves = np.fft.ifft(change, axis=-1).astype(np.complex64)
+    spectral.overlap_add_pairs(paired, waves, starts, window, live)
 
     real = np.fft.rfft(spectral.windowed_frames(signal, starts, window), axis=-1)
     single = np.zeros_like(signal)

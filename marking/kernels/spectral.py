@@ -334,16 +334,20 @@ def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> np.ndarray:
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Windowed frames of channel pairs packed as ``c[2p] + i * c[2p+1]``: (P, F, m) complex64.
+def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> tuple:
+    """Windowed frames of channel pairs packed as ``c[2p] + i * c[2p+1]``, and which are live.
 
     ``samples`` is channel-major (C, N); P = ceil(C / 2), and an odd last channel gets a zero
-    imaginary part. Samples outside ``0..N-1`` read as zero.
+    imaginary part. Samples outside ``0..N-1`` read as zero. Returns the (P, F, m) complex64
+    frames and a (C, F) bool array: True where the channel has a non-zero sample in the frame
+    (rounding in a pair's FFT leaks a hair of one channel into the other, so a silent channel
+    must be told to stay out of the overlap-add).
     """
     channels, count = samples.shape
     pairs = (channels + 1) // 2
     length = window.shape[0]
     out = np.zeros((pairs, starts.shape[0], length), dtype=np.complex64)
+    live = np.zeros((channels, starts.shape[0]), dtype=np.bool_)
     for p in range(pairs):
         second = 2 * p + 1 < channels
         for f in range(starts.shape[0]):
@@ -351,10 +355,14 @@ def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) 
             first = min(length, max(0, -start))
             last = max(first, min(length, count - start))
             for i in range(first, last):
-                re = samples[2 * p, start + i] * window[i]
-                im = samples[2 * p + 1, start + i] * window[i] if second else np.float32(0.0)
-                out[p, f, i] = complex(re, im)
-    return out
+                a = samples[2 * p, start + i]
+                b = samples[2 * p + 1, start + i] if second else np.float32(0.0)
+                if a != 0.0:
+                    live[2 * p, f] = True
+                if b != 0.0:
+                    live[2 * p + 1, f] = True
+                out[p, f, i] = complex(a * window[i], b * window[i])
+    return out, live
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -431,23 +439,24 @@ def pair_delta(
 
 @njit(cache=True, fastmath=FASTMATH)
 def overlap_add_pairs(
-    target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
+    target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray, live: np.ndarray
 ) -> None:
     """Add packed pair frames times ``window`` into ``target`` (C, N), in place.
 
     ``frames`` is (P, F, m) complex: the real part goes to channel 2p, the imaginary part to
-    channel 2p + 1 (when there is one). Parts outside ``0..N-1`` are dropped.
+    channel 2p + 1 (when there is one), but only where ``live`` (C, F) says that channel had
+    sound in that frame. Parts outside ``0..N-1`` are dropped.
     """
     channels, count = target.shape
     length = window.shape[0]
     for p in range(frames.shape[0]):
-        second = 2 * p + 1 < channels
         for f in range(starts.shape[0]):
             start = starts[f]
             first = min(length, max(0, -start))
             last = max(first, min(length, count - start))
-            for i in range(first, last):
-                x = frames[p, f, i]
-                target[2 * p, start + i] += x.real * window[i]
-                if second:
-                    target[2 * p + 1, start + i] += x.imag * window[i]
+            if live[2 * p, f]:
+                for i in range(first, last):
+                    target[2 * p, start + i] += frames[p, f, i].real * window[i]
+            if 2 * p + 1 < channels and live[2 * p + 1, f]:
+                for i in range(first, last):
+                    target[2 * p + 1, start + i] += frames[p, f, i].imag * window[i]

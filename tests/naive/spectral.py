@@ -203,9 +203,13 @@ def _unpack(packed: np.ndarray, channels: int) -> np.ndarray:
     return both[:channels]
 
 
-def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(P, F, m): the windowed frames of each channel, packed in pairs."""
-    return _pack(windowed_frames(samples, starts, window))
+def windowed_pairs(
+    samples: np.ndarray, starts: np.ndarray, window: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P, F, m) windowed frames packed in pairs; (C, F) whether a channel's frame has sound."""
+    ones = np.ones_like(window)
+    live = (windowed_frames(samples != 0, starts, ones) != 0).any(axis=2)
+    return _pack(windowed_frames(samples, starts, window)), live
 
 
 def pair_energy(frames: np.ndarray) -> np.ndarray:
@@ -231,7 +235,12 @@ def pair_delta(
 
 
 def overlap_add_pairs(
-    target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
+    target: np.ndarray,
+    frames: np.ndarray,
+    starts: np.ndarray,
+    window: np.ndarray,
+    live: np.ndarray,
 ) -> np.ndarray:
-    """A new (C, N) array: :func:`overlap_add` of the unpacked channels of the pair frames."""
-    return overlap_add(target, _unpack(frames, target.shape[0]), starts, window)
+    """A new (C, N) array: :func:`overlap_add` of the unpacked channels' live frames."""
+    unpacked = _unpack(frames, target.shape[0]) * live[:, :, None]
+    return overlap_add(target, unpacked, starts, window)
