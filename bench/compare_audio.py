@@ -33,8 +33,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,7 +45,7 @@ for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, and tests.audio_*
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from results_writer import Machine, _machine_lines  # noqa: E402
+from results_writer import Machine, _machine_lines, distribution_version  # noqa: E402
 
 import marking.audio_watermark as aw  # noqa: E402
 
@@ -364,13 +362,6 @@ def measure_speed(repeats: int) -> list[TimingRecord]:
     return records
 
 
-def _version(distribution: str) -> str:
-    try:
-        return dist_version(distribution)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def core_revision() -> str:
     """The commit of ``marking/``, and whether it has uncommitted changes (for the headers)."""
     import subprocess
@@ -398,7 +389,7 @@ def machine_record() -> Machine:
     import numba
 
     versions = {
-        name: _version(name)
+        name: distribution_version(name)
         for name in ("aigc-marking", "numpy", "numba", "scipy", "soundfile", "av")
     }
     return Machine(

@@ -21,8 +21,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from results_writer import (  # noqa: E402
     Record,
     RobustnessRecord,
     SpeedRecord,
+    distribution_version,
     write_results,
 )
 
@@ -255,19 +254,12 @@ def measure_speed(repeats: int) -> list[Record]:
     return records
 
 
-def _version(distribution: str) -> str:
-    try:
-        return dist_version(distribution)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def machine_record(photos: dict[str, np.ndarray]) -> Machine:
     """Platform, core count, library versions and load, for the Markdown headers."""
     import numba
 
     versions = {
-        name: _version(dist)
+        name: distribution_version(dist)
         for name, dist in (
             ("aigc-marking", "aigc-marking"),
             ("numpy", "numpy"),

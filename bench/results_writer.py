@@ -23,6 +23,16 @@ BITS_CHANCE = "chance"  # ours: no decode was attempted; peers: decoder refused 
 BITS_PEER = "peer"  # peers: the bits their decoder returned
 
 
+def distribution_version(distribution: str) -> str:
+    """The installed version of a distribution, or "not installed"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 @dataclass(frozen=True)
 class Machine:
     """Where and when the numbers were measured (filled in by the measuring script)."""

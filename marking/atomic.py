@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from marking.errors import OutputError
+from marking.errors import MarkingError, OutputError
 
 StrPath = str | os.PathLike[str]
 
@@ -24,6 +24,17 @@ def display_path(path: StrPath) -> str:
     """A path as text for a one-line message (control characters escaped)."""
     text = os.fspath(path)
     return text if text.isprintable() else repr(text)[1:-1]
+
+
+def file_error(cls: type[MarkingError], path: StrPath, problem: str) -> MarkingError:
+    """An error whose message names the file; ``path`` and ``problem`` kept as attributes.
+
+    Batch reports print ``problem`` next to the file name, so the name is not said twice.
+    """
+    error = cls(f"{display_path(path)}: {problem}")
+    error.path = os.fspath(path)  # type: ignore[attr-defined]
+    error.problem = problem  # type: ignore[attr-defined]
+    return error
 
 
 def _current_umask() -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from marking.atomic import StrPath, check_output_path, display_path
+from marking.atomic import StrPath, check_output_path, file_error
 from marking.audio_io import (
     DEFAULT_BLOCKSIZE,
     AudioInfo,
@@ -49,23 +49,6 @@ SNR_RANGE_DB = 60.0
 _LEVEL_STEP_DB = 0.01
 
 
-def _input_error(cls: type[MarkingError], path: StrPath, problem: str) -> MarkingError:
-    """An error whose message names the file; ``problem`` kept for batch reports."""
-    error = cls(f"{display_path(path)}: {problem}")
-    error.path = os.fspath(path)  # type: ignore[attr-defined]
-    error.problem = problem  # type: ignore[attr-defined]
-    return error
-
-
-def _parse_payload(payload: bytes | str | int) -> bytes:
-    from marking.payload import parse_payload
-
-    try:
-        return parse_payload(payload)
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"invalid payload: {error}") from None
-
-
 def _check_strength(strength: float) -> float:
     try:
         value = float(strength)
@@ -78,7 +61,7 @@ def _check_strength(strength: float) -> float:
 
 def _unmarkable(path: StrPath, error: ValueError) -> MarkingError:
     """The watermark's refusal of a stream's layout (rate, channels) as a one-line error."""
-    return _input_error(UnsupportedInputError, path, f"cannot be watermarked: {error}")
+    return file_error(UnsupportedInputError, path, f"cannot be watermarked: {error}")
 
 
 class SegmentalSnr:
@@ -200,9 +183,9 @@ def embed_audio_file(
     another format).
     """
     from marking.audio_watermark import AudioEmbedder
-    from marking.payload import random_payload
+    from marking.payload import parse_payload_option, random_payload
 
-    payload_bytes = random_payload() if payload is None else _parse_payload(payload)
+    payload_bytes = random_payload() if payload is None else parse_payload_option(payload)
     strength = _check_strength(strength)
     source, target = Path(src), Path(dst)
     check_output_path(target, forbid=[source])
@@ -242,7 +225,7 @@ def _mark(step: Any, source: Path, *block: np.ndarray) -> np.ndarray:
     try:
         return np.asarray(step(*block))
     except ValueError as error:  # NaN or infinity in a float file
-        raise _input_error(InputError, source, f"cannot mark the audio: {error}") from None
+        raise file_error(InputError, source, f"cannot mark the audio: {error}") from None
 
 
 def _shortest_detectable() -> float:
@@ -256,7 +239,7 @@ def _check_length(source: Path, seconds: float, shortest: float, verb: str) -> N
     """Refuse audio shorter than the detector can look at (as images under a minimum size)."""
     if seconds < shortest:
         what = "carry" if verb == "mark" else "reveal"
-        raise _input_error(
+        raise file_error(
             InputTooSmallError,
             source,
             f"{seconds:.2f} s of audio is too short to {what} a watermark"

@@ -30,6 +30,7 @@ from marking.atomic import (
     atomic_write,
     check_output_path,
     display_path,
+    file_error,
     input_file_problem,
 )
 from marking.errors import (
@@ -173,14 +174,6 @@ class ImageInfo:
         return self.mode in ("LA", "RGBA") or self.transparency is not None
 
 
-def _input_error(cls: type[MarkingError], path: StrPath, problem: str) -> MarkingError:
-    """An error whose message names the file; ``path`` and ``problem`` kept as attributes."""
-    error = cls(f"{display_path(path)}: {problem}")
-    error.path = os.fspath(path)  # type: ignore[attr-defined]
-    error.problem = problem  # type: ignore[attr-defined]
-    return error
-
-
 def _format_name(pillow_format: str) -> str:
     return _FORMAT_NAMES.get(pillow_format, pillow_format)
 
@@ -206,7 +199,7 @@ def _check_file(path: Path) -> None:
     """Fail early, with a clear message, on paths that are not readable non-empty files."""
     problem = input_file_problem(path, "image")
     if problem:
-        raise _input_error(InputError, path, problem)
+        raise file_error(InputError, path, problem)
 
 
 def _too_large(
@@ -217,10 +210,10 @@ def _too_large(
         # Pillow refused before telling us the size; its message has the pixel count.
         found = re.search(r"\((\d+) pixels\)", detail)
         stated = f" ({int(found.group(1)) / 1e6:.0f} MP)" if found else ""
-        return _input_error(InputTooLargeError, path, f"image is over {limit}{stated}")
+        return file_error(InputTooLargeError, path, f"image is over {limit}{stated}")
     width, height = size
     megapixels = width * height / 1e6
-    return _input_error(
+    return file_error(
         InputTooLargeError, path, f"image is {width}x{height} ({megapixels:.0f} MP), over {limit}"
     )
 
@@ -260,14 +253,14 @@ def read_image(
     except UnidentifiedImageError:
         if damaged_format := _sniff_supported_format(path):
             problem = f"corrupt or truncated {_format_name(damaged_format)} file"
-            raise _input_error(InputError, path, problem) from None
-        raise _input_error(
+            raise file_error(InputError, path, problem) from None
+        raise file_error(
             UnsupportedInputError, path, "not an image, or an image format that is not supported"
         ) from None
     except MemoryError:
-        raise _input_error(InputTooLargeError, path, "not enough memory to decode") from None
+        raise file_error(InputTooLargeError, path, "not enough memory to decode") from None
     except (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error) as error:
-        raise _input_error(InputError, path, _decode_problem(error)) from None
+        raise file_error(InputError, path, _decode_problem(error)) from None
     return image, info
 
 
@@ -306,7 +299,7 @@ def _check_opened(
     """Checks that need only the header: format, frames, size, mode."""
     if pillow_format not in SUPPORTED_FORMATS:
         supported = ", ".join(_format_name(name) for name in SUPPORTED_FORMATS)
-        raise _input_error(
+        raise file_error(
             UnsupportedInputError,
             path,
             f"{pillow_format or 'unknown'} images are not supported (supported: {supported})",
@@ -317,13 +310,13 @@ def _check_opened(
     frames = getattr(image, "n_frames", 1)
     if frames > 1 and image.format != "MPO":
         kind = "multi-page" if pillow_format == "TIFF" else "animated"
-        raise _input_error(
+        raise file_error(
             UnsupportedInputError,
             path,
             f"{kind} images are not supported ({frames} frames); extract one frame first",
         )
     if min(width, height) < min_side:
-        raise _input_error(
+        raise file_error(
             InputTooSmallError,
             path,
             f"image is {width}x{height}; the shorter side must be at least {min_side} pixels",
@@ -332,7 +325,7 @@ def _check_opened(
         advice = _MODE_ADVICE.get(
             image.mode, f"images in mode {image.mode} are not supported; convert to RGB first"
         )
-        raise _input_error(UnsupportedInputError, path, advice)
+        raise file_error(UnsupportedInputError, path, advice)
 
 
 def _collect_info(
@@ -661,15 +654,6 @@ def write_image(
     return target_format
 
 
-def _parse_payload(payload: bytes | str | int) -> bytes:
-    from marking.payload import parse_payload
-
-    try:
-        return parse_payload(payload)
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"invalid payload: {error}") from None
-
-
 def _open_for_rewrite(
     src: StrPath, dst: StrPath, verb: str, *, max_pixels: int, min_side: int | None = None
 ) -> tuple[Image.Image, ImageInfo]:
@@ -681,7 +665,7 @@ def _open_for_rewrite(
     check_output_path(dst, forbid=[src])
     image, info = read_image(src, max_pixels=max_pixels, min_side=min_side)
     if info.reduced_bit_depth:
-        raise _input_error(
+        raise file_error(
             UnsupportedInputError,
             src,
             f"16-bit colour images cannot be {verb} yet (they would be reduced to 8 bits); "
@@ -708,9 +692,9 @@ def embed_file(
     ``height``, ``format`` (of the output).
     """
     from marking import image_watermark
-    from marking.payload import random_payload
+    from marking.payload import parse_payload_option, random_payload
 
-    payload_bytes = random_payload() if payload is None else _parse_payload(payload)
+    payload_bytes = random_payload() if payload is None else parse_payload_option(payload)
     if not 0 < strength <= MAX_STRENGTH:
         raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     if not 1 <= quality <= 100:

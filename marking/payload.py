@@ -108,6 +108,16 @@ def parse_payload(text: str | bytes | int) -> bytes:
     raise TypeError(f"a payload is a hex str, 8 bytes or an int, not {type(text).__name__}")
 
 
+def parse_payload_option(payload: bytes | str | int) -> bytes:
+    """:func:`parse_payload` for a value a user gave: a bad one is a :class:`UsageError`."""
+    from marking.errors import UsageError
+
+    try:
+        return parse_payload(payload)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"invalid payload: {error}") from None
+
+
 def random_payload() -> bytes:
     """Eight cryptographically random bytes, for a payload nobody else can guess."""
     return secrets.token_bytes(PAYLOAD_BYTES)
