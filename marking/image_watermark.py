@@ -351,32 +351,58 @@ def embed_image(
             f"image is {width}x{height}; the watermark needs at least {MIN_SIDE} px on each side"
         )
     plane = luma(pixels.array, pixels.to_8bit)
-    period = tile_period(height, width)
-    layout = carrier_layout(the_key)
-    coded = encode_payload(payload_bytes)
-    bit_gains, ref_gains = _informed_gains(layout, payload_bytes, coded, plane, period)
+    tile = informed_tile(the_key, payload_bytes, plane)
+    scale = strength / pixels.to_8bit
+    marked = add_tile(pixels.array, plane, tile, scale, pixels.value_max, pixels.round_values)
+    return pixels.rebuild(marked)
+
+
+def informed_tile(key: Key, payload: bytes, plane: np.ndarray) -> np.ndarray:
+    """One period of the mark for this picture (unit RMS), leaning against its content.
+
+    ``plane`` is luma in 8-bit units; the period is :func:`tile_period` of its size.
+    """
+    period = tile_period(*plane.shape)
+    layout = carrier_layout(key)
+    coded = encode_payload(payload)
+    bit_gains, ref_gains = _informed_gains(layout, payload, coded, plane, period)
     tile = coefficients_to_tile(tile_coefficients(layout, coded, bit_gains, ref_gains))
     tile = resize_periodic(tile / tile.std(), period)
-    tile /= tile.std()
+    return tile / tile.std()
+
+
+def add_tile(
+    pixels: np.ndarray,
+    plane: np.ndarray,
+    tile: np.ndarray,
+    scale: float,
+    value_max: float,
+    round_values: bool,
+) -> np.ndarray:
+    """``pixels`` (H, W, C) plus the tile repeated and shaped by the perceptual mask of luma.
+
+    ``plane`` is the luma of ``pixels`` in 8-bit units; ``scale`` converts 8-bit units to the
+    pixels' (times the strength). Values are rounded when ``round_values`` and always clipped
+    to ``0..value_max``.
+    """
+    period = tile.shape[0]
     mask_block = max(8, round(8 * period / TILE))
     mask = perceptual_mask(plane, mask_block)
-    gain = BASE_AMPLITUDE * strength / pixels.to_8bit
-    marked = add_tiled_pattern(
-        pixels.array,
+    return add_tiled_pattern(
+        pixels,
         tile,
         mask,
         mask_block,
-        float(gain),
-        float(pixels.value_max),
-        pixels.round_values,
+        float(BASE_AMPLITUDE * scale),
+        float(value_max),
+        round_values,
     )
-    return pixels.rebuild(marked)
 
 
 # --- detection ---------------------------------------------------------------------------
 
 
-def _working_plane(plane: np.ndarray) -> tuple[np.ndarray, float]:
+def working_plane(plane: np.ndarray) -> tuple[np.ndarray, float]:
     """Resample luma so its short side is WORKING_SIDE; returns the plane and the factor used."""
     from PIL import Image
 
@@ -551,8 +577,13 @@ def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDe
         raise InputTooSmallError(
             f"image is {width}x{height}; detection needs at least {MIN_DETECT_SIDE} px a side"
         )
-    layout = carrier_layout(the_key)
-    work, factor = _working_plane(luma(pixels.array, pixels.to_8bit))
+    work, factor = working_plane(luma(pixels.array, pixels.to_8bit))
+    return detect_working_plane(work, factor, the_key)
+
+
+def detect_working_plane(work: np.ndarray, factor: float, key: Key) -> ImageDetection:
+    """Blind detection on a plane from :func:`working_plane` (or an average of several)."""
+    layout = carrier_layout(key)
     work = _prefilter(work, PREFILTER_SIGMA)
     short = min(work.shape)
     peaks = _scan(work, layout, _prior_periods(short, factor))

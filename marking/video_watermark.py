@@ -1,0 +1,187 @@
+"""Invisible video watermark: the image watermark's tile on every frame's luma, steady in time.
+
+Every frame carries the same tile (the image watermark's key-driven pattern, period a quarter of
+the short side), shaped per frame by that frame's perceptual mask. The tile is made once, from
+the first frame (informed embedding: it leans against that frame's own projection onto each
+bit), so the pattern does not flicker; only its local strength follows the moving texture.
+
+The detector averages frames at the image detector's working size and runs the image search
+(periods for scaling, positions for cropping) on the average: the mark adds up across frames
+while moving content and codec noise do not, so heavy compression that defeats one frame does
+not defeat a few seconds of them. Because the pattern does not depend on time, dropped frames,
+frame-rate changes and trims do not desynchronise anything.
+
+Frames come in as luma planes (:meth:`VideoMarker.mark_plane`, in place, for decoded Y planes of
+any bit depth) or as pictures (:meth:`VideoMarker.mark`: arrays or PIL images, luma only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from marking.errors import InputTooSmallError, UnsupportedInputError
+from marking.image_watermark import (
+    MIN_DETECT_SIDE,
+    MIN_SIDE,
+    ImageDetection,
+    _as_pixels,
+    add_tile,
+    detect_working_plane,
+    informed_tile,
+    working_plane,
+)
+from marking.kernels.luma import luma
+from marking.keys import Key, as_key
+from marking.payload import parse_payload, random_payload
+
+
+def _plane_in_8bit(plane: np.ndarray, max_value: int) -> tuple[np.ndarray, float]:
+    """A Y plane as float32 in 8-bit units, and the factor that got it there."""
+    if plane.ndim != 2:
+        raise UnsupportedInputError(f"a luma plane is 2-D, got shape {plane.shape}")
+    if plane.dtype not in (np.uint8, np.uint16):
+        raise UnsupportedInputError(f"a luma plane is uint8 or uint16, got {plane.dtype}")
+    to_8bit = 255.0 / max_value
+    return plane.astype(np.float32) * np.float32(to_8bit), to_8bit
+
+
+class VideoMarker:
+    """Marks frames of one video: frames in, frames out, the same tile on every one.
+
+    ``strength`` scales the amplitude as for pictures (1.0: about 42.6 dB luma PSNR per frame).
+    The tile is derived from the first frame marked; all frames must have its size.
+    """
+
+    def __init__(
+        self,
+        *,
+        payload: bytes | str | int | None = None,
+        key: Key | str | bytes | None = None,
+        strength: float = 1.0,
+    ) -> None:
+        if not (isinstance(strength, (int, float, np.floating)) and 0 < strength <= 4):
+            raise ValueError(f"strength must be in (0, 4], got {strength!r}")
+        self.key = as_key(key)
+        self.payload = random_payload() if payload is None else parse_payload(payload)
+        self.strength = float(strength)
+        self._tile: np.ndarray | None = None
+        self._shape: tuple[int, int] | None = None
+        self.frames = 0
+
+    def _tile_for(self, plane8: np.ndarray) -> np.ndarray:
+        if self._tile is None:
+            height, width = plane8.shape
+            if min(height, width) < MIN_SIDE:
+                raise InputTooSmallError(
+                    f"frames are {width}x{height}; the watermark needs at least {MIN_SIDE} px "
+                    "on each side"
+                )
+            self._shape = plane8.shape
+            self._tile = informed_tile(self.key, self.payload, plane8)
+        elif plane8.shape != self._shape:
+            raise UnsupportedInputError(
+                f"frame size changed from {self._shape[1]}x{self._shape[0]} to "
+                f"{plane8.shape[1]}x{plane8.shape[0]}"
+            )
+        return self._tile
+
+    def mark_plane(self, plane: np.ndarray, *, max_value: int = 255) -> None:
+        """Mark a decoded luma (Y) plane in place: uint8, or uint16 holding ``max_value``."""
+        plane8, to_8bit = _plane_in_8bit(plane, max_value)
+        tile = self._tile_for(plane8)
+        marked = add_tile(plane[:, :, None], plane8, tile, self.strength / to_8bit, max_value, True)
+        plane[...] = marked[:, :, 0]
+        self.frames += 1
+
+    def mark(self, frame: Any) -> Any:
+        """A marked copy of one frame given as a picture (array or PIL image): luma only."""
+        pixels = _as_pixels(frame)
+        plane8 = luma(pixels.array, pixels.to_8bit)
+        tile = self._tile_for(plane8)
+        scale = self.strength / pixels.to_8bit
+        marked = add_tile(pixels.array, plane8, tile, scale, pixels.value_max, pixels.round_values)
+        self.frames += 1
+        return pixels.rebuild(marked)
+
+
+@dataclass(frozen=True)
+class VideoDetection:
+    """What blind detection found in a set of frames (see :class:`ImageDetection`)."""
+
+    detected: bool
+    payload: str | None
+    false_alarm: float
+    score: float
+    frames: int
+    transform: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "detected": self.detected,
+            "payload": self.payload,
+            "false_alarm": self.false_alarm,
+            "score": self.score,
+            "frames_used": self.frames,
+            "transform": dict(self.transform),
+        }
+
+
+class VideoDetector:
+    """Averages frames at the detector's working size, then searches the average once."""
+
+    def __init__(self, *, key: Key | str | bytes | None = None) -> None:
+        self.key = as_key(key)
+        self._sum: np.ndarray | None = None
+        self._factor = 1.0
+        self._shape: tuple[int, int] | None = None
+        self.frames = 0
+
+    def push_plane(self, plane: np.ndarray, *, max_value: int = 255) -> None:
+        """Add a decoded luma (Y) plane (uint8, or uint16 holding ``max_value``)."""
+        self._add(_plane_in_8bit(plane, max_value)[0])
+
+    def push(self, frame: Any) -> None:
+        """Add a frame given as a picture (array or PIL image)."""
+        pixels = _as_pixels(frame)
+        self._add(luma(pixels.array, pixels.to_8bit))
+
+    def _add(self, plane8: np.ndarray) -> None:
+        if min(plane8.shape) < MIN_DETECT_SIDE:
+            raise InputTooSmallError(
+                f"frames are {plane8.shape[1]}x{plane8.shape[0]}; detection needs at least "
+                f"{MIN_DETECT_SIDE} px a side"
+            )
+        if self._shape is not None and plane8.shape != self._shape:
+            raise UnsupportedInputError("frame size changed within the video")
+        work, factor = working_plane(plane8)
+        if self._sum is None:
+            self._sum = np.zeros_like(work, dtype=np.float64)
+            self._shape = plane8.shape
+            self._factor = factor
+        self._sum += work
+        self.frames += 1
+
+    def result(self) -> VideoDetection:
+        """Search the average of the frames pushed so far."""
+        if self._sum is None:
+            raise UnsupportedInputError("no frames to look at")
+        average = (self._sum / self.frames).astype(np.float32)
+        found: ImageDetection = detect_working_plane(average, self._factor, self.key)
+        return VideoDetection(
+            found.detected,
+            found.payload,
+            found.false_alarm,
+            found.score,
+            self.frames,
+            dict(found.transform),
+        )
+
+
+def mark_frames(frames: Any, **options: Any) -> Any:
+    """Mark an iterable of pictures with one :class:`VideoMarker` (a generator)."""
+    marker = VideoMarker(**options)
+    for frame in frames:
+        yield marker.mark(frame)
