@@ -6,9 +6,12 @@ rotation, other streams) and turns every way a file can be unusable into one
 video stream one frame at a time, lets a callback edit the decoded planes *in place* (Y, U, V of
 the decoded pixel format: no RGB round trip, no colour conversion loss), re-encodes them with
 the same size, frame rate, time base, pixel format and colour metadata, and copies every other
-stream (audio, subtitles, data) packet for packet. :func:`frames` is the read-only twin for
-detectors. Memory stays bounded whatever the duration: one decoded frame at a time, plus what
-the encoder and muxer buffer internally.
+stream (audio, subtitles, data) packet for packet. Given ``process_audio``, it also decodes the
+first audio stream, passes its samples through a streaming processor (the audio watermark's
+embedder) and re-encodes them with the source's codec, rate, layout and bit rate, in the same
+pass. :func:`frames` is the read-only twin for detectors. Memory stays bounded whatever the
+duration: one decoded frame at a time, plus what the encoders, the audio processor and the
+muxer buffer internally.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -28,6 +31,8 @@ from marking.atomic import StrPath, atomic_write, check_output_path, display_pat
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 
 if TYPE_CHECKING:
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
     from av.container import InputContainer, OutputContainer
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
@@ -103,7 +108,39 @@ _MOV_NATIVE_TAGS = frozenset(
 )  # fmt: skip
 _CONTAINER_SKIP_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
 
+#: Audio encoders by the source codec's name, best first; other codecs try their own name.
+_AUDIO_ENCODERS = {
+    "aac": ("aac", "libfdk_aac"),
+    "opus": ("libopus", "opus"),
+    "mp3": ("libmp3lame",),
+    "vorbis": ("libvorbis", "vorbis"),
+}
+#: The encoder used when the source's audio codec cannot be encoded or stored in the output.
+_FALLBACK_AUDIO = {"mp4": "aac", "mov": "aac", "matroska": "libopus", "webm": "libopus"}
+#: Bit rate per channel when the source's is unknown: 128 kb/s per stereo pair.
+_AUDIO_BITS_PER_CHANNEL = 64_000
+#: Packed sample formats PyAV turns into NumPy arrays (and their planar twins).
+_NUMPY_SAMPLE_FORMATS = frozenset({"u8", "s16", "s32", "flt", "dbl"})
+#: Full scale of integer sample formats, by bytes per sample (u8 is offset by 128).
+_INT_FULL_SCALE = {1: 128.0, 2: 32768.0, 4: 2147483648.0}
+#: Samples of silence pushed at a time when filling a gap in the audio timestamps.
+_GAP_BLOCK = 48_000
+
 ProcessFrame = Callable[[list[np.ndarray], "FrameInfo"], None]
+
+
+class AudioProcessor(Protocol):
+    """A streaming sound editor, as :class:`marking.AudioEmbedder` is.
+
+    ``push`` takes float32 samples of shape (n, channels) and returns the samples that are
+    final, float of shape (m, channels), possibly none and possibly later than their input;
+    ``finish`` returns the rest. Output sample k is input sample k: a processor may delay
+    delivery, never shift time. Returned samples are clipped to [-1, 1] before encoding.
+    """
+
+    def push(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def finish(self) -> np.ndarray: ...
 
 
 # --- descriptions ------------------------------------------------------------------------
@@ -199,8 +236,30 @@ class FrameInfo:
 
 
 @dataclass(frozen=True)
+class AudioStreamInfo:
+    """The audio stream :func:`transcode` hands to a ``process_audio`` factory.
+
+    ``bit_rate`` is the source's (bits per second; None when the file does not say).
+    Samples reach the processor at ``sample_rate`` with ``channels`` columns, in the order of
+    ``layout`` (an FFmpeg layout name such as ``"stereo"`` or ``"5.1(side)"``).
+    """
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    sample_format: str
+    bit_rate: int | None
+    time_base: Fraction | None
+
+
+ProcessAudio = Callable[[AudioStreamInfo], AudioProcessor | None]
+
+
+@dataclass(frozen=True)
 class EncoderSettings:
-    """How the processed video stream is encoded; audio and other streams are never touched.
+    """How the processed video stream is encoded (audio: see :func:`transcode`).
 
     ``codec`` None picks libx264 (MP4, MOV, MKV) or libvpx-vp9 (WebM). ``crf`` and ``preset``
     apply to libx264/libx265 (libvpx-vp9 takes ``crf`` and maps the preset to ``cpu-used``);
@@ -246,6 +305,11 @@ class TranscodeReport:
     skipped_streams: list[dict[str, Any]] = field(default_factory=list)
     timestamp_fixes: int = 0
     corrupt_frames: int = 0  # frames the decoder flagged as damaged (errors concealed)
+    # The first audio stream: {"index", "action": "copied" | "skipped" | "re-encoded", ...};
+    # None without audio. Re-encoded, it names codec_in, encoder, bit_rate, sample rates,
+    # channels, layout, fallback (why the source codec was not kept, or None), samples_in,
+    # samples_out, gap_samples (silence put in timestamp gaps) and dropped_packets.
+    audio: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -730,6 +794,259 @@ def _copy_stream(output: OutputContainer, stream: Any, report: TranscodeReport) 
     return copy
 
 
+# --- audio ---------------------------------------------------------------------------------
+
+
+def _first_audio_stream(container: InputContainer) -> AudioStream | None:
+    return next(iter(container.streams.audio), None)
+
+
+def _source_bit_rate(stream: AudioStream) -> int | None:
+    """The audio stream's bit rate: the container's, the codec's, or a Matroska BPS tag."""
+    for rate in (stream.bit_rate, stream.codec_context.bit_rate):
+        if rate:
+            return int(rate)
+    for key, value in stream.metadata.items():
+        if key.upper().split("-")[0] == "BPS":
+            with contextlib.suppress(ValueError):
+                return int(value) or None
+    return None
+
+
+def _audio_facts(stream: AudioStream) -> AudioStreamInfo:
+    ctx = stream.codec_context
+    return AudioStreamInfo(
+        index=stream.index,
+        codec=ctx.codec.canonical_name,  # "mp3", where the decoder is called "mp3float"
+        sample_rate=int(ctx.sample_rate),
+        channels=int(ctx.channels),
+        layout=ctx.layout.name,
+        sample_format=ctx.format.name,
+        bit_rate=_source_bit_rate(stream),
+        time_base=Fraction(stream.time_base) if stream.time_base else None,
+    )
+
+
+def _audio_encoder(codec_in: str) -> tuple[Any | None, str | None]:
+    """A stable encoder for the source codec, or (None, why there is none)."""
+    av = _av()
+    experimental = None
+    for name in _AUDIO_ENCODERS.get(codec_in, (codec_in,)):
+        try:
+            codec = av.Codec(name, "w")
+        except (ValueError, av.FFmpegError):
+            continue
+        if codec.type != "audio":
+            continue
+        if codec.experimental:
+            experimental = codec.name
+            continue
+        return codec, None
+    if experimental is not None:
+        return None, f"FFmpeg's {codec_in} encoder ({experimental}) is experimental"
+    return None, f"this FFmpeg build has no {codec_in} encoder"
+
+
+def _audio_sample_format(codec: Any, source: str) -> str:
+    """The source's sample format if the encoder takes it, else the closest one it does take."""
+    av = _av()
+    formats = [f.name for f in (codec.audio_formats or ())]
+    if not formats or source in formats:
+        return source
+    src = av.AudioFormat(source)
+
+    def rank(name: str) -> tuple[int, int, int]:
+        fmt = av.AudioFormat(name)
+        return (
+            int(fmt.bits < src.bits),  # never lose precision if avoidable
+            abs(fmt.bits - src.bits),
+            int(fmt.is_planar != src.is_planar),
+        )
+
+    return min(formats, key=rank)
+
+
+def _audio_rate(codec: Any, rate: int) -> int:
+    """The source rate if the encoder takes it, else the next higher one it does (or its top)."""
+    rates = sorted(codec.audio_rates or ())
+    if not rates or rate in rates:
+        return rate
+    return next((r for r in rates if r >= rate), rates[-1])
+
+
+def _interleaved(frame: AudioFrame) -> np.ndarray:
+    """A decoded frame's samples as float32 (n, channels), from any sample format."""
+    channels = frame.layout.nb_channels
+    if frame.format.packed.name not in _NUMPY_SAMPLE_FORMATS:  # s64: FFmpeg converts it
+        resampler = _av().AudioResampler(format="flt", layout=frame.layout, rate=frame.sample_rate)
+        pieces = [f.to_ndarray().reshape(-1, channels) for f in resampler.resample(frame)]
+        return np.concatenate(pieces) if pieces else np.zeros((0, channels), np.float32)
+    array = frame.to_ndarray()
+    samples = array.T if frame.format.is_planar else array.reshape(-1, channels)
+    if samples.dtype.kind == "f":
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    scale = _INT_FULL_SCALE[samples.dtype.itemsize]
+    if samples.dtype.kind == "u":  # u8: silence is 128
+        return ((samples.astype(np.float32) - scale) / scale).astype(np.float32)
+    return (samples.astype(np.float64) / scale).astype(np.float32)
+
+
+class _AudioPass:
+    """Decodes the first audio stream, runs its samples through a processor, re-encodes them.
+
+    Timing: the first output sample sits where the first decoded sample sat; output frames
+    are then stamped by counting samples, so a processor's delay never shifts the sound.
+    Gaps in the source's timestamps (a lost packet) are filled with silence, so the sound
+    stays in step with the video after them.
+    """
+
+    def __init__(
+        self,
+        output: OutputContainer,
+        stream: AudioStream,
+        info: AudioStreamInfo,
+        processor: AudioProcessor,
+        container_name: str,
+        mux: Callable[[Any], None],
+        shown: str,
+    ) -> None:
+        self.stream, self.info, self.processor, self.mux = stream, info, processor, mux
+        self.shown = shown
+        self.out, self.entry = self._add_stream(output, container_name)
+        self.layout = stream.codec_context.layout
+        self.origin: int | None = None  # the first sample's position, in samples
+        self.next = 0  # where the next decoded sample belongs, in samples
+        self.emitted = 0
+        tick = float(stream.time_base or 0) * info.sample_rate
+        self.tolerance = max(int(np.ceil(2 * tick)), info.sample_rate // 100)
+
+    def _add_stream(self, output: OutputContainer, container_name: str) -> tuple[Any, dict]:
+        info = self.info
+        codec, fallback = _audio_encoder(info.codec)
+        out = None
+        if codec is not None:
+            try:
+                out = output.add_stream(codec.name)
+            except ValueError:
+                fallback = f"{_CONTAINER_NAMES[container_name]} cannot store {info.codec} audio"
+        if out is None:
+            codec = _av().Codec(_FALLBACK_AUDIO[container_name], "w")
+            out = output.add_stream(codec.name)
+        ctx = out.codec_context
+        rate = _audio_rate(codec, info.sample_rate)
+        ctx.sample_rate = rate
+        ctx.layout = self.stream.codec_context.layout
+        ctx.format = _audio_sample_format(codec, info.sample_format)
+        ctx.time_base = Fraction(1, rate)
+        out.time_base = Fraction(1, rate)
+        bit_rate = None
+        if not codec.lossless:
+            bit_rate = info.bit_rate
+            # Falling back from a lossless source, its bit rate would be far too high.
+            source_lossy = self.stream.codec_context.codec.lossy or not fallback
+            if not bit_rate or not source_lossy:
+                bit_rate = _AUDIO_BITS_PER_CHANNEL * info.channels
+            ctx.bit_rate = bit_rate
+        try:
+            ctx.open()
+        except _av().FFmpegError as error:
+            raise OutputError(
+                f"cannot encode {info.channels}-channel {info.sample_rate} Hz audio with "
+                f"{codec.name}: {_first_line(error)}"
+            ) from error
+        _copy_metadata(out.metadata, dict(self.stream.metadata), _STALE_TAGS)
+        out.disposition = self.stream.disposition
+        entry = {
+            "index": self.stream.index,
+            "action": "re-encoded",
+            "codec_in": info.codec,
+            "encoder": codec.name,
+            "bit_rate": bit_rate,
+            "sample_rate": info.sample_rate,
+            "sample_rate_out": rate,
+            "channels": info.channels,
+            "layout": info.layout,
+            "fallback": fallback,
+            "samples_in": 0,
+            "samples_out": 0,
+            "gap_samples": 0,
+            "dropped_packets": 0,
+        }
+        return out, entry
+
+    def decode(self, packet: Any) -> None:
+        try:
+            frames = self.stream.decode(packet)
+        except _av().FFmpegError:
+            # A damaged packet: skip it like players do; the gap it leaves is filled below.
+            self.entry["dropped_packets"] += 1
+            return
+        for frame in frames:
+            self._take(frame)
+
+    def _take(self, frame: AudioFrame) -> None:
+        info = self.info
+        if (frame.sample_rate, frame.layout.nb_channels) != (info.sample_rate, info.channels):
+            raise UnsupportedInputError(
+                f"{self.shown}: the audio changes from {info.channels} channels at "
+                f"{info.sample_rate} Hz to {frame.layout.nb_channels} at {frame.sample_rate} Hz "
+                "mid-stream"
+            )
+        start = None
+        if frame.pts is not None and frame.time_base:
+            start = round(frame.pts * frame.time_base * info.sample_rate)
+        if self.origin is None:
+            self.origin = self.next = start or 0
+        elif start is not None and start - self.next > self.tolerance:
+            gap = start - self.next
+            self.entry["gap_samples"] += gap
+            while gap > 0:
+                block = min(gap, _GAP_BLOCK)
+                self._push(np.zeros((block, info.channels), np.float32))
+                gap -= block
+        self._push(_interleaved(frame))
+
+    def _push(self, samples: np.ndarray) -> None:
+        self.entry["samples_in"] += len(samples)
+        self.next += len(samples)
+        self._encode(self.processor.push(samples))
+
+    def _encode(self, processed: Any) -> None:
+        channels = self.info.channels
+        array = np.asarray(processed, dtype=np.float32)
+        if not array.size:
+            return
+        if array.ndim == 1 and channels == 1:
+            array = array[:, None]
+        if array.ndim != 2 or array.shape[1] != channels:
+            raise ValueError(
+                f"the audio processor returned shape {array.shape}; expected (n, {channels})"
+            )
+        packed = np.clip(array, -1.0, 1.0).reshape(1, -1)
+        frame = _av().AudioFrame.from_ndarray(packed, format="flt", layout=self.layout)
+        frame.sample_rate = self.info.sample_rate
+        frame.time_base = Fraction(1, self.info.sample_rate)
+        frame.pts = (self.origin or 0) + self.emitted
+        self.emitted += len(array)
+        self.entry["samples_out"] += len(array)
+        self._encode_frame(frame)
+
+    def _encode_frame(self, frame: AudioFrame | None) -> None:
+        av = _av()
+        try:
+            packets = self.out.encode(frame)
+        except av.FFmpegError as error:
+            raise OutputError(
+                f"{self.entry['encoder']} audio encoding failed: {_first_line(error)}"
+            ) from error
+        self.mux(packets)
+
+    def finish(self) -> None:
+        self.decode(None)
+        self._encode(self.processor.finish())
+        self._encode_frame(None)
+
+
 def _container_options(name: str, tags: dict[str, str]) -> dict[str, str]:
     if name in ("mp4", "mov") and any(k.lower() not in _MOV_NATIVE_TAGS for k in tags):
         return {"movflags": "use_metadata_tags"}
@@ -752,14 +1069,20 @@ class _Encoder:
         settings: EncoderSettings,
         codec_name: str,
         report: TranscodeReport,
+        process_audio: ProcessAudio | None = None,
+        shown: str = "",
     ) -> None:
         self.output, self.container, self.stream = output, container, stream
+        self.shown = shown
         self.settings, self.codec_name, self.report = settings, codec_name, report
+        self.process_audio = process_audio
         self.video: VideoStream | None = None
         self.copies: dict[int, Any] = {}
         self.counts: dict[int, int] = {}
         self.pending: list[Any] = []
         self.last_pts: int | None = None
+        self.sound = _first_audio_stream(container)
+        self.audio: _AudioPass | None = None
 
     def open(self, first: VideoFrame) -> None:
         for stream in self.container.streams:
@@ -767,19 +1090,45 @@ class _Encoder:
                 self.video, self.report.pix_fmt_out = _add_video_stream(
                     self.output, self.stream, first, self.settings, self.codec_name
                 )
+            elif self._is_sound(stream) and self._open_audio(stream):
+                continue
             else:
                 copy = _copy_stream(self.output, stream, self.report)
                 if copy is not None:
                     self.copies[stream.index] = copy
+                if self._is_sound(stream):
+                    action = "skipped" if copy is None else "copied"
+                    codec = stream.codec_context.name
+                    self.report.audio = {"index": stream.index, "action": action, "codec": codec}
         pending, self.pending = self.pending, []
         for packet in pending:
             self.copy(packet)
+
+    def _is_sound(self, stream: Any) -> bool:
+        return self.sound is not None and stream.index == self.sound.index
+
+    def _open_audio(self, stream: AudioStream) -> bool:
+        """Set up the re-encoded audio stream; False if it is to be copied instead."""
+        if self.process_audio is None or stream.codec_context is None:
+            return False
+        info = _audio_facts(stream)
+        processor = self.process_audio(info)
+        if processor is None:
+            return False
+        self.audio = _AudioPass(
+            self.output, stream, info, processor, self.output.format.name, self._mux, self.shown
+        )
+        self.report.audio = self.audio.entry
+        return True
 
     def copy(self, packet: Any) -> None:
         if self.video is None:
             self.pending.append(packet)
             return
         index = packet.stream.index
+        if self.audio is not None and index == self.audio.stream.index:
+            self.audio.decode(packet)
+            return
         target = self.copies.get(index)
         if target is None:
             return
@@ -812,6 +1161,8 @@ class _Encoder:
             raise OutputError(f"writing the output failed: {_first_line(error)}") from error
 
     def finish(self) -> None:
+        if self.audio is not None:
+            self.audio.finish()
         self.encode(None)
         for entry in self.report.copied_streams:
             entry["packets"] = self.counts.get(entry["index"], 0)
@@ -870,13 +1221,21 @@ def transcode(
     dst: StrPath,
     process_frame: ProcessFrame,
     settings: EncoderSettings | None = None,
+    process_audio: ProcessAudio | None = None,
 ) -> TranscodeReport:
     """Re-encode the first video stream of ``src`` into ``dst``, editing every frame in place.
 
     ``process_frame(planes, info)`` gets the decoded pixel format's planes as writable 2-D
     arrays (Y, U, V: uint8, or uint16 above 8 bits) and edits them in place; it must not keep
-    them. Every other stream is copied packet for packet. ``dst`` appears complete or not at
-    all.
+    them. Every other stream is copied packet for packet, except, given ``process_audio``,
+    the first audio stream: ``process_audio(info)`` is called once with its
+    :class:`AudioStreamInfo` and returns an :class:`AudioProcessor` (or None to copy the
+    stream after all). Its samples go through ``push`` as float32 (n, channels) and what comes
+    back is re-encoded with the source's codec, sample rate, layout and bit rate (128 kb/s
+    per stereo pair when the file does not say), timed from the first source sample whatever
+    the processor's delay. A source codec that FFmpeg cannot encode (or the output container
+    cannot store) falls back to AAC in MP4/MOV and Opus in MKV/WebM; ``report.audio`` says
+    what was done. ``dst`` appears complete or not at all.
     """
     av = _av()
     settings = settings or EncoderSettings()
@@ -909,7 +1268,16 @@ def transcode(
                     handle, "w", format=name, options=_container_options(name, tags)
                 ) as output:
                     output.metadata.update(tags)
-                    encoder = _Encoder(output, container, stream, settings, codec_name, report)
+                    encoder = _Encoder(
+                        output,
+                        container,
+                        stream,
+                        settings,
+                        codec_name,
+                        report,
+                        process_audio,
+                        shown,
+                    )
                     _run(container, encoder, process_frame, report, shown)
             except av.FFmpegError as error:  # raised by the muxer while finishing the file
                 if isinstance(error, OSError):
@@ -986,6 +1354,8 @@ def _run(
 
 __all__ = [
     "CONTAINERS",
+    "AudioProcessor",
+    "AudioStreamInfo",
     "EncoderSettings",
     "FrameInfo",
     "StreamInfo",

@@ -7,19 +7,23 @@ a little noise, so each transcode takes a fraction of a second.
 from __future__ import annotations
 
 import hashlib
+import re
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import av
 import numpy as np
 import pytest
+from scipy.signal import resample_poly
 
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 from marking.video_io import (
+    AudioStreamInfo,
     EncoderSettings,
     FrameInfo,
+    _interleaved,
     frames,
     probe_video,
     transcode,
@@ -522,8 +526,13 @@ def _rss_bytes() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="RSS read from /proc (Linux)")
-def test_memory_does_not_grow_with_length(tmp_path: Path) -> None:
-    """One frame at a time: memory at frame 400 is what it was at frame 100."""
+@pytest.mark.parametrize("reencode_audio", [False, True], ids=["audio-copied", "audio-reencoded"])
+def test_memory_does_not_grow_with_length(tmp_path: Path, reencode_audio: bool) -> None:
+    """One frame at a time: memory at frame 400 is what it was at frame 100.
+
+    Re-encoding the sound track through a processor that lags a second holds that second,
+    and the muxer holds the video packets of that second until the sound catches up.
+    """
     long_clip = write_clip(tmp_path / "long.mp4", seconds=20.0, audio=True)
     samples: dict[int, tuple[int, int]] = {}
 
@@ -534,12 +543,438 @@ def test_memory_does_not_grow_with_length(tmp_path: Path) -> None:
 
     tracemalloc.start()
     try:
-        report = transcode(long_clip, tmp_path / "out.mp4", sample, FAST)
+        report = transcode(
+            long_clip,
+            tmp_path / "out.mp4",
+            sample,
+            FAST,
+            process_audio=Late if reencode_audio else None,
+        )
     finally:
         tracemalloc.stop()
     assert report.frames == 500
+    assert report.audio is not None
+    assert report.audio["action"] == ("re-encoded" if reencode_audio else "copied")
     (rss_early, py_early), (rss_late, py_late) = samples[100], samples[499]
     frame_bytes = 320 * 240 * 3 // 2
     # Holding the 400 frames in between would take 400 x 115 kB = 46 MB.
     assert rss_late - rss_early < 40 * frame_bytes
     assert py_late - py_early < 4 * frame_bytes
+
+
+# --- sound track ---------------------------------------------------------------------------
+
+
+def sweep(count: int, channels: int, rate: int, level: float = 1.0) -> np.ndarray:
+    """float32 (count, channels): a chirp and a tone per channel, alignable to the sample."""
+    t = np.arange(count) / rate
+    columns = []
+    for channel in range(channels):
+        low, high = 200 + 100 * channel, 3000 + 500 * channel
+        chirp = 0.25 * np.sin(2 * np.pi * (low * t + (high - low) * t**2 / (2 * t[-1])))
+        columns.append(chirp + 0.1 * np.sin(2 * np.pi * 330 * (channel + 1) * t + channel))
+    return (level * np.stack(columns, axis=1)).astype(np.float32)
+
+
+def _add_audio(
+    container: Any, codec: str, rate: int, layout: str, bit_rate: int | None, options: dict
+) -> Any:
+    stream = container.add_stream(codec, rate=rate, options=options)
+    stream.layout = layout
+    if bit_rate:
+        stream.codec_context.bit_rate = bit_rate
+    return stream
+
+
+def _mux_audio(
+    container: Any, stream: Any, samples: np.ndarray, rate: int, layout: str, drop: int | None
+) -> None:
+    """Encode ``samples`` in 1000-sample blocks (not the codec's frame size) and mux them."""
+    encoded = 0
+    for start in [*range(0, len(samples), 1000), None]:
+        frame = None
+        if start is not None:
+            block = np.ascontiguousarray(samples[start : start + 1000]).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(block, format="flt", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        for packet in stream.encode(frame):
+            if encoded != drop:
+                container.mux(packet)
+            encoded += 1
+
+
+def write_sound_clip(
+    path: Path,
+    *,
+    audio_codec: str,
+    rate: int,
+    layout: str = "stereo",
+    bit_rate: int | None = None,
+    audio_options: dict[str, str] | None = None,
+    video_codec: str = "libx264",
+    seconds: float = 2.0,
+    flash_at: float | None = None,
+    second_audio: bool = False,
+    subtitles: bool = False,
+    drop_packet: int | None = None,
+) -> Path:
+    """A 160x120 clip at 25 fps whose first audio stream is :func:`sweep`.
+
+    ``flash_at``: a white frame and a loud 1 kHz burst at that time (over a quieter sweep).
+    ``second_audio``: a mono MP3 stream after it; ``subtitles``: SubRip captions;
+    ``drop_packet``: leave that packet of the first audio stream out (a gap in its timestamps).
+    """
+    fps, size = 25, (160, 120)
+    channels = av.AudioLayout(layout).nb_channels
+    samples = sweep(round(rate * seconds), channels, rate, 0.2 if flash_at else 1.0)
+    if flash_at is not None:
+        start = round(flash_at * rate)
+        t = np.arange(rate // 10) / rate
+        samples[start : start + len(t)] += 0.6 * np.sin(2 * np.pi * 1000 * t)[:, None]
+    with av.open(str(path), "w") as container:
+        opts = {"preset": "ultrafast"}
+        if video_codec == "libvpx-vp9":
+            opts = {"deadline": "realtime", "cpu-used": "8"}
+        video = container.add_stream(video_codec, rate=fps, options=opts)
+        video.width, video.height, video.pix_fmt = *size, "yuv420p"
+        sound = _add_audio(container, audio_codec, rate, layout, bit_rate, audio_options or {})
+        extra = (
+            _add_audio(container, "libmp3lame", 44100, "mono", 64000, {}) if second_audio else None
+        )
+        text = None
+        if subtitles:
+            text = container.add_mux_stream("subrip")
+            text.time_base = Fraction(1, 1000)
+        for index in range(round(fps * seconds)):
+            pixels = clip_pixels(index, *size)
+            if flash_at is not None and index == round(flash_at * fps):
+                pixels[:] = 235
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+            if text is not None and index % fps == 0:
+                packet = av.Packet(f"caption {index // fps}".encode())
+                packet.stream, packet.time_base = text, Fraction(1, 1000)
+                packet.pts = packet.dts = index * 1000 // fps
+                packet.duration = 800
+                container.mux(packet)
+        container.mux(video.encode(None))
+        _mux_audio(container, sound, samples, rate, layout, drop_packet)
+        if extra is not None:
+            tone = 0.3 * np.sin(2 * np.pi * 550 * np.arange(round(44100 * seconds)) / 44100)
+            _mux_audio(container, extra, tone.astype(np.float32)[:, None], 44100, "mono", None)
+    return path
+
+
+class Sound(NamedTuple):
+    """The first audio stream of a file, decoded the way players do: frames end to end."""
+
+    start: float  # seconds of the first decoded sample
+    samples: np.ndarray  # float32 (n, channels)
+    rate: int
+    layout: str
+    codec: str
+    bit_rate: int | None
+    frame: int  # the longest decoded frame, in samples
+    tick: float  # the stream's time base, in seconds
+
+
+def sound(path: Path) -> Sound:
+    pieces, start, longest = [], None, 0
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        for frame in container.decode(stream):
+            array = frame.to_ndarray()
+            array = array.T if frame.format.is_planar else array.reshape(-1, ctx.channels)
+            if array.dtype.kind in "iu":
+                array = array / float(2 ** (8 * array.dtype.itemsize - 1))
+            pieces.append(array.astype(np.float32))
+            longest = max(longest, frame.samples)
+            if start is None:
+                start = float(frame.pts * frame.time_base)
+        return Sound(
+            start=start or 0.0,
+            samples=np.concatenate(pieces),
+            rate=ctx.sample_rate,
+            layout=ctx.layout.name,
+            codec=ctx.codec.canonical_name,
+            bit_rate=stream.bit_rate or None,
+            frame=longest,
+            tick=float(stream.time_base),
+        )
+
+
+def best_lag(reference: np.ndarray, other: np.ndarray, span: int = 300) -> tuple[int, float]:
+    """The lag of ``other`` behind ``reference`` (in samples) where they correlate best."""
+    count = min(len(reference), len(other)) - 2 * span
+    base = reference[span : span + count]
+    scores = []
+    for lag in range(-span, span + 1):
+        moved = other[span + lag : span + lag + count]
+        score = float(np.sum(base * moved) / np.sqrt(np.sum(base**2) * np.sum(moved**2)))
+        scores.append((score, lag))
+    score, lag = max(scores)
+    return lag, score
+
+
+class Late:
+    """An identity AudioProcessor that hands samples back one second late, the rest at finish."""
+
+    def __init__(self, info: AudioStreamInfo, delay_s: float = 1.0) -> None:
+        self.info = info
+        self.delay = round(delay_s * info.sample_rate)
+        self.held = np.zeros((0, info.channels), np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        assert samples.dtype == np.float32
+        assert samples.ndim == 2
+        assert samples.shape[1] == self.info.channels
+        self.held = np.concatenate([self.held, samples])
+        ready = max(0, len(self.held) - self.delay)
+        out, self.held = self.held[:ready], self.held[ready:]
+        return out
+
+    def finish(self) -> np.ndarray:
+        out, self.held = self.held, self.held[:0]
+        return out
+
+
+class Same:
+    """An identity AudioProcessor without delay."""
+
+    def __init__(self, info: AudioStreamInfo) -> None:
+        self.channels = info.channels
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        return samples
+
+    def finish(self) -> np.ndarray:
+        return np.zeros((0, self.channels), np.float32)
+
+
+SOUND_CASES = {
+    "mp4-aac": {"suffix": ".mp4", "audio_codec": "aac", "rate": 48000, "bit_rate": 96000},
+    "webm-opus": {
+        "suffix": ".webm",
+        "video_codec": "libvpx-vp9",
+        "audio_codec": "libopus",
+        "rate": 48000,
+        "layout": "mono",
+    },
+    "mkv-flac": {"suffix": ".mkv", "audio_codec": "flac", "rate": 44100},
+    "mkv-mp3": {"suffix": ".mkv", "audio_codec": "libmp3lame", "rate": 44100, "bit_rate": 128000},
+}
+ENCODERS = {"aac": "aac", "opus": "libopus", "flac": "flac", "mp3": "libmp3lame"}
+
+
+@pytest.mark.parametrize("case", sorted(SOUND_CASES))
+def test_sound_track_reencoded_in_step(tmp_path: Path, case: str) -> None:
+    """A processor that answers a second late: same codec, rate, layout, length and timing."""
+    options = dict(SOUND_CASES[case])
+    suffix = options.pop("suffix")
+    source = write_sound_clip(tmp_path / f"in{suffix}", **options)
+    made: list[Late] = []
+
+    def late(info: AudioStreamInfo) -> Late:
+        made.append(Late(info))
+        return made[-1]
+
+    out = tmp_path / f"out{suffix}"
+    report = transcode(source, out, keep, FAST, process_audio=late)
+    src, dst = sound(source), sound(out)
+    [processor] = made
+    info = processor.info
+    assert (info.index, info.codec, info.sample_rate, info.layout) == (
+        1,
+        src.codec,
+        src.rate,
+        src.layout,
+    )
+    lossless = src.codec in ("flac",)
+    expected_rate = None if lossless else (info.bit_rate or 64_000 * info.channels)
+    entry = report.audio
+    assert entry is not None
+    assert (entry["action"], entry["encoder"], entry["fallback"]) == (
+        "re-encoded",
+        ENCODERS[src.codec],
+        None,
+    )
+    assert entry["bit_rate"] == expected_rate
+    assert entry["samples_in"] == entry["samples_out"] == len(src.samples)
+    assert (entry["gap_samples"], entry["dropped_packets"]) == (0, 0)
+    assert report.copied_streams == []
+    assert (dst.codec, dst.rate, dst.layout) == (src.codec, src.rate, src.layout)
+    if dst.bit_rate and expected_rate:  # MP4 and MP3 headers state it
+        assert dst.bit_rate == pytest.approx(expected_rate, rel=0.2)
+    assert abs(len(dst.samples) - len(src.samples)) <= dst.frame
+    assert dst.start == pytest.approx(src.start, abs=max(src.tick, dst.tick))
+    if lossless:
+        assert np.array_equal(dst.samples, src.samples)
+    assert best_lag(src.samples, dst.samples) == (0, pytest.approx(1.0, abs=0.02))
+    assert len(packets(out, "video")) == len(packets(source, "video")) == report.frames == 50
+
+
+def first_loud(samples: np.ndarray, rate: int, start: float) -> float:
+    return start + int(np.argmax(np.abs(samples).max(axis=1) > 0.4)) / rate
+
+
+def flash_time(path: Path) -> float:
+    levels = [(float(planes[0].mean()), info.time) for planes, info in frames(path)]
+    return max(levels)[1]
+
+
+def test_identity_pass_keeps_av_sync(tmp_path: Path) -> None:
+    """A flash and a burst at 1.2 s stay together, and where they were."""
+    source = write_sound_clip(tmp_path / "sync.mp4", audio_codec="aac", rate=48000, flash_at=1.2)
+    out = tmp_path / "out.mp4"
+    transcode(source, out, keep, FAST, process_audio=Same)
+    src, dst = sound(source), sound(out)
+    heard_src = first_loud(src.samples, src.rate, src.start)
+    heard = first_loud(dst.samples, dst.rate, dst.start)
+    assert heard_src == pytest.approx(1.2, abs=0.002)
+    assert heard == pytest.approx(heard_src, abs=0.001)
+    assert flash_time(out) == flash_time(source) == pytest.approx(1.2)
+
+
+def test_other_streams_copied_while_the_first_audio_is_reencoded(tmp_path: Path) -> None:
+    source = write_sound_clip(
+        tmp_path / "many.mkv", audio_codec="flac", rate=44100, second_audio=True, subtitles=True
+    )
+    out = tmp_path / "out.mkv"
+    report = transcode(source, out, keep, FAST, process_audio=Late)
+    assert report.audio is not None
+    assert (report.audio["index"], report.audio["action"]) == (1, "re-encoded")
+    assert [(s["index"], s["type"]) for s in report.copied_streams] == [
+        (2, "audio"),
+        (3, "subtitle"),
+    ]
+    with av.open(str(out)) as container:
+        layout = [(s.type, s.codec_context.codec.canonical_name) for s in container.streams]
+    assert layout == [
+        ("video", "h264"),
+        ("audio", "flac"),
+        ("audio", "mp3"),
+        ("subtitle", "subrip"),
+    ]
+    assert packets(out, "subtitle") == packets(source, "subtitle")
+
+    def second_audio(path: Path) -> list[tuple[Any, ...]]:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[1]
+            return [(p.pts, bytes(p)) for p in container.demux(stream) if p.size]
+
+    assert second_audio(out) == second_audio(source)
+    assert np.array_equal(sound(out).samples, sound(source).samples)
+
+
+@pytest.mark.parametrize(
+    ("case", "why"),
+    [("vorbis-mkv", "encoder .* is experimental"), ("aac-webm", "WebM cannot store aac")],
+)
+def test_fallback_to_opus(tmp_path: Path, case: str, why: str) -> None:
+    """No stable Vorbis encoder, or no AAC in WebM: Opus at 48 kHz, still in step."""
+    if case == "vorbis-mkv":
+        options = {"strict": "experimental"}
+        source = write_sound_clip(
+            tmp_path / "in.mkv", audio_codec="vorbis", rate=44100, audio_options=options
+        )
+        out, settings = tmp_path / "out.mkv", FAST
+    else:
+        source = write_sound_clip(tmp_path / "in.mp4", audio_codec="aac", rate=44100)
+        out, settings = tmp_path / "out.webm", EncoderSettings(preset="ultrafast", container="webm")
+    report = transcode(source, out, keep, settings, process_audio=Late)
+    entry = report.audio
+    assert entry is not None
+    assert (entry["encoder"], entry["sample_rate"], entry["sample_rate_out"]) == (
+        "libopus",
+        44100,
+        48000,
+    )
+    assert re.search(why, entry["fallback"])
+    src, dst = sound(source), sound(out)
+    assert (dst.codec, dst.rate, dst.layout) == ("opus", 48000, "stereo")
+    assert len(dst.samples) / 48000 == pytest.approx(
+        len(src.samples) / 44100, abs=dst.frame / 48000
+    )
+    assert dst.start == pytest.approx(src.start, abs=max(src.tick, dst.tick))
+    resampled = resample_poly(src.samples, 160, 147, axis=0)
+    assert best_lag(resampled, dst.samples) == (0, pytest.approx(1.0, abs=0.02))
+
+
+def test_audio_copied_without_a_processor_or_when_declined(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    report = transcode(clips["mp4"], tmp_path / "plain.mp4", keep, FAST)
+    assert report.audio == {"index": 1, "action": "copied", "codec": "aac"}
+    facts: list[AudioStreamInfo] = []
+
+    def decline(info: AudioStreamInfo) -> None:
+        facts.append(info)
+
+    out = tmp_path / "declined.mp4"
+    report = transcode(clips["mp4"], out, keep, FAST, process_audio=decline)
+    [info] = facts
+    assert (info.index, info.codec, info.sample_rate, info.channels, info.layout) == (
+        1,
+        "aac",
+        48000,
+        2,
+        "stereo",
+    )
+    assert (info.sample_format, info.time_base) == ("fltp", Fraction(1, 48000))
+    assert info.bit_rate is not None
+    assert info.bit_rate > 0
+    assert report.audio == {"index": 1, "action": "copied", "codec": "aac"}
+    assert packets(out, "audio") == packets(clips["mp4"], "audio")
+
+
+def test_a_gap_in_the_audio_timestamps_is_filled_with_silence(tmp_path: Path) -> None:
+    """A lost packet leaves a hole in time: silence keeps the sound after it in step."""
+    source = write_sound_clip(tmp_path / "gap.mkv", audio_codec="flac", rate=44100, drop_packet=3)
+    report = transcode(source, tmp_path / "out.mkv", keep, FAST, process_audio=Late)
+    src, dst = sound(source), sound(tmp_path / "out.mkv")
+    assert report.audio is not None
+    gap = report.audio["gap_samples"]
+    assert gap == pytest.approx(src.frame, abs=src.tick * src.rate)  # the ms clock of MKV
+    before = 3 * src.frame
+    assert len(dst.samples) == len(src.samples) + gap
+    assert np.array_equal(dst.samples[:before], src.samples[:before])
+    assert not dst.samples[before : before + gap].any()
+    assert np.array_equal(dst.samples[before + gap :], src.samples[before:])
+
+
+@pytest.mark.parametrize(
+    "fmt", ["u8", "s16", "s32", "flt", "dbl", "u8p", "s16p", "s32p", "fltp", "s64"]
+)
+def test_samples_reach_the_processor_as_interleaved_float(fmt: str) -> None:
+    rng = np.random.default_rng(3)
+    reference = np.round(rng.uniform(-1, 1, (100, 3)) * 100) / 128  # exact in u8 and up
+    layout = "2.1"
+    base = "s16" if fmt == "s64" else fmt
+    dtype = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64}
+    kind = base.rstrip("p")
+    scale = {"u8": 128, "s16": 2**15, "s32": 2**31}.get(kind, 1)
+    values = reference * scale + (128 if kind == "u8" else 0)
+    values = values.astype(dtype[kind])
+    array = values.T if base.endswith("p") else values.reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(array), format=base, layout=layout)
+    frame.sample_rate = 48000
+    if fmt == "s64":
+        [frame] = av.AudioResampler(format="s64", layout=layout, rate=48000).resample(frame)
+    converted = _interleaved(frame)
+    assert converted.dtype == np.float32
+    np.testing.assert_array_equal(converted, reference.astype(np.float32))
+
+
+def test_a_processor_returning_the_wrong_shape_fails_cleanly(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    class Wrong(Same):
+        def push(self, samples: np.ndarray) -> np.ndarray:
+            return samples[:, :1]
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(ValueError, match=r"expected \(n, 2\)"):
+        transcode(clips["mp4"], out, keep, FAST, process_audio=Wrong)
+    assert not out.exists()
