@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from marking.verify import Verification, payload_for_label, verify_file
     from marking.video_io import EncoderSettings, transcode
     from marking.video_label import VideoLabelSettings, label_video
+    from marking.video_watermark import VideoDetection, VideoDetector, VideoMarker
+    from marking.video_watermark_io import detect_video_file, embed_video_file
     from marking.visible_label import LabelStyle, label_image
 
 __version__ = "0.1.0"
@@ -66,6 +68,11 @@ _LAZY_EXPORTS = {
     "label_file": "marking.image_io",
     "VideoLabelSettings": "marking.video_label",
     "label_video": "marking.video_label",
+    "VideoMarker": "marking.video_watermark",
+    "VideoDetector": "marking.video_watermark",
+    "VideoDetection": "marking.video_watermark",
+    "embed_video_file": "marking.video_watermark_io",
+    "detect_video_file": "marking.video_watermark_io",
     "EncoderSettings": "marking.video_io",
     "transcode": "marking.video_io",
     "CueSettings": "marking.audio_cue",
@@ -102,17 +109,22 @@ __all__ = [
     "UnsupportedInputError",
     "UsageError",
     "Verification",
+    "VideoDetection",
+    "VideoDetector",
     "VideoLabelSettings",
+    "VideoMarker",
     "__version__",
     "add_cue",
     "detect_audio",
     "detect_audio_file",
     "detect_file",
     "detect_image",
+    "detect_video_file",
     "embed_audio",
     "embed_audio_file",
     "embed_file",
     "embed_image",
+    "embed_video_file",
     "label_audio_file",
     "label_file",
     "label_image",

@@ -80,13 +80,14 @@ def verify_file(
     _read_metadata(result, path, kind)
     _read_c2pa(result, path, trust_anchors)
     result.watermark = _read_watermark(path, kind, key)
+    _note_split_payloads(result)
     _conclude(result)
     return result
 
 
 def _read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
     """The watermark detector's report, with ``checked`` saying whether it could look."""
-    from marking.media_kind import AUDIO, IMAGE
+    from marking.media_kind import AUDIO, IMAGE, VIDEO
 
     if kind == IMAGE:
         from marking.image_io import detect_file
@@ -105,7 +106,29 @@ def _read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
             "checked": True,
             **{name: value for name, value in found.items() if name not in ("input", "kind")},
         }
+    if kind == VIDEO:
+        from marking.video_watermark_io import detect_video_file
+
+        try:
+            found = detect_video_file(path, key=key)
+        except InputTooSmallError as error:  # frames under 96 px: the metadata still counts
+            return {"checked": False, "reason": str(error)}
+        return {
+            "checked": True,
+            **{name: value for name, value in found.items() if name not in ("input", "kind")},
+        }
     return {"checked": False, "reason": f"no {kind} watermark detector yet"}
+
+
+def _note_split_payloads(result: Verification) -> None:
+    """A video whose frames and sound carry different payloads: one of them was replaced."""
+    mark = result.watermark or {}
+    video, sound = mark.get("video") or {}, mark.get("audio") or {}
+    if video.get("detected") and sound.get("detected") and video["payload"] != sound["payload"]:
+        result.notes.append(
+            f"the frames carry payload {video['payload']} but the sound {sound['payload']}: "
+            "one of the tracks was taken from another file"
+        )
 
 
 def _read_metadata(result: Verification, path: Any, kind: str) -> None:

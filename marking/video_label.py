@@ -25,6 +25,7 @@ from marking.video_io import (
     COLOR_RANGES,
     EncoderSettings,
     FrameInfo,
+    VideoInfo,
     probe_video,
     transcode,
     video_duration,
@@ -262,6 +263,75 @@ def prepare_label(info: FrameInfo, style: LabelStyle) -> FrameLabel:
 # --- files -------------------------------------------------------------------------------
 
 
+class FrameLabeler:
+    """The label as a :func:`~marking.video_io.transcode` callback: frames in the labeled
+    intervals get it blended into their planes, the rest pass untouched.
+
+    Shared by :func:`label_video` and the video watermark, which labels and marks each frame in
+    one pass. ``duration`` (seconds) places the end and middle intervals.
+    """
+
+    def __init__(self, settings: VideoLabelSettings, duration: float) -> None:
+        self.settings = settings
+        self.duration = duration
+        self.intervals = settings.intervals(duration)
+        self.prepared: dict[tuple[Any, ...], FrameLabel] = {}
+        self.labeled = 0
+
+    @classmethod
+    def for_file(cls, src: StrPath, settings: VideoLabelSettings, info: VideoInfo) -> FrameLabeler:
+        """A labeler for the video ``src`` described by ``info`` (reads its length if needed)."""
+        duration = info.duration_s
+        if duration <= 0 and (settings.also_end_s or settings.also_middle_s):
+            duration = video_duration(src)  # not declared: read the packet timestamps
+        return cls(settings, duration)
+
+    def __call__(self, planes: list[np.ndarray], frame: FrameInfo) -> bool:
+        """Label ``planes`` in place if ``frame`` falls in an interval; True if it did."""
+        if not any(start <= frame.time < end for start, end in self.intervals):
+            return False
+        key = (
+            frame.width,
+            frame.height,
+            frame.pix_fmt,
+            frame.color_range,
+            frame.colorspace,
+            frame.color_trc,
+            frame.rotation,
+        )
+        label = self.prepared.get(key)
+        if label is None:
+            label = self.prepared[key] = prepare_label(frame, self.settings.style)
+        label.apply(planes)  # grey video has one plane: only the luma patch is used
+        self.labeled += 1
+        return True
+
+    def record(self, duration: float, rotation: int) -> dict[str, Any]:
+        """What was labeled and how, for a JSON record (``duration``: the video's, in s)."""
+        settings = self.settings
+        record: dict[str, Any] = {
+            "frames_labeled": self.labeled,
+            "intervals": [[round(a, 6), round(min(b, duration), 6)] for a, b in self.intervals],
+            "duration_s": duration,
+            "text": settings.style.text,
+        }
+        first = next(iter(self.prepared.values()), None)
+        if first is not None:
+            layout = first.layout
+            record.update(
+                box=list(layout.box),
+                coded_box=list(first.coded_box),
+                text_height=layout.text_height,
+                font_size=layout.font_size,
+                plate_opacity=round(layout.plate_opacity, 3),
+                contrast=round(worst_case_contrast(settings.style, layout.plate_opacity), 2),
+                matrix=first.matrix,
+                color_range=COLOR_RANGES[2 if first.full_range else 1],
+                rotation=rotation,
+            )
+        return record
+
+
 def label_video(
     src: StrPath,
     dst: StrPath,
@@ -274,69 +344,32 @@ def label_video(
     """
     settings = settings or VideoLabelSettings()
     info = probe_video(src)
-    duration = info.duration_s
-    if duration <= 0 and (settings.also_end_s or settings.also_middle_s):
-        duration = video_duration(src)  # not declared: read the packet timestamps
-    intervals = settings.intervals(duration)
-    prepared: dict[tuple[Any, ...], FrameLabel] = {}
-    labeled = 0
-
-    def process(planes: list[np.ndarray], frame: FrameInfo) -> None:
-        nonlocal labeled
-        if not any(start <= frame.time < end for start, end in intervals):
-            return
-        key = (
-            frame.width,
-            frame.height,
-            frame.pix_fmt,
-            frame.color_range,
-            frame.colorspace,
-            frame.color_trc,
-            frame.rotation,
-        )
-        label = prepared.get(key)
-        if label is None:
-            label = prepared[key] = prepare_label(frame, settings.style)
-        label.apply(planes)  # grey video has one plane: only the luma patch is used
-        labeled += 1
-
-    report = transcode(src, dst, process, encoder or EncoderSettings())
-    shown_duration = report.duration_s or duration
-    first = next(iter(prepared.values()), None)
+    labeler = FrameLabeler.for_file(src, settings, info)
+    report = transcode(src, dst, labeler, encoder or EncoderSettings())
+    label = labeler.record(report.duration_s or labeler.duration, info.rotation)
     record: dict[str, Any] = {
         "input": os.fspath(src),
         "output": os.fspath(dst),
         "frames": report.frames,
-        "frames_labeled": labeled,
-        "intervals": [[round(a, 6), round(min(b, shown_duration), 6)] for a, b in intervals],
-        "duration_s": shown_duration,
-        "text": settings.style.text,
+        "frames_labeled": label.pop("frames_labeled"),
+        "intervals": label.pop("intervals"),
+        "duration_s": label.pop("duration_s"),
+        "text": label.pop("text"),
         "encoder": report.encoder,
         "pix_fmt": report.pix_fmt_out,
         "copied_streams": report.copied_streams,
         "skipped_streams": report.skipped_streams,
         "corrupt_frames": report.corrupt_frames,
         "seconds": report.seconds,
+        **label,
     }
-    if first is not None:
-        layout = first.layout
-        record.update(
-            box=list(layout.box),
-            coded_box=list(first.coded_box),
-            text_height=layout.text_height,
-            font_size=layout.font_size,
-            plate_opacity=round(layout.plate_opacity, 3),
-            contrast=round(worst_case_contrast(settings.style, layout.plate_opacity), 2),
-            matrix=first.matrix,
-            color_range=COLOR_RANGES[2 if first.full_range else 1],
-            rotation=info.rotation,
-        )
     return record
 
 
 __all__ = [
     "MIN_START_SECONDS",
     "FrameLabel",
+    "FrameLabeler",
     "PlanePatch",
     "VideoLabelSettings",
     "coded_box",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Demo: label and watermark a sample photo and ask the detector about the original and the
 # marked copy; watermark a sample recording and ask the detector about both again; label the
-# recording (audio cue) and a sample video clip (burned-in text).
+# recording (audio cue) and a sample video clip (burned-in text); label and watermark the clip
+# in one pass (its sound track too) and ask the detector about it.
 # Run it with `make demo` (which installs the package first).
 set -euo pipefail
 
@@ -104,7 +105,35 @@ echo
 echo "==> label: $CLIP -> $OUT_DIR/video-labeled.mp4 (label for the first 2 s)"
 "$MARK" label "$CLIP" -o "$OUT_DIR/video-labeled.mp4" --json
 
+# 4. Video: the visible label and the invisible watermark in one transcode; the sound track
+# carries the audio watermark with the same payload.
+CLIP_MARKED="$OUT_DIR/video-marked.mp4"
+echo
+echo "==> embed: $CLIP -> $CLIP_MARKED (label for the first 2 s + watermark, payload $PAYLOAD)"
+"$MARK" embed "$CLIP" -o "$CLIP_MARKED" --payload "$PAYLOAD" --label
+echo
+echo "==> detect: $CLIP $CLIP_MARKED"
+rc=0
+"$MARK" detect "$CLIP" "$CLIP_MARKED" --json >"$OUT_DIR/video-report.json" || rc=$?
+cat "$OUT_DIR/video-report.json"
+if [[ $rc -ne 0 ]]; then
+    echo "demo: FAILED - 'aigc-mark detect' exited with $rc on the videos" >&2
+    exit 1
+fi
+"$PY" - "$OUT_DIR/video-report.json" "$PAYLOAD" <<'CHECK'
+import json, sys
+original, marked = (json.loads(line) for line in open(sys.argv[1]))
+if original["detected"]:
+    sys.exit(f"demo: FAILED - a watermark was reported in the unmarked {original['file']}")
+if not marked["detected"] or marked["payload"] != sys.argv[2]:
+    sys.exit(f"demo: FAILED - payload {sys.argv[2]} not detected in {marked['file']}")
+if marked["found_in"] != ["video", "audio"]:
+    sys.exit(f"demo: FAILED - the mark was found only in {marked['found_in']}")
+print("demo: video mark found in the frames and the sound, original clean")
+CHECK
+
 echo
 echo "demo: OK - outputs in $OUT_DIR/ (labeled, watermarked, tagged and signed photo, verified;"
-echo "      watermarked and labeled recording; labeled video); detection reports in"
-echo "      $OUT_DIR/report.json and $OUT_DIR/speech-report.json"
+echo "      watermarked and labeled recording; labeled video; labeled and watermarked video);"
+echo "      detection reports in $OUT_DIR/report.json, $OUT_DIR/speech-report.json and"
+echo "      $OUT_DIR/video-report.json"

@@ -227,10 +227,11 @@ def test_embed_usage_and_output_errors(speech: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_video_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_video_goes_to_the_video_detector(tmp_path: Path) -> None:
     clip_path = Path(__file__).resolve().parent.parent / "samples" / "video-big-buck-bunny.mp4"
-    result = run_cli("detect", clip_path)
-    assert "video" in assert_one_error_line(result)
+    result = run_cli("detect", clip_path, "--json", "--no-speed-search")
+    assert result.returncode == 1, result.stderr  # an unmarked video (tests/test_video_cli.py)
+    assert json.loads(result.stdout)["kind"] == "video"
 
 
 def test_help_mentions_recordings() -> None:

@@ -201,6 +201,79 @@ def test_verify_command_on_audio(tmp_path: Path, speech_wav: Path) -> None:
     assert plain["watermark"]["detected"] is False
 
 
+# --- video: the frames' and the sound track's watermarks checked against the label -----------
+
+
+@pytest.fixture(scope="module")
+def video_clip() -> Path:
+    from tests.video_clips import clip_path
+
+    return clip_path("bbb", seconds=3.0)
+
+
+def test_video_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, video_clip: Path) -> None:
+    from marking.video_io import EncoderSettings
+    from marking.video_watermark_io import embed_video_file
+
+    payload = payload_for_label(PRODUCER, "job-v1")
+    marked = tmp_path / "marked.mp4"
+    settings = EncoderSettings(preset="ultrafast")
+    embed_video_file(video_clip, marked, key=KEY, payload=payload, settings=settings)
+    shipped = tmp_path / "shipped.mp4"
+    signing = Signing(ca.chain, ca.key, watermark_payload=payload)
+    tag_file(marked, shipped, AigcLabel.create(PRODUCER, "job-v1"), signing=signing)
+
+    result = verify_file(shipped, key=KEY, trust_anchors=ca.root_cert)
+
+    assert result.kind == "video"
+    assert result.agreement == "agree"
+    assert result.c2pa["state"] == "valid"
+    assert result.verdict == "AI-generated (metadata label, C2PA manifest, watermark)"
+    mark = result.watermark
+    assert mark["checked"] is True
+    assert mark["payload"] == payload
+    assert mark["found_in"] == ["video", "audio"]
+    assert mark["audio"]["payload"] == payload
+    assert result.notes == []
+    # The marked copy without metadata: the watermark alone says the metadata was stripped.
+    stripped = verify_file(marked, key=KEY)
+    assert stripped.agreement == "metadata missing"
+    assert stripped.verdict == "AI-generated (watermark)"
+    # A label copied onto another marked video: a mismatch.
+    other = tmp_path / "other.mp4"
+    embed_video_file(video_clip, other, key=KEY, payload="1111111111111111", settings=settings)
+    copied = tmp_path / "copied.mp4"
+    tag_file(other, copied, AigcLabel.create(PRODUCER, "job-v1"))
+    assert verify_file(copied, key=KEY).agreement == "mismatch"
+    # The command line: the unmarked clip has no AI mark of any kind.
+    run = run_cli("verify", shipped, video_clip, "--json", "--key", KEY)
+    assert run.returncode == 0, run.stderr
+    found, plain = (json.loads(line) for line in run.stdout.splitlines())
+    assert found["kind"] == "video"
+    assert found["agreement"] == "agree"
+    assert plain["ai_marked"] is False
+    assert plain["watermark"]["checked"] is True
+    assert plain["watermark"]["detected"] is False
+
+
+def test_video_frames_and_sound_with_different_payloads_are_noted() -> None:
+    from marking.verify import Verification, _note_split_payloads
+
+    result = Verification(file="clip.mp4", kind="video")
+    result.watermark = {
+        "checked": True,
+        "detected": True,
+        "payload": "00000000000000aa",
+        "video": {"detected": True, "payload": "00000000000000aa"},
+        "audio": {"checked": True, "detected": True, "payload": "00000000000000bb"},
+    }
+    _note_split_payloads(result)
+    assert result.notes == [
+        "the frames carry payload 00000000000000aa but the sound 00000000000000bb: one of the "
+        "tracks was taken from another file"
+    ]
+
+
 def test_verify_command_exit_codes(tmp_path: Path, ca: TestCA) -> None:
     shipped = full_pipeline(tmp_path, ca)
     unmarked = SAMPLES / "photo-astronaut.png"

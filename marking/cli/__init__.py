@@ -118,20 +118,20 @@ def describe_failure(error: BaseException, file: str | None = None) -> str:
 
 
 def watermark_kind(path: str) -> str:
-    """``"image"`` or ``"audio"``: which watermark a file takes, judged by its content.
+    """``"image"``, ``"audio"`` or ``"video"``: which watermark a file takes, by its content.
 
     A file that cannot be opened at all, or whose content is not recognised but whose name is
     an image's (or has no suffix), goes to the image reader, which reports what is wrong as it
-    always has. Video is refused.
+    always has.
     """
     from pathlib import Path
 
     from marking.atomic import input_file_problem
     from marking.errors import MarkingError, UnsupportedInputError
-    from marking.media_kind import IMAGE, IMAGE_SUFFIX_FORMATS, VIDEO, media_kind
+    from marking.media_kind import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
 
     try:
-        kind = media_kind(path)
+        return media_kind(path)
     except UnsupportedInputError:
         suffix = Path(path).suffix.lower()
         if not suffix or suffix in IMAGE_SUFFIX_FORMATS:
@@ -141,11 +141,53 @@ def watermark_kind(path: str) -> str:
         if input_file_problem(path) is not None:  # missing, empty, unreadable
             return IMAGE
         raise
-    if kind == VIDEO:
-        raise UnsupportedInputError(
-            f"{path}: video cannot be watermarked yet (images and audio only)"
-        )
-    return kind
+
+
+class ProgressBar:
+    """``progress(done, total)`` drawn as a one-line bar on stderr, for long video files.
+
+    Drawn only when stderr is a terminal, and only once the work has taken ``delay`` seconds
+    (short files print nothing); redrawn at most every 0.2 s; :meth:`close` ends the line.
+    """
+
+    def __init__(self, label: str, *, delay: float = 1.0, stream: Any = None) -> None:
+        import time
+
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.delay = delay
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._drawn_at = 0.0
+        self._shown = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        now = self._clock()
+        if now - self._started < self.delay or (now - self._drawn_at < 0.2 and done != total):
+            return
+        self._drawn_at = now
+        elapsed = now - self._started
+        if total:
+            fraction = min(1.0, done / total)
+            filled = round(30 * fraction)
+            bar = "#" * filled + "-" * (30 - filled)
+            rest = elapsed * (1 - fraction) / fraction if fraction > 0 else 0.0
+            text = f"[{bar}] {100 * fraction:3.0f}% {rest:4.0f} s left  {self.label}"
+        else:
+            text = f"{done} frames, {elapsed:.0f} s  {self.label}"
+        self.stream.write("\r" + text[:79].ljust(79))
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        """Clear the bar's line (nothing happens if it was never drawn)."""
+        if self._shown:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+            self._shown = False
 
 
 def run_batch(

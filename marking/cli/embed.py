@@ -1,4 +1,4 @@
-"""``aigc-mark embed``: write a watermarked copy of an image or a recording."""
+"""``aigc-mark embed``: write a watermarked copy of an image, a recording or a video."""
 
 from __future__ import annotations
 
@@ -6,12 +6,27 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from marking.cli import add_key_options, json_line, resolve_key, watermark_kind
+from marking.cli import ProgressBar, add_key_options, json_line, resolve_key, watermark_kind
+from marking.cli.label import add_span_options, add_style_options, video_label_settings
 
 if TYPE_CHECKING:
     from marking.keys import Key
 
 MAX_STRENGTH = 4.0
+#: x264's speed presets (libvpx-vp9 maps them onto its cpu-used knob).
+PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
+#: Video options, by destination, that only make sense for video input.
+_VIDEO_ONLY = ("codec", "crf", "preset", "copy_audio", "label")
 
 
 def _strength(text: str) -> float:
@@ -36,20 +51,35 @@ def _quality(text: str) -> int:
     return value
 
 
+def _crf(text: str) -> int:
+    """argparse type: an integer CRF in 0..63."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 63, got {value}")
+    return value
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "embed",
-        help="write a watermarked copy of an image or a recording",
+        help="write a watermarked copy of an image, a recording or a video",
         description="Write a watermarked copy of INPUT to OUTPUT. INPUT is never modified. "
         "The kind of media is read from the file's content. Images keep their metadata (ICC "
         "profile, EXIF, XMP, resolution, PNG text); the output format is INPUT's unless "
         "OUTPUT's suffix names another one (.jpg, .png, .webp, .tif). Recordings keep their "
-        "format, encoding, sample rate and channels.",
+        "format, encoding, sample rate and channels. Videos keep their container, size, frame "
+        "rate, pixel format, colour tags and rotation; every frame is marked and re-encoded "
+        "(libx264 CRF 18, libvpx-vp9 for WebM), and the sound track carries the audio "
+        "watermark (same key and payload) unless --copy-audio.",
     )
     parser.add_argument(
         "input",
         metavar="INPUT",
-        help="image (JPEG, PNG, WebP, TIFF) or recording (WAV, FLAC, OGG, MP3) to mark",
+        help="image (JPEG, PNG, WebP, TIFF), recording (WAV, FLAC, OGG, MP3) or video "
+        "(MP4, MOV, MKV, WebM) to mark",
     )
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="marked copy")
     add_key_options(parser)
@@ -72,16 +102,51 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="Q",
         help="JPEG / lossy WebP quality of the output, 1..100 (default: 95; images only)",
     )
+    video = parser.add_argument_group("video")
+    video.add_argument(
+        "--codec", metavar="NAME", help="video encoder (default: libx264; libvpx-vp9 for WebM)"
+    )
+    video.add_argument(
+        "--crf", type=_crf, metavar="N", help="encoder constant rate factor (default: 18)"
+    )
+    video.add_argument("--preset", choices=PRESETS, help="encoder speed preset (default: medium)")
+    video.add_argument(
+        "--copy-audio",
+        action="store_true",
+        help="copy the sound track untouched instead of watermarking it",
+    )
+    video.add_argument(
+        "--label",
+        action="store_true",
+        help="also burn in the visible label (aigc-mark label's; default 'AI生成', "
+        "bottom-right, first 2 s) in the same pass, before the watermark",
+    )
+    shown = parser.add_argument_group(
+        "visible label (video, with --label; the options of aigc-mark label, prefixed)"
+    )
+    add_style_options(shown, prefix="label-")
+    add_span_options(shown, prefix="label-")
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Mark one file; print one line (or one JSON object). Errors propagate to main."""
-    from marking.media_kind import AUDIO
+    from marking.media_kind import AUDIO, VIDEO
 
     key = resolve_key(args)
-    if watermark_kind(args.input) == AUDIO:
+    kind = watermark_kind(args.input)
+    if kind != VIDEO:
+        _refuse_video_options(args)
+    if kind == VIDEO:
+        record = _embed_video(args, key)
+        measure = (
+            "unchanged (nothing to mark)"
+            if record["psnr_mean"] is None
+            else f"psnr={record['psnr_mean']:.1f} dB (min {record['psnr_min']:.1f})"
+        )
+        measure += f" audio={record['audio']}"
+    elif kind == AUDIO:
         record = _embed_audio(args, key)
         snr = record["snr_db"]
         measure = "silent (nothing to mark)" if snr is None else f"snr={snr:.1f} dB"
@@ -104,6 +169,68 @@ def run(args: argparse.Namespace) -> int:
             f"marked {record['input']} -> {record['output']} payload={record['payload']} {measure}"
         )
     return 0
+
+
+def _label_options_given(args: argparse.Namespace) -> list[str]:
+    """The ``--label-*`` options set to something other than their default."""
+    defaults = _label_defaults()
+    return [
+        "--" + name.replace("_", "-")
+        for name, default in defaults.items()
+        if getattr(args, name) != default
+    ]
+
+
+def _label_defaults() -> dict[str, Any]:
+    probe = argparse.ArgumentParser(add_help=False)
+    add_style_options(probe, prefix="label-")
+    add_span_options(probe, prefix="label-")
+    return vars(probe.parse_args([]))
+
+
+def _refuse_video_options(args: argparse.Namespace) -> None:
+    from marking.errors import UsageError
+
+    given = [
+        "--" + name.replace("_", "-")
+        for name in _VIDEO_ONLY
+        if getattr(args, name) not in (None, False)
+    ] + _label_options_given(args)
+    if given:
+        raise UsageError(f"{', '.join(given)}: for video input only")
+
+
+def _embed_video(args: argparse.Namespace, key: Key) -> dict[str, Any]:
+    from marking.errors import UsageError
+    from marking.video_io import EncoderSettings
+    from marking.video_watermark_io import embed_video_file
+
+    if args.quality is not None:
+        raise UsageError("--quality applies to pictures; for video use --crf")
+    label_options = _label_options_given(args)
+    if label_options and not args.label:
+        raise UsageError(f"{', '.join(label_options)}: add --label to burn in the label")
+    settings = EncoderSettings(
+        codec=args.codec,
+        crf=18 if args.crf is None else args.crf,
+        preset=args.preset or "medium",
+    )
+    label = video_label_settings(args, prefix="label-") if args.label else None
+    bar = ProgressBar(f"marking {args.input}")
+    try:
+        return embed_video_file(
+            args.input,
+            args.output,
+            key=key,
+            payload=args.payload,
+            strength=args.strength,
+            settings=settings,
+            copy_audio=args.copy_audio,
+            label=label,
+            progress=bar,
+        )
+    finally:
+        bar.close()
 
 
 def _embed_audio(args: argparse.Namespace, key: Key) -> dict[str, Any]:

@@ -33,6 +33,147 @@ def _places(text: str) -> tuple[str, ...]:
     return places
 
 
+def _option(prefix: str, name: str) -> str:
+    return f"--{prefix}{name}"
+
+
+def _dest(prefix: str, name: str) -> str:
+    return f"{prefix}{name}".replace("-", "_")
+
+
+def add_style_options(group: Any, prefix: str = "") -> None:
+    """The text label's look: ``--text``/``--preset``, position, height, backing, font...
+
+    ``prefix`` (e.g. ``"label-"``) names them for another command (``aigc-mark embed``
+    burns the label in while it marks a video); :func:`style_from` reads them back.
+    """
+    wording = group.add_mutually_exclusive_group()
+    wording.add_argument(
+        _option(prefix, "text"),
+        dest=_dest(prefix, "text"),
+        metavar="TEXT",
+        help="label text (default: AI生成)",
+    )
+    wording.add_argument(
+        _option(prefix, "preset"),
+        dest=_dest(prefix, "preset"),
+        choices=PRESETS,
+        help="a standard wording",
+    )
+    group.add_argument(
+        _option(prefix, "position"),
+        dest=_dest(prefix, "position"),
+        choices=POSITIONS,
+        default="bottom-right",
+    )
+    group.add_argument(
+        _option(prefix, "height"),
+        dest=_dest(prefix, "height"),
+        type=_positive,
+        default=0.05,
+        metavar="F",
+        help="text height as a fraction of the short side, >= 0.05 (default 0.05)",
+    )
+    group.add_argument(
+        _option(prefix, "opacity"),
+        dest=_dest(prefix, "opacity"),
+        metavar="OPACITY",
+        type=float,
+        default=0.6,
+        help="plate opacity (raised if needed for 4.5:1 contrast; default 0.6)",
+    )
+    group.add_argument(
+        _option(prefix, "backing"),
+        dest=_dest(prefix, "backing"),
+        choices=("plate", "outline"),
+        default="plate",
+    )
+    group.add_argument(
+        _option(prefix, "colors"),
+        dest=_dest(prefix, "colors"),
+        choices=("light-on-dark", "dark-on-light"),
+        default="light-on-dark",
+    )
+    group.add_argument(
+        _option(prefix, "font"),
+        dest=_dest(prefix, "font"),
+        metavar="FILE",
+        help="font file (default: the shipped CJK font)",
+    )
+
+
+def add_span_options(group: Any, prefix: str = "") -> None:
+    """When a video shows the label: ``--duration``/``--whole``, ``--also-end``, ...
+
+    ``prefix`` as for :func:`add_style_options`; :func:`video_label_settings` reads them.
+    """
+    span = group.add_mutually_exclusive_group()
+    span.add_argument(
+        _option(prefix, "duration"),
+        dest=_dest(prefix, "duration"),
+        type=_positive,
+        default=2.0,
+        metavar="S",
+        help="label the first S seconds, >= 2 (default 2)",
+    )
+    span.add_argument(
+        _option(prefix, "whole"),
+        dest=_dest(prefix, "whole"),
+        action="store_true",
+        help="label every frame",
+    )
+    group.add_argument(
+        _option(prefix, "also-end"),
+        dest=_dest(prefix, "also-end"),
+        type=_positive,
+        metavar="S",
+        help="also the last S seconds",
+    )
+    group.add_argument(
+        _option(prefix, "also-middle"),
+        dest=_dest(prefix, "also-middle"),
+        type=_positive,
+        metavar="S",
+        help="also S seconds around the middle",
+    )
+
+
+def style_from(args: argparse.Namespace, prefix: str = "") -> Any:
+    """The :class:`~marking.visible_label.LabelStyle` that :func:`add_style_options` asked for."""
+    from marking.visible_label import LabelStyle
+
+    def value(name: str) -> Any:
+        return getattr(args, _dest(prefix, name))
+
+    preset = value("preset")
+    text = value("text") or (PRESETS[preset] if preset else DEFAULT_TEXT)
+    return LabelStyle(
+        text=text,
+        position=value("position"),
+        height_fraction=value("height"),
+        opacity=value("opacity"),
+        colors=value("colors"),
+        backing=value("backing"),
+        font_path=value("font"),
+    )
+
+
+def video_label_settings(args: argparse.Namespace, prefix: str = "") -> Any:
+    """The :class:`~marking.video_label.VideoLabelSettings` the style and span options give."""
+    from marking.video_label import VideoLabelSettings
+
+    def value(name: str) -> Any:
+        return getattr(args, _dest(prefix, name))
+
+    return VideoLabelSettings(
+        style=style_from(args, prefix),
+        start_s=value("duration"),
+        whole=value("whole"),
+        also_end_s=value("also-end"),
+        also_middle_s=value("also-middle"),
+    )
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "label",
@@ -45,28 +186,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("input", metavar="INPUT", help="picture, video or recording")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="labeled copy")
     text = parser.add_argument_group("text label (pictures and video)")
-    wording = text.add_mutually_exclusive_group()
-    wording.add_argument("--text", help="label text (default: AI生成)")
-    wording.add_argument("--preset", choices=PRESETS, help="a standard wording")
-    text.add_argument("--position", choices=POSITIONS, default="bottom-right")
-    text.add_argument(
-        "--height",
-        type=_positive,
-        default=0.05,
-        metavar="F",
-        help="text height as a fraction of the short side, >= 0.05 (default 0.05)",
-    )
-    text.add_argument(
-        "--opacity",
-        type=float,
-        default=0.6,
-        help="plate opacity (raised if needed for 4.5:1 contrast; default 0.6)",
-    )
-    text.add_argument("--backing", choices=("plate", "outline"), default="plate")
-    text.add_argument(
-        "--colors", choices=("light-on-dark", "dark-on-light"), default="light-on-dark"
-    )
-    text.add_argument("--font", metavar="FILE", help="font file (default: the shipped CJK font)")
+    add_style_options(text)
     text.add_argument(
         "--quality",
         type=int,
@@ -75,19 +195,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="JPEG/WebP quality for pictures (default 95)",
     )
     video = parser.add_argument_group("video")
-    span = video.add_mutually_exclusive_group()
-    span.add_argument(
-        "--duration",
-        type=_positive,
-        default=2.0,
-        metavar="S",
-        help="label the first S seconds, >= 2 (default 2)",
-    )
-    span.add_argument("--whole", action="store_true", help="label every frame")
-    video.add_argument("--also-end", type=_positive, metavar="S", help="also the last S seconds")
-    video.add_argument(
-        "--also-middle", type=_positive, metavar="S", help="also S seconds around the middle"
-    )
+    add_span_options(video)
     video.add_argument("--codec", help="video encoder (default: libx264, libvpx-vp9 for WebM)")
     video.add_argument("--crf", type=int, default=18, help="encoder CRF (default 18)")
     video.add_argument(
@@ -123,21 +231,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _style(args: argparse.Namespace) -> Any:
-    from marking.visible_label import LabelStyle
-
-    text = args.text or (PRESETS[args.preset] if args.preset else DEFAULT_TEXT)
-    return LabelStyle(
-        text=text,
-        position=args.position,
-        height_fraction=args.height,
-        opacity=args.opacity,
-        colors=args.colors,
-        backing=args.backing,
-        font_path=args.font,
-    )
-
-
 def _label(args: argparse.Namespace) -> dict[str, Any]:
     from marking.errors import UsageError
     from marking.media_kind import AUDIO, IMAGE, media_kind
@@ -148,7 +241,7 @@ def _label(args: argparse.Namespace) -> dict[str, Any]:
 
         return {
             "kind": kind,
-            **label_file(args.input, args.output, _style(args), quality=args.quality),
+            **label_file(args.input, args.output, style_from(args), quality=args.quality),
         }
     if kind == AUDIO:
         from marking.audio_cue import CueSettings, label_audio_file
@@ -166,15 +259,9 @@ def _label(args: argparse.Namespace) -> dict[str, Any]:
         )
         return {"kind": kind, **label_audio_file(args.input, args.output, settings)}
     from marking.video_io import EncoderSettings
-    from marking.video_label import VideoLabelSettings, label_video
+    from marking.video_label import label_video
 
-    settings = VideoLabelSettings(
-        style=_style(args),
-        start_s=args.duration,
-        whole=args.whole,
-        also_end_s=args.also_end,
-        also_middle_s=args.also_middle,
-    )
+    settings = video_label_settings(args)
     encoder = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)
     return {"kind": kind, **label_video(args.input, args.output, settings, encoder)}
 
