@@ -357,12 +357,14 @@ def embed_image(
     return pixels.rebuild(marked)
 
 
-def informed_tile(key: Key, payload: bytes, plane: np.ndarray) -> np.ndarray:
+def informed_tile(
+    key: Key, payload: bytes, plane: np.ndarray, period: int | None = None
+) -> np.ndarray:
     """One period of the mark for this picture (unit RMS), leaning against its content.
 
-    ``plane`` is luma in 8-bit units; the period is :func:`tile_period` of its size.
+    ``plane`` is luma in 8-bit units; the period defaults to :func:`tile_period` of its size.
     """
-    period = tile_period(*plane.shape)
+    period = period or tile_period(*plane.shape)
     layout = carrier_layout(key)
     coded = encode_payload(payload)
     bit_gains, ref_gains = _informed_gains(layout, payload, coded, plane, period)
@@ -539,14 +541,14 @@ def _coarse_candidates(work: np.ndarray, layout: CarrierLayout, periods: np.ndar
     return np.concatenate([2 * c.period_x * steps for c in _distinct_best(peaks, COARSE_KEEP)])
 
 
-def _prior_periods(short_side: int, factor: float) -> np.ndarray:
+def _prior_periods(short_side: int, factor: float, fraction: float = 0.25) -> np.ndarray:
     """Periods an unresized or uniformly resized picture has, with slack for trimmed edges.
 
     The embedder sets the period to a quarter of the short side (at least TILE px): resizing
     keeps that ratio, so most pictures are found here without the full search.
     """
-    centres = {short_side / 4.0}
-    if TILE * factor > short_side / 4.0 * (1 + PRIOR_SPAN):
+    centres = {short_side * fraction}
+    if TILE * factor > short_side * fraction * (1 + PRIOR_SPAN):
         centres.add(TILE * factor)  # a small original never resized: period TILE px
     steps = FINE_STEP * np.arange(-PRIOR_STEPS, PRIOR_STEPS + 1)
     return np.concatenate([c * (1 + steps) for c in sorted(centres)])
@@ -581,12 +583,17 @@ def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDe
     return detect_working_plane(work, factor, the_key)
 
 
-def detect_working_plane(work: np.ndarray, factor: float, key: Key) -> ImageDetection:
-    """Blind detection on a plane from :func:`working_plane` (or an average of several)."""
+def detect_working_plane(
+    work: np.ndarray, factor: float, key: Key, period_fraction: float = 0.25
+) -> ImageDetection:
+    """Blind detection on a plane from :func:`working_plane` (or an average of several).
+
+    ``period_fraction`` is the embedder's period as a share of the short side, tried first.
+    """
     layout = carrier_layout(key)
     work = _prefilter(work, PREFILTER_SIGMA)
     short = min(work.shape)
-    peaks = _scan(work, layout, _prior_periods(short, factor))
+    peaks = _scan(work, layout, _prior_periods(short, factor, period_fraction))
     result = _decode(layout, peaks, short, factor)
     if result is None:
         coarse_grid = _period_grid(short, COARSE_STEP)

@@ -1,12 +1,12 @@
 """Invisible video watermark: the image watermark's tile on every frame's luma, steady in time.
 
-Every frame carries the same tile (the image watermark's key-driven pattern, period a quarter of
+Every frame carries the same tile (the image watermark's key-driven pattern, period a third of
 the short side), shaped per frame by that frame's perceptual mask. The tile is made once, from
 the first frame (informed embedding: it leans against that frame's own projection onto each
 bit), so the pattern does not flicker; only its local strength follows the moving texture.
 
-The detector averages frames at the image detector's working size and runs the image search
-(periods for scaling, positions for cropping) on the average: the mark adds up across frames
+The detector averages frames and runs the image search (periods for scaling, positions for
+cropping) on the average: the mark adds up across frames
 while moving content and codec noise do not, so heavy compression that defeats one frame does
 not defeat a few seconds of them. Because the pattern does not depend on time, dropped frames,
 frame-rate changes and trims do not desynchronise anything.
@@ -26,6 +26,7 @@ from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.image_watermark import (
     MIN_DETECT_SIDE,
     MIN_SIDE,
+    TILE,
     ImageDetection,
     _as_pixels,
     add_tile,
@@ -36,6 +37,17 @@ from marking.image_watermark import (
 from marking.kernels.luma import luma
 from marking.keys import Key, as_key
 from marking.payload import parse_payload, random_payload
+
+#: The tile period as a share of the frame's short side. Pictures use a quarter; video uses a
+#: third: lower spatial frequencies survive video codecs and downscaling better (measured on a
+#: 1080p clip scaled to 720p, darkened 20 % and encoded at CRF 30: a quarter fails, a third
+#: decodes), and a 71 % centre crop still leaves the period inside the detector's range.
+PERIOD_FRACTION = 1 / 3
+
+
+def video_period(height: int, width: int) -> int:
+    """Tile period in pixels for frames of this size (at least the tile's own size)."""
+    return max(TILE, round(min(height, width) * PERIOD_FRACTION))
 
 
 def _plane_in_8bit(plane: np.ndarray, max_value: int) -> tuple[np.ndarray, float]:
@@ -80,7 +92,8 @@ class VideoMarker:
                     "on each side"
                 )
             self._shape = plane8.shape
-            self._tile = informed_tile(self.key, self.payload, plane8)
+            period = video_period(height, width)
+            self._tile = informed_tile(self.key, self.payload, plane8, period)
         elif plane8.shape != self._shape:
             raise UnsupportedInputError(
                 f"frame size changed from {self._shape[1]}x{self._shape[0]} to "
@@ -130,46 +143,54 @@ class VideoDetection:
 
 
 class VideoDetector:
-    """Averages frames at the detector's working size, then searches the average once."""
+    """Averages frames, then searches the average once.
+
+    Frames are summed at full size (resizing is linear, so resizing the average once gives
+    the same working plane as averaging resized frames, at a fraction of the cost).
+    """
 
     def __init__(self, *, key: Key | str | bytes | None = None) -> None:
         self.key = as_key(key)
         self._sum: np.ndarray | None = None
-        self._factor = 1.0
-        self._shape: tuple[int, int] | None = None
+        self._scale = 1.0  # 8-bit units per sample value
         self.frames = 0
 
     def push_plane(self, plane: np.ndarray, *, max_value: int = 255) -> None:
         """Add a decoded luma (Y) plane (uint8, or uint16 holding ``max_value``)."""
-        self._add(_plane_in_8bit(plane, max_value)[0])
+        if plane.ndim != 2 or plane.dtype not in (np.uint8, np.uint16):
+            raise UnsupportedInputError(
+                f"a luma plane is a 2-D uint8 or uint16 array, got {plane.dtype} {plane.shape}"
+            )
+        self._add(plane, 255.0 / max_value)
 
     def push(self, frame: Any) -> None:
         """Add a frame given as a picture (array or PIL image)."""
         pixels = _as_pixels(frame)
-        self._add(luma(pixels.array, pixels.to_8bit))
+        self._add(luma(pixels.array, pixels.to_8bit), 1.0)
 
-    def _add(self, plane8: np.ndarray) -> None:
-        if min(plane8.shape) < MIN_DETECT_SIDE:
+    def _add(self, plane: np.ndarray, scale: float) -> None:
+        if min(plane.shape) < MIN_DETECT_SIDE:
             raise InputTooSmallError(
-                f"frames are {plane8.shape[1]}x{plane8.shape[0]}; detection needs at least "
+                f"frames are {plane.shape[1]}x{plane.shape[0]}; detection needs at least "
                 f"{MIN_DETECT_SIDE} px a side"
             )
-        if self._shape is not None and plane8.shape != self._shape:
-            raise UnsupportedInputError("frame size changed within the video")
-        work, factor = working_plane(plane8)
         if self._sum is None:
-            self._sum = np.zeros_like(work, dtype=np.float64)
-            self._shape = plane8.shape
-            self._factor = factor
-        self._sum += work
+            self._sum = np.zeros(plane.shape, dtype=np.float64)
+            self._scale = scale
+        elif plane.shape != self._sum.shape or scale != self._scale:
+            raise UnsupportedInputError("frame size or bit depth changed within the video")
+        self._sum += plane
         self.frames += 1
 
     def result(self) -> VideoDetection:
         """Search the average of the frames pushed so far."""
         if self._sum is None:
             raise UnsupportedInputError("no frames to look at")
-        average = (self._sum / self.frames).astype(np.float32)
-        found: ImageDetection = detect_working_plane(average, self._factor, self.key)
+        average = (self._sum * (self._scale / self.frames)).astype(np.float32)
+        work, factor = working_plane(average)
+        found: ImageDetection = detect_working_plane(
+            work, factor, self.key, period_fraction=PERIOD_FRACTION
+        )
         return VideoDetection(
             found.detected,
             found.payload,
