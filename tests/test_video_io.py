@@ -978,3 +978,21 @@ def test_a_processor_returning_the_wrong_shape_fails_cleanly(
     with pytest.raises(ValueError, match=r"expected \(n, 2\)"):
         transcode(clips["mp4"], out, keep, FAST, process_audio=Wrong)
     assert not out.exists()
+
+
+def test_frames_can_skip_non_reference_frames() -> None:
+    """A detector may skip B-frames: fewer frames, in order, each a real decoded frame."""
+    from tests.video_clips import clip_path
+
+    clip = clip_path("pan", width=640, height=360, fps=25, seconds=2.0, audio=False)
+    every = [info.time for _, info in frames(clip)]
+    some = [
+        (planes[0].shape, info.time, info.index)
+        for planes, info in frames(clip, reference_only=True)
+    ]
+    assert 0 < len(some) < len(every)
+    times = [time for _, time, _ in some]
+    assert times == sorted(times)
+    assert set(times) <= set(every)
+    assert [index for _, _, index in some] == list(range(len(some)))
+    assert all(shape == (360, 640) for shape, _, _ in some)
