@@ -38,13 +38,10 @@ if TYPE_CHECKING:
 
 #: Largest ``strength`` accepted (the same bound as for pictures and sound).
 MAX_STRENGTH = 4.0
-#: Detection looks at every n-th frame by default. Every frame is decoded anyway (inter-coded
-#: frames need their references), so decoding sets the pace; skipping half of the frames' sums
-#: takes detection of 1080p30 H.264 from about 3.3x to about 4x real time on two busy cores,
-#: and half the frames of a few seconds are as much evidence as the average needs.
-DEFAULT_EVERY = 2
-#: Frames summed before the detector sees them (one resampling for this many frames).
-GROUP = 8
+#: Detection decodes only the frames other frames refer to (the rest, most B-frames, are skipped
+#: by the decoder: about half the decoding on H.264 with B-frames, the same evidence after
+#: heavy compression) and averages every one of them by default.
+DEFAULT_EVERY = 1
 
 #: ``progress(done, total)``: frames done so far and the expected number (None if unknown).
 Progress = Callable[[int, int | None], None]
@@ -245,45 +242,6 @@ def embed_video_file(
 # --- detection -------------------------------------------------------------------------------
 
 
-class _FrameSums:
-    """Feeds a :class:`~marking.video_watermark.VideoDetector` with sums of a few frames.
-
-    The detector averages what it is given after steps that are linear in the samples (scaling
-    to 8-bit units, resampling to its working size), so the sum of k luma planes pushed as one
-    plane whose largest value is k times the frames' is the same evidence as the k planes pushed
-    one by one, and costs one resampling instead of k. Sums are exact (uint16); a group holds
-    :data:`GROUP` frames (fewer above 12 bits, so the sum fits), and a last, smaller group
-    counts like a full one.
-    """
-
-    def __init__(self, detector: Any) -> None:
-        self.detector = detector
-        self.frames = 0
-        self._sum: np.ndarray | None = None
-        self._count = 0
-        self._max_value = 0
-
-    def add(self, plane: np.ndarray, max_value: int) -> None:
-        if self._count and (plane.shape != self._sum.shape or max_value != self._max_value):
-            self.flush()
-        if self._sum is None or self._sum.shape != plane.shape:
-            self._sum = np.zeros(plane.shape, dtype=np.uint16)
-        self._max_value = max_value
-        np.add(self._sum, plane, out=self._sum)
-        self._count += 1
-        self.frames += 1
-        if self._count >= min(GROUP, 65535 // max_value):
-            self.flush()
-
-    def flush(self) -> None:
-        """Hand the frames summed so far to the detector."""
-        if not self._count:
-            return
-        self.detector.push_plane(self._sum, max_value=self._max_value * self._count)
-        self._sum.fill(0)
-        self._count = 0
-
-
 def _check_window(
     every: int, start: float | None, seconds: float | None, max_frames: int | None
 ) -> None:
@@ -302,6 +260,7 @@ def detect_video_file(
     *,
     key: Key | str | bytes | None = None,
     every: int = DEFAULT_EVERY,
+    all_frames: bool = False,
     start: float | None = None,
     seconds: float | None = None,
     max_frames: int | None = None,
@@ -311,16 +270,19 @@ def detect_video_file(
 ) -> dict[str, Any]:
     """Look for the watermark in a video file's frames and in its sound (blind).
 
-    Frames are decoded one at a time and every ``every``-th one of those from ``start``
-    seconds on, for ``seconds`` seconds (default: all), at most ``max_frames`` of them, is
-    averaged into a :class:`~marking.video_watermark.VideoDetector`. With ``audio``, the first
+    Frames are decoded one at a time (only those other frames refer to, unless
+    ``all_frames``: the decoder skips the rest, most B-frames) and every ``every``-th one of
+    those from ``start`` seconds on, for ``seconds`` seconds (default: all), at most
+    ``max_frames`` of them, is averaged into a :class:`~marking.video_watermark.VideoDetector`.
+    ``progress(done, total)`` counts frames by time. With ``audio``, the first
     audio track over the same span goes through an
     :class:`~marking.audio_watermark.AudioDetector` (``speed_search`` as for recordings).
 
     Returns a record: ``input``, ``kind`` ("video"), ``detected`` (in the picture or the
     sound), ``payload`` (the picture's if found there, else the sound's, else None),
     ``false_alarm`` (of the mark reported; else the picture's), ``score`` and ``transform``
-    (the picture's), ``frames_used``, ``frames_decoded``, ``every``, ``start_s``,
+    (the picture's), ``frames_used``, ``frames_decoded`` (frames delivered by the decoder),
+    ``every``, ``start_s``,
     ``duration_s`` (the span looked at), ``found_in`` (a list: "video", "audio"), ``video``
     (the picture's result: ``detected``, ``payload``, ``false_alarm``, ``score``) and
     ``audio``: None without an audio track, ``{"checked": False, "reason": ...}`` when it
@@ -344,34 +306,34 @@ def detect_video_file(
         )
     first = 0.0 if start is None else float(start)
     stop = math.inf if seconds is None else first + seconds
-    frame_sums = _FrameSums(VideoDetector(key=the_key))
+    detector = VideoDetector(key=the_key)
     decoded = in_window = 0
     span_start = span_end = None
     total = info.frame_count or None
-    stream = frames(source)
+    rate = float(info.frame_rate)
+    stream = frames(source, reference_only=not all_frames)
     try:
         for planes, frame in stream:
             decoded += 1
-            if progress is not None:
-                progress(decoded, total)
+            if progress is not None:  # by time: skipped frames count as done
+                done = round(frame.time * rate) + 1
+                progress(done if total is None else min(done, total), total)
             if frame.time < first - 1e-9:
                 continue
             if frame.time >= stop - 1e-9:
                 break
             if span_start is None:
                 span_start = frame.time
-            span_end = frame.time + float(1 / info.frame_rate)
+            span_end = frame.time + 1 / rate
             if in_window % every == 0:
-                frame_sums.add(planes[0], frame.max_value)
+                detector.push_plane(planes[0], max_value=frame.max_value)
             in_window += 1
-            if max_frames is not None and frame_sums.frames >= max_frames:
+            if max_frames is not None and detector.frames >= max_frames:
                 break
     finally:
         stream.close()
-    if frame_sums.frames == 0:
+    if detector.frames == 0:
         raise file_error(InputError, source, f"no video frames at or after {first:g} s to look at")
-    frame_sums.flush()
-    detector = frame_sums.detector
     video = detector.result()
     sound = None
     if audio:
@@ -399,7 +361,7 @@ def detect_video_file(
         "false_alarm": false_alarm,
         "score": video.score,
         "transform": dict(video.transform),
-        "frames_used": frame_sums.frames,
+        "frames_used": video.frames,
         "frames_decoded": decoded,
         "every": every,
         "start_s": round(span_start or 0.0, 6),

@@ -106,6 +106,7 @@ def test_detect_video_options(embedded: tuple[Path, dict[str, Any]]) -> None:
         KEY,
         "--every",
         "3",
+        "--all-frames",
         "--start",
         "0.5",
         "--seconds",

@@ -9,7 +9,7 @@ from typing import Any
 from marking.cli import ProgressBar, add_key_options, resolve_key, run_batch, watermark_kind
 
 #: Mirrors marking.video_watermark_io.DEFAULT_EVERY without importing NumPy.
-DEFAULT_EVERY = 2
+DEFAULT_EVERY = 1
 
 
 def _whole(text: str) -> int:
@@ -67,7 +67,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_whole,
         default=DEFAULT_EVERY,
         metavar="N",
-        help=f"average every N-th frame (default: {DEFAULT_EVERY}; 1 looks at all)",
+        help=f"average every N-th decoded frame (default: {DEFAULT_EVERY})",
+    )
+    video.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="decode every frame (default: only those other frames refer to, which skips "
+        "most B-frames and about half the decoding)",
     )
     video.add_argument(
         "--start", type=_seconds, metavar="S", help="look from S seconds on (default: 0)"
@@ -138,6 +144,7 @@ def _check_video(file: str, key: Any, args: argparse.Namespace) -> tuple[bool, d
             file,
             key=key,
             every=args.every,
+            all_frames=args.all_frames,
             start=args.start,
             seconds=args.seconds,
             audio=args.audio,
