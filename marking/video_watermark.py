@@ -105,7 +105,9 @@ class VideoMarker:
         """Mark a decoded luma (Y) plane in place: uint8, or uint16 holding ``max_value``."""
         plane8, to_8bit = _plane_in_8bit(plane, max_value)
         tile = self._tile_for(plane8)
-        marked = add_tile(plane[:, :, None], plane8, tile, self.strength / to_8bit, max_value, True)
+        # Decoded planes may have padded rows (a strided view); the kernel wants rows packed.
+        pixels = np.ascontiguousarray(plane)[:, :, None]
+        marked = add_tile(pixels, plane8, tile, self.strength / to_8bit, max_value, True)
         plane[...] = marked[:, :, 0]
         self.frames += 1
 

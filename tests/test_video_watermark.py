@@ -164,3 +164,16 @@ def test_frames_too_small_or_changing_size_are_refused(photo: np.ndarray) -> Non
         VideoDetector(key=KEY).result()
     with pytest.raises(ValueError, match="strength"):
         VideoMarker(payload=PAYLOAD, strength=0)
+
+
+def test_a_strided_plane_is_marked_in_place(photo: np.ndarray) -> None:
+    """Decoded planes often have padded rows: a view with a row stride above the width."""
+    padded = np.zeros((HEIGHT, WIDTH + 64), np.uint8)
+    padded[:, :WIDTH] = _luma(_pan(photo, 1)[0])
+    view = padded[:, :WIDTH]
+    assert not view.flags.c_contiguous
+    expected = view.copy()
+    VideoMarker(payload=PAYLOAD, key=KEY).mark_plane(expected)
+    VideoMarker(payload=PAYLOAD, key=KEY).mark_plane(view)
+    assert np.array_equal(view, expected)
+    assert np.all(padded[:, WIDTH:] == 0)
