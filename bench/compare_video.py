@@ -701,6 +701,13 @@ def _warm_up() -> None:
     detect_audio(embed_audio(sound, 48000, b"\x00" * 8, key=KEY), 48000, key=KEY)
 
 
+def load_average() -> str:
+    """The load average now (other jobs on the machine slow the encoders)."""
+    if not hasattr(os, "getloadavg"):
+        return "unknown"
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -1199,10 +1206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"speed on {SPEED_CLIP.label}:", file=sys.stderr)
             timings, speed_facts = measure_speed(folder, args.repeats)
             speed_facts["Time for the speed part"] = f"{time.perf_counter() - started:.0f} s"
+            speed_facts["Load average after it (1, 5, 15 min)"] = load_average()
         if not args.skip_robustness:
             begun = time.perf_counter()
             results = measure_robustness(folder, peer_seconds, clips)
             results.facts["Time for the robustness part"] = f"{time.perf_counter() - begun:.0f} s"
+            results.facts["Load average at the end (1, 5, 15 min)"] = load_average()
         if not args.skip_speed:
             results.timings = timings
     finally:

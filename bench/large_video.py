@@ -330,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     facts["Total run time"] = f"{time.perf_counter() - started:.0f} s"
+    if hasattr(os, "getloadavg"):  # other jobs on the machine show here
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        facts["Load average at the end (1, 5, 15 min)"] = load
 
     text = report(machine, args.minutes, phases, facts, notes)
     print(text)
