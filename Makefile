@@ -65,6 +65,8 @@ bench: $(VENV)/.installed-bench
 	$(VPY) bench/large_image.py
 	$(VPY) bench/compare_audio.py
 	$(VPY) bench/large_audio.py
+	$(VPY) bench/compare_video.py
+	$(VPY) bench/large_video.py --minutes 1
 
 lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff check $(LINT_PATHS)

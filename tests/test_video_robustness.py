@@ -211,9 +211,10 @@ def _check(found: VideoDetection, what: str) -> None:
     assert 0.0 <= found.false_alarm <= FALSE_ALARM_LIMIT
 
 
-#: Cases these 360p clips lose although the issue's 720p and 1080p clips keep them
-#: (bench/results/video-robustness.md): CRF 40 leaves too little of a 640x360 frame, and the
-#: combination scales 360p down to 240p before CRF 30. Strict: a fix turns them into failures
+#: Cases these 360p clips lose (bench/results/video-robustness.md has the issue's 720p and
+#: 1080p clips): CRF 40 leaves too little of a 640x360 frame (at 1080p every clip keeps it, at
+#: 720p the pan clip loses it too: score 7.8), and the combination scales 360p down to 240p
+#: before CRF 30 (every 720p and 1080p clip keeps it). Strict: a fix turns them into failures
 #: to be removed from here.
 KNOWN_LIMITS = frozenset(
     {
@@ -233,7 +234,7 @@ def test_payload_survives(
 ) -> None:
     if (name, attack) in KNOWN_LIMITS:
         request.applymarker(
-            pytest.mark.xfail(strict=True, reason="known limit at 360p (passes at 720p/1080p)")
+            pytest.mark.xfail(strict=True, reason="known limit at 360p (see KNOWN_LIMITS)")
         )
     fps = CLIPS[name][1]
     applied = clip_attacks(*SIZE, fps)[attack]
