@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numba
 import numpy as np
 import pytest
 from conftest import record_throughput
 
+from marking.kernels._config import single_threaded
 from marking.video_watermark import VideoDetector, VideoMarker
 
 ROUNDS = 20
@@ -29,12 +29,8 @@ AVERAGED = 8
 
 @pytest.fixture(autouse=True)
 def one_numba_thread() -> Iterator[None]:
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with single_threaded():
         yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,6 @@ Run: ``.venv/bin/python bench/compare_video.py [--outdir DIR] [--repeats N] [--s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import math
 import os
@@ -51,13 +50,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from marking.kernels._config import single_threaded
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -233,19 +234,6 @@ def file_api() -> ModuleType | None:
     return module
 
 
-@contextlib.contextmanager
-def single_numba_thread() -> Iterator[None]:
-    """The codecs use every core; parallel kernels next to them double the cost."""
-    import numba
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
-
-
 def _even(value: float) -> int:
     return 2 * round(value / 2)
 
@@ -351,7 +339,7 @@ def mark_ours(spec: ClipSpec, source: Path, target: Path, payload: bytes) -> Qua
         pattern.add((wide / np.float32(scale) - original) * np.float32(to_8bit), repeated)
 
     started = time.perf_counter()
-    with single_numba_thread():
+    with single_threaded():
         report = transcode(source, target, process, EncoderSettings())
     elapsed = time.perf_counter() - started
     mean, p95, worst, change = delivered.summary()
@@ -731,7 +719,7 @@ def measure_speed(folder: Path, repeats: int) -> tuple[list[TimingRecord], dict[
         def mark(planes: list[np.ndarray], info: FrameInfo) -> None:
             marker.mark_plane(planes[0], max_value=info.max_value)
 
-        with single_numba_thread():
+        with single_threaded():
             transcode(source, folder / "marked.mp4", mark, settings)
 
     embeds: dict[str, Callable[[], object]] = {

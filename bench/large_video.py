@@ -27,7 +27,6 @@ Without ``marking.video_watermark_io`` the frame API is timed instead (``transco
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import os
 import platform
@@ -35,12 +34,14 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from marking.kernels._config import single_threaded
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -126,18 +127,6 @@ def _file_api() -> Any | None:
     return module
 
 
-@contextlib.contextmanager
-def _single_numba_thread() -> Iterator[None]:
-    import numba
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
-
-
 def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
     api = _file_api()
     if api is not None:
@@ -148,7 +137,7 @@ def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
     def mark(planes: list[np.ndarray], info: FrameInfo) -> None:
         marker.mark_plane(planes[0], max_value=info.max_value)
 
-    with _single_numba_thread():
+    with single_threaded():
         report = transcode(source, target, mark, EncoderSettings())
     return {"frames": report.frames}, "`transcode` + `VideoMarker.mark_plane` (sound copied)"
 

@@ -19,10 +19,9 @@ as every other reader.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from marking.atomic import StrPath, check_output_path, display_path, file_error
 from marking.errors import InputError, InputTooSmallError, UsageError
+from marking.kernels._config import single_threaded
 from marking.keys import Key, as_key
 
 if TYPE_CHECKING:
@@ -55,20 +55,6 @@ def _check_strength(strength: float) -> float:
     if not (math.isfinite(value) and 0 < value <= MAX_STRENGTH):
         raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     return value
-
-
-@contextlib.contextmanager
-def _single_threaded_kernels() -> Iterator[None]:
-    """Run the Numba kernels on one thread: the video codecs already use every core, and
-    parallel kernels contending with them make the whole transcode about twice as slow."""
-    import numba
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
 
 
 class _LumaPsnr:
@@ -205,7 +191,7 @@ def embed_video_file(
             return None
         return _MarkedSound(embedder, source)
 
-    with _single_threaded_kernels():
+    with single_threaded():
         report = transcode(source, target, process, settings, None if copy_audio else process_audio)
     if progress is not None:
         progress(report.frames, report.frames)

@@ -16,14 +16,13 @@ probabilities.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from marking.image_watermark import FALSE_ALARM_LIMIT
+from marking.kernels._config import single_threaded
 from marking.video_io import EncoderSettings, FrameInfo, frames, transcode
 from marking.video_watermark import VideoDetection, VideoDetector, VideoMarker
 from tests.video_clips import KINDS, clip_path
@@ -79,18 +78,6 @@ def test_unmarked_clips_are_not_detected(kind: str, size: tuple[int, int], seed:
         assert found.frames == round(SECONDS * FPS[kind])
 
 
-@contextlib.contextmanager
-def _single_numba_thread() -> Iterator[None]:
-    import numba
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
-
-
 def test_a_marked_clip_is_not_detected_with_wrong_keys(tmp_path: Path) -> None:
     source = clip_path("bbb", width=640, height=360, fps=25, seconds=SECONDS, audio=False)
     marker = VideoMarker(payload=PAYLOAD, key=KEY)
@@ -99,7 +86,7 @@ def test_a_marked_clip_is_not_detected_with_wrong_keys(tmp_path: Path) -> None:
         marker.mark_plane(planes[0], max_value=info.max_value)
 
     marked = tmp_path / "marked.mp4"
-    with _single_numba_thread():
+    with single_threaded():
         transcode(source, marked, mark, EncoderSettings())
     wrong = [f"{KEY}-wrong-{i}" for i in range(WRONG_KEYS // 2)]
     wrong += _random_keys(np.random.default_rng(7), WRONG_KEYS - len(wrong))

@@ -35,9 +35,7 @@ preset hardly matters, so they use veryfast to keep the module fast.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,6 +43,7 @@ import numpy as np
 import pytest
 
 from marking.image_watermark import FALSE_ALARM_LIMIT
+from marking.kernels._config import single_threaded
 from marking.video_io import EncoderSettings, FrameInfo, frames, transcode
 from marking.video_watermark import VideoDetection, VideoDetector, VideoMarker
 from tests.video_attacks import ATTACKS, VideoAttack, frame_rate, scale, segment_attacks
@@ -73,19 +72,6 @@ MIN_PSNR_DB = 42.0
 #: itself is about 1.9 RMS), well under the sigma-1 grain of the synthetic clips.
 MAX_FLICKER_MEAN = 0.15
 MAX_FLICKER_FRAME = 0.6
-
-
-@contextlib.contextmanager
-def single_numba_thread() -> Iterator[None]:
-    """The codecs use every core; parallel kernels next to them double the cost."""
-    import numba
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
 
 
 @dataclass
@@ -121,7 +107,7 @@ def mark_clip(source: Path, target: Path, fps: int) -> MarkedClip:
         else:
             previous.append(delta)
 
-    with single_numba_thread():
+    with single_threaded():
         transcode(source, target, process, EncoderSettings())
     return clip
 
