@@ -63,6 +63,8 @@ def _run(benchmark: Any, fn: Any) -> Any:
 
 
 def _record(benchmark: Any, seconds: float) -> None:
+    if benchmark.stats is None:  # --benchmark-disable: run once as a test, nothing timed
+        return
     median = benchmark.stats.stats.median
     benchmark.extra_info["audio_seconds"] = seconds
     benchmark.extra_info["median_ms"] = round(1000 * median, 2)

@@ -45,8 +45,9 @@ def _run(benchmark: Any, fn: Any) -> Any:
 
 
 def _record(benchmark: Any, plane: np.ndarray, **info: Any) -> None:
-    median = benchmark.stats.stats.median
-    benchmark.extra_info["frames_per_s"] = round(1 / median, 1)
+    if benchmark.stats is None:  # --benchmark-disable: run once as a test, nothing timed
+        return
+    benchmark.extra_info["frames_per_s"] = round(1 / benchmark.stats.stats.median, 1)
     record_throughput(benchmark, plane.size / 1e6, numba_threads=1, **info)
 
 

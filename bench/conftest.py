@@ -28,7 +28,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 
 
 def record_throughput(benchmark: Any, megapixels: float, **info: Any) -> None:
-    """Store MP/s (from the median) and ``info`` in ``benchmark.extra_info``."""
+    """Store MP/s (from the median) and ``info`` in ``benchmark.extra_info``; nothing when
+    timing is off (``--benchmark-disable`` runs each benchmark once, as a plain test)."""
+    if benchmark.stats is None:
+        return
     median = benchmark.stats.stats.median
     benchmark.extra_info.update(info)
     benchmark.extra_info["megapixels"] = round(megapixels, 4)

@@ -10,10 +10,12 @@ repeated with shifted timestamps (a remux: no decoding, no encoding; each repeat
 IDR frame). It then
 
 1. decodes every frame once without doing anything (the cost of decoding alone),
-2. stream-embeds the file (``marking.video_watermark_io.embed_video_file`` with its defaults:
+2. transcodes it plainly (same encoder settings, frames untouched, sound copied: what the
+   codecs alone take),
+3. stream-embeds the file (``marking.video_watermark_io.embed_video_file`` with its defaults:
    libx264 CRF 18 preset medium, the sound track watermarked too),
-3. stream-detects the marked file, picture only (``detect_video_file(..., audio=False)``),
-4. stream-detects it with the defaults (picture and sound),
+4. stream-detects the marked file, picture only (``detect_video_file(..., audio=False)``),
+5. stream-detects it with the defaults (picture and sound),
 
 timing each phase (wall and CPU) and measuring its peak resident memory (the kernel's VmHWM,
 reset at the start of each phase, checked against a 20 ms VmRSS sampler; see
@@ -158,6 +160,14 @@ def decode_only(path: Path) -> int:
     return sum(1 for _ in frames(path))
 
 
+def plain_transcode(source: Path, target: Path) -> int:
+    """Decode and re-encode with the embedder's encoder settings, frames untouched, sound
+    copied: the memory the codecs themselves take."""
+    report = transcode(source, target, lambda planes, info: None, EncoderSettings())
+    target.unlink()
+    return report.frames
+
+
 def _warm_up() -> None:
     """Load the Numba kernels (video and audio) outside the measured phases."""
     from marking.audio_watermark import detect_audio, embed_audio
@@ -288,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{repeats} times (AAC sound), built in {time.perf_counter() - begun:.0f} s"
         )
         run("decode only", length, lambda: decode_only(source))
+        run(
+            "plain transcode (same encoder, sound copied)",
+            length,
+            lambda: plain_transcode(source, target),
+        )
         record, how = run(
             "embed (stream, H.264 to H.264)", length, lambda: stream_embed(source, target)
         )
