@@ -654,7 +654,7 @@ def write_image(
     return target_format
 
 
-def _open_for_rewrite(
+def open_for_rewrite(
     src: StrPath, dst: StrPath, verb: str, *, max_pixels: int, min_side: int | None = None
 ) -> tuple[Image.Image, ImageInfo]:
     """Read ``src`` for writing a changed copy to ``dst``, checking both ends first.
@@ -699,7 +699,7 @@ def embed_file(
         raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    image, info = _open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
+    image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
     marked = image_watermark.embed_image(image, key=key, payload=payload_bytes, strength=strength)
     # PIL images rather than arrays: luma_psnr then knows how to read LA, I and F.
     psnr = float(image_watermark.luma_psnr(image, marked))
@@ -732,7 +732,7 @@ def label_file(
 
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    image, info = _open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
+    image, info = open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
     labeled, result = label_image(image, style)
     written = write_image(labeled, dst, info, quality=quality, forbid=[src])
     return {

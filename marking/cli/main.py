@@ -20,6 +20,7 @@ from marking.cli import (
     detect,
     embed,
     label,
+    mark,
     print_error,
     secrets_in,
     tag,
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_parser(subparsers)
     test_ca.add_parser(subparsers)
     verify.add_parser(subparsers)
+    mark.add_parser(subparsers)
     return parser
 
 

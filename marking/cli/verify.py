@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import add_key_options, resolve_key, run_batch
+from marking.cli import add_key_options, print_error, resolve_key
+from marking.cli.mark import EXIT_FAILED, EXIT_INTERRUPTED, add_batch_options, run_records
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -14,10 +15,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="report every AI mark in files: metadata label, IPTC, C2PA, watermark",
         description="For each FILE, read the GB 45438 metadata label, the IPTC digital source "
         "type, the C2PA manifest and the invisible watermark, check that they agree, and give "
-        "a verdict. Exit 0 when any file carries an AI mark, 1 when none does, 3 when a file "
-        "cannot be read (the others are still checked).",
+        "a verdict. FILE may also be a directory (walked recursively), a glob pattern or '-' "
+        "for paths on standard input; many files are checked in parallel. Exit 0 when any "
+        "file carries an AI mark, 1 when none does, 3 when a file cannot be read (the others "
+        "are still checked), 130 when interrupted.",
     )
-    parser.add_argument("inputs", metavar="FILE", nargs="+", help="files to check")
+    parser.add_argument(
+        "inputs", metavar="FILE", nargs="+", help="files, directories, globs, or - (stdin)"
+    )
+    add_batch_options(parser)
     add_key_options(parser)
     parser.add_argument(
         "--trust-anchors",
@@ -29,6 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _summary(record: dict[str, Any]) -> str:
+    """One line about a verified file."""
     parts = [record["verdict"]]
     if record["aigc"]:
         parts.append(
@@ -47,13 +54,22 @@ def _summary(record: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Verify every file; exit 0 if any carries an AI mark, 1 if none, 3 if any failed."""
-    from marking.verify import verify_file
+    from functools import partial
+
+    from marking.batch import verify_jobs, verify_one
+    from marking.errors import UsageError
 
     key = resolve_key(args)
-
-    def check(file: str) -> tuple[bool, dict[str, Any], str]:
-        result = verify_file(file, key=key, trust_anchors=args.trust_anchors)
-        record = result.to_dict()
-        return result.ai_marked, record, _summary(record)
-
-    return run_batch(args, check)
+    if args.json and args.report is None:
+        args.report = "-"
+    jobs = verify_jobs(args.inputs)
+    if not jobs:
+        raise UsageError("no input files found")
+    work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)
+    counts, interrupted = run_records(args, jobs, work, _summary, summary=len(jobs) > 1)
+    if interrupted:
+        print_error("interrupted")
+        return EXIT_INTERRUPTED
+    if counts.get("failed"):
+        return EXIT_FAILED
+    return 0 if counts.get("ai-marked") else 1

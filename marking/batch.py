@@ -1,0 +1,487 @@
+"""Batches: many files marked or verified in parallel, with a report, resumable.
+
+Inputs are files, directories (walked recursively, hidden entries skipped), glob patterns, or
+``-`` for paths on standard input. Outputs mirror each directory's tree under the output
+directory (a file given directly goes to its top). Work runs in N worker processes, or on a
+Dask distributed cluster; every file yields one record (a dict, JSON-ready) and a failure is
+a record too, never the end of the batch.
+
+Workers run the Numba kernels on one thread each: a batch is parallel across files, which
+scales better than parallel kernels within one file (and leaves video encoders their cores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from marking.errors import UsageError
+
+#: Record statuses.
+MARKED, SKIPPED, VERIFIED, FAILED = "marked", "skipped", "verified", "failed"
+#: Jobs in flight per worker: enough to keep workers busy, few enough to stop quickly.
+IN_FLIGHT_PER_WORKER = 2
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file of a batch: where it is, where its output goes (mark only), its size."""
+
+    input: str
+    output: str | None = None
+    size: int = 0
+    problem: str | None = None  # found while collecting (missing input, colliding output)
+
+
+# --- collecting inputs -------------------------------------------------------------------------
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    """Regular files under ``directory`` in a stable order; hidden entries and symlinked
+    directories are not followed."""
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(name for name in dirs if not _is_hidden(name))
+        for name in sorted(files):
+            if not _is_hidden(name):
+                yield Path(root) / name
+
+
+def _glob_base(pattern: str) -> Path:
+    """The directory part of a glob pattern before its first wildcard."""
+    parts = Path(pattern).parts
+    fixed: list[str] = []
+    for part in parts[:-1]:
+        if _GLOB_CHARACTERS & set(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path()
+
+
+def _specs(inputs: Sequence[str], stdin: TextIO | None) -> Iterator[str]:
+    for spec in inputs:
+        if spec == "-":
+            stream = stdin if stdin is not None else sys.stdin
+            for line in stream:
+                path = line.rstrip("\r\n")
+                if path.strip():
+                    yield path
+        else:
+            yield spec
+
+
+def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Path, Path | None]]:
+    """``(file, root)`` for every input file, in order, each once.
+
+    ``root`` is the directory a file was found under (its output mirrors the path below
+    ``root``), or None for a file named directly. A name that matches nothing is kept (with
+    root None) so that the batch reports it.
+    """
+    found: list[tuple[Path, Path | None]] = []
+    seen: set[str] = set()
+
+    def add(path: Path, root: Path | None) -> None:
+        identity = os.path.realpath(path)
+        if identity not in seen:
+            seen.add(identity)
+            found.append((path, root))
+
+    for spec in _specs(inputs, stdin):
+        path = Path(spec)
+        if path.is_dir():
+            for file in _walk(path):
+                add(file, path)
+        elif not path.exists() and _GLOB_CHARACTERS & set(spec):
+            base = _glob_base(spec)
+            for match in sorted(glob.glob(spec, recursive=True)):  # noqa: PTH207 - a pattern
+                matched = Path(match)
+                if matched.is_dir():
+                    for file in _walk(matched):
+                        add(file, base)
+                elif not _is_hidden(matched.name):
+                    add(matched, base)
+        else:
+            add(path, None)
+    return found
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def output_path(file: Path, root: Path | None, outdir: Path) -> Path:
+    """Where ``file``'s output goes: its path below ``root`` mirrored under ``outdir``.
+
+    Raises UsageError if the result would not lie inside ``outdir`` (a path that climbs out
+    through ``..`` or a symlink).
+    """
+    relative = Path(file.name) if root is None else Path(os.path.relpath(file, root))
+    if relative.is_absolute() or ".." in relative.parts:
+        raise UsageError(f"{file}: its output would fall outside {outdir}")
+    target = outdir / relative
+    if not _inside(target.parent if target.parent.exists() else outdir, outdir):
+        raise UsageError(f"{file}: its output would fall outside {outdir}")
+    return target
+
+
+def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) -> list[Job]:
+    """The jobs of a ``mark`` batch; files inside ``outdir`` (earlier outputs) are left out."""
+    jobs: list[Job] = []
+    claimed: dict[str, str] = {}
+    for file, root in collect(inputs, stdin):
+        if root is not None and _inside(file, outdir):
+            continue
+        size = _size(file)
+        try:
+            target = output_path(file, root, outdir)
+        except UsageError as error:
+            jobs.append(Job(str(file), None, size, str(error)))
+            continue
+        other = claimed.setdefault(os.path.normcase(str(target)), str(file))
+        problem = None if other == str(file) else f"output {target} is also {other}'s output"
+        jobs.append(Job(str(file), str(target), size, problem))
+    return jobs
+
+
+def verify_jobs(inputs: Sequence[str], stdin: TextIO | None = None) -> list[Job]:
+    return [Job(str(file), None, _size(file)) for file, _ in collect(inputs, stdin)]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# --- work on one file (runs in a worker) -------------------------------------------------------
+
+
+def _failure(job: Job, error: BaseException | str, started: float, **fields: Any) -> dict:
+    from marking.cli import describe_failure
+
+    message = error if isinstance(error, str) else describe_failure(error, job.input)
+    return {
+        "input": job.input,
+        "output": job.output,
+        "modality": fields.pop("modality", None),
+        "status": FAILED,
+        "error": message,
+        "bytes": job.size,
+        "seconds": round(time.perf_counter() - started, 4),
+        **fields,
+    }
+
+
+def _modality(path: str) -> str | None:
+    from marking.media_kind import media_kind
+
+    try:
+        return media_kind(path)
+    except Exception:
+        return None
+
+
+def output_is_complete(path: str, config: Any, key: Any) -> bool:
+    """Whether an existing output is a finished one (for resuming a batch).
+
+    Outputs only ever appear whole (they are renamed into place), so existence already means
+    complete; this also reads the mark back: the metadata label when the batch writes one,
+    else the watermark, else that the file still decodes as media.
+    """
+    from marking.pipeline import METADATA, WATERMARK
+
+    target = Path(path)
+    if not target.is_file() or target.stat().st_size == 0:
+        return False
+    try:
+        if METADATA in config.steps:
+            from marking.media_kind import IMAGE, media_kind
+
+            if media_kind(target) == IMAGE:
+                from marking.image_tags import read_image_tags
+
+                label = read_image_tags(target).label
+            else:
+                from marking.av_tags import read_media_label
+
+                label = read_media_label(target)
+            return label is not None and label.content_producer == config.producer
+        if WATERMARK in config.steps:
+            from marking.verify import _read_watermark
+
+            return bool(_read_watermark(target, _modality(path) or "", key).get("detected"))
+        return _modality(path) is not None
+    except Exception:
+        return False
+
+
+def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, Any]:
+    """Mark one file; a record whatever happens (exceptions become ``failed`` records)."""
+    from marking.kernels._config import single_threaded
+    from marking.pipeline import mark_file
+
+    started = time.perf_counter()
+    if job.problem is not None or job.output is None:
+        return _failure(job, job.problem or "no output path", started)
+    try:
+        if resume and output_is_complete(job.output, config, key):
+            return {
+                "input": job.input,
+                "output": job.output,
+                "modality": _modality(job.output),
+                "status": SKIPPED,
+                "reason": "output exists and carries the mark",
+                "bytes": job.size,
+                "seconds": round(time.perf_counter() - started, 4),
+            }
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        with single_threaded():
+            record = mark_file(job.input, job.output, config, key=key)
+    except Exception as error:
+        return _failure(job, error, started, modality=_modality(job.input))
+    return {
+        "input": job.input,
+        "output": job.output,
+        "modality": record["kind"],
+        "status": MARKED,
+        "steps": record["steps"],
+        "payload": record["payload"],
+        "produce_id": record["produce_id"],
+        "bytes": job.size,
+        "seconds": record["seconds"],
+        "timings": record["timings"],
+    }
+
+
+def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
+    """Verify one file; a record whatever happens."""
+    from marking.kernels._config import single_threaded
+    from marking.verify import verify_file
+
+    started = time.perf_counter()
+    try:
+        with single_threaded():
+            result = verify_file(job.input, key=key, trust_anchors=trust_anchors)
+    except Exception as error:
+        return _failure(job, error, started, modality=_modality(job.input), file=job.input)
+    return {
+        "input": job.input,
+        "modality": result.kind,
+        "status": VERIFIED,
+        "bytes": job.size,
+        "seconds": round(time.perf_counter() - started, 4),
+        **result.to_dict(),
+    }
+
+
+# --- running a batch ---------------------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """The batch was asked to stop (SIGINT or SIGTERM); ``signal_number`` says which."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f"interrupted by signal {signal_number}")
+        self.signal_number = signal_number
+
+
+def _raise_interrupted(signal_number: int, _frame: Any) -> None:
+    raise Interrupted(signal_number)
+
+
+def _exit_on_sigterm(signal_number: int, _frame: Any) -> None:
+    raise SystemExit(128 + signal_number)
+
+
+def _worker_init() -> None:
+    """In each worker process: SIGTERM unwinds (so temporary files are removed) and Ctrl-C is
+    left to the parent, which stops the workers itself."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread for a while."""
+    previous = {
+        number: signal.signal(number, _raise_interrupted)
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _bounded(
+    jobs: Iterable[Job], submit: Callable[[Job], Any], wait_one: Callable[[set], Any], limit: int
+) -> Iterator[Any]:
+    """Submit jobs keeping at most ``limit`` in flight; yield finished futures."""
+    pending: set = set()
+    for job in jobs:
+        while len(pending) >= limit:
+            done = wait_one(pending)
+            pending.discard(done)
+            yield done
+        pending.add(submit(job))
+    while pending:
+        done = wait_one(pending)
+        pending.discard(done)
+        yield done
+
+
+def _run_local(
+    jobs: Sequence[Job], work: Callable[[Job], dict], workers: int
+) -> Iterator[dict[str, Any]]:
+    if workers <= 1:
+        for job in jobs:
+            yield work(job)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")  # no inherited threads or locks
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+    owners: dict[Any, Job] = {}
+
+    def submit(job: Job) -> Any:
+        future = executor.submit(work, job)
+        owners[future] = job
+        return future
+
+    def wait_one(pending: set) -> Any:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        return next(iter(done))
+
+    stopped = False
+    try:
+        for future in _bounded(jobs, submit, wait_one, workers * IN_FLIGHT_PER_WORKER):
+            job = owners.pop(future)
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                raise
+            except Exception as error:  # the worker could not even return a record
+                yield _failure(job, error, time.perf_counter())
+    except BaseException:
+        stopped = True
+        for process in list(getattr(executor, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.terminate()  # SIGTERM: the worker unwinds and removes its temp files
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=stopped)
+
+
+@contextlib.contextmanager
+def dask_client(address: str) -> Iterator[Any]:
+    """A Dask distributed client: ``local:N`` starts a local cluster of N one-thread worker
+    processes; anything else is a scheduler address (``tcp://host:8786``)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError(
+            "--dask needs Dask distributed: pip install 'aigc-marking[dask]'"
+        ) from None
+    import logging
+
+    if address.startswith("local:"):
+        try:
+            count = int(address.removeprefix("local:"))
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise UsageError(f"--dask local:N needs a worker count >= 1, got {address!r}")
+        cluster = LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            with Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()
+        return
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as error:
+        raise UsageError(f"--dask {address}: cannot reach the scheduler: {error}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _run_dask(jobs: Sequence[Job], work: Callable[[Job], dict], address: str) -> Iterator[dict]:
+    with dask_client(address) as client:
+        from distributed import wait
+
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        owners: dict[Any, Job] = {}
+
+        def submit(job: Job) -> Any:
+            future = client.submit(work, job, pure=False)
+            owners[future] = job
+            return future
+
+        def wait_one(pending: set) -> Any:
+            done = wait(list(pending), return_when="FIRST_COMPLETED").done
+            return next(iter(done))
+
+        in_flight: set = set()
+        try:
+            for future in _bounded(jobs, submit, wait_one, workers * IN_FLIGHT_PER_WORKER):
+                job = owners.pop(future)
+                in_flight = set(owners)
+                try:
+                    yield future.result()
+                except Exception as error:  # the worker died or could not return a record
+                    yield _failure(job, error, time.perf_counter())
+        except BaseException:
+            client.cancel(list(in_flight | set(owners)))
+            raise
+
+
+def run(
+    jobs: Sequence[Job],
+    work: Callable[[Job], dict],
+    *,
+    workers: int = 1,
+    dask: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Records of ``work(job)`` for every job, in the order they finish.
+
+    SIGINT and SIGTERM stop the batch: workers are told to stop (their partial outputs are
+    removed) and :class:`Interrupted` is raised.
+    """
+    with _signals_interrupt():
+        if dask is not None:
+            yield from _run_dask(jobs, work, dask)
+        else:
+            yield from _run_local(jobs, work, workers)
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)

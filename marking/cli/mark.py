@@ -1,0 +1,314 @@
+"""``aigc-mark mark``: the whole marking of many files, in parallel, resumable, with a report.
+
+Also home of :func:`run_records`, the batch loop ``aigc-mark verify`` shares: progress on
+stderr, one JSON line per file in the report, a summary at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from marking.cli import (
+    add_key_options,
+    json_line,
+    print_error,
+    redact,
+    resolve_key,
+    secrets_in,
+)
+
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
+_STEPS = ("label", "watermark", "metadata", "c2pa")
+
+
+def _steps(text: str) -> frozenset[str]:
+    steps = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(steps - set(_STEPS))
+    if not steps or unknown:
+        raise argparse.ArgumentTypeError(f"give a comma-separated subset of {', '.join(_STEPS)}")
+    return steps
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """Parallelism and reporting, shared by ``mark`` and ``verify``."""
+    group = parser.add_argument_group("batch")
+    group.add_argument(
+        "-j",
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="worker processes (default: the number of cores, at most one per file)",
+    )
+    group.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask distributed scheduler (tcp://host:8786), or local:N for a local "
+        "cluster of N workers; workers must see the input and output paths",
+    )
+    group.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write one JSON record per file to FILE ('-': standard output)",
+    )
+    group.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (it is off when not a TTY)"
+    )
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "mark",
+        help="label, watermark and tag many files into an output directory",
+        description="Apply the whole marking (visible label or audio cue, invisible watermark, "
+        "GB 45438 metadata label with the IPTC source type, and with --c2pa-cert/--c2pa-key a "
+        "signed C2PA manifest) to every INPUT, writing to OUTDIR. INPUT is a file, a directory "
+        "(walked recursively; its tree is mirrored under OUTDIR), a glob pattern, or '-' for "
+        "paths on standard input. The kind of media is read from each file's content. Inputs "
+        "are never modified; outputs appear whole or not at all. A second run skips outputs "
+        "that already exist and carry the mark, so an interrupted batch can be resumed. Exit 0 "
+        "when every file was marked or skipped, 3 when any failed (the others are still "
+        "done), 2 on a usage error, 130 when interrupted.",
+    )
+    parser.add_argument("inputs", metavar="INPUT", nargs="+", help="files, directories, globs, -")
+    parser.add_argument("-o", "--outdir", metavar="OUTDIR", required=True)
+    parser.add_argument("--config", metavar="FILE", help="TOML settings (see --print-config)")
+    parser.add_argument(
+        "--print-config",
+        action=_PrintConfig,
+        help="print the default configuration file and exit",
+    )
+    parser.add_argument("--steps", type=_steps, help="comma-separated: " + ",".join(_STEPS))
+    parser.add_argument("--producer", help="GB 45438 ContentProducer (provider name or code)")
+    parser.add_argument("--label-level", choices=("1", "2", "3"), dest="label_level")
+    parser.add_argument("--strength", type=float, help="watermark strength (default 1.0)")
+    parser.add_argument("--c2pa-cert", metavar="PEM", help="C2PA signing certificate chain")
+    parser.add_argument("--c2pa-key", metavar="PEM", help="C2PA signing key (PKCS#8)")
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="mark every file again, even where a finished output exists",
+    )
+    add_batch_options(parser)
+    add_key_options(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+class _PrintConfig(argparse.Action):
+    def __init__(self, option_strings: Any, dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        from marking.mark_config import default_config_text
+
+        sys.stdout.write(default_config_text())
+        parser.exit()
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from marking.errors import UsageError
+    from marking.mark_config import load_config
+    from marking.pipeline import C2PA
+
+    signing = None
+    if bool(args.c2pa_cert) != bool(args.c2pa_key):
+        raise UsageError("give both --c2pa-cert and --c2pa-key, or neither")
+    if args.c2pa_cert:
+        from marking.tagging import Signing
+
+        signing = Signing(args.c2pa_cert, args.c2pa_key)
+    steps = args.steps
+    if signing is not None and steps is None:
+        from marking.mark_config import read_config_file
+
+        base = read_config_file(args.config).get("mark", {}) if args.config else {}
+        steps = frozenset(base.get("steps", ("label", "watermark", "metadata"))) | {C2PA}
+    return load_config(
+        args.config,
+        steps=steps,
+        producer=args.producer,
+        label_level=args.label_level,
+        strength=args.strength,
+        signing=signing,
+    )
+
+
+class _Progress:
+    """Files and bytes done, rate and time left, on stderr (a tqdm bar; off when not a TTY)."""
+
+    def __init__(self, total_files: int, total_bytes: int, enabled: bool) -> None:
+        self.files = total_files
+        self.done = 0
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
+            self.bar.set_postfix_str(f"0/{total_files} files")
+
+    def advance(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(record.get("bytes", 0))
+            self.bar.set_postfix_str(f"{self.done}/{self.files} files", refresh=False)
+
+    def write(self, text: str, stream: Any) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=stream)
+        else:
+            print(text, file=stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_records(
+    args: argparse.Namespace,
+    jobs: list[Any],
+    work: Callable[[Any], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    *,
+    summary: bool = True,
+) -> tuple[dict[str, int], bool]:
+    """Run the batch: report records, show progress, print a line per file and a summary.
+
+    Returns the count per status (and of records with ``ai_marked``, as "ai-marked") and
+    whether the batch was interrupted.
+    """
+    from marking.batch import Interrupted, default_workers, run
+
+    secrets = secrets_in(args)
+    workers = args.workers or min(default_workers(), max(1, len(jobs)))
+    report, close_report = _open_report(args.report)
+    to_stdout = args.report == "-"
+    progress = _Progress(len(jobs), sum(job.size for job in jobs), not args.no_progress)
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+    interrupted = False
+    records: Iterator[dict[str, Any]] = run(jobs, work, workers=workers, dask=args.dask)
+    try:
+        for record in records:
+            if record.get("error"):
+                record["error"] = redact(record["error"], secrets)
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+            if record.get("ai_marked"):
+                counts["ai-marked"] = counts.get("ai-marked", 0) + 1
+            progress.advance(record)
+            if report is not None:
+                report.write(json_line(record) + "\n")
+                report.flush()
+            if record["status"] == "failed":
+                progress.write(f"{record['input']}: error: {record['error']}", sys.stderr)
+            elif not to_stdout:
+                progress.write(f"{record['input']}: {describe(record)}", sys.stdout)
+    except Interrupted:
+        interrupted = True
+    finally:
+        progress.close()
+        close_report()
+    if summary or interrupted:
+        _print_summary(
+            len(jobs),
+            sum(job.size for job in jobs),
+            counts,
+            started,
+            interrupted,
+            workers,
+            args.dask,
+        )
+    return counts, interrupted
+
+
+def _print_summary(
+    files: int,
+    size: int,
+    counts: dict[str, int],
+    started: float,
+    interrupted: bool,
+    workers: int,
+    dask: str | None,
+) -> None:
+    elapsed = time.perf_counter() - started
+    megabytes = size / 1e6
+    done = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    state = "interrupted after" if interrupted else "done in"
+    print(
+        f"{files} files: {done or 'nothing done'}; {state} {elapsed:.1f} s "
+        f"({megabytes / elapsed if elapsed > 0 else 0:.1f} MB/s, {workers} "
+        f"{'Dask' if dask else 'local'} worker{'s' if workers != 1 else ''})",
+        file=sys.stderr,
+    )
+
+
+def _open_report(target: str | None) -> tuple[Any, Callable[[], None]]:
+    if target is None:
+        return None, lambda: None
+    if target == "-":
+        return sys.stdout, lambda: None
+    from pathlib import Path
+
+    from marking.errors import UsageError
+
+    try:
+        stream = Path(target).open("w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
+    except OSError as error:
+        raise UsageError(f"report {target}: {error.strerror or error}") from None
+    return stream, stream.close
+
+
+def _describe(record: dict[str, Any]) -> str:
+    if record["status"] == "skipped":
+        return f"skipped ({record['reason']})"
+    steps = "+".join(record.get("steps") or [])
+    return f"{record['modality']} {steps} -> {record['output']} (payload {record['payload']})"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Mark every input into OUTDIR; exit 0, 3 if any file failed, 130 if interrupted."""
+    from functools import partial
+    from pathlib import Path
+
+    from marking.batch import mark_jobs, mark_one
+    from marking.errors import UsageError
+
+    config = _config(args)
+    key = resolve_key(args)
+    if args.json and args.report is None:
+        args.report = "-"
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"output directory {outdir} is a file")
+    jobs = mark_jobs(args.inputs, outdir)
+    if not jobs:
+        raise UsageError("no input files found")
+    outdir.mkdir(parents=True, exist_ok=True)
+    work = partial(mark_one, config=config, key=key, resume=not args.no_resume)
+    counts, interrupted = run_records(args, jobs, work, _describe)
+    if interrupted:
+        print_error("interrupted; run the same command again to finish the batch")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if counts.get("failed") else 0

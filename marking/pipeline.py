@@ -1,0 +1,353 @@
+"""The whole marking of one file: explicit label, invisible watermark, metadata, C2PA.
+
+:func:`mark_file` is what the batch command runs on every file, and what a pipeline calls on
+one. The steps run in the order the rules imply: the visible label (or audio cue) first, so
+the watermark covers the final pixels and samples; then the metadata label, written without
+re-encoding; then the C2PA manifest, signed over the result. The watermark carries the payload
+derived from the metadata label (:func:`marking.verify.payload_for_label`), so a verifier can
+tell that label and watermark were made together without any database.
+
+Pictures are decoded and encoded once (label and watermark in memory); recordings and videos
+stream through each step in constant memory (a video's label and watermark share one
+transcode). Intermediate files live next to the output as hidden ``.<name>.aigc-*`` files and
+are removed whatever happens; the output appears atomically or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from marking.aigc_label import AigcLabel
+from marking.atomic import check_output_path
+from marking.errors import UsageError
+from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
+
+StrPath = str | os.PathLike[str]
+
+LABEL, WATERMARK, METADATA, C2PA = "label", "watermark", "metadata", "c2pa"
+#: Every step, in the order they run.
+STEPS = (LABEL, WATERMARK, METADATA, C2PA)
+DEFAULT_STEPS = frozenset({LABEL, WATERMARK, METADATA})
+#: Prefix of the hidden intermediate files next to an output (never taken as inputs).
+TEMP_MARK = ".aigc-"
+
+
+@dataclass(frozen=True)
+class MarkConfig:
+    """What :func:`mark_file` does to a file, for every kind of media.
+
+    ``steps``: a subset of ``label``, ``watermark``, ``metadata`` and ``c2pa`` (the last needs
+    ``signing``; ``metadata`` and ``c2pa`` need ``producer``). ``label_level``: the GB 45438
+    Label field ("1" AI-generated, "2" possibly, "3" suspected). ``image_style``: the picture
+    label's look; ``video_label``: the video label's look and span; ``cue``: the audio cue.
+    ``encoder``: the video encoder; ``copy_audio``: copy a video's sound instead of
+    watermarking it. ``quality``: JPEG/WebP quality of re-encoded pictures.
+    """
+
+    steps: frozenset[str] = DEFAULT_STEPS
+    producer: str | None = None
+    label_level: str = "1"
+    source_type: str = TRAINED_ALGORITHMIC_MEDIA
+    strength: float = 1.0
+    quality: int = 95
+    image_style: Any = None  # marking.visible_label.LabelStyle; None: the default look
+    video_label: Any = None  # marking.video_label.VideoLabelSettings
+    cue: Any = None  # marking.audio_cue.CueSettings
+    encoder: Any = None  # marking.video_io.EncoderSettings
+    copy_audio: bool = False
+    signing: Any = None  # marking.tagging.Signing
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        steps = frozenset(self.steps)
+        object.__setattr__(self, "steps", steps)
+        unknown = sorted(steps - set(STEPS))
+        if unknown:
+            raise UsageError(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(STEPS)}")
+        if not steps:
+            raise UsageError("no steps to run: give at least one of " + ", ".join(STEPS))
+        if steps & {METADATA, C2PA} and not self.producer:
+            raise UsageError("the metadata label needs a producer (--producer or [mark] producer)")
+        if C2PA in steps and self.signing is None:
+            raise UsageError("the c2pa step needs a signing certificate chain and key")
+        if self.label_level not in ("1", "2", "3"):
+            raise UsageError(f"label level must be 1, 2 or 3, got {self.label_level!r}")
+        if not 0 < self.strength <= 4:
+            raise UsageError(f"strength must be > 0 and <= 4, got {self.strength}")
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"quality must be between 1 and 100, got {self.quality}")
+
+    def ordered_steps(self) -> list[str]:
+        return [step for step in STEPS if step in self.steps]
+
+
+@contextlib.contextmanager
+def _scratch(dst: Path) -> Iterator[Any]:
+    """Hand out hidden intermediate paths beside ``dst``; remove them all at the end."""
+    made: list[Path] = []
+
+    def new(suffix: str) -> Path:
+        handle, name = tempfile.mkstemp(
+            dir=dst.parent, prefix=f".{dst.stem}{TEMP_MARK}", suffix=suffix
+        )
+        os.close(handle)
+        path = Path(name)
+        path.unlink()  # the writers create it themselves (atomically)
+        made.append(path)
+        return path
+
+    try:
+        yield new
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
+
+
+def content_id(path: StrPath, producer: str) -> str:
+    """A ProduceID derived from the file's bytes and the producer (32 hex digits).
+
+    Unique per content, and the same on every run: marking a file twice, on one machine or on
+    a cluster, gives the same label, payload and (codecs permitting) the same output bytes.
+    """
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16, person=b"aigc-produce-id")
+    digest.update(producer.encode("utf-8") + b"\x00")  # producers are printable ASCII
+    with Path(path).open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _label_for(config: MarkConfig, source: Path, produce_id: str | None) -> AigcLabel | None:
+    if not config.steps & {METADATA, C2PA}:
+        return None
+    producer = config.producer or ""
+    if produce_id is None:
+        produce_id = content_id(source, producer)
+    return AigcLabel.create(producer, produce_id=produce_id, label=config.label_level)
+
+
+def mark_file(
+    src: StrPath,
+    dst: StrPath,
+    config: MarkConfig | None = None,
+    *,
+    key: Any = None,
+    payload: bytes | str | int | None = None,
+    produce_id: str | None = None,
+) -> dict[str, Any]:
+    """Apply ``config``'s steps to ``src`` and write the result to ``dst`` (atomically).
+
+    ``src`` is never modified. The watermark's payload is the metadata label's
+    (:func:`~marking.verify.payload_for_label` of producer and ProduceID) when the metadata
+    step runs, else ``payload`` (default random). ``produce_id`` defaults to
+    :func:`content_id` (a digest of the file's bytes and the producer). Returns a record: ``input``, ``output``, ``kind``, ``steps`` (those done, in order),
+    ``payload``, ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details``
+    (each step's own record).
+    """
+    from marking.media_kind import AUDIO, IMAGE, VIDEO, media_kind
+    from marking.payload import parse_payload_option, random_payload
+    from marking.verify import payload_for_label
+
+    config = config or MarkConfig(steps=frozenset({LABEL, WATERMARK}))
+    source, target = Path(src), Path(dst)
+    check_output_path(target, forbid=[source])
+    started = time.perf_counter()
+    kind = media_kind(source)
+    label = _label_for(config, source, produce_id)
+    if label is not None:
+        payload_hex = payload_for_label(label.content_producer, label.produce_id)
+    else:
+        chosen = random_payload() if payload is None else parse_payload_option(payload)
+        payload_hex = chosen.hex()
+    run = {IMAGE: _mark_image_file, AUDIO: _mark_audio_file, VIDEO: _mark_video_file}[kind]
+    timings: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    with _scratch(target) as scratch:
+        media_out = target if not config.steps & {METADATA, C2PA} else scratch(target.suffix)
+        current = run(source, media_out, config, key, payload_hex, scratch, timings, details)
+        if label is not None:
+            from marking.tagging import tag_file
+
+            signing = config.signing if C2PA in config.steps else None
+            if signing is not None:
+                signing = replace(signing, watermark_payload=payload_hex)
+            began = time.perf_counter()
+            details["metadata"] = tag_file(
+                current, target, label, source_type=config.source_type, signing=signing
+            )
+            timings[METADATA if signing is None else "metadata+c2pa"] = time.perf_counter() - began
+    return {
+        "input": os.fspath(src),
+        "output": os.fspath(dst),
+        "kind": kind,
+        "steps": config.ordered_steps(),
+        "payload": payload_hex if WATERMARK in config.steps or label is not None else None,
+        "produce_id": label.produce_id if label is not None else None,
+        "timings": {name: round(value, 4) for name, value in timings.items()},
+        "seconds": round(time.perf_counter() - started, 4),
+        "details": details,
+    }
+
+
+def _timed(timings: dict[str, float], name: str, began: float) -> None:
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - began
+
+
+def _mark_image_file(
+    source: Path,
+    target: Path,
+    config: MarkConfig,
+    key: Any,
+    payload_hex: str,
+    scratch: Any,
+    timings: dict[str, float],
+    details: dict[str, Any],
+) -> Path:
+    """Label and watermark a picture in memory: one decode, one encode."""
+    from marking.image_io import DEFAULT_MAX_PIXELS, open_for_rewrite, write_image
+
+    if not config.steps & {LABEL, WATERMARK}:
+        return source
+    began = time.perf_counter()
+    image, info = open_for_rewrite(source, target, "marked", max_pixels=DEFAULT_MAX_PIXELS)
+    _timed(timings, "read", began)
+    marked, found = mark_image(
+        image,
+        key=key,
+        payload=payload_hex,
+        strength=config.strength,
+        style=config.image_style,
+        label=LABEL in config.steps,
+        watermark=WATERMARK in config.steps,
+        timings=timings,
+    )
+    details.update(found)
+    began = time.perf_counter()
+    details["format"] = write_image(marked, target, info, quality=config.quality, forbid=[source])
+    _timed(timings, "write", began)
+    return target
+
+
+def mark_image(
+    image: Any,
+    *,
+    key: Any = None,
+    payload: bytes | str | int | None = None,
+    strength: float = 1.0,
+    style: Any = None,
+    label: bool = True,
+    watermark: bool = True,
+    timings: dict[str, float] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The visible label and the invisible watermark on a picture (array or PIL image).
+
+    Returns the marked copy (same type, shape, dtype and mode) and a record: ``payload`` (hex,
+    when watermarked), ``psnr`` (luma, of the watermark alone) and ``label`` (the label's box,
+    text height and contrast, when labeled). The label goes on first, so the watermark covers
+    the final pixels.
+    """
+    from marking.image_watermark import embed_image, luma_psnr
+    from marking.payload import parse_payload_option, random_payload
+
+    timings = {} if timings is None else timings
+    record: dict[str, Any] = {}
+    if label:
+        from marking.visible_label import label_image
+
+        began = time.perf_counter()
+        image, result = label_image(image, style)
+        record["label"] = result.to_dict()
+        _timed(timings, LABEL, began)
+    if watermark:
+        chosen = random_payload() if payload is None else parse_payload_option(payload)
+        began = time.perf_counter()
+        marked = embed_image(image, key=key, payload=chosen, strength=strength)
+        record["payload"] = chosen.hex()
+        record["psnr"] = float(luma_psnr(image, marked))
+        image = marked
+        _timed(timings, WATERMARK, began)
+    return image, record
+
+
+def _mark_audio_file(
+    source: Path,
+    target: Path,
+    config: MarkConfig,
+    key: Any,
+    payload_hex: str,
+    scratch: Any,
+    timings: dict[str, float],
+    details: dict[str, Any],
+) -> Path:
+    """The audio cue, then the watermark over the whole recording (both streamed)."""
+    current = source
+    if LABEL in config.steps:
+        from marking.audio_cue import label_audio_file
+
+        out = target if WATERMARK not in config.steps else scratch(target.suffix)
+        began = time.perf_counter()
+        details["cue"] = label_audio_file(current, out, config.cue)
+        _timed(timings, LABEL, began)
+        current = out
+    if WATERMARK in config.steps:
+        from marking.audio_watermark_io import embed_audio_file
+
+        began = time.perf_counter()
+        details["watermark"] = embed_audio_file(
+            current, target, key=key, payload=payload_hex, strength=config.strength
+        )
+        _timed(timings, WATERMARK, began)
+        current = target
+    return current
+
+
+def _mark_video_file(
+    source: Path,
+    target: Path,
+    config: MarkConfig,
+    key: Any,
+    payload_hex: str,
+    scratch: Any,
+    timings: dict[str, float],
+    details: dict[str, Any],
+) -> Path:
+    """Label and watermark a video in one transcode (its sound carries the audio watermark)."""
+    from marking.kernels._config import single_threaded
+    from marking.video_label import VideoLabelSettings
+
+    labeled = LABEL in config.steps
+    settings = config.video_label or VideoLabelSettings()
+    if WATERMARK in config.steps:
+        from marking.video_watermark_io import embed_video_file
+
+        began = time.perf_counter()
+        with single_threaded():  # the encoder has the cores
+            details["watermark"] = embed_video_file(
+                source,
+                target,
+                key=key,
+                payload=payload_hex,
+                strength=config.strength,
+                settings=config.encoder,
+                copy_audio=config.copy_audio,
+                label=settings if labeled else None,
+            )
+        _timed(timings, "label+watermark" if labeled else WATERMARK, began)
+        return target
+    if labeled:
+        from marking.video_label import label_video
+
+        began = time.perf_counter()
+        details["label"] = label_video(source, target, settings, encoder=config.encoder)
+        _timed(timings, LABEL, began)
+        return target
+    return source
