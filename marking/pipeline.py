@@ -149,9 +149,10 @@ def mark_file(
     ``src`` is never modified. The watermark's payload is the metadata label's
     (:func:`~marking.verify.payload_for_label` of producer and ProduceID) when the metadata
     step runs, else ``payload`` (default random). ``produce_id`` defaults to
-    :func:`content_id` (a digest of the file's bytes and the producer). Returns a record: ``input``, ``output``, ``kind``, ``steps`` (those done, in order),
-    ``payload``, ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details``
-    (each step's own record).
+    :func:`content_id` (a digest of the file's bytes and the producer). Returns a record:
+    ``input``, ``output``, ``kind``, ``steps`` (those done, in order), ``payload``,
+    ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details`` (each step's
+    own record).
     """
     from marking.media_kind import AUDIO, IMAGE, VIDEO, media_kind
     from marking.payload import parse_payload_option, random_payload

@@ -23,6 +23,8 @@ from marking.cli import (
 
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
+#: Batches smaller than this run in the calling process unless --workers says otherwise.
+SMALL_BATCH = 3
 _STEPS = ("label", "watermark", "metadata", "c2pa")
 
 
@@ -202,7 +204,8 @@ def run_records(
     from marking.batch import Interrupted, default_workers, run
 
     secrets = secrets_in(args)
-    workers = args.workers or min(default_workers(), max(1, len(jobs)))
+    # Starting a worker process costs about a second (imports): few files run in-process.
+    workers = args.workers or (1 if len(jobs) < SMALL_BATCH else min(default_workers(), len(jobs)))
     report, close_report = _open_report(args.report)
     to_stdout = args.report == "-"
     progress = _Progress(len(jobs), sum(job.size for job in jobs), not args.no_progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from marking.cli import add_key_options, print_error, resolve_key
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         raise UsageError("no input files found")
     work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)
-    counts, interrupted = run_records(args, jobs, work, _summary, summary=len(jobs) > 1)
+    counts, interrupted = run_records(args, jobs, work, _summary, summary=sys.stderr.isatty())
     if interrupted:
         print_error("interrupted")
         return EXIT_INTERRUPTED
