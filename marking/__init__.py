@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from marking.image_io import detect_file, embed_file, label_file
     from marking.image_watermark import ImageDetection, detect_image, embed_image
     from marking.keys import DEFAULT_KEY, Key
+    from marking.mark_config import load_config
     from marking.media_kind import media_kind
+    from marking.pipeline import AudioMarker, MarkConfig, mark_file, mark_image
     from marking.tagging import Signing, tag_file
     from marking.verify import Verification, payload_for_label, verify_file
     from marking.video_io import EncoderSettings, transcode
@@ -84,6 +86,11 @@ _LAZY_EXPORTS = {
     "Signing": "marking.tagging",
     "tag_file": "marking.tagging",
     "verify_file": "marking.verify",
+    "mark_file": "marking.pipeline",
+    "mark_image": "marking.pipeline",
+    "AudioMarker": "marking.pipeline",
+    "MarkConfig": "marking.pipeline",
+    "load_config": "marking.mark_config",
     "payload_for_label": "marking.verify",
     "Verification": "marking.verify",
 }
@@ -94,6 +101,7 @@ __all__ = [
     "AudioDetection",
     "AudioDetector",
     "AudioEmbedder",
+    "AudioMarker",
     "CueSettings",
     "CueWriter",
     "EncoderSettings",
@@ -103,6 +111,7 @@ __all__ = [
     "InputTooSmallError",
     "Key",
     "LabelStyle",
+    "MarkConfig",
     "MarkingError",
     "OutputError",
     "Signing",
@@ -129,6 +138,9 @@ __all__ = [
     "label_file",
     "label_image",
     "label_video",
+    "load_config",
+    "mark_file",
+    "mark_image",
     "media_kind",
     "payload_for_label",
     "tag_file",

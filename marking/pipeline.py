@@ -352,3 +352,79 @@ def _mark_video_file(
         _timed(timings, LABEL, began)
         return target
     return source
+
+
+class AudioMarker:
+    """The audio marking for streams: chunks in, marked chunks out (cue, then watermark).
+
+    For pipelines that make sound themselves (text-to-speech, music generators): push float
+    chunks of shape ``(n, channels)`` (or ``(n,)`` mono) as they come, then :meth:`finish`.
+    With ``cue`` (True for the default Morse "AI", or :class:`~marking.audio_cue.CueSettings`
+    placed at the start or end, since the total length is unknown) the audible label goes in
+    first; the watermark covers everything. Output lags input by about 2.5 s (the watermark's
+    informed segment); joining all outputs gives exactly what :func:`~marking.embed_audio`
+    gives on the cued signal. Memory stays constant however long the stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: int,
+        channels: int,
+        payload: bytes | str | int | None = None,
+        key: Any = None,
+        strength: float = 1.0,
+        cue: Any = False,
+    ) -> None:
+        from marking.audio_cue import CueSettings, CueWriter
+        from marking.audio_watermark import AudioEmbedder
+        from marking.payload import parse_payload_option, random_payload
+
+        chosen = random_payload() if payload is None else parse_payload_option(payload)
+        self.payload = chosen.hex()
+        self.channels = int(channels)
+        self._embedder = AudioEmbedder(
+            rate=rate, channels=channels, payload=chosen, key=key, strength=strength
+        )
+        self._cue = None
+        if cue:
+            settings = CueSettings() if cue is True else cue
+            self._cue = CueWriter(rate, self.channels, settings)
+        self._mono: bool | None = None
+
+    def _shape(self, chunk: Any) -> Any:
+        import numpy as np
+
+        block = np.asarray(chunk, dtype=np.float32)
+        mono = block.ndim == 1
+        if self._mono is None:
+            self._mono = mono
+        elif mono != self._mono:
+            raise UsageError("chunks must all be mono (n,) or all (n, channels)")
+        return block[:, None] if mono else block
+
+    def _out(self, blocks: list[Any]) -> Any:
+        import numpy as np
+
+        marked = [self._embedder.push(block) for block in blocks]
+        joined = (
+            np.concatenate(marked) if marked else np.zeros((0, self.channels), dtype=np.float32)
+        )
+        return joined[:, 0] if self._mono else joined
+
+    def push(self, chunk: Any) -> Any:
+        """Marked samples ready so far (possibly none), float32, in the input's layout."""
+        block = self._shape(chunk)
+        blocks = self._cue.feed(block) if self._cue is not None else [block]
+        return self._out([b.copy() for b in blocks])
+
+    def finish(self) -> Any:
+        """The rest of the marked samples (call once, at the end of the stream)."""
+        import numpy as np
+
+        blocks = self._cue.finish() if self._cue is not None else []
+        head = self._out([b.copy() for b in blocks])
+        tail = self._embedder.finish()
+        if self._mono and tail.ndim == 2:
+            tail = tail[:, 0]
+        return np.concatenate([head, tail])
