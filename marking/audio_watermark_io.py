@@ -164,8 +164,13 @@ def embed_audio_file(
     payload: bytes | str | int | None = None,
     strength: float = 1.0,
     blocksize: int = DEFAULT_BLOCKSIZE,
+    cue: Any = None,
 ) -> dict[str, Any]:
     """Write a watermarked copy of the recording ``src`` to ``dst``; ``src`` is never modified.
+
+    With ``cue`` (:class:`~marking.audio_cue.CueSettings`), the audible label goes in first and
+    the watermark covers the result, in the same single pass (one decode, one encode); the
+    record then also has ``cue`` and ``placements``, and ``snr_db`` is the watermark's alone.
 
     ``payload`` is 8 bytes, 16 hex digits or an int; ``None`` draws a random one. The copy keeps
     the input's format, subtype, sample rate and channels (a lossy input is encoded again, with
@@ -204,20 +209,41 @@ def embed_audio_file(
         )
     except ValueError as error:
         raise _unmarkable(source, error) from None
+    writer = None
+    if cue is not None:
+        from marking.audio_cue import CueWriter
+        from marking.audio_io import count_frames
+
+        info = count_frames(source, info=info)  # an MP3 without a length tag: decode to count
+        writer = CueWriter(info.samplerate, info.channels, cue, info.frames)
     snr = SegmentalSnr(info.samplerate, info.channels)
     frames = 0
+
+    def mark(block: np.ndarray) -> np.ndarray:
+        snr.original(block)
+        marked = _mark(embedder.push, source, block)
+        snr.marked(marked)
+        return marked
+
     with AudioWriter(target, info, forbid=[source]) as output:
         for block in read_blocks(source, blocksize, info=info):
-            snr.original(block)
             frames += len(block)
-            marked = _mark(embedder.push, source, block)
-            snr.marked(marked)
-            output.write(marked)
+            # A cue writer may hand back views of the block: mark (and write) them at once.
+            for piece in writer.feed(block) if writer is not None else [block]:
+                output.write(mark(piece))
+        for piece in writer.finish() if writer is not None else []:
+            output.write(mark(piece))
         marked = _mark(embedder.finish, source)
         snr.marked(marked)
         output.write(marked)
         _check_length(source, frames / info.samplerate, shortest, "mark")  # MP3 without length
-    return _embed_record(source, target, info, payload_bytes, snr.result(), frames)
+    record = _embed_record(source, target, info, payload_bytes, snr.result(), frames)
+    if writer is not None:
+        rate = info.samplerate
+        record["duration_s"] = writer.frames_out / rate
+        record["cue"] = cue.describe() | {"duration_s": len(writer.cue) / rate}
+        record["placements"] = [placement.seconds(rate) for placement in writer.placements]
+    return record
 
 
 def _mark(step: Any, source: Path, *block: np.ndarray) -> np.ndarray:

@@ -128,6 +128,31 @@ def test_streamed_file_equals_the_whole_signal_embedding(tmp_path: Path) -> None
         assert record["snr_db"] == pytest.approx(segmental_snr(original, marked, 48000), abs=1e-9)
 
 
+@pytest.mark.parametrize("places", [("start",), ("start", "middle", "end")])
+def test_cue_and_watermark_in_one_pass(tmp_path: Path, places: tuple[str, ...]) -> None:
+    """The cue goes in first and the watermark covers it: the same samples as adding the cue
+    to the whole signal and marking that, for any block size."""
+    from marking.audio_cue import CueSettings, add_cue
+
+    original = np.array(clip("speech", SECONDS, 48000))
+    source = write(tmp_path / "in.wav", original, 48000, "WAV", "FLOAT")
+    cue = CueSettings(places=frozenset(places))
+    cued, _ = add_cue(original[:, None], 48000, cue)
+    cued = cued[:, 0]  # a mono file reads back as (n,)
+    expected = embed_audio(cued, 48000, PAYLOAD, key=KEY)
+    for blocksize in (3000, 65536):
+        target = tmp_path / f"out-{blocksize}.wav"
+        record = embed_audio_file(
+            source, target, key=KEY, payload=PAYLOAD, blocksize=blocksize, cue=cue
+        )
+        marked, _ = sf.read(target, dtype="float32")
+        np.testing.assert_array_equal(marked, expected)
+        assert record["duration_s"] == pytest.approx(len(cued) / 48000)
+        assert len(record["placements"]) == len(places)
+        assert record["snr_db"] == pytest.approx(segmental_snr(cued, marked, 48000), abs=1e-9)
+    assert detect_audio_file(target, key=KEY)["payload"] == PAYLOAD
+
+
 def test_clip_shorter_than_the_embedder_latency(tmp_path: Path) -> None:
     original = np.array(clip("speech", 1.5, 44100))
     source = write(tmp_path / "short.wav", original, 44100, "WAV", "FLOAT")
