@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -105,7 +106,10 @@ def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Pa
                 add(file, path)
         elif not path.exists() and _GLOB_CHARACTERS & set(spec):
             base = _glob_base(spec)
-            for match in sorted(glob.glob(spec, recursive=True)):  # noqa: PTH207 - a pattern
+            matches = sorted(glob.glob(spec, recursive=True))  # noqa: PTH207 - a pattern
+            if not matches:
+                add(path, None)  # reported as missing, like a name (a typo must not pass)
+            for match in matches:
                 matched = Path(match)
                 if matched.is_dir():
                     for file in _walk(matched):
@@ -135,7 +139,17 @@ def output_path(file: Path, root: Path | None, outdir: Path) -> Path:
     if relative.is_absolute() or ".." in relative.parts:
         raise UsageError(f"{file}: its output would fall outside {outdir}")
     target = outdir / relative
-    if not _inside(target.parent if target.parent.exists() else outdir, outdir):
+    # The nearest directory on the way that exists already decides where the output lands
+    # (a symlink in the middle of the tree would take it elsewhere, and the workers create
+    # the directories below it); the target itself, if a symlink, is replaced, not followed.
+    existing = target.parent
+    while (
+        existing not in (outdir, existing.parent)
+        and not existing.exists()
+        and not existing.is_symlink()
+    ):
+        existing = existing.parent
+    if not _inside(existing, outdir):
         raise UsageError(f"{file}: its output would fall outside {outdir}")
     return target
 
@@ -157,6 +171,63 @@ def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) 
         problem = None if other == str(file) else f"output {target} is also {other}'s output"
         jobs.append(Job(str(file), str(target), size, problem))
     return jobs
+
+
+#: A temporary name's random part (tempfile.mkstemp's: 8 of [a-z0-9_]).
+_RANDOM = "[a-z0-9_]{8}"
+#: The hidden files the steps of one output leave beside it while they run: atomic_write's
+#: ``.<name>.<random>.part``, the pipeline's ``.<stem>.aigc-<random><suffix>`` and tag_file's
+#: ``.tagged.<random><suffix>`` (before C2PA signing), each with its own ``.part`` too.
+_PART = re.compile(rf"\.(?P<name>.+)\.{_RANDOM}\.part")
+_SCRATCH = re.compile(rf"\.(?P<stem>.+?)\.aigc-{_RANDOM}.*")
+_TAGGED = re.compile(rf"\.tagged\.{_RANDOM}.*")
+
+
+def _is_temporary(name: str, names: set[str], stems: set[str]) -> bool:
+    part = _PART.fullmatch(name)
+    if part is not None:
+        if part["name"] in names:
+            return True
+        name = part["name"]  # the .part of a scratch or tagged file
+    scratch = _SCRATCH.fullmatch(name)
+    if scratch is not None and scratch["stem"] in stems:
+        return True
+    return _TAGGED.fullmatch(name) is not None
+
+
+def remove_temporaries(jobs: Iterable[Job]) -> list[Path]:
+    """Remove the batch's leftover temporary files beside its outputs; return them.
+
+    Workers remove their own, even when stopped, but a worker killed outright cannot (a Dask
+    nanny kills a task that outlasts the cluster's shutdown timeout; a worker killed for its
+    memory): at the end of a batch, once its workers are gone, the command sweeps the output
+    directories. Only hidden files named after one of the batch's outputs (or tag_file's
+    ``.tagged.*``) are touched; each directory is listed once.
+    """
+    outputs: dict[Path, set[str]] = {}
+    for job in jobs:
+        if job.output is not None:
+            target = Path(job.output)
+            outputs.setdefault(target.parent, set()).add(target.name)
+    removed: list[Path] = []
+    for directory, names in outputs.items():
+        stems = {Path(name).stem for name in names}
+        try:
+            with os.scandir(directory) as entries:
+                found = [
+                    Path(entry.path)
+                    for entry in entries
+                    if entry.name.startswith(".")
+                    and _is_temporary(entry.name, names, stems)
+                    and entry.is_file(follow_symlinks=False)
+                ]
+        except OSError:
+            continue
+        for path in found:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def verify_jobs(inputs: Sequence[str], stdin: TextIO | None = None) -> list[Job]:
@@ -189,6 +260,30 @@ def _failure(job: Job, error: BaseException | str, started: float, **fields: Any
     }
 
 
+def missing_mark_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with every field of a ``mark`` record, those it lacks set to "none": the
+    report's lines all have the same shape, including records made without :func:`mark_one`
+    (a file whose worker process died)."""
+    defaults: dict[str, Any] = {
+        "modality": None,
+        "status": None,
+        "steps": [],
+        "payload": None,
+        "produce_id": None,
+        "error": None,
+        "bytes": 0,
+        "seconds": 0.0,
+        "timings": {},
+    }
+    return record | {name: value for name, value in defaults.items() if name not in record}
+
+
+def _mark_record(job: Job, **fields: Any) -> dict[str, Any]:
+    return missing_mark_fields(
+        {"input": job.input, "output": job.output, "bytes": job.size} | fields
+    )
+
+
 def _modality(path: str) -> str | None:
     from marking.media_kind import media_kind
 
@@ -198,14 +293,16 @@ def _modality(path: str) -> str | None:
         return None
 
 
-def output_is_complete(path: str, config: Any, key: Any) -> bool:
+def output_is_complete(path: str, config: Any, key: Any, source: str | None = None) -> bool:
     """Whether an existing output is a finished one (for resuming a batch).
 
     Outputs only ever appear whole (they are renamed into place), so existence already means
     complete; this also reads the mark back: the metadata label when the batch writes one,
-    else the watermark, else that the file still decodes as media.
+    else the watermark, else that the file still decodes as media. With ``source`` (the
+    input), the label's ProduceID must also be the one the input's bytes give now: an input
+    replaced since the output was made (a new render under the same name) is marked again.
     """
-    from marking.pipeline import METADATA, WATERMARK
+    from marking.pipeline import METADATA, WATERMARK, content_id
 
     target = Path(path)
     if not target.is_file() or target.stat().st_size == 0:
@@ -222,7 +319,9 @@ def output_is_complete(path: str, config: Any, key: Any) -> bool:
                 from marking.av_tags import read_media_label
 
                 label = read_media_label(target)
-            return label is not None and label.content_producer == config.producer
+            if label is None or label.content_producer != config.producer:
+                return False
+            return source is None or label.produce_id == content_id(source, config.producer)
         if WATERMARK in config.steps:
             from marking.verify import _read_watermark
 
@@ -239,35 +338,32 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
 
     started = time.perf_counter()
     if job.problem is not None or job.output is None:
-        return _failure(job, job.problem or "no output path", started)
+        return _mark_record(job, **_failure(job, job.problem or "no output path", started))
     try:
-        if resume and output_is_complete(job.output, config, key):
-            return {
-                "input": job.input,
-                "output": job.output,
-                "modality": _modality(job.output),
-                "status": SKIPPED,
-                "reason": "output exists and carries the mark",
-                "bytes": job.size,
-                "seconds": round(time.perf_counter() - started, 4),
-            }
+        if resume and output_is_complete(job.output, config, key, job.input):
+            return _mark_record(
+                job,
+                status=SKIPPED,
+                modality=_modality(job.output),
+                reason="output exists and carries the mark",
+                seconds=round(time.perf_counter() - started, 4),
+            )
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         with single_threaded():
             record = mark_file(job.input, job.output, config, key=key)
     except Exception as error:
-        return _failure(job, error, started, modality=_modality(job.input))
-    return {
-        "input": job.input,
-        "output": job.output,
-        "modality": record["kind"],
-        "status": MARKED,
-        "steps": record["steps"],
-        "payload": record["payload"],
-        "produce_id": record["produce_id"],
-        "bytes": job.size,
-        "seconds": record["seconds"],
-        "timings": record["timings"],
-    }
+        failure = _failure(job, error, started, modality=_modality(job.input))
+        return _mark_record(job, **failure)
+    return _mark_record(
+        job,
+        status=MARKED,
+        modality=record["kind"],
+        steps=record["steps"],
+        payload=record["payload"],
+        produce_id=record["produce_id"],
+        seconds=record["seconds"],
+        timings=record["timings"],
+    )
 
 
 def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
@@ -294,16 +390,16 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
 # --- running a batch ---------------------------------------------------------------------------
 
 
-class Interrupted(Exception):
-    """The batch was asked to stop (SIGINT or SIGTERM); ``signal_number`` says which."""
+class Interrupted(BaseException):
+    """The batch was asked to stop (SIGINT or SIGTERM); ``signal_number`` says which.
+
+    A BaseException, like KeyboardInterrupt: a file's ``except Exception`` (which turns its
+    errors into ``failed`` records) must not swallow it when the file runs in this process.
+    """
 
     def __init__(self, signal_number: int) -> None:
         super().__init__(f"interrupted by signal {signal_number}")
         self.signal_number = signal_number
-
-
-def _raise_interrupted(signal_number: int, _frame: Any) -> None:
-    raise Interrupted(signal_number)
 
 
 def _exit_on_sigterm(signal_number: int, _frame: Any) -> None:
@@ -317,11 +413,36 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _work_in_worker(work: Callable[[Job], dict], job: Job) -> dict[str, Any]:
+    """Run one job in a pool worker; on SIGTERM, end the worker process once the job unwound.
+
+    The pool would otherwise report the SystemExit as the job's result and go on with the next
+    job already queued to the worker: a stopped batch would keep marking files.
+    """
+    try:
+        return work(job)
+    except SystemExit as stop:  # from _exit_on_sigterm; the job's temporary files are gone
+        sys.stderr.flush()
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+
+
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread for a while."""
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread for a while.
+
+    Only the first signal raises: more while the batch is stopping (a second Ctrl-C, a
+    SIGTERM after it) must not break off the clean-up of the workers and their files.
+    """
+    stopping = False
+
+    def raise_interrupted(signal_number: int, _frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise Interrupted(signal_number)
+
     previous = {
-        number: signal.signal(number, _raise_interrupted)
+        number: signal.signal(number, raise_interrupted)
         for number in (signal.SIGINT, signal.SIGTERM)
     }
     try:
@@ -348,6 +469,10 @@ def _bounded(
         yield done
 
 
+#: The error of a file whose worker process died under it (found by running it again alone).
+WORKER_DIED = "its worker process died (out of memory, or a crash in a codec)"
+
+
 def _run_local(
     jobs: Sequence[Job], work: Callable[[Job], dict], workers: int
 ) -> Iterator[dict[str, Any]]:
@@ -356,32 +481,49 @@ def _run_local(
             yield work(job)
         return
     import multiprocessing
+    from collections import deque
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no inherited threads or locks
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
-    owners: dict[Any, Job] = {}
 
-    def submit(job: Job) -> Any:
-        future = executor.submit(work, job)
-        owners[future] = job
-        return future
+    def start() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
 
-    def wait_one(pending: set) -> Any:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        return next(iter(done))
-
+    executor = start()
+    todo = deque(jobs)
+    # A worker that dies (killed for memory, a crash in a codec) takes the pool down with every
+    # job in it. The jobs in flight then run again one at a time in a new pool: the one that
+    # kills its worker again fails alone, and the batch goes on.
+    suspects: deque[Job] = deque()
+    pending: dict[Any, tuple[Job, bool]] = {}  # future -> (job, running alone)
     stopped = False
     try:
-        for future in _bounded(jobs, submit, wait_one, workers * IN_FLIGHT_PER_WORKER):
-            job = owners.pop(future)
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                raise
-            except Exception as error:  # the worker could not even return a record
-                yield _failure(job, error, time.perf_counter())
+        while todo or suspects or pending:
+            if suspects:
+                if not pending:
+                    job = suspects.popleft()
+                    pending[executor.submit(_work_in_worker, work, job)] = (job, True)
+            else:
+                while todo and len(pending) < workers * IN_FLIGHT_PER_WORKER:
+                    job = todo.popleft()
+                    pending[executor.submit(_work_in_worker, work, job)] = (job, False)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
+                executor.shutdown(wait=True)  # settles every future still in the broken pool
+                done = set(pending)
+                executor = start()
+            for future in done:
+                job, alone = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    yield future.result()
+                elif not isinstance(error, BrokenProcessPool):  # no record came back at all
+                    yield _failure(job, error, time.perf_counter())
+                elif alone:
+                    yield _failure(job, WORKER_DIED, time.perf_counter())
+                else:
+                    suspects.append(job)
     except BaseException:
         stopped = True
         for process in list(getattr(executor, "_processes", {}).values()):
@@ -411,13 +553,20 @@ def dask_client(address: str) -> Iterator[Any]:
             count = 0
         if count < 1:
             raise UsageError(f"--dask local:N needs a worker count >= 1, got {address!r}")
-        cluster = LocalCluster(
-            n_workers=count,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        # Ctrl-C goes to the whole process group; the cluster's processes must leave it to
+        # this one, which stops them (else each prints a KeyboardInterrupt traceback). An
+        # ignored SIGINT stays ignored in the processes started meanwhile (Python keeps it so).
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cluster = LocalCluster(
+                n_workers=count,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         try:
             with Client(cluster) as client:
                 yield client
@@ -470,7 +619,7 @@ def run(
     *,
     workers: int = 1,
     dask: str | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Records of ``work(job)`` for every job, in the order they finish.
 
     SIGINT and SIGTERM stop the batch: workers are told to stop (their partial outputs are

@@ -395,7 +395,10 @@ class AudioMarker:
     def _shape(self, chunk: Any) -> Any:
         import numpy as np
 
-        block = np.asarray(chunk, dtype=np.float32)
+        block = np.asarray(chunk)
+        if block.dtype.kind != "f":  # PCM integers would pass as samples of +-32768
+            raise TypeError(f"samples must be floating point in [-1, 1], got {block.dtype}")
+        block = block.astype(np.float32, copy=False)
         mono = block.ndim == 1
         if self._mono is None:
             self._mono = mono

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from marking.cli import (
@@ -22,7 +22,6 @@ from marking.cli import (
 )
 
 EXIT_FAILED = 3
-EXIT_INTERRUPTED = 130
 #: Batches smaller than this run in the calling process unless --workers says otherwise.
 SMALL_BATCH = 3
 _STEPS = ("label", "watermark", "metadata", "c2pa")
@@ -84,7 +83,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "are never modified; outputs appear whole or not at all. A second run skips outputs "
         "that already exist and carry the mark, so an interrupted batch can be resumed. Exit 0 "
         "when every file was marked or skipped, 3 when any failed (the others are still "
-        "done), 2 on a usage error, 130 when interrupted.",
+        "done), 2 on a usage error, 130 when interrupted by Ctrl-C (SIGINT), 143 by SIGTERM.",
     )
     parser.add_argument("inputs", metavar="INPUT", nargs="+", help="files, directories, globs, -")
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", required=True)
@@ -195,11 +194,13 @@ def run_records(
     describe: Callable[[dict[str, Any]], str],
     *,
     summary: bool = True,
-) -> tuple[dict[str, int], bool]:
+    complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> tuple[dict[str, int], int | None]:
     """Run the batch: report records, show progress, print a line per file and a summary.
 
-    Returns the count per status (and of records with ``ai_marked``, as "ai-marked") and
-    whether the batch was interrupted.
+    Returns the count per status (and of records with ``ai_marked``, as "ai-marked") and the
+    exit code of an interruption (130 for SIGINT, 143 for SIGTERM), or None. ``complete``
+    fills in the fields a record lacks (a record the scheduler made for a lost file).
     """
     from marking.batch import Interrupted, default_workers, run
 
@@ -211,10 +212,12 @@ def run_records(
     progress = _Progress(len(jobs), sum(job.size for job in jobs), not args.no_progress)
     counts: dict[str, int] = {}
     started = time.perf_counter()
-    interrupted = False
-    records: Iterator[dict[str, Any]] = run(jobs, work, workers=workers, dask=args.dask)
+    interrupted: int | None = None
+    records = run(jobs, work, workers=workers, dask=args.dask)
     try:
         for record in records:
+            if complete is not None:
+                record = complete(record)
             if record.get("error"):
                 record["error"] = redact(record["error"], secrets)
             counts[record["status"]] = counts.get(record["status"], 0) + 1
@@ -228,9 +231,11 @@ def run_records(
                 progress.write(f"{record['input']}: error: {record['error']}", sys.stderr)
             elif not to_stdout:
                 progress.write(f"{record['input']}: {describe(record)}", sys.stdout)
-    except Interrupted:
-        interrupted = True
+    except Interrupted as stop:
+        interrupted = 128 + stop.signal_number
     finally:
+        # Stop the workers now (not whenever the generator is collected), before the summary.
+        records.close()
         progress.close()
         close_report()
     if summary or interrupted:
@@ -239,7 +244,7 @@ def run_records(
             sum(job.size for job in jobs),
             counts,
             started,
-            interrupted,
+            interrupted is not None,
             workers,
             args.dask,
         )
@@ -259,12 +264,23 @@ def _print_summary(
     megabytes = size / 1e6
     done = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     state = "interrupted after" if interrupted else "done in"
+    # With Dask the cluster has the workers it has (-j does not apply): name it instead.
+    where = f"Dask {dask}" if dask else f"{workers} local worker{'s' if workers != 1 else ''}"
     print(
         f"{files} files: {done or 'nothing done'}; {state} {elapsed:.1f} s "
-        f"({megabytes / elapsed if elapsed > 0 else 0:.1f} MB/s, {workers} "
-        f"{'Dask' if dask else 'local'} worker{'s' if workers != 1 else ''})",
+        f"({megabytes / elapsed if elapsed > 0 else 0:.1f} MB/s, {where})",
         file=sys.stderr,
     )
+
+
+def without_report(jobs: list[Any], target: str | None) -> list[Any]:
+    """The jobs, less the report file itself (a re-run must not take it for an input)."""
+    if target is None or target == "-":
+        return jobs
+    import os
+
+    report = os.path.realpath(target)
+    return [job for job in jobs if os.path.realpath(job.input) != report]
 
 
 def _open_report(target: str | None) -> tuple[Any, Callable[[], None]]:
@@ -291,11 +307,11 @@ def _describe(record: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Mark every input into OUTDIR; exit 0, 3 if any file failed, 130 if interrupted."""
+    """Mark every input into OUTDIR; exit 0, 3 if any file failed, 130/143 if interrupted."""
     from functools import partial
     from pathlib import Path
 
-    from marking.batch import mark_jobs, mark_one
+    from marking.batch import mark_jobs, mark_one, missing_mark_fields, remove_temporaries
     from marking.errors import UsageError
 
     config = _config(args)
@@ -305,13 +321,16 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"output directory {outdir} is a file")
-    jobs = mark_jobs(args.inputs, outdir)
+    jobs = without_report(mark_jobs(args.inputs, outdir), args.report)
     if not jobs:
         raise UsageError("no input files found")
     outdir.mkdir(parents=True, exist_ok=True)
     work = partial(mark_one, config=config, key=key, resume=not args.no_resume)
-    counts, interrupted = run_records(args, jobs, work, _describe)
-    if interrupted:
+    counts, interrupted = run_records(args, jobs, work, _describe, complete=missing_mark_fields)
+    # Workers remove their own temporary files, even when stopped; not one that was killed
+    # (a Dask task past its shutdown timeout, a worker killed for memory). Every worker is gone.
+    remove_temporaries(jobs)
+    if interrupted is not None:
         print_error("interrupted; run the same command again to finish the batch")
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if counts.get("failed") else 0

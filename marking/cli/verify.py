@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from marking.cli import add_key_options, print_error, resolve_key
-from marking.cli.mark import EXIT_FAILED, EXIT_INTERRUPTED, add_batch_options, run_records
+from marking.cli.mark import EXIT_FAILED, add_batch_options, run_records, without_report
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "a verdict. FILE may also be a directory (walked recursively), a glob pattern or '-' "
         "for paths on standard input; many files are checked in parallel. Exit 0 when any "
         "file carries an AI mark, 1 when none does, 3 when a file cannot be read (the others "
-        "are still checked), 130 when interrupted.",
+        "are still checked), 130 when interrupted by Ctrl-C (SIGINT), 143 by SIGTERM.",
     )
     parser.add_argument(
         "inputs", metavar="FILE", nargs="+", help="files, directories, globs, or - (stdin)"
@@ -63,14 +63,14 @@ def run(args: argparse.Namespace) -> int:
     key = resolve_key(args)
     if args.json and args.report is None:
         args.report = "-"
-    jobs = verify_jobs(args.inputs)
+    jobs = without_report(verify_jobs(args.inputs), args.report)
     if not jobs:
         raise UsageError("no input files found")
     work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)
     counts, interrupted = run_records(args, jobs, work, _summary, summary=sys.stderr.isatty())
-    if interrupted:
+    if interrupted is not None:
         print_error("interrupted")
-        return EXIT_INTERRUPTED
+        return interrupted
     if counts.get("failed"):
         return EXIT_FAILED
     return 0 if counts.get("ai-marked") else 1
