@@ -33,11 +33,11 @@ if TYPE_CHECKING:
         embed_audio,
     )
     from marking.audio_watermark_io import detect_audio_file, embed_audio_file
+    from marking.content_sniffing import media_kind
     from marking.image_io import detect_file, embed_file, label_file
     from marking.image_watermark import ImageDetection, detect_image, embed_image
     from marking.keys import DEFAULT_KEY, Key
     from marking.mark_config import load_config
-    from marking.media_kind import media_kind
     from marking.pipeline import AudioMarker, MarkConfig, mark_file, mark_image
     from marking.tagging import Signing, tag_file
     from marking.verify import Verification, payload_for_label, verify_file
@@ -81,7 +81,7 @@ _LAZY_EXPORTS = {
     "CueWriter": "marking.audio_cue",
     "add_cue": "marking.audio_cue",
     "label_audio_file": "marking.audio_cue",
-    "media_kind": "marking.media_kind",
+    "media_kind": "marking.content_sniffing",
     "AigcLabel": "marking.aigc_label",
     "Signing": "marking.tagging",
     "tag_file": "marking.tagging",

@@ -285,7 +285,7 @@ def _mark_record(job: Job, **fields: Any) -> dict[str, Any]:
 
 
 def _modality(path: str) -> str | None:
-    from marking.media_kind import media_kind
+    from marking.content_sniffing import media_kind
 
     try:
         return media_kind(path)
@@ -309,7 +309,7 @@ def output_is_complete(path: str, config: Any, key: Any, source: str | None = No
         return False
     try:
         if METADATA in config.steps:
-            from marking.media_kind import IMAGE, media_kind
+            from marking.content_sniffing import IMAGE, media_kind
 
             if media_kind(target) == IMAGE:
                 from marking.image_tags import read_image_tags

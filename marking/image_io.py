@@ -33,6 +33,7 @@ from marking.atomic import (
     file_error,
     input_file_problem,
 )
+from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -42,7 +43,6 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
-from marking.media_kind import IMAGE_SUFFIX_FORMATS
 
 if TYPE_CHECKING:
     from marking.image_watermark import ImageDetection

@@ -18,8 +18,8 @@ from typing import Any
 
 from marking.aigc_label import AigcLabel
 from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
 from marking.errors import InputError, OutputError, UnsupportedInputError
-from marking.media_kind import IMAGE_SUFFIX_FORMATS
 from marking.xmp import (
     TRAINED_ALGORITHMIC_MEDIA,
     read_xmp_fields,

@@ -173,5 +173,13 @@ def config_from(data: dict[str, Any], **overrides: Any) -> Any:
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Any:
     """MarkConfig from ``path`` (None: the defaults) with ``overrides`` applied on top."""
-    data = read_config_file(path) if path is not None else {}
-    return config_from(data, **overrides)
+    if path is None:
+        return config_from({}, **overrides)
+    data = read_config_file(path)
+    try:
+        return config_from(data, **overrides)
+    except UsageError as error:  # name the file, as the parser's own messages do
+        message = str(error)
+        if message.startswith("config"):
+            message = f"config {os.fspath(path)}" + message.removeprefix("config")
+        raise UsageError(message) from None

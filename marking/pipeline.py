@@ -154,7 +154,7 @@ def mark_file(
     ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details`` (each step's
     own record).
     """
-    from marking.media_kind import AUDIO, IMAGE, VIDEO, media_kind
+    from marking.content_sniffing import AUDIO, IMAGE, VIDEO, media_kind
     from marking.payload import parse_payload_option, random_payload
     from marking.verify import payload_for_label
 
@@ -289,26 +289,26 @@ def _mark_audio_file(
     timings: dict[str, float],
     details: dict[str, Any],
 ) -> Path:
-    """The audio cue, then the watermark over the whole recording (both streamed)."""
-    current = source
+    """The audio cue, then the watermark over the whole recording: one streamed pass."""
+    if WATERMARK in config.steps:
+        from marking.audio_cue import CueSettings
+        from marking.audio_watermark_io import embed_audio_file
+
+        cue = (config.cue or CueSettings()) if LABEL in config.steps else None
+        began = time.perf_counter()
+        details["watermark"] = embed_audio_file(
+            source, target, key=key, payload=payload_hex, strength=config.strength, cue=cue
+        )
+        _timed(timings, "label+watermark" if cue is not None else WATERMARK, began)
+        return target
     if LABEL in config.steps:
         from marking.audio_cue import label_audio_file
 
-        out = target if WATERMARK not in config.steps else scratch(target.suffix)
         began = time.perf_counter()
-        details["cue"] = label_audio_file(current, out, config.cue)
+        details["cue"] = label_audio_file(source, target, config.cue)
         _timed(timings, LABEL, began)
-        current = out
-    if WATERMARK in config.steps:
-        from marking.audio_watermark_io import embed_audio_file
-
-        began = time.perf_counter()
-        details["watermark"] = embed_audio_file(
-            current, target, key=key, payload=payload_hex, strength=config.strength
-        )
-        _timed(timings, WATERMARK, began)
-        current = target
-    return current
+        return target
+    return source
 
 
 def _mark_video_file(

@@ -50,7 +50,7 @@ def tag_file(
     Images get XMP (``TC260:AIGC`` and ``Iptc4xmpExt:DigitalSourceType``); audio and video
     files get the label in their container's own tag. ``src`` is never modified.
     """
-    from marking.media_kind import IMAGE, media_kind
+    from marking.content_sniffing import IMAGE, media_kind
 
     label.validate()
     check_output_path(dst, forbid=[src])

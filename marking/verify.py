@@ -73,7 +73,7 @@ def verify_file(
     trust_anchors: str | os.PathLike[str] | None = None,
 ) -> Verification:
     """Read every mark in ``path``; raise InputError when the file cannot be read at all."""
-    from marking.media_kind import media_kind
+    from marking.content_sniffing import media_kind
 
     kind = media_kind(path)
     result = Verification(file=os.fspath(path), kind=kind)
@@ -87,7 +87,7 @@ def verify_file(
 
 def _read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
     """The watermark detector's report, with ``checked`` saying whether it could look."""
-    from marking.media_kind import AUDIO, IMAGE, VIDEO
+    from marking.content_sniffing import AUDIO, IMAGE, VIDEO
 
     if kind == IMAGE:
         from marking.image_io import detect_file
@@ -132,7 +132,7 @@ def _note_split_payloads(result: Verification) -> None:
 
 
 def _read_metadata(result: Verification, path: Any, kind: str) -> None:
-    from marking.media_kind import IMAGE
+    from marking.content_sniffing import IMAGE
 
     try:
         if kind == IMAGE:

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from marking.content_sniffing import AUDIO, IMAGE, VIDEO, media_kind
 from marking.errors import InputError, UnsupportedInputError
-from marking.media_kind import AUDIO, IMAGE, VIDEO, media_kind
 from tests.sample_photos import SAMPLES
 from tests.test_cli import assert_one_error_line, run_cli, sha256
 

@@ -67,8 +67,11 @@ def test_default_file_documents_every_setting_with_its_default() -> None:
         (data["video"]["encoder"], EncoderSettings),
         ({k: v for k, v in data["video"]["label"].items() if k != "style"}, VideoLabelSettings),
     ]
+    #: Fields the config file does not offer (style: its own table; the rest: code only).
+    not_in_file = {"style", "extra_options", "container"}
     for table, cls in tables:
         defaults = {item.name: getattr(cls(), item.name) for item in fields(cls)}
+        assert set(defaults) - set(table) - not_in_file == set(), cls.__name__
         for name, value in table.items():
             assert name in defaults, (cls.__name__, name)
             expected = defaults[name]
@@ -199,3 +202,20 @@ def test_cli_unknown_config_key_exits_2_with_one_line(
     assert words in line
     assert result.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_config_errors_in_nested_tables_name_the_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "mark.toml"
+    config_file.write_text('[image.label]\nposition = "middle"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match=r"^config .*mark\.toml \[image\.label\]"):
+        load_config(config_file, producer=PRODUCER)
+
+
+def test_c2pa_credentials_with_steps_that_leave_c2pa_out_are_refused(tmp_path: Path) -> None:
+    result = run_cli(
+        "mark", tmp_path / "in.png", "-o", tmp_path / "out", "--producer", PRODUCER,
+        "--steps", "watermark,metadata", "--c2pa-cert", tmp_path / "c.pem",
+        "--c2pa-key", tmp_path / "k.pem",
+    )  # fmt: skip
+    line = assert_one_error_line(result, exit_code=2)
+    assert "add c2pa to --steps" in line

@@ -18,8 +18,8 @@ from PIL import Image
 import marking
 from marking import CueSettings, EncoderSettings, MarkConfig
 from marking.audio_cue import add_cue
+from marking.content_sniffing import media_kind
 from marking.errors import InputError, OutputError, UsageError
-from marking.media_kind import media_kind
 from marking.pipeline import content_id
 from marking.verify import payload_for_label
 from tests.audio_clips import clip
@@ -257,3 +257,16 @@ def test_audio_marker_refuses_mixed_layouts_and_integers() -> None:
         marking.embed_audio(pcm, RATE, PAYLOAD, key=KEY)
     with pytest.raises(TypeError, match="floating point"):
         marking.AudioMarker(rate=RATE, channels=1, payload=PAYLOAD, key=KEY).push(pcm)
+
+
+def test_public_names_stay_what_they_are_once_every_module_is_loaded() -> None:
+    """A submodule named like a public function would replace it on import (as
+    ``marking.media_kind`` once did): every public name must stay a non-module."""
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.walk_packages(marking.__path__, "marking."):
+        importlib.import_module(module.name)
+    for name in marking.__all__:
+        assert not isinstance(getattr(marking, name), types.ModuleType), name

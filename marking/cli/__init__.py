@@ -127,8 +127,8 @@ def watermark_kind(path: str) -> str:
     from pathlib import Path
 
     from marking.atomic import input_file_problem
+    from marking.content_sniffing import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
     from marking.errors import MarkingError, UnsupportedInputError
-    from marking.media_kind import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
 
     try:
         return media_kind(path)

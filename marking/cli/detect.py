@@ -93,7 +93,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every file; exit 0 if any carries the mark, 1 if none, 3 if any failed."""
-    from marking.media_kind import AUDIO, VIDEO
+    from marking.content_sniffing import AUDIO, VIDEO
 
     key = resolve_key(args)
 

@@ -132,7 +132,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Mark one file; print one line (or one JSON object). Errors propagate to main."""
-    from marking.media_kind import AUDIO, VIDEO
+    from marking.content_sniffing import AUDIO, VIDEO
 
     key = resolve_key(args)
     kind = watermark_kind(args.input)

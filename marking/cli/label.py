@@ -232,8 +232,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _label(args: argparse.Namespace) -> dict[str, Any]:
+    from marking.content_sniffing import AUDIO, IMAGE, media_kind
     from marking.errors import UsageError
-    from marking.media_kind import AUDIO, IMAGE, media_kind
 
     kind = media_kind(args.input)
     if kind == IMAGE:

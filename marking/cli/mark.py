@@ -134,6 +134,8 @@ def _config(args: argparse.Namespace) -> Any:
 
         signing = Signing(args.c2pa_cert, args.c2pa_key)
     steps = args.steps
+    if signing is not None and steps is not None and C2PA not in steps:
+        raise UsageError("--c2pa-cert and --c2pa-key sign a manifest: add c2pa to --steps")
     if signing is not None and steps is None:
         from marking.mark_config import read_config_file
 
