@@ -41,6 +41,7 @@ class Job:
     output: str | None = None
     size: int = 0
     problem: str | None = None  # found while collecting (missing input, colliding output)
+    found: bool = False  # by walking a directory or a glob, rather than named
 
 
 # --- collecting inputs -------------------------------------------------------------------------
@@ -165,11 +166,11 @@ def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) 
         try:
             target = output_path(file, root, outdir)
         except UsageError as error:
-            jobs.append(Job(str(file), None, size, str(error)))
+            jobs.append(Job(str(file), None, size, str(error), root is not None))
             continue
         other = claimed.setdefault(os.path.normcase(str(target)), str(file))
         problem = None if other == str(file) else f"output {target} is also {other}'s output"
-        jobs.append(Job(str(file), str(target), size, problem))
+        jobs.append(Job(str(file), str(target), size, problem, root is not None))
     return jobs
 
 
@@ -231,7 +232,10 @@ def remove_temporaries(jobs: Iterable[Job]) -> list[Path]:
 
 
 def verify_jobs(inputs: Sequence[str], stdin: TextIO | None = None) -> list[Job]:
-    return [Job(str(file), None, _size(file)) for file, _ in collect(inputs, stdin)]
+    return [
+        Job(str(file), None, _size(file), found=root is not None)
+        for file, root in collect(inputs, stdin)
+    ]
 
 
 def _size(path: Path) -> int:
@@ -331,6 +335,24 @@ def output_is_complete(path: str, config: Any, key: Any, source: str | None = No
         return False
 
 
+def not_media(job: Job) -> bool:
+    """A file met while walking a directory that is plainly not media (a README, a JSON
+    sidecar): neither its name nor its content says picture, recording or video. Those are
+    skipped; a named file, or one with a media suffix, is processed and fails if it is bad."""
+    from marking.content_sniffing import MEDIA_SUFFIXES, media_kind
+
+    if not job.found or Path(job.input).suffix.lower() in MEDIA_SUFFIXES:
+        return False
+    try:
+        media_kind(job.input)
+    except Exception:
+        return True
+    return False
+
+
+NOT_MEDIA = "not a picture, recording or video"
+
+
 def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, Any]:
     """Mark one file; a record whatever happens (exceptions become ``failed`` records)."""
     from marking.kernels._config import single_threaded
@@ -339,6 +361,8 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
     started = time.perf_counter()
     if job.problem is not None or job.output is None:
         return _mark_record(job, **_failure(job, job.problem or "no output path", started))
+    if not_media(job):
+        return _mark_record(job, status=SKIPPED, output=None, reason=NOT_MEDIA)
     try:
         if resume and output_is_complete(job.output, config, key, job.input):
             return _mark_record(
@@ -372,6 +396,15 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
     from marking.verify import verify_file
 
     started = time.perf_counter()
+    if not_media(job):
+        return {
+            "input": job.input,
+            "modality": None,
+            "status": SKIPPED,
+            "reason": NOT_MEDIA,
+            "bytes": job.size,
+            "seconds": 0.0,
+        }
     try:
         with single_threaded():
             result = verify_file(job.input, key=key, trust_anchors=trust_anchors)

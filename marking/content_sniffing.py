@@ -25,6 +25,18 @@ IMAGE_SUFFIX_FORMATS = {
     ".tiff": "TIFF",
 }
 
+#: File suffixes that promise media: a file found by walking a directory whose content is not
+#: media is reported as failed under one of these names (a corrupt picture), skipped otherwise
+#: (a README next to the renders).
+MEDIA_SUFFIXES = frozenset(
+    {
+        *IMAGE_SUFFIX_FORMATS,
+        *(".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff"),
+        *(".aifc", ".caf", ".w64", ".rf64", ".m4a", ".mp4", ".m4v", ".mov", ".mkv"),
+        ".webm",
+    }
+)
+
 _IMAGE_MAGIC = (
     b"\xff\xd8\xff",  # JPEG
     b"\x89PNG\r\n\x1a\n",  # PNG

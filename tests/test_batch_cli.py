@@ -541,3 +541,39 @@ def test_c2pa_step_signs_over_the_watermark(tmp_path: Path, ca: TestCA) -> None:
     assert found["agreement"] == "agree"
     pixels = np.asarray(Image.open(outdir / "render.jpg"))
     assert pixels.shape == (256, 320, 3)
+
+
+def test_files_that_are_plainly_not_media_are_skipped_when_walking(tmp_path: Path) -> None:
+    """A README or a JSON sidecar met while walking is skipped, not a failure; a corrupt file
+    with a media suffix, or any file named on the command line, still fails."""
+    source = tmp_path / "renders"
+    source.mkdir()
+    photo(source / "a.png", seed=7)
+    (source / "README.md").write_text("renders of 2026-11-28\n", encoding="utf-8")
+    (source / "a.json").write_text('{"prompt": "a cat"}', encoding="utf-8")
+    (source / "notes.txt").write_bytes(b"")
+    (source / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    report = tmp_path / "report.jsonl"
+    result = run_mark(
+        "mark", source, "-o", tmp_path / "out", "--producer", PRODUCER, "--report", report
+    )
+    assert result.returncode == 3, result.stderr
+    status = {Path(r["input"]).name: r["status"] for r in read_report(report)}
+    assert status == {
+        "a.png": "marked",
+        "README.md": "skipped",
+        "a.json": "skipped",
+        "notes.txt": "skipped",
+        "broken.jpg": "failed",
+    }
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+    checked = tmp_path / "verify.jsonl"
+    result = run_mark("verify", tmp_path / "out", source, "--report", checked)
+    assert result.returncode == 3, result.stderr  # broken.jpg
+    status = Counter(r["status"] for r in read_report(checked))
+    assert status == {"verified": 2, "skipped": 3, "failed": 1}
+
+    named = run_mark("mark", source / "README.md", "-o", tmp_path / "out2", "--producer", "P")
+    assert named.returncode == 3
+    assert "not a supported image, audio or video file" in named.stderr

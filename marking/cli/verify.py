@@ -37,6 +37,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _summary(record: dict[str, Any]) -> str:
     """One line about a verified file."""
+    if record["status"] == "skipped":
+        return f"skipped ({record['reason']})"
     parts = [record["verdict"]]
     if record["aigc"]:
         parts.append(
