@@ -31,25 +31,12 @@ from marking.test_ca import TestCA, make_test_ca
 from marking.verify import payload_for_label
 from tests.audio_clips import clip
 from tests.conftest import make_natural_image
+from tests.test_batch import MARK_RECORD_FIELDS
 from tests.video_clips import clip_path
 
 KEY = "Batch-Cli-Secret-4471"
 PRODUCER = "ExampleAI"
 STEPS = ["label", "watermark", "metadata"]
-#: Every field of a ``mark`` report record, whatever the status.
-RECORD_FIELDS = {
-    "input",
-    "output",
-    "modality",
-    "status",
-    "steps",
-    "payload",
-    "produce_id",
-    "error",
-    "bytes",
-    "seconds",
-    "timings",
-}
 #: The good files of the mixed tree and the kind of media each holds.
 GOOD = {
     "photos/a.jpg": "image",
@@ -167,7 +154,7 @@ def test_mark_mixed_tree_reports_every_file(tree: Path, marked: dict[str, Any]) 
 
     for name, kind in GOOD.items():
         record = records[name]
-        assert set(record) == RECORD_FIELDS, name
+        assert set(record) == MARK_RECORD_FIELDS, name
         source = tree / name
         produce_id = content_id(source, PRODUCER)
         assert record["status"] == "marked", record
@@ -184,7 +171,7 @@ def test_mark_mixed_tree_reports_every_file(tree: Path, marked: dict[str, Any]) 
         assert "metadata" in record["timings"]
     for name, problem in BAD.items():
         record = records[name]
-        assert set(record) == RECORD_FIELDS, name
+        assert set(record) == MARK_RECORD_FIELDS, name
         assert record["status"] == "failed"
         assert problem in record["error"]
         assert (record["steps"], record["payload"], record["produce_id"]) == ([], None, None)

@@ -42,6 +42,17 @@ def add_key_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def whole_number(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def resolve_key(args: argparse.Namespace) -> Key:
     """The key the options (or ``$AIGC_MARK_KEY``) ask for; problems become UsageError."""
     from marking.keys import load_key

@@ -6,21 +6,17 @@ import argparse
 import math
 from typing import Any
 
-from marking.cli import ProgressBar, add_key_options, resolve_key, run_batch, watermark_kind
+from marking.cli import (
+    ProgressBar,
+    add_key_options,
+    resolve_key,
+    run_batch,
+    watermark_kind,
+    whole_number,
+)
 
 #: Mirrors marking.video_watermark_io.DEFAULT_EVERY without importing NumPy.
 DEFAULT_EVERY = 1
-
-
-def _whole(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -64,7 +60,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     video = parser.add_argument_group("video")
     video.add_argument(
         "--every",
-        type=_whole,
+        type=whole_number,
         default=DEFAULT_EVERY,
         metavar="N",
         help=f"average every N-th decoded frame (default: {DEFAULT_EVERY})",

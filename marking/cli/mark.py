@@ -19,6 +19,7 @@ from marking.cli import (
     redact,
     resolve_key,
     secrets_in,
+    whole_number,
 )
 
 EXIT_FAILED = 3
@@ -35,23 +36,13 @@ def _steps(text: str) -> frozenset[str]:
     return steps
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """Parallelism and reporting, shared by ``mark`` and ``verify``."""
     group = parser.add_argument_group("batch")
     group.add_argument(
         "-j",
         "--workers",
-        type=_workers,
+        type=whole_number,
         metavar="N",
         help="worker processes (default: the number of cores, at most one per file)",
     )
