@@ -32,6 +32,7 @@ from marking.verify import payload_for_label
 from tests.audio_clips import clip
 from tests.conftest import make_natural_image
 from tests.test_batch import MARK_RECORD_FIELDS
+from tests.test_cli import run_cli
 from tests.video_clips import clip_path
 
 KEY = "Batch-Cli-Secret-4471"
@@ -55,18 +56,7 @@ def run_mark(
     *args: str | Path, cwd: Path | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -m marking ARGS`` with the test key in the environment."""
-    environment = {k: v for k, v in os.environ.items() if k != "AIGC_MARK_DEBUG"}
-    environment["AIGC_MARK_KEY"] = KEY
-    return subprocess.run(
-        [sys.executable, "-m", "marking", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        input=stdin,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args, env={"AIGC_MARK_KEY": KEY}, cwd=cwd, stdin=stdin)
 
 
 def read_report(path: Path) -> list[dict[str, Any]]:

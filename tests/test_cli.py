@@ -26,7 +26,10 @@ PAYLOAD = "00112233445566ff"
 
 
 def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m marking`` with ``args``; the key variables come only from ``env``."""
     environment = {
@@ -41,6 +44,7 @@ def run_cli(
         text=True,
         env=environment,
         cwd=cwd,
+        input=stdin,
         timeout=600,
         check=False,
     )
