@@ -1,4 +1,5 @@
-"""Compare our image watermark with invisible-watermark's dwtDct and dwtDctSvd.
+"""Compare our image watermark with invisible-watermark's dwtDct and dwtDctSvd, and with
+blind-watermark.
 
 On every sample photo (``samples/photo-*.jpg|png`` with a short side of at least 512 px) each
 system embeds a 64-bit payload; the script measures PSNR, applies every attack in
@@ -267,6 +268,7 @@ def machine_record(photos: dict[str, np.ndarray]) -> Machine:
             ("scipy", "scipy"),
             ("Pillow", "pillow"),
             ("invisible-watermark", "invisible-watermark"),
+            ("blind-watermark", "blind-watermark"),
             ("opencv-python-headless", "opencv-python-headless"),
             ("PyWavelets", "PyWavelets"),
         )
@@ -288,7 +290,9 @@ def machine_record(photos: dict[str, np.ndarray]) -> Machine:
             "same for all systems. Ours at strength 1.0; peers with their default scales.",
             "invisible-watermark's classes are loaded from their files without the package "
             "`__init__` (which imports torch); the encode/decode call path of "
-            "`WatermarkEncoder`/`WatermarkDecoder` is reproduced (bench/peers.py).",
+            "`WatermarkEncoder`/`WatermarkDecoder` is reproduced (bench/peers.py). "
+            "blind-watermark runs with its defaults (`WaterMark(password_wm=1, "
+            "password_img=1)`, 64 bits in bit mode, its own single-process block loop).",
         ),
     )
 

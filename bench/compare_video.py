@@ -31,8 +31,8 @@ combination) use FFmpeg's default, medium, since a faster preset spends fewer bi
 CRF and would be a harsher attack than the issue names; the others, which only re-encode at
 CRF 18, use veryfast to keep the run short. The embedding itself always uses the defaults.
 
-Results: ``video-robustness.md``/``.png`` and ``video-speed.md`` in ``--outdir`` (default
-``bench/results/``).
+Results: ``video-robustness.md``/``.png`` and ``video-speed.md``/``.png`` in ``--outdir``
+(default ``bench/results/``).
 
 Run: ``.venv/bin/python bench/compare_video.py [--outdir DIR] [--repeats N] [--skip-speed |
 --skip-robustness] [--skip-peer] [--tmpdir DIR]``.
@@ -1023,14 +1023,21 @@ def robustness_markdown(results: VideoResults, detection: str) -> str:
     return "\n".join(out)
 
 
+def _split_timings(
+    timings: Sequence[TimingRecord],
+) -> tuple[list[TimingRecord], list[TimingRecord]]:
+    """(embedding rows, the plain transcode first; detection rows), as measured."""
+    embeds = [t for t in timings if t.operation.startswith(("plain", "mark"))]
+    return embeds, [t for t in timings if t not in embeds]
+
+
 def speed_markdown(timings: Sequence[TimingRecord], machine: Machine | None, facts: dict) -> str:
     out = ["# Video watermark speed (1080p30 H.264)", ""]
     out += _machine_lines(machine)
     out += [f"- {name}: {value}" for name, value in facts.items()]
     if not timings:
         return "\n".join([*out, "", "No timings recorded.", ""])
-    embeds = [t for t in timings if t.operation.startswith(("plain", "mark"))]
-    detects = [t for t in timings if t not in embeds]
+    embeds, detects = _split_timings(timings)
     out += [
         "",
         "## Embedding against a plain transcode",
@@ -1120,9 +1127,84 @@ def _robustness_chart(path: Path, results: VideoResults) -> None:
     fig.savefig(path, dpi=110)
 
 
+#: Behind the value labels of the speed chart, so the target lines do not run through them.
+_LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 1.0}
+
+
+def _speed_chart(path: Path, timings: Sequence[TimingRecord]) -> None:
+    """Embedding as a multiple of the plain transcode's time (target: at most SPEED_TARGET),
+    detection in multiples of real time (target: at least DETECT_TARGET)."""
+    from matplotlib.figure import Figure
+
+    embeds, detects = _split_timings(timings)
+    panels = [rows for rows in (embeds, detects) if rows]
+    fig = Figure(figsize=(9.0, 0.45 * len(timings) + 1.4 * len(panels) + 0.6), layout="constrained")
+    axes = fig.subplots(
+        len(panels), 1, squeeze=False, height_ratios=[len(rows) + 1 for rows in panels]
+    )[:, 0]
+    ax_iter = iter(axes)
+    if embeds:
+        ax = next(ax_iter)
+        plain = embeds[0]
+        ratios = [
+            1.0
+            if t is plain
+            else (t.median / plain.median if t.paired_ratio is None else t.paired_ratio)
+            for t in embeds
+        ]
+        ys = list(range(len(embeds)))[::-1]
+        colours = ["C7" if t is plain else "C0" for t in embeds]
+        ax.barh(ys, ratios, color=colours)
+        for y, t, ratio in zip(ys, embeds, ratios, strict=True):
+            text = (
+                f"{t.median:.2f} s, {t.realtime:.2f}x real time"
+                if t is plain
+                else f"{ratio:.3f}x plain ({t.realtime:.2f}x real time)"
+            )
+            ax.text(ratio * 1.02, y, text, va="center", fontsize=8, bbox=_LABEL_BOX)
+        ax.axvline(
+            SPEED_TARGET,
+            color="C3",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"issue 6: embed <= {SPEED_TARGET:g}x plain transcode",
+        )
+        ax.set_yticks(ys, [t.operation for t in embeds], fontsize=8)
+        ax.set_xlim(0.0, max(SPEED_TARGET, *ratios) * 1.5)
+        ax.set_xlabel(
+            "wall time / plain transcode's (paired median over rounds; shorter is faster)"
+        )
+        ax.set_title(f"Embedding, {embeds[0].video_seconds:g} s {SPEED_CLIP.label} clip")
+        ax.legend(loc="upper right", bbox_to_anchor=(1.0, -0.2), ncols=2, fontsize=8)
+    if detects:
+        ax = next(ax_iter)
+        values = [t.realtime for t in detects]
+        ys = list(range(len(detects)))[::-1]
+        colours = ["C7" if t.operation.startswith("decode only") else "C0" for t in detects]
+        ax.barh(ys, values, color=colours)
+        for y, value in zip(ys, values, strict=True):
+            ax.text(value * 1.02, y, f"{value:.1f}x", va="center", fontsize=8, bbox=_LABEL_BOX)
+        ax.axvline(
+            DETECT_TARGET,
+            color="C2",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"issue 6: detect >= {DETECT_TARGET:g}x real time",
+        )
+        ax.axvline(1.0, color="grey", linestyle=":", linewidth=0.8, label="real time")
+        ax.set_yticks(ys, [t.operation for t in detects], fontsize=8)
+        ax.set_xlim(0.0, max(DETECT_TARGET, *values) * 1.3)
+        ax.set_xlabel("x real time (video seconds / median wall seconds; longer is faster)")
+        ax.set_title("Detection (grey: decoding alone, for reference)")
+        ax.legend(loc="upper right", bbox_to_anchor=(1.0, -0.2), ncols=2, fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
 def write_video_results(
-    results: VideoResults, outdir: Path, detection: str, speed_facts: dict[str, str]
+    results: VideoResults, outdir: Path | str, detection: str, speed_facts: dict[str, str]
 ) -> list[Path]:
+    """Write ``video-robustness.md``/``.png`` and ``video-speed.md``/``.png`` (when measured)."""
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     if results.quality:
@@ -1136,7 +1218,9 @@ def write_video_results(
         path.write_text(
             speed_markdown(results.timings, results.machine, speed_facts), encoding="utf-8"
         )
-        written.append(path)
+        chart = outdir / "video-speed.png"
+        _speed_chart(chart, results.timings)
+        written += [path, chart]
     return written
 
 
@@ -1159,7 +1243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--skip-speed", action="store_true", help="robustness only")
     parser.add_argument(
-        "--skip-robustness", action="store_true", help="speed only (rewrites video-speed.md)"
+        "--skip-robustness", action="store_true", help="speed only (rewrites video-speed.*)"
     )
     args = parser.parse_args(argv)
     if args.repeats < 1:

@@ -1,4 +1,11 @@
-"""The peer: invisible-watermark's ``dwtDct`` and ``dwtDctSvd`` methods, loaded without torch.
+"""The peers: invisible-watermark's ``dwtDct`` and ``dwtDctSvd`` (loaded without torch), and
+blind-watermark.
+
+blind-watermark (guofei9987/blind_watermark, PyPI ``blind-watermark``) embeds bits in the DWT
+low band of every YUV channel, DCT of 4x4 blocks, SVD; it is installed with ``--no-deps`` (it
+asks for the GUI build of OpenCV; the headless one the bench extra brings is enough). Its
+``WaterMark(password_wm=1, password_img=1)`` is used with its defaults, 64 bits in ``bit``
+mode; decoding thresholds its k-means soft bits at 0.5.
 
 ``import imwatermark`` fails without PyTorch: the package ``__init__`` imports ``watermark.py``,
 which imports ``rivaGan.py``, which imports ``torch`` at module level. The two classical methods
@@ -27,8 +34,9 @@ from types import ModuleType
 
 import numpy as np
 
-#: Peer methods compared, by the name invisible-watermark gives them.
-METHODS = ("dwtDct", "dwtDctSvd")
+#: Peer methods compared: invisible-watermark's, by the names it gives them, and blind-watermark.
+BLIND = "blind-watermark"
+METHODS = ("dwtDct", "dwtDctSvd", BLIND)
 _FILES = {"dwtDct": ("maxDct", "EmbedMaxDct"), "dwtDctSvd": ("dwtDctSvd", "EmbedDwtDctSvd")}
 #: WatermarkEncoder / WatermarkDecoder refuse images with fewer pixels than this.
 MIN_PIXELS = 256 * 256
@@ -74,8 +82,38 @@ def _check_size(bgr: np.ndarray) -> None:
         raise RuntimeError("image too small, should be larger than 256x256")
 
 
+def version_of(method: str) -> str:
+    """The installed version of the package behind ``method``."""
+    from importlib.metadata import version as dist_version
+
+    return dist_version(BLIND if method == BLIND else "invisible-watermark")
+
+
+def _blind() -> ModuleType:
+    import blind_watermark
+
+    blind_watermark.bw_notes.close()  # it prints a banner on first use otherwise
+    return blind_watermark
+
+
+def _blind_encode(bgr: np.ndarray, payload: bytes) -> np.ndarray:
+    marker = _blind().WaterMark(password_wm=1, password_img=1)
+    marker.read_img(img=bgr)
+    marker.read_wm(np.unpackbits(np.frombuffer(payload, np.uint8)).astype(bool), mode="bit")
+    return np.clip(np.rint(marker.embed()), 0, 255).astype(np.uint8)
+
+
+def _blind_decode(bgr: np.ndarray, n_bits: int) -> np.ndarray:
+    reader = _blind().WaterMark(password_wm=1, password_img=1)
+    soft = reader.extract(embed_img=bgr.astype(np.float32), wm_shape=n_bits, mode="bit")
+    return np.asarray(soft) >= 0.5
+
+
 def encode(method: str, bgr: np.ndarray, payload: bytes) -> np.ndarray:
-    """Mark a BGR uint8 image as ``WatermarkEncoder(payload).encode(bgr, method)`` does."""
+    """Mark a BGR uint8 image as ``WatermarkEncoder(payload).encode(bgr, method)`` does (or
+    as blind-watermark's ``WaterMark.embed``)."""
+    if method == BLIND:
+        return _blind_encode(bgr, payload)
     seq = np.array(list(payload), dtype=np.uint8)
     watermarks = list(np.unpackbits(seq))
     _check_size(bgr)
@@ -85,6 +123,8 @@ def encode(method: str, bgr: np.ndarray, payload: bytes) -> np.ndarray:
 
 def decode(method: str, bgr: np.ndarray, n_bits: int = 64) -> np.ndarray:
     """The ``n_bits`` bits (bool) ``WatermarkDecoder('bytes', n_bits).decode`` reads."""
+    if method == BLIND:
+        return _blind_decode(bgr, n_bits)
     _check_size(bgr)
     embedder = embedder_class(method)(watermarks=[], wmLen=n_bits)
     bits = np.asarray(embedder.decode(bgr), dtype=bool)  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Display order of the systems; unknown systems follow in first-seen order.
-SYSTEM_ORDER = ("ours", "dwtDct", "dwtDctSvd")
+SYSTEM_ORDER = ("ours", "dwtDct", "dwtDctSvd", "blind-watermark")
 #: Where a bit accuracy came from (see the legend in the robustness table).
 BITS_FROM_PAYLOAD = "payload"  # ours: detection succeeded, bits of the reported payload
 BITS_FROM_DECODER = "decoder"  # ours: detection failed, bits of the best decode attempt
@@ -131,7 +131,7 @@ def _robustness_markdown(
     marked = [r for r in robustness if r.marked]
     attacks = list(dict.fromkeys(r.attack for r in marked))
     images = list(dict.fromkeys(r.image for r in [*quality, *robustness]))
-    out = ["# Image watermark robustness: ours vs invisible-watermark", ""]
+    out = ["# Image watermark robustness: ours vs invisible-watermark and blind-watermark", ""]
     out += _machine_lines(machine)
 
     out += ["## Quality (PSNR of the marked image, dB)", ""]
@@ -163,7 +163,7 @@ def _robustness_markdown(
         "Luma PSNR compares BT.601 luma (`marking.image_watermark.luma_psnr`); RGB PSNR "
         "compares all three channels. Ours changes luma only; the invisible-watermark methods "
         "embed in the U chroma plane, so their luma PSNR flatters them and RGB PSNR is the "
-        "fairer figure for them.",
+        "fairer figure for them. blind-watermark embeds in Y, U and V alike.",
         "",
     ]
 
@@ -209,7 +209,8 @@ def _robustness_markdown(
         f"`decode_payload` during the call ({sources[BITS_FROM_DECODER]} cells). When the "
         "detector made no decode attempt (sync score below its gate), 0.5 is counted "
         f"({sources[BITS_CHANCE]} cells).",
-        "- **dwtDct / dwtDctSvd**: the 64 bits their decoder returns, compared with the "
+        "- **dwtDct / dwtDctSvd / blind-watermark**: the 64 bits their decoder returns, "
+        "compared with the "
         "embedded ones; *exact* = all 64 equal. They always return bits, whether or not a "
         "mark is present"
         + (
@@ -237,8 +238,8 @@ def _robustness_markdown(
         out += [
             "",
             "Ours reports `detected` only when the false-alarm probability is at most 1e-6; "
-            "a detection on an unmarked input is a false alarm. The invisible-watermark "
-            "methods have no detection statistic (they return 64 bits for any input), so they "
+            "a detection on an unmarked input is a false alarm. The peers "
+            "have no detection statistic (they return 64 bits for any input), so they "
             "cannot say whether a mark is present: *n/a*. Their bit agreement on unmarked "
             "inputs is shown for reference.",
             "",
@@ -265,7 +266,7 @@ def _robustness_markdown(
 
 
 def _speed_markdown(machine: Machine | None, speed: Sequence[SpeedRecord]) -> str:
-    out = ["# Image watermark speed: ours vs invisible-watermark", ""]
+    out = ["# Image watermark speed: ours vs invisible-watermark and blind-watermark", ""]
     out += _machine_lines(machine)
     if not speed:
         return "\n".join([*out, "No timings recorded.", ""])
