@@ -280,7 +280,7 @@ def _speed_markdown(machine: Machine | None, speed: Sequence[SpeedRecord]) -> st
     ]
     for s in speed:
         out.append(
-            f"| {s.system} | {s.operation} | {s.threads or '1 (pure Python / NumPy)'} | "
+            f"| {s.system} | {s.operation} | {s.threads or 'its own (OpenCV, NumPy)'} | "
             f"{s.median_ms:.1f} | {min(s.times_ms):.1f} | {s.mp_per_s:.2f} |"
         )
     out += ["", "## Ratios (peer median / our median; > 1 means ours is faster)", ""]
