@@ -6,7 +6,7 @@ PIP := $(VPY) -m pip
 PYTEST_ARGS ?=
 LINT_PATHS ?= marking tests bench
 
-.PHONY: all demo test bench lint clean distclean venv
+.PHONY: all demo test bench bench-batch lint clean distclean venv
 
 all: test
 
@@ -39,11 +39,12 @@ $(VENV)/.installed-test: pyproject.toml | $(VPY)
 	$(VPY) -m marking.warmup
 	touch $@
 
-# invisible-watermark's metadata drags in PyTorch: install it with --no-deps, after the bench
-# extra has brought what it really needs (opencv-python-headless, PyWavelets).
+# invisible-watermark's metadata drags in PyTorch, and blind-watermark's the GUI build of OpenCV:
+# install both with --no-deps, after the bench extra has brought what they really need
+# (opencv-python-headless, PyWavelets).
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
 	$(PIP) install -e '.[test,bench]'
-	$(PIP) install --no-deps invisible-watermark
+	$(PIP) install --no-deps invisible-watermark blind-watermark
 	touch $@
 
 $(VENV)/.installed-lint: pyproject.toml $(VENV)/.installed-test
@@ -67,6 +68,13 @@ bench: $(VENV)/.installed-bench
 	$(VPY) bench/large_audio.py
 	$(VPY) bench/compare_video.py
 	$(VPY) bench/large_video.py --minutes 1
+	$(VPY) bench/batch_throughput.py --files 200 --repeats 1 --dask --video-minutes 0.5 \
+		--audio-minutes 15 --no-reference --output bench/results/batch-quick.md
+
+# The full batch benchmark of issue 7 (1,000 1080p JPEGs, 3 pairs of 1- and 2-worker runs, a
+# 2-minute video and a 60-minute recording): about 20 minutes on 2 cores, on a quiet machine.
+bench-batch: $(VENV)/.installed-bench
+	$(VPY) bench/batch_throughput.py --repeats 3 --dask --wait-quiet 0.6 --wait-minutes 45
 
 lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff check $(LINT_PATHS)
