@@ -17,6 +17,7 @@ from typing import Any
 from marking.cli import (
     DEBUG_ENV_VAR,
     PROG,
+    bench,
     detect,
     embed,
     label,
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     test_ca.add_parser(subparsers)
     verify.add_parser(subparsers)
     mark.add_parser(subparsers)
+    bench.add_parser(subparsers)
     return parser
 
 
