@@ -89,9 +89,16 @@ def version_of(method: str) -> str:
     return dist_version(BLIND if method == BLIND else "invisible-watermark")
 
 
+@cache
 def _blind() -> ModuleType:
-    import blind_watermark
+    """blind_watermark, imported without its import-time ``set_start_method('fork')`` (which
+    raises once the process has a start method, and would change it for everyone; its
+    default ``common`` mode never starts processes anyway)."""
+    import multiprocessing
+    from unittest import mock
 
+    with mock.patch.object(multiprocessing, "set_start_method", return_value=None):
+        import blind_watermark
     blind_watermark.bw_notes.close()  # it prints a banner on first use otherwise
     return blind_watermark
 
