@@ -93,6 +93,8 @@ MEGAPIXELS = WIDTH * HEIGHT / 1e6
 JPEG_QUALITY = 90
 SEED = 7
 TARGET_SPEEDUP = 1.8
+#: The run size the target is set for.
+TARGET_FILES = 1000
 DASK_NO_TRIM = "Dask local:2, MALLOC_TRIM_THRESHOLD_ unset"
 DEFAULT_FILES = 1000
 DEFAULT_VIDEO_MINUTES = 2.0
@@ -723,6 +725,8 @@ def picture_section(
         steady = [p["2"].steady_files_per_s / p["1"].steady_files_per_s for p in used]
         speedup = _median(ratios)
         verdict = "**met**" if speedup >= TARGET_SPEEDUP else "**not met**"
+        if figures[0].files < TARGET_FILES:
+            verdict = f"(set for {TARGET_FILES:,} files; this run has {figures[0].files})"
         left_out = [p["1"].run.wall / p["2"].run.wall for p in complete if p not in used]
         out += [
             "",
@@ -1170,12 +1174,23 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     if speedup is not None:
+        # The issue's target is for 1,000 files; a shorter run (make bench's quick one) pays
+        # the fixed start-up and tail costs over fewer files, so it only reports the figure.
+        applies = args.files >= TARGET_FILES
+        verdict = (
+            ("**met**" if speedup >= TARGET_SPEEDUP else "**not met**")
+            if applies
+            else (
+                f"for reference only (the target is for {TARGET_FILES:,} files; fixed costs of "
+                "about 2 s per run weigh more on fewer)"
+            )
+        )
         target = (
             f"speedup with 2 workers on {os.cpu_count()} cores at least {TARGET_SPEEDUP}x: "
-            f"{speedup:.2f}x, " + ("**met**" if speedup >= TARGET_SPEEDUP else "**not met**")
+            f"{speedup:.2f}x, {verdict}"
         )
         facts = {"Target (issue 7)": target, **facts}
-        ok &= speedup >= TARGET_SPEEDUP
+        ok &= speedup >= TARGET_SPEEDUP or not applies
     facts["Commands"] = (
         f"`aigc-mark mark PICTURES -o OUT -j 1|2 --producer {PRODUCER} --report R "
         "--no-progress` (default steps: label, watermark, metadata)"
