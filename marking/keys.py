@@ -61,6 +61,23 @@ def as_key(key: Key | str | bytes | None) -> Key:
     return key if isinstance(key, Key) else Key(key)
 
 
+def exposed_key_file(path: str | os.PathLike[str]) -> str | None:
+    """Why a key file is unsafe (other users may read it), or None. POSIX permissions only."""
+    import stat
+
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None  # reading it will report the problem
+    if os.name != "posix" or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    who = "anyone on this machine" if mode & stat.S_IROTH else "its group"
+    return (
+        f"key file {os.fspath(path)} is readable by {who} (mode {stat.S_IMODE(mode):o}); "
+        f"chmod 600 it"
+    )
+
+
 def load_key(value: str | None = None, key_file: str | os.PathLike[str] | None = None) -> Key:
     """Resolve a key from a value, a file (first line, stripped) or ``AIGC_MARK_KEY``.
 

@@ -414,3 +414,27 @@ def test_detect_batch_with_bad_file_prints_the_others(
     assert lines[0].startswith(f"{marked}: watermark found, payload {PAYLOAD}")
     assert lines[1].startswith(f"{photo}: no watermark")
     assert assert_one_error_line(result).startswith(f"{bad_inputs['truncated JPEG']}: error: ")
+
+
+def test_a_key_file_others_can_read_earns_a_warning(
+    image_file: ImageFileFactory, tmp_path: Path
+) -> None:
+    source = image_file("in.png")
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(SECRET_KEY + "\n")
+    key_file.chmod(0o644)
+    loose = run_cli("embed", source, "-o", tmp_path / "a.png", "--key-file", key_file)
+    assert loose.returncode == 0, loose.stderr
+    assert loose.stderr.splitlines() == [
+        f"aigc-mark: warning: key file {key_file} is readable by anyone on this machine "
+        "(mode 644); chmod 600 it"
+    ]
+    key_file.chmod(0o640)
+    group = run_cli("embed", source, "-o", tmp_path / "b.png", "--key-file", key_file)
+    assert "readable by its group (mode 640)" in group.stderr
+    key_file.chmod(0o600)
+    tight = run_cli("embed", source, "-o", tmp_path / "c.png", "--key-file", key_file)
+    assert tight.returncode == 0
+    assert tight.stderr == ""
+    for result in (loose, group, tight):
+        assert SECRET_KEY not in result.stdout + result.stderr

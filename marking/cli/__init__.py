@@ -55,8 +55,12 @@ def whole_number(text: str) -> int:
 
 def resolve_key(args: argparse.Namespace) -> Key:
     """The key the options (or ``$AIGC_MARK_KEY``) ask for; problems become UsageError."""
-    from marking.keys import load_key
+    from marking.keys import exposed_key_file, load_key
 
+    if args.key_file is not None:
+        exposed = exposed_key_file(args.key_file)
+        if exposed is not None:
+            print(f"{PROG}: warning: {exposed}", file=sys.stderr)
     try:
         return load_key(args.key, args.key_file)
     except OSError as error:
