@@ -51,7 +51,7 @@ from marking.audio_io import (
     read_audio,
     read_blocks,
 )
-from marking.errors import InputError, InputTooSmallError, UsageError
+from marking.errors import InputError, InputTooSmallError, UnsupportedInputError, UsageError
 
 #: Morse symbols as printed: U+00B7 MIDDLE DOT and U+2212 MINUS SIGN.
 DOT = "\u00b7"
@@ -572,6 +572,12 @@ def label_audio_file(
     info = probe_audio(source)
     check_output_suffix(target, info)
     info = count_frames(source, info=info)  # an MP3 without a length tag: decode to count
+    if settings.tone_hz >= 0.45 * info.samplerate:
+        # The input's rate is at fault (a header declaring 1 Hz), not the options: exit 3.
+        raise UnsupportedInputError(
+            f"{display_path(source)}: sample rate {info.samplerate} Hz is too low for the"
+            f" {settings.tone_hz:g} Hz cue"
+        )
     cue = build_cue(info.samplerate, info.channels, settings)
     writer = CueWriter(info.samplerate, info.channels, settings, info.frames, cue=cue)
     with AudioWriter(target, info, forbid=forbid) as output:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from marking.aigc_label import AigcLabel
-from marking.atomic import check_output_path
-from marking.errors import UsageError
+from marking.atomic import check_output_path, display_path
+from marking.errors import MarkingError, UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
 StrPath = str | os.PathLike[str]
@@ -105,6 +105,15 @@ def _scratch(dst: Path) -> Iterator[Any]:
 
     try:
         yield new
+    except MarkingError as error:
+        # A check on an intermediate (an output suffix that does not fit the content) names
+        # the hidden file, which is gone by the time the message shows: name the output.
+        message = str(error)
+        for path in made:
+            message = message.replace(display_path(path), display_path(dst))
+        if message != str(error):
+            error.args = (message,)
+        raise
     finally:
         for path in made:
             path.unlink(missing_ok=True)

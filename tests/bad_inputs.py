@@ -1,0 +1,334 @@
+"""A corpus of bad inputs for every supported format, built on the spot (issue 9).
+
+:func:`build_corpus` writes small valid files (JPEG, PNG, WebP, TIFF; WAV, FLAC, MP3, OGG;
+MP4, MOV, MKV, WebM) under a directory and derives from each the ways a file goes wrong:
+empty, truncated at 5, 30, 70 and 95 % of its bytes, the real header followed by random bytes,
+valid content under another kind's suffix, decompression bombs (headers that declare
+60000x60000 pixels, absurd sample rates or data sizes), zero-length streams, malformed RIFF
+chunk sizes and a corrupted MP4 box size. Each case records what it is, so a test can decide
+what the command line must answer.
+
+Everything is deterministic (fixed seeds), and the whole corpus takes a few seconds to build.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Fractions of the bytes kept by the truncated variants.
+TRUNCATIONS = (0.05, 0.30, 0.70, 0.95)
+#: What the bomb variants declare.
+BOMB_SIDE = 60_000
+
+IMAGE_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "tif": "TIFF"}
+AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
+VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm")
+#: Which suffix a valid file of each format is renamed to for the wrong-extension cases.
+WRONG_SUFFIX = {
+    "jpg": "png",
+    "png": "wav",
+    "webp": "mp4",
+    "tif": "jpg",
+    "wav": "flac",
+    "flac": "png",
+    "mp3": "wav",
+    "ogg": "mkv",
+    "mp4": "jpg",
+    "mov": "mp4",
+    "mkv": "webm",
+    "webm": "ogg",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One file of the corpus: ``kind`` says what is wrong with it.
+
+    Kinds: ``valid``, ``empty``, ``truncated``, ``garbage`` (real header, random rest),
+    ``wrong_suffix`` (valid content), ``bomb``, ``zero_length``, ``bad_chunk``, ``bad_box``.
+    """
+
+    name: str
+    path: Path
+    source: str  # the format it derives from: jpg, png, ..., webm
+    kind: str
+    modality: str  # image, audio, video
+
+
+def modality_of(fmt: str) -> str:
+    if fmt in IMAGE_FORMATS:
+        return "image"
+    if fmt in AUDIO_FORMATS:
+        return "audio"
+    return "video"
+
+
+# --- valid files ---------------------------------------------------------------------------
+
+
+def _pixels(size: int = 256, seed: int = 0) -> np.ndarray:
+    from tests.conftest import natural_pixels
+
+    return (natural_pixels((size, size), 3, seed) * 255).round().astype(np.uint8)
+
+
+def _sound(seconds: float = 2.0, rate: int = 22050, seed: int = 0) -> np.ndarray:
+    """Music-like stereo: a few tones with an envelope, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    tones = sum(
+        np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) * a
+        for f, a in ((220, 0.3), (330, 0.2), (440, 0.15), (1250, 0.05))
+    )
+    envelope = 0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t)
+    mono = tones * envelope + 0.02 * rng.standard_normal(t.size)
+    return np.stack([mono, np.roll(mono, 37)], axis=1).astype(np.float32) * 0.8
+
+
+def write_valid(directory: Path) -> dict[str, Path]:
+    """One small valid file per format, named ``valid.<ext>``."""
+    import soundfile as sf
+    from PIL import Image
+
+    from tests.video_clips import make_clip
+
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    picture = Image.fromarray(_pixels())
+    for ext, fmt in IMAGE_FORMATS.items():
+        path = directory / f"valid.{ext}"
+        picture.save(path, fmt, **({"quality": 92} if fmt in ("JPEG", "WEBP") else {}))
+        files[ext] = path
+    sound = _sound()
+    for ext, fmt in AUDIO_FORMATS.items():
+        path = directory / f"valid.{ext}"
+        if fmt == "MP3" and "MP3" not in sf.available_formats():
+            continue
+        subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "MP3": "MPEG_LAYER_III", "OGG": "VORBIS"}
+        sf.write(path, sound, 22050, format=fmt, subtype=subtype[fmt])
+        files[ext] = path
+    for ext in VIDEO_FORMATS:
+        path = directory / f"valid.{ext}"
+        codec = "libvpx-vp9" if ext == "webm" else "libx264"
+        make_clip(path, "static", width=256, height=256, fps=10, seconds=1.0, codec=codec, crf=23)
+        files[ext] = path
+    return files
+
+
+# --- header surgery ------------------------------------------------------------------------
+
+
+def png_bomb(data: bytes, side: int = BOMB_SIDE) -> bytes:
+    """The PNG with its IHDR declaring ``side`` x ``side`` (CRC recomputed)."""
+    assert data[12:16] == b"IHDR"
+    ihdr = bytearray(data[16:29])
+    ihdr[0:8] = struct.pack(">II", side, side)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
+    return data[:16] + bytes(ihdr) + crc + data[33:]
+
+
+def jpeg_bomb(data: bytes, side: int = BOMB_SIDE) -> bytes:
+    """The JPEG with its SOF segment declaring ``side`` x ``side``."""
+    out = bytearray(data)
+    pos = 2
+    while pos + 4 <= len(out):
+        assert out[pos] == 0xFF
+        marker = out[pos + 1]
+        length = struct.unpack(">H", out[pos + 2 : pos + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            out[pos + 5 : pos + 9] = struct.pack(">HH", side, side)
+            return bytes(out)
+        pos += 2 + length
+    raise ValueError("no SOF segment")
+
+
+def tiff_bomb(data: bytes, side: int = BOMB_SIDE) -> bytes:
+    """The TIFF with ImageWidth and ImageLength set to ``side`` in its first IFD."""
+    order = "<" if data[:2] == b"II" else ">"
+    out = bytearray(data)
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    for i in range(count):
+        entry = ifd + 2 + 12 * i
+        tag, typ = struct.unpack(order + "HH", data[entry : entry + 4])
+        if tag in (256, 257):
+            if typ == 3:  # SHORT
+                out[entry + 8 : entry + 12] = struct.pack(order + "HH", side, 0)
+            else:  # LONG
+                out[entry + 8 : entry + 12] = struct.pack(order + "I", side)
+    return bytes(out)
+
+
+def webp_bomb(data: bytes, side: int = BOMB_SIDE) -> bytes:
+    """A WebP whose VP8X header declares a ``side`` x ``side`` canvas, around the real
+    bitstream (the VP8 frame header itself holds at most 16383 a side)."""
+    assert data[:4] == b"RIFF"
+    assert data[8:12] == b"WEBP"
+    body = data[12:]
+    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes(4)
+    vp8x += (side - 1).to_bytes(3, "little") + (side - 1).to_bytes(3, "little")
+    chunks = vp8x + body
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
+
+
+def _riff_chunks(data: bytes) -> list[tuple[int, bytes, int]]:
+    """(offset, id, size) of the top-level chunks of a RIFF file."""
+    chunks = []
+    pos = 12
+    while pos + 8 <= len(data):
+        cid = data[pos : pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        chunks.append((pos, cid, size))
+        pos += 8 + size + (size & 1)
+    return chunks
+
+
+def _wav_chunk(data: bytes, cid: bytes) -> int:
+    for pos, found, _ in _riff_chunks(data):
+        if found == cid:
+            return pos
+    raise ValueError(f"no {cid!r} chunk")
+
+
+def wav_with_rate(data: bytes, rate: int) -> bytes:
+    """The WAV with its fmt chunk declaring ``rate`` Hz (and the matching byte rate)."""
+    out = bytearray(data)
+    fmt = _wav_chunk(data, b"fmt ") + 8
+    (block_align,) = struct.unpack("<H", data[fmt + 12 : fmt + 14])
+    out[fmt + 4 : fmt + 8] = struct.pack("<I", rate)
+    out[fmt + 8 : fmt + 12] = struct.pack("<I", (rate * block_align) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def wav_with_data_size(data: bytes, size: int) -> bytes:
+    out = bytearray(data)
+    pos = _wav_chunk(data, b"data")
+    out[pos + 4 : pos + 8] = struct.pack("<I", size)
+    return bytes(out)
+
+
+def wav_without_samples(data: bytes) -> bytes:
+    pos = _wav_chunk(data, b"data")
+    head = bytearray(data[: pos + 8])
+    head[pos + 4 : pos + 8] = bytes(4)
+    head[4:8] = struct.pack("<I", len(head) - 8)
+    return bytes(head)
+
+
+def riff_with_size(data: bytes, size: int) -> bytes:
+    """The RIFF file with its outer size field set to ``size``."""
+    return data[:4] + struct.pack("<I", size) + data[8:]
+
+
+def wav_with_fmt_size(data: bytes, size: int) -> bytes:
+    out = bytearray(data)
+    pos = _wav_chunk(data, b"fmt ")
+    out[pos + 4 : pos + 8] = struct.pack("<I", size)
+    return bytes(out)
+
+
+def _mp4_boxes(data: bytes) -> list[tuple[int, bytes, int]]:
+    boxes = []
+    pos = 0
+    while pos + 8 <= len(data):
+        size, box = struct.unpack(">I4s", data[pos : pos + 8])
+        boxes.append((pos, box, size))
+        if size < 8:
+            break
+        pos += size
+    return boxes
+
+
+def mp4_with_box_size(data: bytes, box: bytes, size: int) -> bytes:
+    """The MP4/MOV with the top-level ``box``'s size field set to ``size``."""
+    for pos, found, _ in _mp4_boxes(data):
+        if found == box:
+            return data[:pos] + struct.pack(">I", size) + data[pos + 4 :]
+    raise ValueError(f"no {box!r} box")
+
+
+def mp4_without_frames(path: Path) -> Path:
+    """An MP4 with a declared video stream and not a single frame."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width = stream.height = 256
+        stream.pix_fmt = "yuv420p"
+        container.start_encoding()  # writes the header, which muxing would do at the first frame
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+# --- the corpus ----------------------------------------------------------------------------
+
+
+def build_corpus(directory: Path, seed: int = 9) -> list[Case]:
+    """Write the corpus under ``directory`` (valid originals under ``directory/valid``)."""
+    rng = np.random.default_rng(seed)
+    valid = write_valid(directory / "valid")
+    cases: list[Case] = []
+
+    def add(name: str, source: str, kind: str, content: bytes, suffix: str | None = None) -> None:
+        path = directory / f"{name}.{suffix or source}"
+        path.write_bytes(content)
+        cases.append(Case(name, path, source, kind, modality_of(source)))
+
+    for fmt, original in valid.items():
+        data = original.read_bytes()
+        cases.append(Case(f"{fmt}-valid", original, fmt, "valid", modality_of(fmt)))
+        add(f"{fmt}-empty", fmt, "empty", b"")
+        for fraction in TRUNCATIONS:
+            add(
+                f"{fmt}-trunc{round(fraction * 100):02d}",
+                fmt,
+                "truncated",
+                data[: round(len(data) * fraction)],
+            )
+        header = 64 if fmt in VIDEO_FORMATS else 32
+        noise = rng.integers(0, 256, len(data) - header, dtype=np.uint8).tobytes()
+        add(f"{fmt}-garbage", fmt, "garbage", data[:header] + noise)
+        add(f"{fmt}-as-{WRONG_SUFFIX[fmt]}", fmt, "wrong_suffix", data, WRONG_SUFFIX[fmt])
+
+    def derive(fmt: str, name: str, kind: str, content: bytes) -> None:
+        if fmt in valid:
+            add(f"{fmt}-{name}", fmt, kind, content)
+
+    read = {fmt: path.read_bytes() for fmt, path in valid.items()}
+    derive("png", "bomb", "bomb", png_bomb(read["png"]))
+    derive("jpg", "bomb", "bomb", jpeg_bomb(read["jpg"]))
+    derive("tif", "bomb", "bomb", tiff_bomb(read["tif"]))
+    derive("webp", "bomb", "bomb", webp_bomb(read["webp"]))
+    derive("webp", "riff-size-huge", "bad_chunk", riff_with_size(read["webp"], 0xFFFFFFF0))
+    derive("webp", "riff-size-small", "bad_chunk", riff_with_size(read["webp"], 4))
+    wav = read["wav"]
+    derive("wav", "rate-1hz", "bomb", wav_with_rate(wav, 1))
+    derive("wav", "rate-4ghz", "bomb", wav_with_rate(wav, 4_000_000_000))
+    derive("wav", "data-size-huge", "bomb", wav_with_data_size(wav, 0xFFFFFFF0))
+    derive("wav", "no-samples", "zero_length", wav_without_samples(wav))
+    derive("wav", "riff-size-huge", "bad_chunk", riff_with_size(wav, 0xFFFFFFF0))
+    derive("wav", "riff-size-small", "bad_chunk", riff_with_size(wav, 4))
+    derive("wav", "fmt-size-huge", "bad_chunk", wav_with_fmt_size(wav, 0x7FFFFFF0))
+    derive("wav", "fmt-size-small", "bad_chunk", wav_with_fmt_size(wav, 2))
+    derive("wav", "data-size-odd", "bad_chunk", wav_with_data_size(wav, len(wav) - 43))
+    for fmt in ("mp4", "mov"):
+        boxes = {box for _, box, _ in _mp4_boxes(read[fmt])}
+        for box in (b"moov", b"mdat"):
+            if box in boxes:
+                name = box.decode()
+                derive(
+                    fmt,
+                    f"{name}-size-huge",
+                    "bad_box",
+                    mp4_with_box_size(read[fmt], box, 0x7FFFFFF0),
+                )
+                derive(fmt, f"{name}-size-tiny", "bad_box", mp4_with_box_size(read[fmt], box, 9))
+    empty_mp4 = mp4_without_frames(directory / "valid" / "noframes.mp4")
+    add("mp4-no-frames", "mp4", "zero_length", empty_mp4.read_bytes())
+    return cases
