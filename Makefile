@@ -4,9 +4,9 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 PYTEST_ARGS ?=
-LINT_PATHS ?= marking tests bench
+LINT_PATHS ?= marking tests bench fuzz
 
-.PHONY: all demo test bench bench-batch lint clean distclean venv
+.PHONY: all demo test bench bench-batch lint fuzz clean distclean venv
 
 all: test
 
@@ -79,6 +79,16 @@ bench-batch: $(VENV)/.installed-bench
 lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+# Issue 9: the hypothesis fuzz tests with many more examples, then each atheris harness in
+# fuzz/ for FUZZ_SECONDS (crash inputs are written to the current directory).
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.installed-test
+	$(PIP) install -e '.[test,fuzz]'
+	HYPOTHESIS_PROFILE=fuzz $(VPY) -m pytest tests/test_fuzz_parsers.py $(PYTEST_ARGS)
+	for harness in fuzz/fuzz_*.py; do \
+		$(VPY) $$harness -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	rm -rf build .pytest_cache .benchmarks .ruff_cache .hypothesis *.egg-info

@@ -133,6 +133,8 @@ class AigcLabel:
             value = json.loads(text)
         except (ValueError, UnicodeDecodeError) as error:
             raise LabelFormatError(f"AIGC label is not valid JSON ({error})") from None
+        except RecursionError:  # json's decoder recurses once per nesting level
+            raise LabelFormatError("AIGC label is not valid JSON (nested too deeply)") from None
         if isinstance(value, dict) and isinstance(value.get(WRAPPER_KEY), dict):
             value = value[WRAPPER_KEY]
         if not isinstance(value, dict):

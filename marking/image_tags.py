@@ -19,7 +19,7 @@ from typing import Any
 from marking.aigc_label import AigcLabel
 from marking.atomic import StrPath, atomic_write, check_output_path, display_path
 from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
-from marking.errors import InputError, OutputError, UnsupportedInputError
+from marking.errors import InputError, InputTooLargeError, OutputError, UnsupportedInputError
 from marking.xmp import (
     TRAINED_ALGORITHMIC_MEDIA,
     read_xmp_fields,
@@ -39,6 +39,8 @@ _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+#: Largest inflated XMP packet read from a compressed PNG ``iTXt`` chunk.
+_PNG_MAX_XMP = 64 << 20
 
 _WEBP_XMP_FLAG = 0x04
 _WEBP_ALPHA_FLAG = 0x10
@@ -208,7 +210,14 @@ def _png_itxt_text(body: bytes) -> bytes | None:
         if compressed:
             if method != 0:
                 return None
-            return zlib.decompress(text)
+            # Bounded: a few bytes of deflate can claim gigabytes (a decompression bomb).
+            inflater = zlib.decompressobj()
+            packet = inflater.decompress(text, _PNG_MAX_XMP + 1)
+            if len(packet) > _PNG_MAX_XMP:
+                raise InputTooLargeError(
+                    f"the compressed XMP packet inflates to over {_PNG_MAX_XMP} bytes"
+                )
+            return packet
     except (ValueError, IndexError, zlib.error):
         return None
     return text
@@ -290,6 +299,8 @@ def _webp_write_xmp(data: bytes, packet: bytes) -> bytes:
     first_kind, first_body = chunks[0]
     if first_kind != b"VP8X":
         width, height, alpha = _webp_simple_header(first_kind, first_body)
+        if not width or not height:  # a VP8 frame can declare 0; VP8X stores size - 1
+            raise InputError("corrupt WebP file (zero image width or height)")
         flags = _WEBP_ALPHA_FLAG if alpha else 0
         canvas = struct.pack("<I", width - 1)[:3] + struct.pack("<I", height - 1)[:3]
         chunks.insert(0, (b"VP8X", bytes((flags, 0, 0, 0)) + canvas))
@@ -389,6 +400,28 @@ def _tiff_read_xmp(data: bytes) -> bytes | None:
     return entry[8 : 8 + size] if where < 0 else data[where : where + size]
 
 
+def _tiff_overlaps_structure(
+    data: bytes, ifd: _TiffIfd, xmp_entry: bytes, start: int, size: int
+) -> bool:
+    """Whether ``data[start:start + size]`` (the old packet) shares a byte with the header,
+    IFD0, another tag's value or the image data; blanking it would then damage the file."""
+    used = [(0, 8), (ifd.offset, ifd.offset + 2 + 12 * len(ifd.entries) + 4)]
+    by_tag = {}
+    for entry in ifd.entries:
+        if entry is xmp_entry:
+            continue
+        where, length, _ = _tiff_entry_values(data, ifd.order, entry)
+        if where >= 0:
+            used.append((where, where + length))
+        by_tag[struct.unpack(ifd.order + "H", entry[:2])[0]] = entry
+    for offsets_tag, counts_tag in _TIFF_DATA_TAGS:
+        if offsets_tag in by_tag and counts_tag in by_tag:
+            _, _, offsets = _tiff_entry_values(data, ifd.order, by_tag[offsets_tag])
+            _, _, counts = _tiff_entry_values(data, ifd.order, by_tag[counts_tag])
+            used.extend((o, o + c) for o, c in zip(offsets, counts, strict=False))
+    return any(begin < start + size and start < end for begin, end in used)
+
+
 def _tiff_write_xmp(data: bytes, packet: bytes) -> bytes:
     """Append the packet and a copy of IFD0 with tag 700 pointing at it; point the header at
     the new IFD0. The old packet's bytes are blanked, so no stale label stays in the file."""
@@ -399,7 +432,7 @@ def _tiff_write_xmp(data: bytes, packet: bytes) -> bytes:
     old_entry = _tiff_xmp_entry(ifd)
     if old_entry is not None:
         where, size, _ = _tiff_entry_values(data, order, old_entry)
-        if where >= 0:
+        if where >= 0 and not _tiff_overlaps_structure(data, ifd, old_entry, where, size):
             output[where : where + size] = bytes(size)
     if len(output) & 1:
         output += b"\x00"
@@ -409,6 +442,8 @@ def _tiff_write_xmp(data: bytes, packet: bytes) -> bytes:
         output += b"\x00"
     ifd_offset = len(output)
     new_entry = struct.pack(order + "HHII", _TIFF_XMP_TAG, _TIFF_BYTE, len(packet), packet_offset)
+    if len(packet) <= 4:  # TIFF keeps values of up to 4 bytes in the entry itself
+        new_entry = new_entry[:8] + packet.ljust(4, b"\x00")
     entries = [entry for entry in ifd.entries if entry is not old_entry]
     entries.append(new_entry)
     entries.sort(key=lambda entry: struct.unpack(order + "H", entry[:2])[0])

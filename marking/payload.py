@@ -173,6 +173,11 @@ class DecodedPayload:
         return bits_to_bytes(self.bits) if self.check_ok else None
 
 
+#: Soft magnitudes kept as they are; larger (or smaller) peaks are rescaled to 1.
+_SOFT_MAX = 1e30
+_SOFT_MIN = 1e-30
+
+
 def _validated_soft(soft: np.ndarray) -> np.ndarray:
     """``soft`` as contiguous float32 of length ``CODED_BITS``, or a ValueError saying why not."""
     soft = np.asarray(soft)
@@ -183,10 +188,15 @@ def _validated_soft(soft: np.ndarray) -> np.ndarray:
         )
     if soft.shape != (CODED_BITS,):
         raise ValueError(f"soft values must have shape ({CODED_BITS},), got {soft.shape}")
-    soft = np.ascontiguousarray(soft, dtype=np.float32)
     if not np.isfinite(soft).all():
         raise ValueError("soft values must be finite")
-    return soft
+    # Finite float64 values beyond float32's range (or below its smallest) would become inf
+    # (or 0, an erasure) in the cast: rescale them first, which changes no decision (the
+    # decoder is invariant to a positive scale and the agreement counts only signs).
+    peak = float(np.max(np.abs(soft))) if soft.size else 0.0
+    if peak > _SOFT_MAX or 0.0 < peak < _SOFT_MIN:
+        soft = soft / peak
+    return np.ascontiguousarray(soft, dtype=np.float32)
 
 
 def decode_payload(soft: np.ndarray) -> DecodedPayload:
