@@ -352,6 +352,47 @@ def check_output_suffix(path: StrPath, info: AudioInfo) -> None:
         )
 
 
+class _WriteErrorCatcher:
+    """The file object libsndfile writes through, keeping the first write error for us.
+
+    soundfile calls ``write`` from a C callback: an exception raised there is printed as an
+    "Exception ignored" traceback and lost, and libsndfile carries on with a short file. Here
+    the error is kept and a short write (0 bytes) reported instead; :meth:`check` raises it.
+    """
+
+    def __init__(self, stream: Any, path: Path) -> None:
+        self._stream = stream
+        self._path = path
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self._stream.write(data)
+        except OSError as error:
+            self.error = error
+            return 0
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def check(self) -> None:
+        """Raise OutputError for the write error met so far, if any."""
+        if self.error is not None:
+            reason = self.error.strerror or str(self.error)
+            raise OutputError(f"{display_path(self._path)}: cannot write: {reason}")
+
+
 class AudioWriter:
     """Context manager writing float32 blocks to ``path`` in the format of ``info``, atomically.
 
@@ -378,6 +419,7 @@ class AudioWriter:
         self._clamp = info.subtype in _INTEGER_SUBTYPES
         self._stack: contextlib.ExitStack | None = None
         self._sound: sf.SoundFile | None = None
+        self._stream: _WriteErrorCatcher | None = None
         check_output_suffix(self.path, info)
         if not writable(info):
             raise _unwritable(info)
@@ -385,7 +427,11 @@ class AudioWriter:
 
     def __enter__(self) -> Self:
         stack = contextlib.ExitStack()
-        stream = stack.enter_context(atomic_write(self.path, forbid=self._forbid))
+        stream = _WriteErrorCatcher(
+            stack.enter_context(atomic_write(self.path, forbid=self._forbid)), self.path
+        )
+        stack.callback(stream.check)  # after the header is finished, before the rename
+        self._stream = stream
         try:
             sound = sf.SoundFile(
                 stream,
@@ -424,7 +470,9 @@ class AudioWriter:
         try:
             self._sound.write(data)
         except (sf.SoundFileError, RuntimeError) as error:
+            self._stream.check()  # the file system's reason, when there is one
             raise OutputError(f"{display_path(self.path)}: cannot write audio: {error}") from None
+        self._stream.check()
         self.frames_written += len(data)
 
     def __exit__(

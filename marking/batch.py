@@ -231,6 +231,35 @@ def remove_temporaries(jobs: Iterable[Job]) -> list[Path]:
     return removed
 
 
+@contextlib.contextmanager
+def output_lock(outdir: Path) -> Iterator[None]:
+    """Hold OUTDIR for this batch alone: a second ``mark`` on the same directory stops at once
+    with a clear error instead of racing this one (both would write the same outputs, and
+    each one's sweep of leftover temporaries would delete the other's files in flight).
+
+    An advisory ``flock`` on the directory itself (no lock file to leave behind), released by
+    the kernel however the process ends, so a killed batch never leaves OUTDIR locked. Batches
+    on other hosts sharing OUTDIR over a network file system may not see it.
+    """
+    import fcntl
+
+    try:
+        descriptor = os.open(outdir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as error:
+        raise UsageError(f"output directory {outdir}: {error.strerror or error}") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"output directory {outdir} is in use by another aigc-mark mark run; wait "
+                "for it to finish (then run again to resume), or pick another -o"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def verify_jobs(inputs: Sequence[str], stdin: TextIO | None = None) -> list[Job]:
     return [
         Job(str(file), None, _size(file), found=root is not None)

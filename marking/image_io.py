@@ -12,6 +12,7 @@ the watermark in :mod:`marking.image_watermark`.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import struct
@@ -643,14 +644,18 @@ def write_image(
     if isinstance(image, ImageFile.ImageFile):
         # A file-backed image would add its own stale tags (TIFF) and info on save.
         image = image.copy()
+    # Encode in memory, then write the bytes: Pillow's optimized JPEG path drops write errors
+    # (a full disk gave a silently truncated file), while a plain write always reports them.
+    encoded = io.BytesIO()
+    try:
+        image.save(encoded, format=target_format, **params)
+    except (OSError, ValueError, RuntimeError, TypeError, struct.error) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise OutputError(
+            f"{display_path(path)}: cannot write {_format_name(target_format)}: {reason}"
+        ) from error
     with atomic_write(path, forbid=forbidden) as stream:
-        try:
-            image.save(stream, format=target_format, **params)
-        except (OSError, ValueError, RuntimeError, TypeError, struct.error) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise OutputError(
-                f"{display_path(path)}: cannot write {_format_name(target_format)}: {reason}"
-            ) from error
+        stream.write(encoded.getbuffer())
     return target_format
 
 

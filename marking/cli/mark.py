@@ -304,7 +304,13 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
     from pathlib import Path
 
-    from marking.batch import mark_jobs, mark_one, missing_mark_fields, remove_temporaries
+    from marking.batch import (
+        mark_jobs,
+        mark_one,
+        missing_mark_fields,
+        output_lock,
+        remove_temporaries,
+    )
     from marking.errors import UsageError
 
     config = _config(args)
@@ -317,12 +323,17 @@ def run(args: argparse.Namespace) -> int:
     jobs = without_report(mark_jobs(args.inputs, outdir), args.report)
     if not jobs:
         raise UsageError("no input files found")
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"output directory {outdir}: {error.strerror or error}") from None
     work = partial(mark_one, config=config, key=key, resume=not args.no_resume)
-    counts, interrupted = run_records(args, jobs, work, _describe, complete=missing_mark_fields)
-    # Workers remove their own temporary files, even when stopped; not one that was killed
-    # (a Dask task past its shutdown timeout, a worker killed for memory). Every worker is gone.
-    remove_temporaries(jobs)
+    with output_lock(outdir):
+        counts, interrupted = run_records(args, jobs, work, _describe, complete=missing_mark_fields)
+        # Workers remove their own temporary files, even when stopped; not one that was
+        # killed (a Dask task past its shutdown timeout, a worker killed for memory). Every
+        # worker is gone, and the lock keeps any other batch out of OUTDIR meanwhile.
+        remove_temporaries(jobs)
     if interrupted is not None:
         print_error("interrupted; run the same command again to finish the batch")
         return interrupted
