@@ -160,6 +160,29 @@ def test_audio_label_copied_onto_another_recording_is_a_mismatch(
     assert result.watermark["payload"] == "1111111111111111"
 
 
+def test_video_label_copied_onto_another_clip_is_a_mismatch(tmp_path: Path) -> None:
+    """The whole marking of one clip, then its metadata label put on another marked clip:
+    verify reports the disagreement (the label was copied, or tampered with)."""
+    from marking.pipeline import MarkConfig, mark_file
+    from marking.video_io import EncoderSettings
+    from tests.video_clips import clip_path
+
+    config = MarkConfig(
+        producer=PRODUCER, steps=frozenset({"watermark", "metadata"}),
+        encoder=EncoderSettings(preset="ultrafast"),
+    )  # fmt: skip
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    original = mark_file(clip_path("bbb", seconds=2.0), first, config, key=KEY)
+    other = mark_file(clip_path("pan", seconds=2.0, fps=30), second, config, key=KEY)
+    assert verify_file(second, key=KEY).agreement == "agree"
+    copied = tmp_path / "copied.mp4"
+    tag_file(second, copied, AigcLabel.create(PRODUCER, original["produce_id"]))
+    result = verify_file(copied, key=KEY)
+    assert result.ai_marked
+    assert result.agreement == "mismatch"
+    assert result.watermark["payload"] == other["payload"] != original["payload"]
+
+
 def test_audio_libsndfile_cannot_decode_is_metadata_only(tmp_path: Path) -> None:
     """An AAC M4A: the label is read, the watermark reported as not checked (not a failure)."""
     import av
