@@ -57,7 +57,6 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -82,7 +81,12 @@ for _path in (str(BENCH_DIR), str(ROOT)):  # sibling bench modules, and tests.vi
         sys.path.insert(0, _path)
 
 from compare_audio import core_revision  # noqa: E402
-from results_writer import Machine, _machine_lines, distribution_version  # noqa: E402
+from results_writer import (  # noqa: E402
+    Machine,
+    _machine_lines,
+    distribution_version,
+    this_machine,
+)
 
 SAMPLES = ROOT / "samples"
 RESULTS = BENCH_DIR / "results"
@@ -649,7 +653,6 @@ def picture_figures(run: RunResult, files: int) -> PictureFigures:
 
 def _machine() -> Machine:
     import av
-    import numba
     import PIL
 
     versions = {
@@ -658,14 +661,8 @@ def _machine() -> Machine:
     versions["Pillow"] = PIL.__version__
     versions["av"] = av.__version__
     versions["FFmpeg (libavcodec)"] = ".".join(map(str, av.library_versions["libavcodec"]))
-    return Machine(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        numba_threads=numba.get_num_threads(),
-        versions=versions,
-        load_average=_load() if hasattr(os, "getloadavg") else None,
-        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return this_machine(
+        versions,
         notes=(f"Code: {core_revision()}.",),
     )
 

@@ -24,10 +24,7 @@ Run: ``.venv/bin/python bench/compare_audio.py [--outdir DIR] [--repeats N] [--f
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -45,7 +42,12 @@ for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, and tests.audio_*
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from results_writer import Machine, _machine_lines, distribution_version  # noqa: E402
+from results_writer import (  # noqa: E402
+    Machine,
+    _machine_lines,
+    distribution_version,
+    this_machine,
+)
 
 import marking.audio_watermark as aw  # noqa: E402
 
@@ -386,20 +388,13 @@ def core_revision() -> str:
 
 
 def machine_record() -> Machine:
-    import numba
 
     versions = {
         name: distribution_version(name)
         for name in ("aigc-marking", "numpy", "numba", "scipy", "soundfile", "av")
     }
-    return Machine(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        numba_threads=numba.get_num_threads(),
-        versions=versions,
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
-        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    return this_machine(
+        versions,
         notes=(
             f"Key `{KEY}`; one random 64-bit payload per clip (seed {PAYLOAD_SEED}); default "
             "strength. Clips and attacks are the test suite's (`tests/audio_clips.py`, "

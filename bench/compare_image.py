@@ -14,10 +14,7 @@ Run: ``.venv/bin/python bench/compare_image.py [--outdir DIR] [--repeats N]``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +43,7 @@ from results_writer import (  # noqa: E402
     RobustnessRecord,
     SpeedRecord,
     distribution_version,
+    this_machine,
     write_results,
 )
 
@@ -257,7 +255,6 @@ def measure_speed(repeats: int) -> list[Record]:
 
 def machine_record(photos: dict[str, np.ndarray]) -> Machine:
     """Platform, core count, library versions and load, for the Markdown headers."""
-    import numba
 
     versions = {
         name: distribution_version(dist)
@@ -273,16 +270,9 @@ def machine_record(photos: dict[str, np.ndarray]) -> Machine:
             ("PyWavelets", "PyWavelets"),
         )
     }
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     sizes = ", ".join(f"{name} {a.shape[1]}x{a.shape[0]}" for name, a in photos.items())
-    return Machine(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        numba_threads=numba.get_num_threads(),
-        versions=versions,
-        load_average=load,
-        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    return this_machine(
+        versions,
         notes=(
             f"Photos (short side >= {MIN_SHORT_SIDE} px): {sizes}. Grey photos are given to "
             "every system as RGB with equal channels (the peers need 3 channels).",

@@ -44,7 +44,6 @@ import argparse
 import importlib.util
 import math
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -76,6 +75,7 @@ from results_writer import (  # noqa: E402
     Machine,
     _machine_lines,
     distribution_version,
+    this_machine,
 )
 
 from marking.video_io import EncoderSettings, FrameInfo, frames, transcode  # noqa: E402
@@ -801,7 +801,6 @@ def _detect_every(path: Path, every: int) -> Any:
 
 
 def machine_record() -> Machine:
-    import numba
 
     versions = {
         name: distribution_version(name)
@@ -810,14 +809,8 @@ def machine_record() -> Machine:
     import av
 
     versions["FFmpeg (libavcodec)"] = ".".join(map(str, av.library_versions["libavcodec"]))
-    return Machine(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        numba_threads=numba.get_num_threads(),
-        versions=versions,
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
-        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return this_machine(
+        versions,
         notes=(
             f"Key `{KEY}`; one random 64-bit payload per clip (seed {PAYLOAD_SEED}); default "
             "strength; embedding with the default encoder settings (libx264 CRF 18, preset "

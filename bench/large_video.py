@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -53,7 +52,12 @@ for _path in (str(BENCH_DIR), str(ROOT)):  # large_audio / results_writer, and t
 
 from compare_audio import core_revision  # noqa: E402
 from large_audio import Phase, measured  # noqa: E402
-from results_writer import Machine, _machine_lines, distribution_version  # noqa: E402
+from results_writer import (  # noqa: E402
+    Machine,
+    _machine_lines,
+    distribution_version,
+    this_machine,
+)
 
 from marking.video_io import EncoderSettings, FrameInfo, frames, probe_video, transcode  # noqa: E402
 from marking.video_watermark import VideoDetector, VideoMarker  # noqa: E402
@@ -187,19 +191,12 @@ def _warm_up() -> None:
 
 def _machine() -> Machine:
     import av
-    import numba
 
     versions = {name: distribution_version(name) for name in ("aigc-marking", "numpy", "numba")}
     versions["av"] = av.__version__
     versions["FFmpeg (libavcodec)"] = ".".join(map(str, av.library_versions["libavcodec"]))
-    return Machine(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        numba_threads=numba.get_num_threads(),
-        versions=versions,
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
-        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return this_machine(
+        versions,
         notes=(f"Code: {core_revision()}.",),
     )
 

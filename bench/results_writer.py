@@ -2,7 +2,8 @@
 
 Pure with respect to measuring: :func:`write_results` only formats the records it is given
 (no timing, no watermarking, no clock or platform queries), so a test can feed it a handful
-of fake records. Charts are drawn on :class:`matplotlib.figure.Figure` objects, which render
+of fake records; :func:`this_machine` is where the bench scripts ask the platform. Charts are
+drawn on :class:`matplotlib.figure.Figure` objects, which render
 PNG through the Agg canvas without touching pyplot's global backend.
 """
 
@@ -45,6 +46,26 @@ class Machine:
     load_average: tuple[float, float, float] | None = None
     date: str = ""
     notes: tuple[str, ...] = ()
+
+
+def this_machine(versions: dict[str, str], notes: Sequence[str] = ()) -> Machine:
+    """This machine now: platform, Python, cores, Numba threads, load average and date."""
+    import os
+    import platform
+    import time
+
+    import numba
+
+    return Machine(
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpu_count=os.cpu_count(),
+        numba_threads=numba.get_num_threads(),
+        versions=dict(versions),
+        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        notes=tuple(notes),
+    )
 
 
 @dataclass(frozen=True)

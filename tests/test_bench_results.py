@@ -475,3 +475,22 @@ def test_video_speed_chart_is_written_without_robustness(tmp_path: Path) -> None
     written = cv.write_video_results(results, tmp_path, "", {})
     assert [p.name for p in written] == ["video-speed.md", "video-speed.png"]
     _png(tmp_path / "video-speed.png")
+
+
+def test_every_bench_script_describes_this_machine() -> None:
+    """Each script's machine facts (versions, notes) come through one helper; they run only in
+    real benchmarks, so call each here once to keep them from rotting."""
+    import importlib
+
+    import numpy as np
+
+    for name in ("compare_audio", "compare_video", "large_video", "batch_throughput"):
+        machine = importlib.import_module(name)
+        describe = getattr(machine, "machine_record", None) or machine._machine
+        facts = describe()
+        assert facts.cpu_count >= 1, name
+        assert facts.versions["numpy"] == np.__version__, name
+        assert facts.date.endswith("UTC"), name
+        assert any("Code:" in note for note in facts.notes), name
+    image_facts = importlib.import_module("compare_image").machine_record({})
+    assert image_facts.versions["numpy"] == np.__version__

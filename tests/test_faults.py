@@ -74,12 +74,14 @@ def _limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 10, 8 << 10))
 
 
-def test_writes_that_fail_leave_no_partial_outputs(pictures: Path, tmp_path: Path) -> None:
-    outdir, report = tmp_path / "out", tmp_path / "report.jsonl"
-    result = subprocess.run(
+def mark_with_a_full_disk(
+    source: Path, outdir: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``aigc-mark mark SOURCE -o OUTDIR`` in a process that cannot write past 8 KiB."""
+    return subprocess.run(
         [
-            *(sys.executable, "-m", "marking", "mark", str(pictures), "-o", str(outdir)),
-            *("--producer", PRODUCER, "-j", "2", "--report", str(report)),
+            *(sys.executable, "-m", "marking", "mark", str(source), "-o", str(outdir)),
+            *("--producer", PRODUCER, *options),
         ],
         capture_output=True,
         text=True,
@@ -87,6 +89,11 @@ def test_writes_that_fail_leave_no_partial_outputs(pictures: Path, tmp_path: Pat
         preexec_fn=_limit_file_size,
         check=False,
     )
+
+
+def test_writes_that_fail_leave_no_partial_outputs(pictures: Path, tmp_path: Path) -> None:
+    outdir, report = tmp_path / "out", tmp_path / "report.jsonl"
+    result = mark_with_a_full_disk(pictures, outdir, "-j", "2", "--report", str(report))
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
     records = read_report(report)
@@ -155,17 +162,7 @@ def test_failed_writes_of_sound_and_video_are_one_line_errors(tmp_path: Path) ->
     for name in ("speech-italian-male.flac", "video-big-buck-bunny.mp4"):
         shutil.copy(samples / name, source / name)
     outdir = tmp_path / "out"
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "marking", "mark", str(source), "-o", str(outdir)),
-            *("--producer", PRODUCER, "-j", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=_limit_file_size,
-        check=False,
-    )
+    result = mark_with_a_full_disk(source, outdir, "-j", "1")
     assert result.returncode == 3
     sound, video, summary = result.stderr.splitlines()  # one line each, and the summary
     flac, mp4 = "speech-italian-male.flac", "video-big-buck-bunny.mp4"
