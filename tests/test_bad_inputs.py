@@ -22,7 +22,7 @@ from tests.bad_inputs import Case, build_corpus
 
 TIME_LIMIT_S = 30.0
 MEMORY_LIMIT = 3 << 30
-COMMANDS = ("detect", "verify", "embed", "label")
+COMMANDS = ("detect", "verify", "embed", "label", "tag")
 
 #: Exit codes that differ from the default: 3 for a bad input; for a valid file (and valid
 #: content under another suffix) 0 for embed and label, 1 for detect and verify (unmarked).
@@ -61,7 +61,26 @@ EXPECTED = {
 }
 
 
+#: ``tag`` writes metadata without decoding the media, so it accepts whatever its container
+#: parser can walk (a picture bomb, a truncated MP3, a WAV at 1 Hz): the label says what the
+#: provider made, not that the file plays. It refuses a container it cannot walk, and an
+#: output whose suffix names another format than the content (exit 3, one line).
+TAGGED_ANYWAY = {
+    "webp-garbage", "mp3-trunc05", "mp3-trunc30", "mp3-trunc70", "mp3-trunc95",
+    "mp3-garbage", "mkv-trunc95", "png-bomb", "jpg-bomb", "tif-bomb", "webp-bomb",
+    "wav-rate-1hz", "wav-rate-4ghz", "wav-no-samples", "mp4-moov-size-huge",
+    "mov-moov-size-huge",
+}  # fmt: skip
+TAG_REFUSED = {"jpg-as-png", "tif-as-jpg"}
+
+
 def expected_code(case: Case, command: str) -> int:
+    if command == "tag":
+        if case.name in TAGGED_ANYWAY:
+            return 0
+        if case.name in TAG_REFUSED:
+            return 3
+        return 0 if case.kind in ("valid", "wrong_suffix") else 3
     if case.name in EXPECTED and command in EXPECTED[case.name]:
         return EXPECTED[case.name][command]
     if case.kind in ("valid", "wrong_suffix"):
@@ -75,9 +94,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
 
 
 def command_args(command: str, case: Case, out: Path) -> tuple[list[str], Path | None]:
-    if command in ("embed", "label"):
+    if command in ("embed", "label", "tag"):
         target = out / f"{case.name}{case.path.suffix}"
-        return [command, str(case.path), "-o", str(target)], target
+        producer = ["--producer", "BadInputAI"] if command == "tag" else []
+        return [command, str(case.path), "-o", str(target), *producer], target
     extra = ["--no-speed-search"] if command == "detect" else []
     return [command, str(case.path), *extra], None
 
@@ -216,3 +236,45 @@ def test_representative_cases_as_subprocesses(corpus: list[Case], tmp_path: Path
         assert len(lines) == 1, result.stderr
         assert lines[0].startswith("aigc-mark: error: "), result.stderr
         assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def signed_jpeg(corpus: list[Case], tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The corpus JPEG with a GB 45438 label and a C2PA manifest signed by a test CA."""
+    from marking.aigc_label import AigcLabel
+    from marking.tagging import Signing, tag_file
+    from marking.test_ca import make_test_ca
+
+    folder = tmp_path_factory.mktemp("signed")
+    ca = make_test_ca(folder / "ca")
+    valid = next(case.path for case in corpus if case.name == "jpg-valid")
+    tag_file(valid, folder / "signed.jpg", AigcLabel.create("BadInputAI", "job-1"),
+             signing=Signing(ca.chain, ca.key))  # fmt: skip
+    return (folder / "signed.jpg").read_bytes()
+
+
+@pytest.mark.parametrize("where", [0.1, 0.3, 0.5, 0.7, 0.9])
+def test_a_damaged_c2pa_manifest_is_reported_not_fatal(
+    where: float, signed_jpeg: bytes, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Bytes flipped inside the manifest (APP11 JUMBF): verify still reads the label, says the
+    manifest is not valid, and answers on one line."""
+    import json
+
+    start = signed_jpeg.index(b"jumb")
+    end = signed_jpeg.index(b"\xff\xda")  # start of scan: the manifest lies before it
+    at = start + int((end - start) * where)
+    damaged = bytearray(signed_jpeg)
+    damaged[at : at + 8] = bytes(b ^ 0x5A for b in damaged[at : at + 8])
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(damaged)
+    code = cli_main.main(["verify", str(path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err  # the metadata label still marks it
+    assert (
+        check_stderr(captured.err, code, "verify", Case("c2pa", path, "jpg", "bad_box", "image"))
+        == []
+    )
+    record = json.loads(captured.out)
+    assert record["aigc"]["ProduceID"] == "job-1"
+    assert record["c2pa"]["state"] in ("invalid", "unreadable"), record["c2pa"]
