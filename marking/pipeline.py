@@ -183,7 +183,7 @@ def mark_file(
     details: dict[str, Any] = {}
     with _scratch(target) as scratch:
         media_out = target if not config.steps & {METADATA, C2PA} else scratch(target.suffix)
-        current = run(source, media_out, config, key, payload_hex, scratch, timings, details)
+        current = run(source, media_out, config, key, payload_hex, timings, details)
         if label is not None:
             from marking.tagging import tag_file
 
@@ -218,7 +218,6 @@ def _mark_image_file(
     config: MarkConfig,
     key: Any,
     payload_hex: str,
-    scratch: Any,
     timings: dict[str, float],
     details: dict[str, Any],
 ) -> Path:
@@ -294,7 +293,6 @@ def _mark_audio_file(
     config: MarkConfig,
     key: Any,
     payload_hex: str,
-    scratch: Any,
     timings: dict[str, float],
     details: dict[str, Any],
 ) -> Path:
@@ -326,7 +324,6 @@ def _mark_video_file(
     config: MarkConfig,
     key: Any,
     payload_hex: str,
-    scratch: Any,
     timings: dict[str, float],
     details: dict[str, Any],
 ) -> Path:

@@ -113,6 +113,8 @@ class _PrintConfig(argparse.Action):
 
 
 def _config(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
     from marking.errors import UsageError
     from marking.mark_config import load_config
     from marking.pipeline import C2PA
@@ -127,12 +129,7 @@ def _config(args: argparse.Namespace) -> Any:
     steps = args.steps
     if signing is not None and steps is not None and C2PA not in steps:
         raise UsageError("--c2pa-cert and --c2pa-key sign a manifest: add c2pa to --steps")
-    if signing is not None and steps is None:
-        from marking.mark_config import read_config_file
-
-        base = read_config_file(args.config).get("mark", {}) if args.config else {}
-        steps = frozenset(base.get("steps", ("label", "watermark", "metadata"))) | {C2PA}
-    return load_config(
+    config = load_config(
         args.config,
         steps=steps,
         producer=args.producer,
@@ -140,6 +137,9 @@ def _config(args: argparse.Namespace) -> Any:
         strength=args.strength,
         signing=signing,
     )
+    if signing is not None:  # the credentials switch signing on, over the file's steps too
+        config = replace(config, steps=config.steps | {C2PA})
+    return config
 
 
 class _Progress:
