@@ -82,6 +82,41 @@ def test_label_copied_onto_another_picture_is_a_mismatch(tmp_path: Path, ca: Tes
     assert any("copied" in note for note in result.notes)
 
 
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, whole segment bytes) of a JPEG's header segments, from SOI up to SOS."""
+    assert data[:2] == b"\xff\xd8"
+    segments, at = [], 2
+    while data[at + 1] != 0xDA:
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        segments.append((data[at + 1], data[at : at + 2 + length]))
+        at += 2 + length
+    return segments
+
+
+def test_metadata_and_manifest_transplanted_onto_another_picture(
+    tmp_path: Path, ca: TestCA
+) -> None:
+    """Every XMP and C2PA segment of a shipped picture pasted into another marked picture:
+    the manifest no longer matches the pixels it signed, and the label not the watermark."""
+    shipped = full_pipeline(tmp_path, ca)
+    other = tmp_path / "other.jpg"
+    embed_file(SAMPLES / "photo-dandelions.jpg", other, key=KEY, payload="2222222222222222")
+    donated = [seg for marker, seg in jpeg_segments(shipped.read_bytes()) if marker in (0xE1, 0xEB)]
+    assert any(seg[1] == 0xEB and seg[4:6] == b"JP" for seg in donated)  # C2PA's JUMBF
+    body = other.read_bytes()
+    transplanted = tmp_path / "transplanted.jpg"
+    transplanted.write_bytes(body[:2] + b"".join(donated) + body[2:])
+    result = verify_file(transplanted, key=KEY, trust_anchors=ca.root_cert)
+    record = result.to_dict()
+    assert record["aigc"]["ProduceID"] == "job-1"
+    assert record["watermark"]["payload"] == "2222222222222222"
+    assert result.agreement == "mismatch"
+    assert result.c2pa["state"] == "invalid"
+    done = run_cli("verify", transplanted, "--key", KEY, "--json")
+    assert done.returncode == 0, done.stderr  # AI-marked, whatever else is wrong with it
+    assert json.loads(done.stdout)["agreement"] == "mismatch"
+
+
 def test_tampered_signed_file_is_reported_invalid(tmp_path: Path, ca: TestCA) -> None:
     shipped = full_pipeline(tmp_path, ca)
     data = bytearray(shipped.read_bytes())
