@@ -12,6 +12,9 @@ block by block, so a file of any length is handled in constant memory.
   decodes it once to get the exact one.
 * Reads never seek (soundfile's seek after every read garbles MP3 block reads; see
   ``_SequentialSoundFile``).
+* libmpg123 (libsndfile's MP3 decoder) prints its complaints about damaged MP3 straight to
+  file descriptor 2; :func:`decoder_messages` catches them around the calls that can reach
+  it, so a bad file still gets one line on stderr (see its docstring).
 * :class:`AudioWriter` writes a copy with the source's format, subtype, rate and channels
   atomically: the target is either complete or untouched.
 """
@@ -19,6 +22,11 @@ block by block, so a file of any length is handled in constant memory.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -152,7 +160,136 @@ def _mp3_states_length(path: Path) -> bool:
     return False
 
 
-def _open_error(path: Path, error: sf.LibsndfileError) -> InputError:
+#: A line libmpg123 prints itself: "Note: ...", "Warning: ...", or its error macros'
+#: "[src/libmpg123/parse.c:wetwork():1349] error: ..." (libsndfile itself never prints).
+_DECODER_LINE = re.compile(rb"^(?:(?:Note|Warning): |\[[^\]\n]*mpg123[^\]\n]*:\w*\(\):\d+\] \w+: )")
+#: Longest decoder message folded into an error line (characters).
+_DECODER_DETAIL_LENGTH = 120
+#: Where the first clause of a decoder message ends.
+_DECODER_CLAUSE_END = re.compile(r",\s|;\s|\s-\s|\s\(|\.\s|\.\.\.")
+#: Decoder messages kept per call (a long damaged stream can produce one per resync).
+_DECODER_MESSAGES_KEPT = 20
+#: Serialises redirections of file descriptor 2 within the process (see decoder_messages).
+_STDERR_LOCK = threading.RLock()
+
+
+def _flush_python_stderr() -> None:
+    """Write out what Python buffered for stderr, so it lands on the right side of a dup2."""
+    for stream in (sys.stderr, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+
+
+@contextlib.contextmanager
+def decoder_messages(messages: list[str]) -> Iterator[None]:
+    """Catch what libmpg123 prints on file descriptor 2 during the block into ``messages``.
+
+    libsndfile decodes MP3 through libmpg123, which reports damaged input itself with
+    ``fprintf(stderr, ...)`` ("Note: Illegal Audio-MPEG-Header 0x... at offset 1587.",
+    "Note: Trying to resync...", "Warning: Xing stream size off by more than 1%..."). That
+    would break the rule that a bad input gets exactly one error line. libmpg123's own switch
+    (the ``MPG123_QUIET`` flag) is out of reach: the decoder handle belongs to libsndfile,
+    which never sets it and has no command for it, and the soundfile wheel links libmpg123
+    statically. So, around the libsndfile calls that can reach the decoder (opening any
+    file, since libsndfile tries MPEG on data it does not otherwise recognise, and reading
+    an MP3), file descriptor 2 goes to an anonymous temporary file, and is put back when the
+    block ends, whatever happens in it.
+
+    Then every libmpg123 line (see ``_DECODER_LINE``) is appended to ``messages``, its prefix
+    removed, for the caller to fold into its one-line error if the call failed (and to drop
+    if it succeeded: the callers check truncation themselves). Every other byte written to
+    the descriptor meanwhile (a Python warning, another thread's output) is copied to the
+    real stderr afterwards, so nothing but libmpg123's chatter is ever lost; Python's own
+    ``sys.stderr`` buffer is flushed before and after, so its text stays in order.
+
+    File descriptors belong to the whole process: the lock below keeps two threads from
+    redirecting at once (they would restore each other's descriptor), and output another
+    thread writes during the block is delayed until it ends. The command line decodes in one
+    thread per process (batch workers are separate processes), so neither matters there;
+    the blocks are short (one libsndfile call). Nested use is fine (the lock is re-entrant).
+    If the redirection cannot be set up (no descriptor 2, no temporary directory), the block
+    simply runs with stderr as it is.
+    """
+    with _STDERR_LOCK:
+        _flush_python_stderr()
+        redirected = _redirect_stderr()
+        if redirected is None:
+            yield
+            return
+        capture, saved = redirected
+        try:
+            yield
+        finally:
+            _flush_python_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            with capture:
+                _sort_decoder_output(capture, messages)
+
+
+def _redirect_stderr() -> tuple[Any, int] | None:
+    """Point file descriptor 2 at a new temporary file: (that file, a copy of the old fd 2)."""
+    try:
+        capture = tempfile.TemporaryFile()  # noqa: SIM115 - decoder_messages closes it
+    except OSError:
+        return None
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 at all
+        capture.close()
+        return None
+    try:
+        os.dup2(capture.fileno(), 2)
+    except OSError:
+        os.close(saved)
+        capture.close()
+        return None
+    return capture, saved
+
+
+def _sort_decoder_output(capture: Any, messages: list[str]) -> None:
+    """Keep libmpg123's lines from ``capture`` in ``messages``; copy the rest to stderr."""
+    capture.seek(0)
+    for line in capture:
+        match = _DECODER_LINE.match(line)
+        if match is None:
+            _write_stderr(line)
+        elif len(messages) < _DECODER_MESSAGES_KEPT:
+            text = line[match.end() :].decode("utf-8", "replace").strip().rstrip(".").strip()
+            if text:
+                messages.append(text)
+
+
+def _write_stderr(data: bytes) -> None:
+    """Write ``data`` to file descriptor 2 in full (best effort: a closed stderr is ignored)."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(2, view)
+        except OSError:
+            return
+        view = view[written:]
+
+
+def _decoder_detail(messages: list[str]) -> str | None:
+    """The decoder's first message as a short clause for an error line, or None.
+
+    libmpg123 tends to add advice ("Giving up resync after 1024 bytes - your stream is not
+    nice... (maybe increasing resync limit could help)"): only the first clause is kept.
+    """
+    if not messages:
+        return None
+    text = " ".join(messages[0].split())
+    text = _DECODER_CLAUSE_END.split(text, maxsplit=1)[0].rstrip(".")
+    if len(text) > _DECODER_DETAIL_LENGTH:
+        text = text[: _DECODER_DETAIL_LENGTH - 3].rstrip() + "..."
+    return f"MP3 decoder: {text}"
+
+
+def _open_error(
+    path: Path, error: sf.LibsndfileError, messages: list[str] | None = None
+) -> InputError:
     """Turn libsndfile's refusal to open ``path`` into a one-line :class:`InputError`."""
     shown = display_path(path)
     media = _sniff_unreadable(path)
@@ -166,7 +303,9 @@ def _open_error(path: Path, error: sf.LibsndfileError) -> InputError:
         return InputError(f"{shown}: corrupt or truncated audio file (malformed header)")
     if error.code == _SF_ERR_UNRECOGNISED_FORMAT:
         return InputError(f"{shown}: not an audio file libsndfile can read (format not recognised)")
-    return InputError(f"{shown}: cannot decode the audio (corrupt, truncated or not audio)")
+    detail = _decoder_detail(messages or [])
+    suffix = f"; {detail}" if detail else ""
+    return InputError(f"{shown}: cannot decode the audio (corrupt, truncated or not audio{suffix})")
 
 
 def _check_is_file(path: Path) -> None:
@@ -196,12 +335,18 @@ class _SequentialSoundFile(sf.SoundFile):
 
 
 def _open_for_reading(path: Path) -> sf.SoundFile:
-    """Open ``path`` with libsndfile, mapping every failure to :class:`InputError`."""
+    """Open ``path`` with libsndfile, mapping every failure to :class:`InputError`.
+
+    libmpg123's messages while opening are caught (see :func:`decoder_messages`); the first
+    one goes into the error if the open fails.
+    """
     _check_is_file(path)
+    messages: list[str] = []
     try:
-        return _SequentialSoundFile(path)
+        with decoder_messages(messages):
+            return _SequentialSoundFile(path)
     except sf.LibsndfileError as error:
-        raise _open_error(path, error) from None
+        raise _open_error(path, error, messages) from None
     except (sf.SoundFileRuntimeError, RuntimeError, TypeError, ValueError) as error:
         raise InputError(f"{display_path(path)}: cannot open the audio: {error}") from None
 
@@ -263,24 +408,37 @@ def _read_blocks(
     # Reads are sequential, never seeking (see _SequentialSoundFile).
     with _open_for_reading(source) as sound:
         buffer = np.empty((blocksize, sound.channels), dtype=np.float32)
+        # Only MP3 reads reach libmpg123, the one decoder that prints (decoder_messages).
+        quiet = decoder_messages if sound.format == "MP3" else _not_caught
+        # What the decoder said while reading: its first complaint says where the damage is.
+        messages: list[str] = []
         done = 0
         while expected is None or done < expected:
             wanted = blocksize if expected is None else min(blocksize, expected - done)
             try:
-                block = sound.read(wanted, dtype="float32", always_2d=True, out=buffer)
+                with quiet(messages):
+                    block = sound.read(wanted, dtype="float32", always_2d=True, out=buffer)
             except (sf.SoundFileRuntimeError, RuntimeError) as error:
+                detail = _decoder_detail(messages) or str(error)
                 raise InputError(
-                    f"{shown}: corrupt or truncated audio at frame {done} ({error})"
+                    f"{shown}: corrupt or truncated audio at frame {done} ({detail})"
                 ) from None
             if len(block) == 0:
                 if expected is None:
                     return
+                detail = _decoder_detail(messages)
                 raise InputError(
                     f"{shown}: audio ends after {done} of {expected} frames"
-                    " (truncated or corrupt file)"
+                    f" (truncated or corrupt file{'; ' + detail if detail else ''})"
                 )
             done += len(block)
             yield block
+
+
+@contextlib.contextmanager
+def _not_caught(_messages: list[str]) -> Iterator[None]:
+    """:func:`decoder_messages` for decoders that print nothing: leaves stderr alone."""
+    yield
 
 
 def count_frames(path: StrPath, *, info: AudioInfo | None = None) -> AudioInfo:

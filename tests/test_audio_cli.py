@@ -17,6 +17,7 @@ import soundfile as sf
 
 from marking.image_io import embed_file
 from tests.audio_clips import clip
+from tests.test_audio_io import MP3_DAMAGE, damaged_mp3
 from tests.test_cli import assert_one_error_line, run_cli, sha256
 
 KEY = "Audio-Cli-Secret-4417"
@@ -195,6 +196,35 @@ def test_bad_audio_is_one_error_line_exit_3(
     assert str(path) in line
     assert KEY not in line
     assert result.stdout == ""
+    assert not output.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.fixture(scope="module")
+def damaged_mp3s(workdir: Path) -> dict[str, Path]:
+    """MP3s on which libmpg123 prints its own notes (tests/test_audio_io.py checks that)."""
+    return {
+        damage: damaged_mp3(workdir / f"damaged-{index}.mp3", damage)
+        for index, damage in enumerate(MP3_DAMAGE)
+    }
+
+
+@pytest.mark.parametrize("damage", MP3_DAMAGE)
+@pytest.mark.parametrize("command", ["detect", "verify", "embed"])
+def test_damaged_mp3_gives_one_line_not_decoder_notes(
+    damaged_mp3s: dict[str, Path], tmp_path: Path, command: str, damage: str
+) -> None:
+    """libmpg123's "Note: Illegal Audio-MPEG-Header ..." lines stay off stderr."""
+    path = damaged_mp3s[damage]
+    output = tmp_path / "out.mp3"
+    args = ["embed", path, "-o", output] if command == "embed" else [command, path]
+
+    result = run_cli(*args, "--key", KEY)
+
+    line = assert_one_error_line(result)
+    assert str(path) in line
+    assert "Note:" not in line
+    assert "Warning:" not in line
     assert not output.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 

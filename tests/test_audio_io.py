@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
+import sys
 import time
 import tracemalloc
 from dataclasses import replace
@@ -18,6 +22,7 @@ from marking.audio_io import (
     AudioInfo,
     AudioWriter,
     count_frames,
+    decoder_messages,
     probe_audio,
     read_audio,
     read_blocks,
@@ -166,6 +171,103 @@ def test_mp3_blocks_equal_whole_file_read(tmp_path: Path) -> None:
     for blocksize in (1000, 4096, 65536):
         streamed = np.concatenate([block.copy() for block in read_blocks(path, blocksize)])
         assert np.array_equal(streamed, whole)
+
+
+#: MP3 damage that makes libmpg123 print its own notes on file descriptor 2.
+MP3_DAMAGE = ("truncated", "garbled middle", "random tail", "random after the first header")
+
+
+def damaged_mp3(path: Path, damage: str) -> Path:
+    """A 3 s MP3 tone (22.05 kHz, with its Xing tag) damaged as ``damage`` says."""
+    tone_file(path, rate=22050, seconds=3.0, channels=1, format="MP3")
+    data = bytearray(path.read_bytes())
+    size = len(data)
+    seed = 3 if damage == "random tail" else 1  # noise libmpg123 notes (and resyncs past)
+    noise = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    if damage == "truncated":
+        del data[size // 2 :]
+    elif damage == "garbled middle":
+        data[size // 3 : size // 3 + 2000] = noise[:2000]
+    elif damage == "random tail":
+        data[size // 2 :] = noise[: size - size // 2]
+    elif damage == "random after the first header":
+        data[4:] = noise[: size - 4]
+    else:
+        raise ValueError(damage)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("damage", MP3_DAMAGE)
+def test_libmpg123_prints_on_damaged_mp3(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], damage: str
+) -> None:
+    """The premise of the tests below: libsndfile's MP3 decoder writes to fd 2 itself."""
+    path = damaged_mp3(tmp_path / "damaged.mp3", damage)
+    with contextlib.suppress(sf.LibsndfileError):
+        sf.read(path)
+    assert re.match(r"(Note|Warning): ", capfd.readouterr().err)
+
+
+@pytest.mark.parametrize("damage", MP3_DAMAGE)
+def test_damaged_mp3_reads_fail_without_decoder_noise(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], damage: str
+) -> None:
+    path = damaged_mp3(tmp_path / "damaged.mp3", damage)
+    with pytest.raises(InputError) as error:
+        for _ in read_blocks(path):
+            pass
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    if damage != "truncated":  # a cut file only makes the decoder warn about the Xing size
+        assert "MP3 decoder: Illegal Audio-MPEG-Header 0x" in message
+    captured = capfd.readouterr()
+    assert captured.err == ""
+    assert captured.out == ""
+
+
+def test_decoder_messages_keeps_decoder_lines_and_passes_the_rest(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    messages: list[str] = []
+    with decoder_messages(messages):
+        os.write(2, b"Note: Illegal Audio-MPEG-Header 0x00000000 at offset 5000.\n")
+        os.write(2, b"a line from someone else\n")
+        os.write(2, b"[src/libmpg123/parse.c:wetwork():1349] error: Giving up resync.\n")
+        print("python's own stderr", file=sys.stderr)
+        os.write(2, b"Warning: Xing stream size off by more than 1%!\nno newline")
+    os.write(2, b"|after\n")
+    assert messages == [
+        "Illegal Audio-MPEG-Header 0x00000000 at offset 5000",
+        "Giving up resync",
+        "Xing stream size off by more than 1%!",
+    ]
+    err = capfd.readouterr().err
+    assert "Note:" not in err
+    assert "Warning:" not in err
+    assert "libmpg123" not in err
+    assert "a line from someone else\n" in err
+    assert "python's own stderr\n" in err
+    assert err.endswith("no newline|after\n")
+
+
+def test_decoder_messages_restores_stderr_when_the_call_fails(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    messages: list[str] = []
+
+    def failing_call() -> None:
+        os.write(2, b"Note: Trying to resync...\n")
+        with decoder_messages([]):  # nested: the inner one gives the outer one its stderr
+            os.write(2, b"inner pass-through\n")
+        raise ValueError("the call failed")
+
+    with pytest.raises(ValueError, match="the call failed"), decoder_messages(messages):
+        failing_call()
+    os.write(2, b"stderr is back\n")
+    assert messages == ["Trying to resync"]
+    assert capfd.readouterr().err == "inner pass-through\nstderr is back\n"
 
 
 def test_read_blocks_detects_truncated_data(tmp_path: Path) -> None:
