@@ -382,6 +382,20 @@ def not_media(job: Job) -> bool:
 NOT_MEDIA = "not a picture, recording or video"
 
 
+def _make_output_directory(target: Path) -> None:
+    """Make the directory ``target`` goes in (mirrored below OUTDIR); a failure names both."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        from marking.atomic import display_path
+        from marking.errors import OutputError
+
+        raise OutputError(
+            f"{display_path(target)}: cannot make directory {display_path(target.parent)}: "
+            f"{error.strerror or error}"
+        ) from None
+
+
 def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, Any]:
     """Mark one file; a record whatever happens (exceptions become ``failed`` records)."""
     from marking.kernels._config import single_threaded
@@ -401,7 +415,7 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
                 reason="output exists and carries the mark",
                 seconds=round(time.perf_counter() - started, 4),
             )
-        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        _make_output_directory(Path(job.output))
         with single_threaded():
             record = mark_file(job.input, job.output, config, key=key)
     except Exception as error:

@@ -1,9 +1,11 @@
 """Faults around a batch: a second batch on the same output directory, a write that fails
 (file-size limit, as a full disk), an output directory that cannot be made, another file
-system, and keys that must not end up in outputs or reports."""
+system, keys that must not end up in outputs or reports, and read-only directories (output
+and input, with the commands run as an unprivileged user when the tests run as root)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -11,7 +13,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -171,3 +175,357 @@ def test_failed_writes_of_sound_and_video_are_one_line_errors(tmp_path: Path) ->
     assert video.startswith(f"{source / mp4}: error: {outdir / mp4}: cannot "), video
     assert summary.startswith("2 files: 2 failed")
     assert list(outdir.rglob("*")) == []
+
+
+# --- read-only directories, as a user that file modes apply to ---------------------------------
+
+NOBODY = 65534
+CHECKOUT = Path(__file__).resolve().parent.parent
+SAMPLES = CHECKOUT / "samples"
+
+
+def _nobody_python(environment: dict[str, str]) -> str:
+    """A Python that uid 65534 can start and that imports this checkout and its packages.
+
+    The venv's own interpreter first. Where other users cannot start it (on the machine this
+    was written on, ``.venv/bin/python`` links to a pyenv build under ``/root``, mode 0700, so
+    exec fails with EACCES), the system Python of the same minor version: it runs the same
+    code with the venv's packages on ``PYTHONPATH`` (their C extensions are built for that
+    minor version's ABI). Skips, saying why, when neither will do.
+    """
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [sys.executable]
+    candidates += [
+        found
+        for name in (f"python{version}", "python3")
+        if (found := shutil.which(name, path="/usr/local/bin:/usr/bin:/bin")) is not None
+    ]
+    probe = "import sys, av, numba, numpy, PIL, soundfile, marking.cli.main\n"
+    probe += "print('%d.%d' % sys.version_info[:2])"
+    tried = []
+    for candidate in dict.fromkeys(candidates):
+        try:
+            answer = subprocess.run(
+                [candidate, "-c", probe],
+                capture_output=True,
+                text=True,
+                env=environment,
+                cwd="/",
+                user=NOBODY,
+                group=NOBODY,
+                extra_groups=[],
+                timeout=120,
+                check=False,
+            )
+        except OSError as error:
+            tried.append(f"{candidate} ({os.path.realpath(candidate)}): {error.strerror}")
+            continue
+        if answer.returncode == 0 and answer.stdout.strip() == version:
+            return candidate
+        last = (answer.stderr.strip().splitlines() or [answer.stdout.strip()])[-1]
+        tried.append(f"{candidate}: {last}")
+    pytest.skip(f"uid {NOBODY} cannot run this checkout with Python {version}: {tried}")
+
+
+class Unprivileged:
+    """Runs ``python -m marking`` (what ``aigc-mark`` runs) as a user that file modes bind.
+
+    As root, modes do not stop writes: the command runs as uid and gid 65534 (nobody) without
+    supplementary groups, with nobody's home (``/nonexistent``) as a service account has, and
+    :meth:`own` gives it the directories it would own. Otherwise it runs as this user and
+    :meth:`own` does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in ("AIGC_MARK_KEY", "AIGC_MARK_DEBUG", "NUMBA_CACHE_DIR")
+        }
+        self.user: int | None = None
+        self.python = sys.executable
+        if os.geteuid() == 0:
+            import site
+
+            self.user = NOBODY
+            self.environment |= {
+                "HOME": "/nonexistent",
+                "PYTHONPATH": os.pathsep.join([str(CHECKOUT), *site.getsitepackages()]),
+                "PYTHONNOUSERSITE": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+            self.python = _nobody_python(self.environment)
+
+    def own(self, *paths: Path) -> None:
+        if self.user is not None:
+            for path in paths:
+                os.chown(path, self.user, self.user)
+
+    def run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        ids = {} if self.user is None else {"user": self.user, "group": self.user}
+        return subprocess.run(
+            [self.python, "-m", "marking", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=self.environment,
+            cwd="/",
+            timeout=600,
+            check=False,
+            **({"extra_groups": []} if ids else {}),
+            **ids,
+        )
+
+    def temporary_files(self) -> set[Path]:
+        """What this user has in the system's temporary directory (as root: nobody's files,
+        less the private Numba cache of ``marking.kernels``)."""
+        if self.user is None:
+            return set()
+        return {
+            path
+            for path in Path(tempfile.gettempdir()).iterdir()
+            if not path.name.startswith("aigc-marking-numba-") and _owner(path) == self.user
+        }
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.lstat().st_uid
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def unprivileged() -> Unprivileged:
+    return Unprivileged()
+
+
+@contextlib.contextmanager
+def _open_directory() -> Iterator[Path]:
+    """A directory every user can read and enter (pytest's own are private to their owner);
+    removed afterwards, read-only parts included."""
+    root = Path(tempfile.mkdtemp(prefix="aigc-faults-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        for path in [root, *root.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(root)
+
+
+@pytest.fixture
+def open_tree() -> Iterator[Path]:
+    with _open_directory() as root:
+        yield root
+
+
+def _readable_by_all(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _writable_directory(path: Path, unprivileged: Unprivileged) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    unprivileged.own(path)
+    return path
+
+
+def _read_only_directory(path: Path, unprivileged: Unprivileged) -> Path:
+    _writable_directory(path, unprivileged).chmod(0o555)
+    return path
+
+
+def _digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_read_only_outdir_fails_every_file_on_one_line(
+    unprivileged: Unprivileged, open_tree: Path
+) -> None:
+    source = open_tree / "in"
+    for index in range(3):
+        photo(source / f"p{index}.jpg", index, (384, 320), quality=90)
+    photo(source / "nested" / "q.jpg", 7, (384, 320), quality=90)
+    shutil.copy(SAMPLES / "speech-italian-male.flac", source / "speech.flac")
+    shutil.copy(clip_path("bbb", seconds=1.0), source / "clip.mp4")
+    _readable_by_all(source)
+    inputs = _digests(source)
+    outdir = _read_only_directory(open_tree / "out", unprivileged)
+    report = _writable_directory(open_tree / "reports", unprivileged) / "report.jsonl"
+    temporaries = unprivileged.temporary_files()
+
+    result = unprivileged.run(
+        "mark", source, "-o", outdir, "--producer", PRODUCER, "-j", "2", "--report", report
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    *lines, summary = result.stderr.splitlines()
+    assert summary.startswith("6 files: 6 failed"), result.stderr
+    expected = {
+        name: f"{outdir / name}: directory {outdir} is not writable"
+        for name in ("p0.jpg", "p1.jpg", "p2.jpg", "speech.flac", "clip.mp4")
+    }
+    expected["nested/q.jpg"] = (
+        f"{outdir / 'nested/q.jpg'}: cannot make directory {outdir / 'nested'}: Permission denied"
+    )
+    assert sorted(lines) == sorted(f"{source / name}: error: {e}" for name, e in expected.items())
+    records = {Path(r["input"]).relative_to(source).as_posix(): r for r in read_report(report)}
+    assert records.keys() == expected.keys()
+    for name, record in records.items():
+        assert record["status"] == "failed", record
+        assert record["output"] == str(outdir / name)
+        assert record["error"] == expected[name]
+    assert list(outdir.iterdir()) == []
+    assert hidden_files(open_tree) == []
+    assert unprivileged.temporary_files() == temporaries
+    assert _digests(source) == inputs
+
+
+def test_a_read_only_subdirectory_fails_only_the_files_mirrored_into_it(
+    unprivileged: Unprivileged, open_tree: Path
+) -> None:
+    from marking.image_tags import read_image_tags
+
+    source = open_tree / "in"
+    names = ["a.jpg", "b.jpg", "sub/c.jpg", "sub/deeper/d.jpg", "other/e.jpg"]
+    for index, name in enumerate(names):
+        photo(source / name, index, (384, 320), quality=90)
+    _readable_by_all(source)
+    outdir = _writable_directory(open_tree / "out", unprivileged)
+    locked = _read_only_directory(outdir / "sub", unprivileged)
+    report = _writable_directory(open_tree / "reports", unprivileged) / "report.jsonl"
+    command = ("mark", source, "-o", outdir, "--producer", PRODUCER, "-j", "1")
+
+    result = unprivileged.run(*command, "--report", report)
+
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{source / 'sub/c.jpg'}: error: {outdir / 'sub/c.jpg'}: directory {locked} is not "
+        "writable",
+        f"{source / 'sub/deeper/d.jpg'}: error: {outdir / 'sub/deeper/d.jpg'}: cannot make "
+        f"directory {locked / 'deeper'}: Permission denied",
+        result.stderr.splitlines()[-1],
+    ]
+    assert result.stderr.splitlines()[-1].startswith("5 files: 2 failed, 3 marked")
+    statuses = {Path(r["input"]).relative_to(source).as_posix(): r["status"] for r in
+                read_report(report)}  # fmt: skip
+    assert statuses == {
+        "a.jpg": "marked",
+        "b.jpg": "marked",
+        "sub/c.jpg": "failed",
+        "sub/deeper/d.jpg": "failed",
+        "other/e.jpg": "marked",
+    }
+    for name in ("a.jpg", "b.jpg", "other/e.jpg"):
+        assert read_image_tags(outdir / name).label.content_producer == PRODUCER
+    assert list(locked.iterdir()) == []
+    assert hidden_files(open_tree) == []
+
+    # Once the directory can be written, the same command finishes the batch.
+    locked.chmod(0o755)
+    again = unprivileged.run(*command, "--report", report)
+    assert again.returncode == 0, again.stderr
+    statuses = {Path(r["input"]).relative_to(source).as_posix(): r["status"] for r in
+                read_report(report)}  # fmt: skip
+    assert statuses == {
+        "a.jpg": "skipped",
+        "b.jpg": "skipped",
+        "sub/c.jpg": "marked",
+        "sub/deeper/d.jpg": "marked",
+        "other/e.jpg": "skipped",
+    }
+    assert hidden_files(open_tree) == []
+
+
+@pytest.fixture(scope="module")
+def single_files(unprivileged: Unprivileged) -> Iterator[tuple[Path, Path]]:
+    """(inputs, a read-only directory) for the one-file commands."""
+    with _open_directory() as root:
+        source = root / "in"
+        photo(source / "picture.jpg", 3, (384, 320), quality=90)
+        shutil.copy(SAMPLES / "speech-italian-male.flac", source / "speech.flac")
+        shutil.copy(clip_path("bbb", seconds=1.0), source / "clip.mp4")
+        _readable_by_all(source)
+        yield source, _read_only_directory(root / "locked", unprivileged)
+
+
+@pytest.mark.parametrize("name", ["picture.jpg", "speech.flac", "clip.mp4"])
+@pytest.mark.parametrize(
+    "command", [["tag", "--producer", PRODUCER], ["label"], ["embed"]], ids=lambda c: c[0]
+)
+def test_one_file_commands_into_a_read_only_directory(
+    unprivileged: Unprivileged, single_files: tuple[Path, Path], command: list[str], name: str
+) -> None:
+    source, locked = single_files
+    output = locked / f"out-{name}"
+    result = unprivileged.run(command[0], source / name, "-o", output, *command[1:])
+    line = assert_one_error_line(result, exit_code=3)
+    assert line == f"aigc-mark: error: {output}: directory {locked} is not writable"
+    assert list(locked.iterdir()) == []
+
+
+def test_read_only_inputs_are_only_read(unprivileged: Unprivileged, open_tree: Path) -> None:
+    source = open_tree / "in"
+    photo(source / "a.jpg", 1, (384, 320), quality=90)
+    photo(source / "deep" / "b.jpg", 2, (384, 320), quality=90)
+    shutil.copy(SAMPLES / "speech-italian-male.flac", source / "deep" / "speech.flac")
+    for path in sorted(source.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    source.chmod(0o555)
+    inputs = _digests(source)
+    outdir = _writable_directory(open_tree / "out", unprivileged)
+    singles = _writable_directory(open_tree / "singles", unprivileged)
+
+    marked = unprivileged.run("mark", source, "-o", outdir, "--producer", PRODUCER, "-j", "1")
+    assert marked.returncode == 0, marked.stderr
+    assert marked.stderr.splitlines()[-1].startswith("3 files: 3 marked"), marked.stderr
+    for command in (["tag", "--producer", PRODUCER], ["label"], ["embed"]):
+        output = singles / f"{command[0]}.jpg"
+        result = unprivileged.run(command[0], source / "a.jpg", "-o", output, *command[1:])
+        assert result.returncode == 0, result.stderr
+        assert output.is_file()
+    checked = unprivileged.run("verify", outdir)
+    assert checked.returncode == 0, checked.stderr
+
+    assert _digests(source) == inputs
+    assert {oct(p.stat().st_mode & 0o777) for p in source.rglob("*") if p.is_file()} == {"0o444"}
+    assert hidden_files(open_tree) == []
+
+
+def test_kernels_cache_where_neither_the_package_nor_home_is_writable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Numba refuses to define a ``cache=True`` kernel without a writable cache directory;
+    ``marking.kernels`` then gives it a private one (never one others could plant code in)."""
+    import stat
+
+    import numba.core.config
+
+    import marking.kernels as kernels
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "")
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", numba.core.config.CACHE_DIR)
+    monkeypatch.setattr(kernels, "_writable", lambda directory: False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    kernels._ensure_cache_directory()
+    chosen = Path(os.environ["NUMBA_CACHE_DIR"])
+    assert chosen == tmp_path / f"aigc-marking-numba-{os.geteuid()}"
+    assert Path(numba.core.config.CACHE_DIR) == chosen
+    assert stat.S_IMODE(chosen.stat().st_mode) == 0o700
+
+    chosen.chmod(0o777)  # as if another user had made it first
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "")
+    kernels._ensure_cache_directory()
+    instead = Path(os.environ["NUMBA_CACHE_DIR"])
+    assert instead != chosen
+    assert instead.parent == tmp_path
+    assert stat.S_IMODE(instead.stat().st_mode) == 0o700
