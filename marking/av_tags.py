@@ -19,6 +19,7 @@ import os
 import shutil
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -64,6 +65,10 @@ _SKIP_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_br
 #: Stream tags the Matroska muxer writes itself.
 _SKIP_STREAM_TAGS = frozenset({"duration"})
 _MAX_RIFF = 0xFFFFFFFF
+#: A 'data' size that streaming writers leave for "up to the end of the file".
+_UNKNOWN_SIZE = 0xFFFFFFFF
+#: More chunks than any real WAV has: a file of empty chunks is refused, not walked forever.
+_MAX_RIFF_CHUNKS = 10_000
 _COPY_BLOCK = 1 << 20
 
 
@@ -354,41 +359,145 @@ def _copy_packets(
 
 
 # --- WAV: RIFF chunks --------------------------------------------------------------------
+#
+# The chunk walk is as lenient as libsndfile's, so that what libsndfile plays can be read:
+# the RIFF size field is not trusted (streaming writers leave 0 or 0xFFFFFFFF there, others
+# forget chunks appended later), a chunk cut off by the end of the file keeps the bytes that
+# are there (a 'data' chunk of 0xFFFFFFFF bytes is a streaming writer's "to the end"), an odd
+# final chunk may lack its pad byte, and the walk stops quietly where the bytes stop looking
+# like chunks (zero padding, an ID3 tag, junk after the RIFF). Rewriting (tag) is stricter:
+# it refuses a file it cannot copy without guessing (see _rewrite_problem).
 
 
-def _riff_chunks(stream: BinaryIO, shown: str) -> tuple[list[tuple[bytes, int, int]], int]:
-    """The chunks of a RIFF WAVE file as (id, data offset, size), and where the RIFF ends."""
+@dataclass(frozen=True)
+class _Chunk:
+    """A RIFF chunk: its id, where its data starts, the bytes present and the size declared."""
+
+    name: bytes
+    offset: int
+    size: int
+    declared: int
+
+    @property
+    def cut(self) -> bool:
+        """Whether the chunk runs past the end of the file."""
+        return self.size < self.declared
+
+
+@dataclass(frozen=True)
+class _RiffLayout:
+    """The chunks of a RIFF WAVE file, and where they stop."""
+
+    chunks: list[_Chunk]
+    #: Where the chunks end: the bytes from here to the end of the file are not chunks.
+    end: int
+    #: Where the RIFF header says the RIFF ends (at most the file size).
+    riff_end: int
+
+
+def _chunk_name(name: bytes) -> str:
+    """A chunk id for messages: 'LIST' as text, an id that is not text as hex digits."""
+    if _is_chunk_id(name):
+        return f"'{name.decode('ascii')}'"
+    return f"with the id {name.hex(' ')} (not text)"
+
+
+def _is_chunk_id(name: bytes) -> bool:
+    """Whether four bytes can be a chunk id: printable ASCII, as libsndfile requires."""
+    return len(name) == 4 and all(0x20 <= byte < 0x7F for byte in name)
+
+
+def _runs_past_end(chunk: _Chunk) -> str:
+    return (
+        f"RIFF chunk {_chunk_name(chunk.name)} at byte {chunk.offset - 8} runs past the end of "
+        f"the file (it declares {chunk.declared} bytes, {chunk.size} remain)"
+    )
+
+
+def _riff_layout(stream: BinaryIO, shown: str) -> _RiffLayout:
+    """Walk the chunks of a RIFF WAVE file (see the comment above)."""
     stream.seek(0, os.SEEK_END)
     file_size = stream.tell()
     stream.seek(0)
     header = stream.read(12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
         raise InputError(f"{shown}: not a RIFF WAVE file")
-    riff_end = 8 + struct.unpack("<I", header[4:8])[0]
-    if riff_end > file_size + 1:  # one missing final pad byte is common and harmless
-        raise InputError(
-            f"{shown}: truncated: the RIFF header declares {riff_end} bytes, "
-            f"the file has {file_size}"
-        )
-    riff_end = min(riff_end, file_size)
-    chunks = []
+    riff_end = min(8 + struct.unpack("<I", header[4:8])[0], file_size)
+    chunks: list[_Chunk] = []
     position = 12
-    while position + 8 <= riff_end:
+    while position + 8 <= file_size:
         stream.seek(position)
-        name, size = struct.unpack("<4sI", stream.read(8))
-        if position + 8 + size > file_size:
-            raise InputError(
-                f"{shown}: truncated: chunk {name!r} at byte {position} declares {size} bytes, "
-                f"{file_size - position - 8} remain"
-            )
-        chunks.append((name, position + 8, size))
-        position += 8 + size + (size & 1)
-    if position < riff_end and riff_end - position > 1:
-        raise InputError(f"{shown}: corrupt RIFF chunk list at byte {position}")
-    names = {name for name, _, _ in chunks}
-    if not {b"fmt ", b"data"} <= names:
-        raise InputError(f"{shown}: not a WAV file (no 'fmt ' or 'data' chunk)")
-    return chunks, max(riff_end, min(position, file_size))
+        name, declared = struct.unpack("<4sI", stream.read(8))
+        if not _is_chunk_id(name):
+            break  # zero padding, an ID3 tag, samples after a wrong 'data' size: not chunks
+        start = position + 8
+        size = min(declared, file_size - start)
+        if size < declared and name != b"data" and position >= riff_end:
+            break  # after the RIFF, bytes that only look like a chunk (an ID3v1 "TAG...")
+        if len(chunks) >= _MAX_RIFF_CHUNKS:
+            raise InputError(f"{shown}: more than {_MAX_RIFF_CHUNKS} RIFF chunks")
+        chunks.append(_Chunk(name, start, size, declared))
+        position = start + declared + (declared & 1)
+        if size < declared:
+            break
+    return _RiffLayout(chunks, min(position, file_size), riff_end)
+
+
+def _require_wave_chunks(layout: _RiffLayout, shown: str) -> None:
+    """Refuse a RIFF WAVE file without its 'fmt ' and 'data' chunks, saying why if it can."""
+    names = {chunk.name for chunk in layout.chunks}
+    missing = [f"'{name.decode()}'" for name in (b"fmt ", b"data") if name not in names]
+    if not missing:
+        return
+    cut = [chunk for chunk in layout.chunks if chunk.cut]
+    if cut:
+        why = f": {_runs_past_end(cut[0])}"
+    elif layout.chunks:
+        last = layout.chunks[-1]
+        why = f": the chunks stop after {_chunk_name(last.name)}, at byte {layout.end}"
+    else:
+        why = ""
+    raise InputError(f"{shown}: not a WAV file: no {' or '.join(missing)} chunk{why}")
+
+
+def _all_zero(stream: BinaryIO, start: int, stop: int) -> bool:
+    """Whether the bytes from ``start`` to ``stop`` are all zero (read until one is not)."""
+    stream.seek(start)
+    while start < stop:
+        block = stream.read(min(stop - start, _COPY_BLOCK))
+        if not block or block.count(0) != len(block):
+            return False
+        start += len(block)
+    return True
+
+
+def _rewrite_problem(stream: BinaryIO, layout: _RiffLayout) -> str | None:
+    """Why the file cannot be copied chunk by chunk without guessing, or None.
+
+    Allowed: any RIFF size (it is written anew), a 'data' chunk of 0xFFFFFFFF bytes running
+    to the end of the file (it gets its real size), an AIGC chunk cut off at the end (it is
+    replaced), an odd final chunk without its pad byte (it gets one), and bytes after the
+    chunks that the RIFF size does not count, or that are zero (they are kept after the RIFF,
+    as they were). Refused: any other chunk cut off by the end of the file (the file is
+    truncated), and bytes that the RIFF size counts but that are not chunks (a chunk size is
+    wrong, typically a 'data' size of 0 left by a writer that never finished, with the
+    samples after it: libsndfile then plays nothing while other players play them).
+    """
+    for chunk in layout.chunks:
+        if not chunk.cut or chunk.name.upper() == KEY.encode():
+            continue
+        if chunk.name == b"data" and chunk.declared == _UNKNOWN_SIZE:
+            continue
+        return f"{_runs_past_end(chunk)}; the file is truncated"
+    if layout.end < layout.riff_end and not _all_zero(stream, layout.end, layout.riff_end):
+        counted = layout.riff_end - layout.end
+        last = layout.chunks[-1]  # there are chunks: 'fmt ' and 'data' at least
+        return (
+            f"the {counted} bytes after chunk {_chunk_name(last.name)} (from byte {layout.end}) "
+            f"are not RIFF chunks, though the RIFF size counts them (is the size of "
+            f"{_chunk_name(last.name)}, {last.declared}, wrong?)"
+        )
+    return None
 
 
 def _copy_range(source: BinaryIO, target: BinaryIO, offset: int, size: int) -> None:
@@ -406,16 +515,20 @@ def _write_wav(source: Path, target: BinaryIO, text: str) -> None:
     shown = display_path(source)
     payload = text.encode("utf-8")
     with source.open("rb") as stream:
-        chunks, riff_end = _riff_chunks(stream, shown)
+        layout = _riff_layout(stream, shown)
+        _require_wave_chunks(layout, shown)
+        problem = _rewrite_problem(stream, layout)
+        if problem:
+            raise InputError(f"{shown}: cannot rewrite this WAV file safely: {problem}")
         plan: list[tuple[bytes, int, int]] = []
         placed = False
-        for name, offset, size in chunks:
-            if name.upper() == KEY.encode():
+        for chunk in layout.chunks:
+            if chunk.name.upper() == KEY.encode():
                 if not placed:
                     plan.append((KEY.encode(), -1, len(payload)))
                     placed = True
                 continue
-            plan.append((name, offset, size))
+            plan.append((chunk.name, chunk.offset, chunk.size))
         if not placed:
             plan.append((KEY.encode(), -1, len(payload)))
         riff_size = 4 + sum(8 + size + (size & 1) for _, _, size in plan)
@@ -433,18 +546,54 @@ def _write_wav(source: Path, target: BinaryIO, text: str) -> None:
             if size & 1:
                 target.write(b"\0")
         stream.seek(0, os.SEEK_END)
-        trailing = stream.tell() - riff_end
-        if trailing > 0:  # bytes after the RIFF (a stray ID3 tag, say) are kept as they are
-            _copy_range(stream, target, riff_end, trailing)
+        trailing = stream.tell() - layout.end
+        if trailing > 0:  # bytes after the chunks (a stray ID3 tag, say) are kept as they are
+            _copy_range(stream, target, layout.end, trailing)
+
+
+def _check_wav_copy(source: Path, temp: Path, target: Path) -> None:
+    """Refuse a labelled copy that libsndfile cannot read, or reads unlike the input.
+
+    Only when libsndfile reads the input: ``tag`` does not decode, so it also labels WAV
+    files whose format libsndfile refuses (a rate of 1 Hz, say).
+    """
+    import soundfile as sf
+
+    try:
+        before = sf.info(os.fspath(source))
+    except (sf.SoundFileError, RuntimeError, ValueError, TypeError):
+        return
+    shown = display_path(target)
+    try:
+        after = sf.info(os.fspath(temp))
+    except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
+        raise OutputError(
+            f"{shown}: libsndfile cannot read the labelled WAV ({_first_line(error)})"
+        ) from None
+    fields = ("format", "subtype", "samplerate", "channels", "frames")
+    changed = [name for name in fields if getattr(before, name) != getattr(after, name)]
+    if changed:
+        raise OutputError(
+            f"{shown}: libsndfile would read the labelled WAV unlike the input ("
+            + ", ".join(
+                f"{name} {getattr(after, name)} instead of {getattr(before, name)}"
+                for name in changed
+            )
+            + ")"
+        )
 
 
 def _wav_label_text(path: Path) -> str | None:
+    shown = display_path(path)
     with path.open("rb") as stream:
-        chunks, _ = _riff_chunks(stream, display_path(path))
-        for name, offset, size in chunks:
-            if name.upper() == KEY.encode():
-                stream.seek(offset)
-                return stream.read(size).rstrip(b"\0").decode("utf-8", "replace")
+        layout = _riff_layout(stream, shown)
+        _require_wave_chunks(layout, shown)
+        for chunk in layout.chunks:
+            if chunk.name.upper() == KEY.encode():
+                if chunk.cut:
+                    raise InputError(f"{shown}: the label is cut off: {_runs_past_end(chunk)}")
+                stream.seek(chunk.offset)
+                return stream.read(chunk.size).rstrip(b"\0").decode("utf-8", "replace")
     return None
 
 
@@ -619,6 +768,7 @@ def tag_media(
         elif kind == "wav":
             _write_wav(source, stream, text)
             stream.flush()
+            _check_wav_copy(source, temp, target)
         else:
             with source.open("rb") as original:
                 shutil.copyfileobj(original, stream, _COPY_BLOCK)
