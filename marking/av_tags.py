@@ -612,7 +612,8 @@ def _mutagen_file(path: Path, kind: str) -> Any:
     kinds = {"mp3": MP3, "flac": FLAC, "ogg": OggVorbis, "opus": OggOpus, "oggflac": OggFLAC}
     try:
         return kinds[kind](os.fspath(path))
-    except (mutagen.MutagenError, struct.error, EOFError, ValueError) as error:
+    # IndexError: a Vorbis comment whose declared length runs past its packet.
+    except (mutagen.MutagenError, struct.error, EOFError, ValueError, IndexError) as error:
         raise InputError(
             f"{display_path(path)}: not a readable {kind.upper()} file (truncated or corrupt: "
             f"{_first_line(error)})"

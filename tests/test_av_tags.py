@@ -432,3 +432,18 @@ def test_mp3_without_id3_gets_a_new_tag(tmp_path: Path) -> None:
     tag_media(source, target, FIRST)
     assert _independent_entries(target, "mp3") == [FIRST.to_json(wrapped=True)]
     assert _same_arrays(_decoded(target), _decoded(source))
+
+
+def test_vorbis_comment_length_past_its_page_is_one_input_error(tmp_path: Path) -> None:
+    """A Vorbis comment whose length runs past its packet made mutagen raise IndexError, which
+    reached the command line as an unexpected error (found by the hypothesis fuzz test)."""
+    from tests.fuzz_seeds import media_seed
+
+    data = bytearray(media_seed("ogg", tmp_path))
+    length_at = data.index(b"ENCODER=") - 4  # the little-endian length of the first comment
+    data[length_at] = min(255, data[length_at] + 117)
+    damaged = tmp_path / "damaged.ogg"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="not a readable OGG file") as caught:
+        read_media_label(damaged)
+    assert "\n" not in str(caught.value)

@@ -438,3 +438,10 @@ def test_a_key_file_others_can_read_earns_a_warning(
     assert tight.stderr == ""
     for result in (loose, group, tight):
         assert SECRET_KEY not in result.stdout + result.stderr
+
+
+def test_redaction_spares_words_that_contain_a_very_short_key() -> None:
+    from marking.cli import redact
+
+    assert redact("error while seeking in k.wav", ["k"]) == "error while seeking in k.wav"
+    assert redact("bad key-material-42 here", ["key-material-42"]) == "bad <key> here"

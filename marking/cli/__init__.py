@@ -76,10 +76,16 @@ def secrets_in(args: argparse.Namespace) -> list[str]:
     return [value for value in values if value]
 
 
+#: Shorter key values are not redacted: "k" would turn "seeking" into "see<key>ing", and a key
+#: that short protects nothing anyway.
+REDACT_MIN_LENGTH = 6
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
     """Replace any secret in ``text`` (defence in depth: keys are never formatted)."""
     for secret in secrets:
-        text = text.replace(secret, "<key>")
+        if len(secret) >= REDACT_MIN_LENGTH:
+            text = text.replace(secret, "<key>")
     return text
 
 
