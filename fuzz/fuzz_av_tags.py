@@ -25,4 +25,4 @@ def TestOneInput(data: bytes) -> None:
 
 if __name__ == "__main__":
     seeds = [bytes([i]) + media_seed(suffix, WORKDIR) for i, suffix in enumerate(MEDIA_SUFFIXES)]
-    _common.run(TestOneInput, seeds)
+    _common.run(TestOneInput, seeds, packages=("marking", "mutagen"))

@@ -17,8 +17,10 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -482,3 +484,62 @@ def test_tiff_old_packet_overlapping_header_is_not_blanked() -> None:
             data[at + 8 : at + 12] = struct.pack(order + "I", 0)  # value at offset 0
     for packet in (fuzz_seeds.XMP, b"X", b""):
         assert read_xmp_bytes(tag_image_bytes(bytes(data), None, packet)) == packet
+
+
+# --- inputs that crashed an atheris harness, replayed ------------------------------------------
+
+FUZZ_DIR = Path(__file__).resolve().parent.parent / "fuzz"
+#: One directory per harness (``fuzz/fuzz_av_tags.py`` -> ``av_tags/``), one file per input;
+#: ``fuzz/_common.py`` adds them to the harness's seed corpus too.
+REGRESSION_DIR = Path(__file__).resolve().parent / "data" / "fuzz-regressions"
+REGRESSION_CASES = sorted(path for path in REGRESSION_DIR.glob("*/*") if path.is_file())
+
+
+@pytest.fixture(scope="module")
+def harnesses(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], ModuleType]:
+    """``load(name)``: the module ``fuzz/fuzz_<name>.py`` (atheris is needed only to fuzz),
+    its scratch files in a temporary directory of this test run."""
+    import importlib.util
+    import sys
+    import tempfile
+
+    loaded: dict[str, ModuleType] = {}
+    scratch = tmp_path_factory.mktemp("harnesses")
+
+    def load(name: str) -> ModuleType:
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(
+                f"fuzz_{name}", FUZZ_DIR / f"fuzz_{name}.py"
+            )
+            assert spec is not None, name
+            assert spec.loader is not None, name
+            module = importlib.util.module_from_spec(spec)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.syspath_prepend(str(FUZZ_DIR))  # for its `import _common`
+                patch.setattr(tempfile, "tempdir", str(scratch))
+                spec.loader.exec_module(module)
+                sys.modules.pop("_common", None)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
+
+
+@pytest.mark.parametrize(
+    "case", REGRESSION_CASES, ids=lambda path: f"{path.parent.name}/{path.name[:14]}"
+)
+def test_fuzz_crash_inputs_replay(case: Path, harnesses: Callable[[str], ModuleType]) -> None:
+    """Each input that once made an atheris harness fail passes that harness now."""
+    harnesses(case.parent.name).TestOneInput(case.read_bytes())
+
+
+def test_av_tags_ogg_vorbis_comment_past_its_packet_is_input_error(tmp_path: Path) -> None:
+    """fuzz_av_tags (4-minute run): an Ogg whose Vorbis comment packet is cut short made
+    mutagen raise IndexError out of read_media_label (fixed in av_tags, 34afd9b)."""
+    data = (
+        REGRESSION_DIR / "av_tags" / "crash-7e37573a564fb08bb3e5c58a9eaea9f2a4cb3d58"
+    ).read_bytes()
+    path = tmp_path / f"input.{fuzz_seeds.MEDIA_SUFFIXES[data[0] % len(fuzz_seeds.MEDIA_SUFFIXES)]}"
+    path.write_bytes(data[1:])
+    with pytest.raises(InputError, match="not a readable OGG file"):
+        read_media_label(path)
