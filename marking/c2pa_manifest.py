@@ -48,6 +48,7 @@ __all__ = [
     "ManifestInfo",
     "ManifestReport",
     "build_manifest",
+    "check_signable",
     "read_manifest",
     "sign_file",
     "supported_suffixes",
@@ -273,16 +274,22 @@ def _check_signer(chain_pem: bytes, key_pem: bytes) -> None:
 _PARENT_ID = "parent"
 
 
-def _has_manifest(mime: str, stream: BinaryIO) -> bool:
-    """Whether ``stream`` already carries a C2PA manifest store (valid or not)."""
+def check_signable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`UnsupportedInputError` (naming ``path``) unless its suffix can be signed."""
+    _mime_type(Path(path))
+
+
+def _existing_manifest(mime: str, stream: BinaryIO) -> str | None:
+    """``None`` without a C2PA manifest store, ``"readable"`` with one, ``"damaged"`` when
+    c2pa fails to read what is there (a damaged store, or a file it cannot parse)."""
     try:
         reader = c2pa.Reader.try_create(mime, stream)
     except c2pa.C2paError:
-        return True  # a manifest store is there, even if it cannot be read
+        return "damaged"
     if reader is None:
-        return False
+        return None
     reader.close()
-    return True
+    return "readable"
 
 
 def _c2pa_message(error: Exception) -> str:
@@ -322,7 +329,8 @@ def sign_file(
     _check_signer(cert_chain_pem, key_pem)
     manifest = build_manifest(info)
     with source.open("rb") as stream:
-        has_manifest = _has_manifest(mime, stream)
+        found = _existing_manifest(mime, stream)
+    has_manifest = found is not None
     if has_manifest and existing == "refuse":
         raise C2paError(
             f"{display_path(source)}: already has C2PA content credentials; choose to "
@@ -353,6 +361,11 @@ def sign_file(
                     original.seek(0)
                 builder.sign(signer, mime, original, out)
         except c2pa.C2paError as error:
+            if found == "damaged":
+                raise C2paError(
+                    f"{display_path(source)}: its C2PA manifest is damaged and c2pa cannot "
+                    f"replace it: {_c2pa_message(error)}"
+                ) from None
             raise C2paError(
                 f"{display_path(source)}: C2PA signing failed: {_c2pa_message(error)}"
             ) from None
@@ -364,8 +377,10 @@ class ManifestReport:
     """What a reader found: a validation verdict and the active manifest's AI-labelling facts.
 
     ``state`` is ``"valid"`` (intact and signed by a trusted chain), ``"untrusted"``
-    (intact, but the signer chains to no given trust anchor), ``"invalid"`` (a signature or
-    hash check failed: ``reason`` names the codes) or ``"absent"`` (no manifest).
+    (intact, but the signer chains to no given trust anchor), ``"invalid"`` (a manifest is
+    there but a signature or hash check failed, or it cannot be decoded: ``reason`` says
+    which), ``"unreadable"`` (the file around it could not be parsed, so whether it holds a
+    manifest is unknown) or ``"absent"`` (no manifest).
     """
 
     state: str
@@ -450,6 +465,63 @@ def _summarize(store: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The JUMBF description box that opens a C2PA manifest store: ``jumd``, the store's type
+#: UUID (63327061-0011-0010-8000-00AA00389B71, "c2pa" and the ISO suffix).
+_STORE_SIGNATURE = b"jumdc2pa\x00\x11\x00\x10\x80\x00\x00\xaa\x00\x38\x9b\x71"
+#: Bytes searched for a stray store at each end of a file (formats keep it near one end).
+_STRAY_WINDOW = 16 << 20
+
+
+def _absent(source: Path, reason: str) -> ManifestReport:
+    """``"absent"``, unless a manifest store's bytes are in the file after all.
+
+    c2pa looks for the store only where the format keeps it; a damaged container (an ID3
+    frame declaring too few bytes, a box size gone wrong) hides it there, and c2pa then
+    answers "no manifest". A verifier must not call a damaged manifest absent, so the first
+    and last 16 MiB are searched for the store's JUMBF signature.
+    """
+    try:
+        with source.open("rb") as stream:
+            head = stream.read(_STRAY_WINDOW)
+            size = stream.seek(0, os.SEEK_END)
+            tail = b""
+            if size > len(head):
+                stream.seek(max(len(head), size - _STRAY_WINDOW) - len(_STORE_SIGNATURE))
+                tail = stream.read()
+    except OSError:
+        return ManifestReport(state="absent", reason=reason)
+    if _STORE_SIGNATURE in head or _STORE_SIGNATURE in tail:
+        return ManifestReport(
+            state="unreadable",
+            reason="the file holds a C2PA manifest store where c2pa does not find it "
+            "(a damaged or misplaced container)",
+        )
+    return ManifestReport(state="absent", reason=reason)
+
+
+def _is_asset_error(error: c2pa.C2paError) -> bool:
+    """Whether c2pa failed on the file around the manifest, not on a manifest it found.
+
+    "asset could not be parsed" (a box running past the end of a truncated MP4, a TIFF
+    offset outside the file) leaves open whether there is a manifest at all: calling it an
+    invalid one would claim more than was seen. Errors about a store c2pa did find
+    (CBOR, COSE, JUMBF boxes, hashes) mean a manifest that is there and broken.
+    """
+    kinds = tuple(
+        kind
+        for kind in (getattr(c2pa.C2paError, name, None) for name in ("Io", "NotSupported"))
+        if isinstance(kind, type)
+    )
+    if kinds and isinstance(error, kinds):
+        return True
+    other = getattr(c2pa.C2paError, "Other", None)
+    return (
+        isinstance(other, type)
+        and isinstance(error, other)
+        and "asset could not be parsed" in str(error)
+    )
+
+
 def read_manifest(
     path: str | os.PathLike[str], *, trust_anchors_pem: bytes | str | None = None
 ) -> ManifestReport:
@@ -466,17 +538,22 @@ def read_manifest(
         context = c2pa.Context.from_dict(_reader_settings(trust_anchors_pem))
     except c2pa.C2paError as error:
         raise UsageError(f"trust anchors: {_c2pa_message(error)}") from None
+    if mime is None:
+        context.close()
+        kind = f"{source.suffix.lower()} files" if source.suffix else "files without a suffix"
+        return _absent(source, f"C2PA defines no embedding for {kind}")
     try:
         with context, source.open("rb") as stream:
             reader = c2pa.Reader.try_create(mime, stream, None, context)
             if reader is None:
-                return ManifestReport(state="absent", reason="no C2PA manifest")
+                return _absent(source, "no C2PA manifest")
             with reader:
                 store = json.loads(reader.json())
                 state = reader.get_validation_state()
                 results = reader.get_validation_results() or {}
     except c2pa.C2paError as error:
-        return ManifestReport(state="invalid", reason=_c2pa_message(error))
+        state = "unreadable" if _is_asset_error(error) else "invalid"
+        return ManifestReport(state=state, reason=_c2pa_message(error))
     active = results.get("activeManifest", {}) if isinstance(results, Mapping) else {}
     failures = [item.get("code", "") for item in active.get("failure", [])]
     successes = {item.get("code", "") for item in active.get("success", [])}

@@ -167,8 +167,13 @@ def _jpeg_write_xmp(data: bytes, packet: bytes) -> bytes:
 # --- PNG --------------------------------------------------------------------------------------
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """The chunks as (type, data), CRCs checked; :class:`InputError` if damaged."""
+def _png_chunks(data: bytes, *, rewriting: bool = True) -> list[tuple[bytes, bytes]]:
+    """The chunks as (type, data), CRCs checked; :class:`InputError` if damaged.
+
+    When only reading the label (``rewriting=False``), an ancillary chunk other than the XMP
+    one whose CRC fails is left out, as libpng does: bit rot in a C2PA ``caBX`` chunk must
+    not hide the label beside it. A rewrite refuses it, since it would copy the damage.
+    """
     if not data.startswith(_PNG_SIGNATURE):
         raise InputError("corrupt PNG file (bad signature)")
     chunks: list[tuple[bytes, bytes]] = []
@@ -182,10 +187,15 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
             raise InputError(f"truncated PNG file (in a {kind.decode('latin-1')!r} chunk)")
         body = data[position + 8 : end]
         (crc,) = struct.unpack(">I", data[end : end + 4])
-        if zlib.crc32(kind + body) != crc:
-            raise InputError(f"corrupt PNG file (bad CRC in a {kind.decode('latin-1')!r} chunk)")
-        chunks.append((kind, body))
         position = end + 4
+        if zlib.crc32(kind + body) != crc:
+            ancillary = bool(kind[0] & 0x20)
+            if rewriting or not ancillary or _is_png_xmp(kind, body):
+                raise InputError(
+                    f"corrupt PNG file (bad CRC in a {kind.decode('latin-1')!r} chunk)"
+                )
+            continue
+        chunks.append((kind, body))
         if kind == b"IEND":
             break
     if chunks[0][0] != b"IHDR" or not any(kind == b"IDAT" for kind, _ in chunks):
@@ -224,7 +234,7 @@ def _png_itxt_text(body: bytes) -> bytes | None:
 
 
 def _png_read_xmp(data: bytes) -> bytes | None:
-    for kind, body in _png_chunks(data):
+    for kind, body in _png_chunks(data, rewriting=False):
         if _is_png_xmp(kind, body):
             return _png_itxt_text(body)
     return None

@@ -57,8 +57,15 @@ def tag_file(
     kind = media_kind(src)
     if signing is None:
         return {"kind": kind, **_tag(kind == IMAGE, src, dst, label, source_type)}
-    from marking.c2pa_manifest import ManifestInfo, sign_file
+    from marking.atomic import display_path
+    from marking.c2pa_manifest import ManifestInfo, check_signable, sign_file
+    from marking.errors import MarkingError
 
+    try:
+        check_signable(dst)  # before any work: MKV, WebM and Ogg have no C2PA embedding
+    except MarkingError as error:
+        error.args = (str(error).replace(display_path(dst), display_path(src), 1),)
+        raise
     chain, key = signing.read()
     directory = Path(dst).resolve().parent
     # Tag into a temporary file beside the output, then sign it into place.
@@ -77,6 +84,11 @@ def tag_file(
             digital_source_type=source_type,
         )
         sign_file(temporary, dst, info, chain, key, tsa_url=signing.tsa_url, existing="replace")
+    except MarkingError as error:
+        # The signer names the file it read, the hidden intermediate gone by now: name the
+        # input the user gave instead.
+        error.args = (str(error).replace(display_path(temporary), display_path(src)),)
+        raise
     finally:
         Path(temporary).unlink(missing_ok=True)
     return {"kind": kind, **record, "output": os.fspath(dst), "c2pa": "signed"}

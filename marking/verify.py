@@ -46,6 +46,8 @@ class Verification:
     agreement: str = "n/a"
     verdict: str = "no AI mark found"
     notes: list[str] = field(default_factory=list)
+    truncated: str | None = field(default=None, repr=False)
+    """Why the file looks truncated (videos), if it does: the verdict then says so."""
 
     @property
     def ai_marked(self) -> bool:
@@ -73,16 +75,55 @@ def verify_file(
     trust_anchors: str | os.PathLike[str] | None = None,
 ) -> Verification:
     """Read every mark in ``path``; raise InputError when the file cannot be read at all."""
-    from marking.content_sniffing import media_kind
+    from marking.content_sniffing import VIDEO, media_kind
 
     kind = media_kind(path)
     result = Verification(file=os.fspath(path), kind=kind)
     _read_metadata(result, path, kind)
     _read_c2pa(result, path, trust_anchors)
-    result.watermark = _read_watermark(path, kind, key)
+    try:
+        result.watermark = _read_watermark(path, kind, key)
+    except InputError as error:
+        # Pixels or samples that cannot be decoded (a damaged chunk the picture decoder
+        # refuses, a truncated stream) hide the watermark, not the marks already read: a file
+        # whose label says AI is reported as such. With no other mark, the answer would be
+        # "no AI mark found" without having looked, so the error stands.
+        if not _other_marks(result):
+            raise
+        reason = _without_file(error, path)
+        result.watermark = {"checked": False, "reason": reason}
+        result.notes.append(f"the watermark could not be looked for: {reason}")
+    if kind == VIDEO and (result.watermark or {}).get("checked"):
+        _note_truncation(result, path)
     _note_split_payloads(result)
     _conclude(result)
     return result
+
+
+def _without_file(error: Exception, path: Any) -> str:
+    """An error's one-line message without the file name it starts with."""
+    from marking.atomic import display_path
+
+    message = " ".join(str(error).split())
+    for shown in dict.fromkeys((os.fspath(path), display_path(path))):
+        if message.startswith(f"{shown}: "):
+            return message[len(shown) + 2 :]
+    return message
+
+
+def _note_truncation(result: Verification, path: Any) -> None:
+    """A video cut short (its index intact, as in a faststart MP4 cut inside its media data)
+    is checked on the frames it holds; say so, since a watermark found nowhere in part of a
+    file is weaker news than in all of it."""
+    from marking.video_io import truncation
+
+    try:
+        problem = truncation(path)
+    except MarkingError:
+        return  # it decoded a moment ago; the watermark report stands
+    if problem is not None:
+        result.truncated = problem
+        result.notes.append(f"truncated: {problem}; the marks were looked for in what is there")
 
 
 def _read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
@@ -185,8 +226,8 @@ def _read_c2pa(result: Verification, path: Any, trust_anchors: Any) -> None:
     }
 
 
-def _conclude(result: Verification) -> None:
-    """Agreement between marks, and the verdict."""
+def _metadata_marks(result: Verification) -> tuple[bool, bool, bool]:
+    """Whether the label, the IPTC source type and the C2PA manifest each say AI."""
     label_says_ai = bool(result.aigc) and result.aigc.get("Label") in ("1", "2", "3")
     iptc_says_ai = result.source_type in AI_SOURCE_TYPES
     c2pa = result.c2pa or {}
@@ -194,14 +235,26 @@ def _conclude(result: Verification) -> None:
         c2pa.get("state") in ("valid", "untrusted")
         and c2pa.get("digital_source_type") in AI_SOURCE_TYPES
     )
+    return label_says_ai, iptc_says_ai, c2pa_says_ai
+
+
+def _other_marks(result: Verification) -> bool:
+    """Whether any mark besides the watermark says AI."""
+    return any(_metadata_marks(result))
+
+
+def _conclude(result: Verification) -> None:
+    """Agreement between marks, and the verdict."""
+    label_says_ai, iptc_says_ai, c2pa_says_ai = _metadata_marks(result)
+    c2pa = result.c2pa or {}
     mark = result.watermark or {}
     watermark_found = bool(mark.get("detected"))
 
     expected = set()
     if result.aigc and result.aigc.get("ContentProducer") and result.aigc.get("ProduceID"):
         expected.add(payload_for_label(result.aigc["ContentProducer"], result.aigc["ProduceID"]))
-    if c2pa.get("soft_binding_payload"):
-        expected.add(c2pa["soft_binding_payload"])
+    if c2pa.get("soft_binding_payload") and c2pa.get("state") in ("valid", "untrusted"):
+        expected.add(c2pa["soft_binding_payload"])  # a broken manifest's claims count for nothing
     if watermark_found and expected:
         result.agreement = "agree" if mark.get("payload") in expected else "mismatch"
         if result.agreement == "mismatch":
@@ -216,8 +269,8 @@ def _conclude(result: Verification) -> None:
         result.agreement = "watermark missing"
         result.notes.append("metadata label present but no watermark found")
 
-    if c2pa.get("state") == "invalid":
-        result.notes.append(f"C2PA manifest invalid: {c2pa.get('reason')}")
+    if c2pa.get("state") in ("invalid", "unreadable"):
+        result.notes.append(f"C2PA manifest {c2pa['state']}: {c2pa.get('reason')}")
     found = [
         name
         for name, present in (
@@ -233,3 +286,5 @@ def _conclude(result: Verification) -> None:
         if result.aigc and result.aigc.get("Label") in ("2", "3"):
             level = "possibly" if result.aigc["Label"] == "2" else "suspected"
             result.verdict = f"AI-generated, {level} (" + ", ".join(found) + ")"
+    elif result.truncated:
+        result.verdict = f"no AI mark found in what the file holds (truncated: {result.truncated})"

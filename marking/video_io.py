@@ -351,6 +351,20 @@ def _check_input_file(path: StrPath) -> Path:
     return source
 
 
+def _cut_short(packet: Any, file_size: int) -> bool:
+    """Whether the file ends inside ``packet``: the demuxer read fewer bytes than the index
+    promised (it flags such a packet corrupt) and the packet runs to the end of the file.
+
+    A faststart MP4 (index first) cut inside its media data still lists every frame; the
+    last packet it yields is then a stump. Decoding a stump fails ("Invalid data") or gives
+    a half-drawn frame, so readers skip it: the file is truncated, not corrupt.
+    """
+    if not packet.is_corrupt or not packet.size:
+        return False
+    position = packet.pos
+    return position is not None and position >= 0 and position + packet.size >= file_size
+
+
 @contextlib.contextmanager
 def _open_input(path: StrPath) -> Iterator[InputContainer]:
     """Open a media file for reading, mapping FFmpeg's failures onto :class:`InputError`."""
@@ -475,8 +489,13 @@ def probe_video(path: StrPath) -> VideoInfo:
         stream = _video_stream(container, shown)
         stream.thread_type = "AUTO"
         first = None
+        size = source.stat().st_size
+        cut = False
         try:
             for packet in container.demux(stream):
+                if _cut_short(packet, size):
+                    cut = True
+                    continue
                 for frame in stream.decode(packet):
                     first = frame
                     break
@@ -485,7 +504,7 @@ def probe_video(path: StrPath) -> VideoInfo:
         except av.FFmpegError as error:
             raise InputError(f"{shown}: corrupt video data: {_first_line(error)}") from error
         if first is None:
-            raise InputError(f"{shown}: the video stream has no decodable frames (truncated?)")
+            raise InputError(_no_frames(shown, cut))
         pix_fmt = first.format.name
         depth, chroma, _ = _plane_layout(pix_fmt)
         rate = _frame_rate(stream)
@@ -621,8 +640,13 @@ def frames(
             stream.codec_context.skip_frame = "NONREF"
         clock = _Clock(stream)
         index = 0
+        size = source.stat().st_size
+        cut = False
         try:
             for packet in container.demux(stream):
+                if _cut_short(packet, size):
+                    cut = True  # the end of the file: the demuxer's flush packet follows
+                    continue
                 for frame in stream.decode(packet):
                     info, dtype = clock.info(frame, index)
                     yield _plane_views(frame, dtype, writable=False), info
@@ -632,7 +656,47 @@ def frames(
                 f"{shown}: corrupt video data near frame {index}: {_first_line(error)}"
             ) from error
         if index == 0:
-            raise InputError(f"{shown}: the video stream has no decodable frames (truncated?)")
+            raise InputError(_no_frames(shown, cut))
+
+
+def _no_frames(shown: str, cut: bool) -> str:
+    """The message for a video stream that gave no frame (``cut``: the file ends inside one)."""
+    if cut:
+        return f"{shown}: truncated: the file ends before its first complete video frame"
+    return f"{shown}: the video stream has no decodable frames (truncated?)"
+
+
+def truncation(path: StrPath) -> str | None:
+    """Why ``path`` looks truncated (one line, without the file name), or None if it does not.
+
+    Reads the packets without decoding them: fewer video packets, or an earlier end, than the
+    container declares, or a last packet the file ends inside. Readers (detection,
+    verification) look at the frames that are there; this says that they are not all there.
+    """
+    av = _av()
+    source = Path(path)
+    shown = display_path(source)
+    with _open_input(source) as container:
+        stream = _video_stream(container, shown)
+        completeness = _Completeness(stream, _frame_rate(stream))
+        size = source.stat().st_size
+        cut = None
+        try:
+            for packet in container.demux():
+                if _cut_short(packet, size):
+                    cut = packet.stream.type
+                elif packet.stream.index == stream.index:
+                    completeness.add(packet)
+        except av.FFmpegError as error:
+            frames_read = completeness.packets
+            return f"unreadable data after {frames_read} video frames: {_first_line(error)}"
+    try:
+        completeness.check(shown)
+    except InputError as error:
+        return str(error).removeprefix(f"{shown}: ").removeprefix("truncated: ")
+    if cut is not None:
+        return f"the file ends inside its last {cut} packet"
+    return None
 
 
 # --- transcoding -------------------------------------------------------------------------
@@ -1249,6 +1313,7 @@ def transcode(
     target = check_output_path(dst, forbid=[source])
     shown = display_path(source)
     started = time.perf_counter()
+    size = source.stat().st_size
     with _open_input(source) as container:
         name = _output_container(settings, container, source, target)
         stream = _video_stream(container, shown)
@@ -1284,7 +1349,7 @@ def transcode(
                         process_audio,
                         shown,
                     )
-                    _run(container, encoder, process_frame, report, shown)
+                    _run(container, encoder, process_frame, report, shown, size)
             except av.FFmpegError as error:  # raised by the muxer while finishing the file
                 if isinstance(error, OSError):
                     raise  # disk full and the like: atomic_write reports it
@@ -1302,8 +1367,9 @@ def _run(
     process_frame: ProcessFrame,
     report: TranscodeReport,
     shown: str,
+    size: int,
 ) -> None:
-    """The demux-decode-process-encode loop of :func:`transcode`."""
+    """The demux-decode-process-encode loop of :func:`transcode` (``size``: the input's bytes)."""
     av = _av()
     stream = encoder.stream
     clock = _Clock(stream)
@@ -1320,6 +1386,10 @@ def _run(
             ) from error
         if packet is None:
             break
+        if _cut_short(packet, size):
+            # The file ends inside this packet: neither decoded nor copied (a stump in the
+            # output would be corrupt); the completeness check below says what is missing.
+            continue
         if packet.stream.index != stream.index:
             if packet.size:  # size 0: a demuxer flush marker, nothing to copy
                 encoder.copy(packet)
@@ -1351,7 +1421,8 @@ def _run(
             encoder.encode(frame)
             index += 1
     if encoder.video is None:
-        raise InputError(f"{shown}: the video stream has no decodable frames (truncated?)")
+        completeness.check(shown)
+        raise InputError(_no_frames(shown, False))
     completeness.check(shown)
     encoder.finish()
     report.frames = index
@@ -1370,5 +1441,6 @@ __all__ = [
     "frames",
     "probe_video",
     "transcode",
+    "truncation",
     "video_duration",
 ]

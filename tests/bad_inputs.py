@@ -13,6 +13,7 @@ Everything is deterministic (fixed seeds), and the whole corpus takes a few seco
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -332,3 +333,251 @@ def build_corpus(directory: Path, seed: int = 9) -> list[Case]:
     empty_mp4 = mp4_without_frames(directory / "valid" / "noframes.mp4")
     add("mp4-no-frames", "mp4", "zero_length", empty_mp4.read_bytes())
     return cases
+
+
+# --- damaged C2PA manifests ----------------------------------------------------------------
+
+#: Formats the toolkit signs (``tag``/``mark`` with a C2PA certificate) besides JPEG, and the
+#: suffix each is written under. MKV, WebM and Ogg have no C2PA embedding in c2pa-rs.
+C2PA_FORMATS = ("png", "webp", "tif", "wav", "flac", "mp3", "mp4", "mov", "m4a")
+#: Where, as a fraction of the manifest store's bytes, the flipped variants XOR 8 bytes.
+C2PA_FLIPS = (0.1, 0.3, 0.5, 0.7, 0.9)
+_C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+_TIFF_C2PA_TAG = 0xCD41
+
+
+@dataclass(frozen=True)
+class Container:
+    """Where a file's C2PA manifest store sits: its declared-size field and its payload.
+
+    ``size_at``/``size_format`` locate the size field (``struct`` format; ``"synchsafe"``
+    for an ID3v2.4 frame); ``size_bias`` is what the field counts beyond the payload (the
+    header of an MP4 box); ``start``/``end`` bound the payload (the JUMBF superbox).
+    """
+
+    size_at: int
+    size_format: str
+    size_bias: int
+    start: int
+    end: int
+
+
+def _tiff_c2pa(data: bytes) -> Container:
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    for i in range(count):
+        entry = ifd + 2 + 12 * i
+        tag, _typ, length, offset = struct.unpack(order + "HHII", data[entry : entry + 12])
+        if tag == _TIFF_C2PA_TAG:
+            return Container(entry + 4, order + "I", 0, offset, offset + length)
+    raise ValueError("no C2PA tag in IFD0")
+
+
+def _synchsafe(field: bytes) -> int:
+    """An ID3v2.4 size: seven bits a byte."""
+    value = 0
+    for byte in field:
+        value = value << 7 | (byte & 0x7F)
+    return value
+
+
+def _id3_c2pa(data: bytes) -> Container:
+    """The GEOB frame holding the manifest store (c2pa-rs writes ID3v2.4, also before FLAC)."""
+    assert data[:4] == b"ID3\x04", data[:4]
+    end = 10 + _synchsafe(data[6:10])
+    pos = 10
+    while pos + 10 <= end and data[pos : pos + 4] != b"\0\0\0\0":
+        size = _synchsafe(data[pos + 4 : pos + 8])
+        body = pos + 10
+        if data[pos : pos + 4] == b"GEOB" and b"c2pa" in data[body : body + 64]:
+            jumbf = data.index(b"jumb", body) - 4
+            return Container(pos + 4, "synchsafe", jumbf - body, jumbf, body + size)
+        pos = body + size
+    raise ValueError("no C2PA GEOB frame")
+
+
+def c2pa_container(data: bytes, fmt: str) -> Container:
+    """Locate the manifest store C2PA signing put into a ``fmt`` file."""
+    if fmt == "png":
+        pos = 8
+        while pos + 8 <= len(data):
+            (size,) = struct.unpack(">I", data[pos : pos + 4])
+            if data[pos + 4 : pos + 8] == b"caBX":
+                return Container(pos, ">I", 0, pos + 8, pos + 8 + size)
+            pos += 12 + size
+        raise ValueError("no caBX chunk")
+    if fmt in ("webp", "wav"):
+        for pos, cid, size in _riff_chunks(data):
+            if cid == b"C2PA":
+                return Container(pos + 4, "<I", 0, pos + 8, pos + 8 + size)
+        raise ValueError("no C2PA chunk")
+    if fmt == "tif":
+        return _tiff_c2pa(data)
+    if fmt in ("mp3", "flac"):
+        return _id3_c2pa(data)
+    for pos, box, size in _mp4_boxes(data):
+        if box == b"uuid" and data[pos + 8 : pos + 24] == _C2PA_UUID:
+            jumbf = data.index(b"jumb", pos) - 4  # after the uuid, version, flags and purpose
+            return Container(pos, ">I", jumbf - pos, jumbf, pos + size)
+    raise ValueError("no C2PA uuid box")
+
+
+def _set_size(data: bytes, where: Container, size: int) -> bytes:
+    """``data`` with the container's declared size field saying ``size`` payload bytes."""
+    value = size + where.size_bias
+    if where.size_format == "synchsafe":
+        value = min(value, (1 << 28) - 1)
+        field = bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    else:
+        field = struct.pack(where.size_format, min(value, 0xFFFFFFFF))
+    return data[: where.size_at] + field + data[where.size_at + len(field) :]
+
+
+def _padding(store: bytes) -> tuple[int, int] | None:
+    """The longest run of zero bytes (at least 256) in a manifest store: the space c2pa
+    reserves in the signature's unprotected header (COSE ``pad``), which no signature or
+    hash covers, so changing it leaves the manifest intact."""
+    best = None
+    for match in re.finditer(rb"\x00{256,}", store):
+        if best is None or match.end() - match.start() > best[1] - best[0]:
+            best = (match.start(), match.end())
+    return best
+
+
+#: The JUMBF type UUIDs ("c2as", "c2cl", "c2cs" and the ISO suffix) of a manifest's
+#: assertion store, claim and signature.
+_SUPERBOX_TYPES = tuple(
+    kind + b"\x00\x11\x00\x10\x80\x00\x00\xaa\x00\x38\x9b\x71"
+    for kind in (b"c2as", b"c2cl", b"c2cs")
+)
+
+
+def _unsigned_spans(store: bytes) -> list[tuple[int, int]]:
+    """Bytes of a manifest store no signature or hash covers: the signature's padding, and
+    the description boxes (type, toggles, label such as "c2pa.claim.v2") of the assertion
+    store, the claim and the signature. c2pa finds those three by their type, and signs the
+    claim's CBOR, not the boxes around it; a flip there leaves the manifest intact."""
+    spans = []
+    padding = _padding(store)
+    if padding is not None:
+        spans.append(padding)
+    for kind in _SUPERBOX_TYPES:
+        at = store.find(b"jumd" + kind)
+        if at >= 0:
+            label_end = store.find(b"\x00", at + 4 + len(kind) + 1)
+            spans.append((at, label_end + 1))
+    return spans
+
+
+def damaged_c2pa(data: bytes, fmt: str) -> dict[str, bytes]:
+    """Ways to damage the manifest store of a signed ``fmt`` file, by name.
+
+    ``flipNN``: 8 bytes XORed at NN % of the store (moved past the bytes no signature
+    covers when they would touch them: see :func:`_unsigned_spans`); ``padding``: 8 bytes
+    XORed inside the signature's padding (the one change the manifest must survive);
+    ``cut``: the file ends halfway through the store; ``shrunk``: the container declares
+    half the store (the rest reads as whatever follows); ``overlong``: the container
+    declares more bytes than the file holds.
+    """
+    where = c2pa_container(data, fmt)
+    store = data[where.start : where.end]
+    padding = _padding(store)
+    unsigned = _unsigned_spans(store)
+    out = {}
+
+    def flipped(at: int) -> bytes:
+        damaged = bytearray(data)
+        damaged[at : at + 8] = bytes(b ^ 0x5A for b in damaged[at : at + 8])
+        return bytes(damaged)
+
+    for fraction in C2PA_FLIPS:
+        at = int(len(store) * fraction)
+        for start, end in unsigned:
+            if start - 8 < at < end:
+                at = end  # the signature follows the padding, the claim its label
+        out[f"flip{round(fraction * 100):02d}"] = flipped(where.start + at)
+    if padding is not None:
+        out["padding"] = flipped(where.start + (padding[0] + padding[1]) // 2)
+    half = len(store) // 2
+    out["cut"] = data[: where.start + half]
+    out["shrunk"] = _set_size(data, where, half)
+    out["overlong"] = _set_size(data, where, len(data) * 2)
+    return out
+
+
+def write_m4a(path: Path, seconds: float = 2.0) -> Path:
+    """AAC in an M4A (the toolkit tags and signs it, but cannot watermark it)."""
+    import av
+
+    rate = 22050
+    with av.open(str(path), "w", format="ipod") as output:
+        stream = output.add_stream("aac", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(_sound(seconds, rate).T), format="fltp", layout="stereo"
+        )
+        frame.sample_rate = rate
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            output.mux(packet)
+    return path
+
+
+# --- truncated faststart MP4 ---------------------------------------------------------------
+
+#: Where the faststart cuts fall: a fraction of the media data (``mdat``) or of the index
+#: (``moov``, which a faststart file puts first).
+FASTSTART_CUTS = {"mdat10": 0.10, "mdat50": 0.50, "mdat90": 0.90, "moov30": 0.30, "moov80": 0.80}
+
+
+def faststart_copy(src: Path, dst: Path) -> Path:
+    """``src`` (an MP4) remuxed packet for packet with its index (``moov``) first, container
+    tags kept: the layout of files made for progressive download."""
+    import av
+
+    skip = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+    with (
+        av.open(str(src)) as source,
+        av.open(
+            str(dst), "w", format="mp4", options={"movflags": "faststart+use_metadata_tags"}
+        ) as output,
+    ):
+        output.metadata.update({k: v for k, v in source.metadata.items() if k not in skip})
+        streams = {s.index: output.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is None:  # the demuxer's flush markers
+                continue
+            packet.stream = streams[packet.stream.index]
+            output.mux(packet)
+    boxes = [box for _, box, _ in _mp4_boxes(dst.read_bytes())]
+    assert boxes.index(b"moov") < boxes.index(b"mdat"), boxes
+    return dst
+
+
+def faststart_cuts(data: bytes) -> dict[str, bytes]:
+    """The faststart MP4 ``data`` cut at each of :data:`FASTSTART_CUTS`."""
+    boxes = {box: (pos, size) for pos, box, size in _mp4_boxes(data)}
+    out = {}
+    for name, fraction in FASTSTART_CUTS.items():
+        pos, size = boxes[name[:4].encode()]
+        header = 8 if name.startswith("mdat") else 0
+        out[name] = data[: pos + header + int((size - header) * fraction)]
+    return out
+
+
+def complete_video_frames(data: bytes, path: Path) -> int:
+    """How many video packets of the whole file ``data`` lie entirely in ``path`` (a prefix
+    of it): an oracle for what a reader of the cut file can decode."""
+    import av
+
+    whole = path.with_name(path.name + ".whole.mp4")
+    whole.write_bytes(data)
+    try:
+        with av.open(str(whole)) as container:
+            size = path.stat().st_size
+            return sum(
+                1
+                for packet in container.demux(container.streams.video[0])
+                if packet.size and packet.pos + packet.size <= size
+            )
+    finally:
+        whole.unlink()

@@ -9,16 +9,29 @@ address-space limit, and ``mark`` runs once over the whole corpus.
 
 from __future__ import annotations
 
+import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from marking.cli import main as cli_main
-from tests.bad_inputs import Case, build_corpus
+from tests.bad_inputs import (
+    C2PA_FORMATS,
+    Case,
+    build_corpus,
+    complete_video_frames,
+    damaged_c2pa,
+    faststart_copy,
+    faststart_cuts,
+    write_m4a,
+)
 
 TIME_LIMIT_S = 30.0
 MEMORY_LIMIT = 3 << 30
@@ -30,12 +43,14 @@ COMMANDS = ("detect", "verify", "embed", "label", "tag")
 EXPECTED = {
     # libwebp decodes a VP8 bitstream of random bytes into some picture.
     "webp-garbage": {"embed": 0, "label": 0, "verify": 1, "detect": 1},
-    # libsndfile reads the samples a truncated WAV holds; verify's RIFF reader refuses it.
-    "wav-trunc70": {"embed": 0, "label": 0, "detect": 1},
-    "wav-trunc95": {"embed": 0, "label": 0, "detect": 1},
-    # Too short for the watermark (detect, embed: 3), long enough for a cue.
-    "wav-trunc05": {"label": 0},
-    "wav-trunc30": {"label": 0},
+    # libsndfile reads the samples a truncated WAV holds, and so does verify's RIFF reader,
+    # walking chunks as leniently as libsndfile.
+    "wav-trunc70": {"embed": 0, "label": 0, "detect": 1, "verify": 1},
+    "wav-trunc95": {"embed": 0, "label": 0, "detect": 1, "verify": 1},
+    # Too short for the watermark (detect, embed: 3; verify: not checked, no other mark),
+    # long enough for a cue.
+    "wav-trunc05": {"label": 0, "verify": 1},
+    "wav-trunc30": {"label": 0, "verify": 1},
     # The output keeps the input's format, so an output named after the wrong suffix is a
     # usage error.
     "wav-as-flac": {"embed": 2, "label": 2},
@@ -48,11 +63,11 @@ EXPECTED = {
     "webm-trunc95": {"embed": 0, "label": 0, "verify": 1, "detect": 1},
     "mkv-trunc70": {"verify": 1, "detect": 1},  # embed/label: "truncated: should last 1 s"
     "webm-trunc70": {"verify": 1, "detect": 1},
-    # libsndfile clamps the declared sizes to the file; verify's RIFF reader refuses them.
-    "wav-data-size-huge": {"embed": 0, "label": 0, "detect": 1},
-    "wav-riff-size-huge": {"embed": 0, "label": 0, "detect": 1},
-    "wav-riff-size-small": {"embed": 0, "label": 0, "detect": 1},
-    "wav-data-size-odd": {"embed": 0, "label": 0, "detect": 1},
+    # libsndfile clamps the declared sizes to the file, and so does verify's RIFF reader.
+    "wav-data-size-huge": {"embed": 0, "label": 0, "detect": 1, "verify": 1},
+    "wav-riff-size-huge": {"embed": 0, "label": 0, "detect": 1, "verify": 1},
+    "wav-riff-size-small": {"embed": 0, "label": 0, "detect": 1, "verify": 1},
+    "wav-data-size-odd": {"embed": 0, "label": 0, "detect": 1, "verify": 1},
     # FFmpeg finds the moov box whatever size it claims when it ends the file.
     "mp4-moov-size-huge": {"embed": 0, "label": 0, "verify": 1, "detect": 1},
     "mov-moov-size-huge": {"embed": 0, "label": 0, "verify": 1, "detect": 1},
@@ -64,12 +79,13 @@ EXPECTED = {
 #: ``tag`` writes metadata without decoding the media, so it accepts whatever its container
 #: parser can walk (a picture bomb, a truncated MP3, a WAV at 1 Hz): the label says what the
 #: provider made, not that the file plays. It refuses a container it cannot walk, and an
-#: output whose suffix names another format than the content (exit 3, one line).
+#: output whose suffix names another format than the content (exit 3, one line). A WAV's
+#: RIFF size it corrects in the copy.
 TAGGED_ANYWAY = {
     "webp-garbage", "mp3-trunc05", "mp3-trunc30", "mp3-trunc70", "mp3-trunc95",
     "mp3-garbage", "mkv-trunc95", "png-bomb", "jpg-bomb", "tif-bomb", "webp-bomb",
     "wav-rate-1hz", "wav-rate-4ghz", "wav-no-samples", "mp4-moov-size-huge",
-    "mov-moov-size-huge",
+    "mov-moov-size-huge", "wav-riff-size-huge", "wav-riff-size-small",
 }  # fmt: skip
 TAG_REFUSED = {"jpg-as-png", "tif-as-jpg"}
 
@@ -259,8 +275,6 @@ def test_a_damaged_c2pa_manifest_is_reported_not_fatal(
 ) -> None:
     """Bytes flipped inside the manifest (APP11 JUMBF): verify still reads the label, says the
     manifest is not valid, and answers on one line."""
-    import json
-
     start = signed_jpeg.index(b"jumb")
     end = signed_jpeg.index(b"\xff\xda")  # start of scan: the manifest lies before it
     at = start + int((end - start) * where)
@@ -278,3 +292,412 @@ def test_a_damaged_c2pa_manifest_is_reported_not_fatal(
     record = json.loads(captured.out)
     assert record["aigc"]["ProduceID"] == "job-1"
     assert record["c2pa"]["state"] in ("invalid", "unreadable"), record["c2pa"]
+
+
+# --- damaged C2PA manifests in every format the toolkit signs ------------------------------
+
+#: Damage to the manifest's container (``cut``, ``shrunk``, ``overlong``) may break the
+#: file for every reader: where the box or chunk sits before the media (PNG ``caBX`` after
+#: IHDR, the ``uuid`` box before an MP4's ``moov``, the ID3 tag before MP3 and FLAC audio)
+#: and the file ends inside it, or a chunk walk cannot go on (WebP's RIFF, a PNG chunk
+#: length gone wrong). Then every command answers exit 3 on one line. Elsewhere the reader
+#: goes on (TIFF finds its label by offset; the WAV reader and FFmpeg step over or stop at a
+#: damaged tail box or chunk; an ID3 frame of the wrong size ends the ID3 walk after the
+#: label) and the answer must be as for flipped bytes: label and watermark reported, the
+#: manifest invalid or unreadable. Which of the two a case gets depends on where the
+#: format's writer put the manifest, so the tests accept either, and check it in full.
+CONTAINER_DAMAGE = ("cut", "shrunk", "overlong")
+#: Flipped bytes in PNG fail the ``caBX`` chunk's CRC: the label reader skips the chunk (an
+#: ancillary chunk, as libpng does), but Pillow refuses the whole picture, so the watermark
+#: cannot be looked for, and tag (which would copy the damage) and mark refuse the file.
+PICTURE_UNDECODABLE = {"png"}
+
+
+@dataclass(frozen=True)
+class SignedSet:
+    """Signed originals and their damaged copies (``<fmt>-<damage>.<fmt>`` under ``root``)."""
+
+    root: Path
+    ca: Any
+    payload: dict[str, str | None]
+    produce_id: dict[str, str]
+    cases: dict[str, dict[str, Path]]  # fmt -> damage -> path
+
+
+@pytest.fixture(scope="module")
+def damaged_c2pa_set(corpus: list[Case], tmp_path_factory: pytest.TempPathFactory) -> SignedSet:
+    """Every C2PA format marked (watermark, label, manifest signed by a test CA; M4A, which
+    has no watermark, tagged and signed), then damaged in :func:`damaged_c2pa`'s ways."""
+    from marking.aigc_label import AigcLabel
+    from marking.tagging import Signing, tag_file
+    from marking.test_ca import make_test_ca
+
+    folder = tmp_path_factory.mktemp("c2pa-damaged")
+    ca = make_test_ca(folder / "ca")
+    valid = {case.source: case.path for case in corpus if case.kind == "valid"}
+    originals = folder / "originals"
+    originals.mkdir()
+    for fmt in C2PA_FORMATS:
+        if fmt == "m4a":
+            write_m4a(originals / "m4a.m4a")
+        else:
+            shutil.copy(valid[fmt], originals / f"{fmt}.{fmt}")
+    signed, report = folder / "signed", folder / "signed.jsonl"
+    markable = [originals / f"{fmt}.{fmt}" for fmt in C2PA_FORMATS if fmt != "m4a"]
+    done = run_limited(
+        "mark", *markable, "-o", signed, "--producer", "BadInputAI",
+        "--steps", "watermark,metadata,c2pa", "--c2pa-cert", ca.chain, "--c2pa-key", ca.key,
+        "--no-progress", "-j", "1", "--report", report,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    payload: dict[str, str | None] = {Path(r["input"]).stem: r["payload"] for r in records}
+    produce_id = {Path(r["input"]).stem: r["produce_id"] for r in records}
+    tag_file(originals / "m4a.m4a", signed / "m4a.m4a", AigcLabel.create("BadInputAI", "m4a-1"),
+             signing=Signing(ca.chain, ca.key))  # fmt: skip
+    payload["m4a"], produce_id["m4a"] = None, "m4a-1"
+    cases: dict[str, dict[str, Path]] = {}
+    damaged = folder / "damaged"
+    damaged.mkdir()
+    for fmt in C2PA_FORMATS:
+        data = (signed / f"{fmt}.{fmt}").read_bytes()
+        cases[fmt] = {}
+        for damage, content in damaged_c2pa(data, fmt).items():
+            path = damaged / f"{fmt}-{damage}.{fmt}"
+            path.write_bytes(content)
+            cases[fmt][damage] = path
+    return SignedSet(damaged, ca, payload, produce_id, cases)
+
+
+def _lines_by_file(stderr: str) -> dict[str, list[str]]:
+    lines: dict[str, list[str]] = {}
+    for line in stderr.splitlines():
+        file = line.split(": error: ")[0] if ": error: " in line else ""
+        lines.setdefault(file, []).append(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def damaged_c2pa_verified(damaged_c2pa_set: SignedSet) -> tuple[dict[str, dict], dict]:
+    """One ``verify --json`` over every damaged file (one process: a process per file costs
+    two seconds of start-up each), with the test CA as trust anchor: records and stderr lines
+    by file."""
+    done = run_limited(
+        "verify", damaged_c2pa_set.root, "--json", "-j", "1",
+        "--trust-anchors", damaged_c2pa_set.ca.root_cert,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # some cases cannot be walked
+    records = {}
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        records[record["file"]] = record
+    return records, _lines_by_file(done.stderr)
+
+
+def _check_verified(record: dict[str, Any], fmt: str, damage: str, signed: SignedSet) -> list[str]:
+    """What is wrong with the verify record of a damaged file that could be read."""
+    problems = []
+    if not record.get("ai_marked"):
+        problems.append(f"not reported AI-marked: {record.get('verdict')}")
+    if (record.get("aigc") or {}).get("ProduceID") != signed.produce_id[fmt]:
+        problems.append(f"label not read: {record.get('aigc')}")
+    state = (record.get("c2pa") or {}).get("state")
+    if damage == "padding":
+        if state != "valid":  # the padding is unsigned by design
+            problems.append(f"manifest with changed padding is {state}, not valid")
+    elif state not in ("invalid", "unreadable"):
+        problems.append(f"manifest reported {state}")
+    mark = record.get("watermark") or {}
+    payload = signed.payload[fmt]
+    if payload is None or fmt in PICTURE_UNDECODABLE:
+        if mark.get("checked"):
+            problems.append(f"watermark checked where it cannot be: {mark}")
+        elif payload is not None and not mark.get("reason"):
+            problems.append("watermark not checked, and no reason given")
+    elif not mark.get("detected") or mark.get("payload") != payload:
+        problems.append(f"watermark {payload} not found: {mark}")
+    return problems
+
+
+@pytest.mark.parametrize("fmt", C2PA_FORMATS)
+def test_a_damaged_c2pa_manifest_in_verify(
+    fmt: str,
+    damaged_c2pa_set: SignedSet,
+    damaged_c2pa_verified: tuple[dict[str, dict], dict],
+) -> None:
+    """``aigc-mark verify`` on the manifest flipped at five places, flipped in its unsigned
+    padding, cut, shrunk and made longer than the file: no hang, no traceback; the label and
+    the watermark still reported and the manifest invalid or unreadable (never valid or
+    untrusted, except with only its padding changed, which no signature covers); or, where
+    the damage breaks the container itself (see :data:`CONTAINER_DAMAGE`), one error line."""
+    records, lines = damaged_c2pa_verified
+    failures = []
+    for damage, path in damaged_c2pa_set.cases[fmt].items():
+        record, said = records.get(str(path)), lines.get(str(path), [])
+        problems = []
+        if record is None:
+            problems.append("no record")
+        elif record["status"] == "failed" and damage in CONTAINER_DAMAGE:
+            if len(said) != 1 or "Traceback" in said[0] or "unexpected" in said[0]:
+                problems.append(f"stderr: {said}")
+        else:
+            if record["status"] != "verified":
+                problems.append(f"failed: {record.get('error')}")
+            else:
+                problems += _check_verified(record, fmt, damage, damaged_c2pa_set)
+            if said:
+                problems.append(f"stderr: {said}")
+        failures += [f"{path.name}: {problem}" for problem in problems]
+    assert len(damaged_c2pa_set.cases[fmt]) == 9
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("fmt", C2PA_FORMATS)
+def test_a_damaged_c2pa_manifest_in_verify_alone(fmt: str, damaged_c2pa_set: SignedSet) -> None:
+    """The declared length beyond the end of the file, and a flip, each in a verify of its
+    own: exit 0 (the label marks it: a flip always) or 3 (the container is broken) with
+    the error on one line, nothing else on stderr."""
+    for damage in ("overlong", "flip50"):
+        path = damaged_c2pa_set.cases[fmt][damage]
+        done = run_limited("verify", path)
+        lines = done.stderr.splitlines()
+        if done.returncode == 3 and damage in CONTAINER_DAMAGE:
+            assert len(lines) == 1, done.stderr
+            assert lines[0].startswith(f"{path}: error: "), done.stderr
+            assert "Traceback" not in done.stderr
+        else:
+            assert done.returncode == 0, (damage, done.stdout, done.stderr)
+            assert not lines, done.stderr
+            assert "C2PA invalid" in done.stdout or "C2PA unreadable" in done.stdout
+
+
+def _check_output(path: Path, signed: SignedSet, produce_id: str | None) -> list[str]:
+    """An output made from a damaged file must be whole: a valid manifest (its hash covers
+    every byte) carrying the label the file's metadata carries."""
+    from marking.c2pa_manifest import read_manifest
+    from marking.verify import Verification, _read_metadata
+
+    report = read_manifest(path, trust_anchors_pem=signed.ca.root_cert.read_bytes())
+    problems = []
+    if report.state != "valid":
+        problems.append(f"output manifest {report.state}: {report.reason}")
+    from marking.content_sniffing import media_kind
+
+    kind = media_kind(path)
+    found = Verification(file=str(path), kind=kind)
+    _read_metadata(found, path, kind)
+    label = (found.aigc or {}).get("ProduceID")
+    if label is None or (produce_id is not None and label != produce_id):
+        problems.append(f"output label {found.aigc}")
+    if report.aigc and report.aigc.get("ProduceID") != label:
+        problems.append("output manifest and metadata disagree")
+    return problems
+
+
+@pytest.mark.parametrize("fmt", C2PA_FORMATS)
+def test_retagging_a_damaged_c2pa_manifest(
+    fmt: str, damaged_c2pa_set: SignedSet, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``aigc-mark tag`` with a certificate on each damaged file: a new, valid manifest over
+    the new label, or one error line naming the input (the damaged store c2pa cannot
+    replace, a container it cannot walk) and nothing left behind. Flips never stop it, but
+    in PNG, whose chunk CRC they break (tag would copy the damaged chunk)."""
+    failures = []
+    for damage, path in damaged_c2pa_set.cases[fmt].items():
+        out = tmp_path / damage
+        out.mkdir()
+        target = out / path.name
+        code = cli_main.main([
+            "tag", str(path), "-o", str(target), "--producer", "Retagger", "--produce-id",
+            "again-1", "--c2pa-cert", str(damaged_c2pa_set.ca.chain),
+            "--c2pa-key", str(damaged_c2pa_set.ca.key),
+        ])  # fmt: skip
+        captured = capfd.readouterr()
+        problems = check_stderr(captured.err, code, "tag", Case(damage, path, fmt, "", ""))
+        left = sorted(p.name for p in out.iterdir())
+        if code == 0:
+            problems += _check_output(target, damaged_c2pa_set, "again-1")
+            left.remove(target.name)
+        elif code != 3:
+            problems.append(f"exit {code}")
+        elif damage.startswith(("flip", "padding")) and fmt not in PICTURE_UNDECODABLE:
+            problems.append(f"refused: {captured.err.strip()}")
+        elif ".tagged." in captured.err:
+            problems.append(f"names a hidden intermediate: {captured.err.strip()}")
+        if left:
+            problems.append(f"left behind: {left}")
+        failures += [f"{path.name}: {problem}" for problem in problems]
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("fmt", C2PA_FORMATS)
+def test_marking_a_damaged_c2pa_manifest(
+    fmt: str, damaged_c2pa_set: SignedSet, tmp_path: Path
+) -> None:
+    """``aigc-mark mark`` with a certificate over the damaged files of one format: each is
+    marked afresh (a valid manifest over the new label: the old store does not survive a
+    re-encode) or fails on one line of its own, never a partial or hidden file in OUTDIR.
+    A flip stops it only where the picture cannot be decoded (PNG); M4A is never marked
+    (its sound cannot be watermarked)."""
+    outdir = tmp_path / "marked"
+    files = sorted(damaged_c2pa_set.cases[fmt].values())
+    done = run_limited(
+        "mark", *files, "-o", outdir, "--producer", "Remarker", "--no-progress", "-j", "1",
+        "--c2pa-cert", damaged_c2pa_set.ca.chain, "--c2pa-key", damaged_c2pa_set.ca.key,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr
+    assert "unexpected" not in done.stderr
+    assert ".aigc-" not in done.stderr
+    assert ".tagged." not in done.stderr
+    lines = _lines_by_file(done.stderr)
+    failures = []
+    for damage, path in damaged_c2pa_set.cases[fmt].items():
+        said = lines.get(str(path), [])
+        target = outdir / path.name
+        if target.exists():
+            if said:
+                failures.append(f"{path.name}: marked, yet {said}")
+            failures += [f"{path.name}: {p}" for p in _check_output(target, damaged_c2pa_set, None)]
+        elif len(said) != 1:
+            failures.append(f"{path.name}: not marked, {len(said)} error lines")
+        elif fmt not in ("m4a", *PICTURE_UNDECODABLE) and damage.startswith(("flip", "padding")):
+            failures.append(f"{path.name}: a flip in the manifest stopped mark: {said}")
+    assert done.returncode == (0 if not any(lines.get(str(p)) for p in files) else 3)
+    hidden = [p.name for p in outdir.rglob(".*")] if outdir.exists() else []
+    assert not hidden, hidden
+    assert not failures, "\n".join(failures)
+
+
+# --- truncated faststart MP4 ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Faststart:
+    whole: bytes
+    payload: str
+    produce_id: str
+    cuts: dict[str, Path]
+    unmarked_cut: Path
+
+
+@pytest.fixture(scope="module")
+def faststart(tmp_path_factory: pytest.TempPathFactory) -> Faststart:
+    """A marked 3 s clip with sound and picture (label, watermark, metadata label) remuxed
+    with its index first, cut at :data:`FASTSTART_CUTS`; and an unmarked one cut halfway
+    through its media data."""
+    from tests.video_clips import make_clip
+
+    folder = tmp_path_factory.mktemp("faststart")
+    clip = make_clip(folder / "clip.mp4", "static", width=256, height=256, fps=10, seconds=3.0,
+                     crf=23)  # fmt: skip
+    report = folder / "marked.jsonl"
+    done = run_limited("mark", clip, "-o", folder / "marked", "--producer", "BadInputAI",
+                       "--no-progress", "--report", report)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(report.read_text())
+    whole = faststart_copy(folder / "marked" / "clip.mp4", folder / "faststart.mp4").read_bytes()
+    cuts = {}
+    for name, data in faststart_cuts(whole).items():
+        cuts[name] = folder / f"faststart-{name}.mp4"
+        cuts[name].write_bytes(data)
+    plain = faststart_cuts(faststart_copy(clip, folder / "plain.mp4").read_bytes())["mdat50"]
+    (folder / "plain-mdat50.mp4").write_bytes(plain)
+    return Faststart(whole, record["payload"], record["produce_id"], cuts,
+                     folder / "plain-mdat50.mp4")  # fmt: skip
+
+
+def test_truncated_faststart_mp4(faststart: Faststart, tmp_path: Path) -> None:
+    """A faststart MP4 (index before the media data) cut inside its media data at 10, 50 and
+    90 %, and inside its index at 30 and 80 %.
+
+    The index of the first three still lists every frame, and the frames before the cut are
+    real, so the two commands that *read* answer on them, as for Matroska and Ogg cut short:
+    ``detect`` and ``verify`` look for the watermark in the frames present (the stump of the
+    frame the file ends inside is skipped, not decoded into an error or a half-drawn
+    picture), and ``verify`` says the file is truncated (a note, and in the verdict when no
+    mark is found, since "none in part of the file" is weaker news). A cut before the end of
+    the first video frame leaves nothing to look at: ``detect`` fails ("truncated: the file
+    ends before its first complete video frame", exit 3) while ``verify`` still reports the
+    label the index carries, the watermark not looked for. The commands that *write* (embed,
+    label, tag, mark) refuse any truncated input (exit 3, one line saying "truncated"): a
+    marked copy would publish the damage as the provider's. A cut inside the index breaks
+    the file for everyone: exit 3 on one line. Nothing is left behind, nothing hangs (every
+    command runs as a subprocess with a time limit).
+    """
+    cuts = faststart.cuts
+    files = list(cuts.values())
+    complete = {name: complete_video_frames(faststart.whole, path) for name, path in cuts.items()}
+    assert complete["mdat10"] < complete["mdat50"] < complete["mdat90"] < 30
+    assert complete["moov30"] == complete["moov80"] == 0
+    failures = []
+
+    # Readers: one process each over every cut.
+    detected = run_limited("detect", *files, "--json", "--no-speed-search")
+    verified = run_limited("verify", *files, "--json", "-j", "1")
+    for command, done in (("detect", detected), ("verify", verified)):
+        assert "Traceback" not in done.stderr
+        records = {}
+        for line in done.stdout.splitlines():
+            record = json.loads(line)
+            records[record.get("file") or record.get("input")] = record
+        lines = _lines_by_file(done.stderr)
+        for name, path in cuts.items():
+            record, said = records.get(str(path), {}), lines.get(str(path), [])
+            readable = name.startswith("mdat") and (complete[name] > 0 or command == "verify")
+            if not readable:
+                if len(said) != 1 or ("error" not in record and record.get("status") != "failed"):
+                    failures.append(f"{command} {name}: answered {record}, stderr {said}")
+                elif name.startswith("mdat") and "truncated" not in said[0]:
+                    failures.append(f"{command} {name}: {said[0]}")
+                continue
+            if said:
+                failures.append(f"{command} {name}: stderr {said}")
+            mark = record if command == "detect" else record.get("watermark") or {}
+            if mark.get("detected") and mark.get("payload") != faststart.payload:
+                failures.append(f"{command} {name}: payload {mark.get('payload')}")
+            if name == "mdat90" and not mark.get("detected"):
+                failures.append(f"{command} {name}: 27 frames and no watermark: {mark}")
+            if command == "verify":
+                if (record.get("aigc") or {}).get("ProduceID") != faststart.produce_id:
+                    failures.append(f"verify {name}: label {record.get('aigc')}")
+                notes = " ".join(record.get("notes", []))
+                if complete[name] == 0:
+                    if mark.get("checked") or "truncated" not in mark.get("reason", ""):
+                        failures.append(f"verify {name}: watermark {mark}")
+                elif "truncated" not in notes:
+                    failures.append(f"verify {name}: no word of the truncation: {notes!r}")
+
+    # Writers: one process per file and command; mark once over every cut.
+    for command in ("embed", "label", "tag"):
+        for name, path in cuts.items():
+            out = tmp_path / f"{command}-{name}"
+            out.mkdir()
+            extra = ["--producer", "Retagger"] if command == "tag" else []
+            done = run_limited(command, path, "-o", out / path.name, *extra)
+            lines = done.stderr.splitlines()
+            if done.returncode != 3 or len(lines) != 1 or "Traceback" in done.stderr:
+                failures.append(f"{command} {name}: exit {done.returncode}, {done.stderr!r}")
+            elif name.startswith("mdat") and "truncated" not in lines[0]:
+                failures.append(f"{command} {name}: {lines[0]}")
+            if list(out.iterdir()):
+                failures.append(f"{command} {name}: left {list(out.iterdir())}")
+    outdir = tmp_path / "marked"
+    done = run_limited("mark", *files, "-o", outdir, "--producer", "P", "--no-progress", "-j", "1")
+    assert done.returncode == 3, done.stderr
+    lines = _lines_by_file(done.stderr)
+    for name, path in cuts.items():
+        said = lines.get(str(path), [])
+        if len(said) != 1 or (name.startswith("mdat") and "truncated" not in said[0]):
+            failures.append(f"mark {name}: {said}")
+    left = [p.name for p in outdir.rglob("*")] if outdir.exists() else []
+    if left:
+        failures.append(f"mark left {left}")
+    assert not failures, "\n".join(failures)
+
+
+def test_truncated_unmarked_faststart_mp4_says_so(faststart: Faststart) -> None:
+    """No mark found in half a file: the verdict says it was half a file."""
+    done = run_limited("verify", faststart.unmarked_cut)
+    assert done.returncode == 1, done.stderr
+    assert not done.stderr
+    assert "no AI mark found in what the file holds (truncated: " in done.stdout, done.stdout
