@@ -91,5 +91,7 @@ def _container_kind(file: Path) -> str:
             if container.streams.audio:
                 return AUDIO
     except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise InputError(f"{os.fspath(file)}: cannot read the container ({error})") from None
+        # FFmpeg's errors read "[Errno N] reason: 'path'"; keep the reason only.
+        reason = getattr(error, "strerror", None) or str(error)
+        raise InputError(f"{os.fspath(file)}: cannot read the container ({reason})") from None
     raise UnsupportedInputError(f"{os.fspath(file)}: the container holds no audio or video")
