@@ -115,6 +115,13 @@ def test_metadata_and_manifest_transplanted_onto_another_picture(
     done = run_cli("verify", transplanted, "--key", KEY, "--json")
     assert done.returncode == 0, done.stderr  # AI-marked, whatever else is wrong with it
     assert json.loads(done.stdout)["agreement"] == "mismatch"
+    # Without --json the one line per file says why, too.
+    line = run_cli("verify", transplanted, "--key", KEY).stdout.strip()
+    assert line.startswith(f"{transplanted}: ")
+    assert "\n" not in line
+    assert "C2PA invalid" in line
+    assert "label may have been copied" in line
+    assert "C2PA manifest invalid: " in line
 
 
 def test_tampered_signed_file_is_reported_invalid(tmp_path: Path, ca: TestCA) -> None:

@@ -52,6 +52,8 @@ def _summary(record: dict[str, Any]) -> str:
         parts.append(f"watermark {mark['payload']} (false alarm {mark['false_alarm']:.1e})")
     if record["agreement"] not in ("n/a", "agree"):
         parts.append(record["agreement"])
+    # The reasons (truncated, watermark not checked, manifest invalid, label copied...).
+    parts.extend(record.get("notes") or [])
     return "; ".join(parts)
 
 
