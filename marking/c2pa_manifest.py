@@ -10,7 +10,8 @@ metadata can be traced back through its watermark. Everything is signed (ES256) 
 provider's certificate chain, optionally time-stamped by an RFC 3161 authority.
 
 Built on ``c2pa-python`` 0.38 (c2pa-rs 0.91): :class:`c2pa.Builder`, :class:`c2pa.Signer`,
-:class:`c2pa.Reader` with a :class:`c2pa.Context` carrying the reader's trust settings.
+:class:`c2pa.Reader`, each with a :class:`c2pa.Context`: the reader's carries the trust
+settings, the builder's turns off c2pa's automatic claim thumbnail (or makes it a small JPEG).
 Order is the caller's job: write the GB 45438 label and the IPTC digital source type into
 the file first, then sign, so the manifest's hash covers them.
 """
@@ -273,6 +274,34 @@ def _check_signer(chain_pem: bytes, key_pem: bytes) -> None:
 
 _PARENT_ID = "parent"
 
+#: Long edge, in pixels, of the claim thumbnail :func:`sign_file` adds when asked to.
+THUMBNAIL_LONG_EDGE = 256
+
+
+def _builder_settings(thumbnail: bool) -> dict[str, Any]:
+    """c2pa settings for signing: no claim thumbnail, or a small JPEG one.
+
+    c2pa's default adds, to every picture, a claim thumbnail scaled (up, too) to 1024 pixels
+    on the long edge, in the picture's own format: a signed 27 KB WebP grew to 990 KB (a
+    lossless WebP thumbnail), a GIF by 340 KB, a JPEG or PNG by 100 to 130 KB, whereas the
+    manifest without it costs about 4.3 KB in every format. The thumbnail is optional in
+    C2PA, repeats the picture the manifest is in, and costs c2pa another full decode of it.
+    """
+    if not thumbnail:
+        return {"builder": {"thumbnail": {"enabled": False}}}
+    return {
+        "builder": {
+            "thumbnail": {
+                "enabled": True,
+                "ignore_errors": True,
+                "format": "jpeg",
+                "long_edge": THUMBNAIL_LONG_EDGE,
+                "quality": "low",
+                "prefer_smallest_format": True,
+            }
+        }
+    }
+
 
 def check_signable(path: str | os.PathLike[str]) -> None:
     """Raise :class:`UnsupportedInputError` (naming ``path``) unless its suffix can be signed."""
@@ -307,6 +336,7 @@ def sign_file(
     *,
     tsa_url: str | None = None,
     existing: str = "refuse",
+    thumbnail: bool = False,
 ) -> dict[str, Any]:
     """Sign ``src`` with a manifest for ``info`` and write the result to ``dst`` atomically.
 
@@ -319,6 +349,10 @@ def sign_file(
     them and signs afresh; ``"update"`` keeps the signed original as the ``parentOf``
     ingredient, and the first action becomes ``c2pa.opened`` (C2PA forbids
     ``c2pa.created`` with a parent), still carrying the digital source type.
+
+    The manifest carries no claim thumbnail unless ``thumbnail`` is true, and then (for
+    pictures only) a JPEG of :data:`THUMBNAIL_LONG_EDGE` pixels on the long edge, about 8 KB:
+    the manifest adds about 4 KB to a file without one, 12 KB with one.
     """
     if existing not in ("refuse", "replace", "update"):
         raise UsageError(f"existing: expected refuse, replace or update, not {existing!r}")
@@ -348,8 +382,9 @@ def sign_file(
                 c2pa.C2paSigningAlg.ES256, cert_chain_pem, key_pem, tsa_url
             )
             with (
+                c2pa.Context.from_dict(_builder_settings(thumbnail)) as context,
                 c2pa.Signer.from_info(signer_info) as signer,
-                c2pa.Builder.from_json(manifest) as builder,
+                c2pa.Builder.from_json(manifest, context=context) as builder,
             ):
                 if parent:
                     ingredient = {
