@@ -1118,9 +1118,78 @@ class _AudioPass:
 
 
 def _container_options(name: str, tags: dict[str, str]) -> dict[str, str]:
-    if name in ("mp4", "mov") and any(k.lower() not in _MOV_NATIVE_TAGS for k in tags):
-        return {"movflags": "use_metadata_tags"}
-    return {}
+    """Muxer options. MP4 and MOV are always written "faststart" (``moov``, the index,
+    before ``mdat``, the media data), so a file made for the web streams as it downloads."""
+    if name not in ("mp4", "mov"):
+        return {}
+    flags = "+faststart"
+    if any(k.lower() not in _MOV_NATIVE_TAGS for k in tags):
+        flags += "+use_metadata_tags"
+    return {"movflags": flags}
+
+
+#: ``AVIO_FLAG_WRITE`` of FFmpeg's ``avio.h``: an open for writing.
+_AVIO_FLAG_WRITE = 2
+
+
+class _Reread:
+    """A second, read-only view of the output file being written, for the faststart pass.
+
+    At the end the MP4/MOV muxer moves ``moov`` before ``mdat`` by reopening its output by
+    name and reading the media data while it writes it further on. The output here is the
+    open atomic temporary file, whose name FFmpeg cannot reopen; this reads it through the
+    writer's own handle at a position of its own, putting the writer's position back.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        back = self._handle.tell()
+        try:
+            self._handle.seek(self._position)
+            data: bytes = self._handle.read(size)
+        finally:
+            self._handle.seek(back)
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._position
+        elif whence == os.SEEK_END:
+            back = self._handle.tell()
+            offset += self._handle.seek(0, os.SEEK_END)
+            self._handle.seek(back)
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _reopener(handle: Any) -> Callable[[str, int, dict[str, str]], _Reread]:
+    """PyAV's ``io_open``: the muxer's reopening of its output, for reading only."""
+
+    def io_open(url: str, flags: int, options: dict[str, str]) -> _Reread:
+        if flags & _AVIO_FLAG_WRITE:
+            raise OSError(f"the muxer asked to open another output file ({url!r})")
+        return _Reread(handle)
+
+    return io_open
 
 
 class _Encoder:
@@ -1305,7 +1374,8 @@ def transcode(
     per stereo pair when the file does not say), timed from the first source sample whatever
     the processor's delay. A source codec that FFmpeg cannot encode (or the output container
     cannot store) falls back to AAC in MP4/MOV and Opus in MKV/WebM; ``report.audio`` says
-    what was done. ``dst`` appears complete or not at all.
+    what was done. ``dst`` appears complete or not at all; an MP4 or MOV is written
+    "faststart" (index before the media data, as web players need), whatever the input's.
     """
     av = _av()
     settings = settings or EncoderSettings()
@@ -1333,10 +1403,15 @@ def transcode(
         )
         tags: dict[str, str] = {}
         _copy_metadata(tags, dict(container.metadata), _CONTAINER_SKIP_TAGS)
-        with atomic_write(target, forbid=[source]) as handle:
+        # Readable: the faststart pass reads back what was written (see _Reread).
+        with atomic_write(target, forbid=[source], readable=True) as handle:
             try:
                 with av.open(
-                    handle, "w", format=name, options=_container_options(name, tags)
+                    handle,
+                    "w",
+                    format=name,
+                    options=_container_options(name, tags),
+                    io_open=_reopener(handle),
                 ) as output:
                     output.metadata.update(tags)
                     encoder = _Encoder(
