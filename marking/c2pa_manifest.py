@@ -79,6 +79,8 @@ GB45438_FIELDS = tuple(key for key, _ in FIELD_KEYS)
 _MIME_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".jfif": "image/jpeg",
     ".png": "image/png",
     ".webp": "image/webp",
     ".tif": "image/tiff",
@@ -90,10 +92,28 @@ _MIME_TYPES = {
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",
     ".mov": "video/quicktime",
+    ".qt": "video/quicktime",
     ".m4a": "audio/mp4",
     ".mp3": "audio/mpeg",
     ".wav": "audio/wav",
+    ".wave": "audio/wav",
     ".flac": "audio/flac",
+}
+#: Names, for messages, of the formats above, and of media formats C2PA defines no embedding
+#: for (by suffix).
+_SIGNABLE_NAMES = "JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIF, MP4, MOV, M4A, MP3, WAV and FLAC"
+_UNSIGNABLE_NAMES = {
+    ".mkv": "MKV",
+    ".webm": "WebM",
+    ".ogg": "Ogg",
+    ".oga": "Ogg",
+    ".opus": "Ogg Opus",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+    ".aifc": "AIFF-C",
+    ".caf": "CAF",
+    ".w64": "Wave64",
+    ".au": "AU",
 }
 
 _UNTRUSTED_CODES = frozenset({"signingCredential.untrusted", "timeStamp.untrusted"})
@@ -221,10 +241,15 @@ def _package_version() -> str:
 
 
 def _mime_type(path: Path) -> str:
-    mime = _MIME_TYPES.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    mime = _MIME_TYPES.get(suffix)
     if mime is None:
+        if suffix in _UNSIGNABLE_NAMES:
+            what = f"C2PA defines no way to embed a manifest in {_UNSIGNABLE_NAMES[suffix]} files"
+        else:
+            what = f"cannot sign {f'{suffix} files' if suffix else 'files without a suffix'}"
         raise UnsupportedInputError(
-            f"{display_path(path)}: C2PA signing supports {', '.join(_MIME_TYPES)}"
+            f"{display_path(path)}: {what} (C2PA signing supports {_SIGNABLE_NAMES})"
         )
     return mime
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from marking.aigc_label import AigcLabel
 from marking.atomic import check_output_path, display_path
-from marking.errors import MarkingError, UsageError
+from marking.errors import MarkingError, UnsupportedInputError, UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
 StrPath = str | os.PathLike[str]
@@ -144,6 +144,64 @@ def _label_for(config: MarkConfig, source: Path, produce_id: str | None) -> Aigc
     return AigcLabel.create(producer, produce_id=produce_id, label=config.label_level)
 
 
+def _check_steps(config: MarkConfig, source: Path, target: Path, kind: str) -> None:
+    """Refuse, on one line and before any decoding, steps the file's format cannot take.
+
+    The c2pa step needs an output format C2PA embeds manifests in (not MKV, WebM, Ogg, AIFF
+    and the like); the metadata step, and the c2pa step that signs over the label, need a
+    sound format with a place for the GB 45438 label (not AIFF, CAF, Wave64, RF64). Pictures
+    (JPEG, PNG, WebP, TIFF) and the video containers written take both. Caught here, such a
+    file fails at once (a batch moves on) instead of after its whole watermarking.
+    """
+    from marking.content_sniffing import AUDIO
+
+    def reason(error: Exception, path: Path) -> str:
+        return str(error).removeprefix(f"{display_path(path)}: ")
+
+    cannot: set[str] = set()
+    reasons: list[str] = []
+    labelled = config.steps & {METADATA, C2PA}
+    if labelled and kind == AUDIO:  # the sound keeps its format through the marking
+        from marking.av_tags import detect_format
+
+        try:
+            detect_format(source)
+        except UnsupportedInputError as error:
+            cannot |= labelled
+            why = reason(error, source)
+            if why.startswith("not a supported"):
+                why = "the GB 45438 label goes only into WAV, MP3, FLAC, Ogg, M4A, MP4, MOV, "
+                why += "MKV and WebM files"
+            else:
+                why = f"no GB 45438 label can be written: {why}"
+            reasons.append(why)
+    if C2PA in config.steps:
+        from marking.c2pa_manifest import check_signable
+
+        try:
+            check_signable(target)
+        except UnsupportedInputError as error:
+            cannot.add(C2PA)
+            reasons.append(reason(error, target))
+    if not cannot:
+        return
+    names = [step for step in STEPS if step in cannot]
+    rest = [step for step in STEPS if step in config.steps and step not in cannot]
+    if cannot == {C2PA}:
+        advice = "leave the c2pa step out for such files (no --c2pa-cert and --c2pa-key)"
+    elif rest:
+        signing = ", no --c2pa-cert and --c2pa-key" if C2PA in cannot else ""
+        them = "them" if len(names) > 1 else "it"
+        advice = f"leave {them} out for such files (--steps {','.join(rest)}{signing})"
+    else:
+        advice = "such files take the label and watermark steps only"
+    plural = "s" if len(names) > 1 else ""
+    raise UnsupportedInputError(
+        f"{display_path(source)}: cannot do the {' and '.join(names)} step{plural} for this "
+        f"file: {'; '.join(reasons)}; {advice}"
+    )
+
+
 def mark_file(
     src: StrPath,
     dst: StrPath,
@@ -161,7 +219,9 @@ def mark_file(
     :func:`content_id` (a digest of the file's bytes and the producer). Returns a record:
     ``input``, ``output``, ``kind``, ``steps`` (those done, in order), ``payload``,
     ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details`` (each step's
-    own record).
+    own record). A step the file's format cannot take (c2pa for MKV, WebM or Ogg; the metadata
+    label for AIFF) is refused with :class:`~marking.errors.UnsupportedInputError` before any
+    work.
     """
     from marking.content_sniffing import AUDIO, IMAGE, VIDEO, media_kind
     from marking.payload import parse_payload_option, random_payload
@@ -172,6 +232,7 @@ def mark_file(
     check_output_path(target, forbid=[source])
     started = time.perf_counter()
     kind = media_kind(source)
+    _check_steps(config, source, target, kind)  # before hashing, decoding or writing
     label = _label_for(config, source, produce_id)
     if label is not None:
         payload_hex = payload_for_label(label.content_producer, label.produce_id)

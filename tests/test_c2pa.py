@@ -265,6 +265,28 @@ def test_absent_and_unsupported(tmp_path: Path, ca: TestCA, info: ManifestInfo) 
         sign_file(odd, tmp_path / "o.xyz", info, ca.chain.read_bytes(), ca.key.read_bytes())
 
 
+@pytest.mark.parametrize(("ext", "other"), [("jpg", "jfif"), ("jpg", "jpe"), ("wav", "wave")])
+def test_other_suffixes_of_signed_formats(
+    tmp_path: Path, ca: TestCA, info: ManifestInfo, ext: str, other: str
+) -> None:
+    src = MAKERS[ext](tmp_path / f"in.{other}")
+    out = tmp_path / f"out.{other}"
+    sign_file(src, out, info, ca.chain.read_bytes(), ca.key.read_bytes())
+    assert read_manifest(out, trust_anchors_pem=ca.root_cert.read_bytes()).state == "valid"
+
+
+@pytest.mark.parametrize(("ext", "name"), [("mkv", "MKV"), ("webm", "WebM"), ("ogg", "Ogg")])
+def test_formats_without_an_embedding_are_named(
+    tmp_path: Path, ca: TestCA, info: ManifestInfo, ext: str, name: str
+) -> None:
+    src = tmp_path / f"in.{ext}"
+    src.write_bytes(b"not read")
+    with pytest.raises(UnsupportedInputError) as caught:
+        sign_file(src, tmp_path / f"o.{ext}", info, ca.chain.read_bytes(), ca.key.read_bytes())
+    assert f"C2PA defines no way to embed a manifest in {name} files" in str(caught.value)
+    assert "C2PA signing supports JPEG, PNG" in str(caught.value)
+
+
 def test_self_signed_leaf_refused(tmp_path: Path, info: ManifestInfo) -> None:
     cert, key = make_root("Self Org", "self-signed", dt.datetime.now(dt.UTC))
     pem = cert.public_bytes(serialization.Encoding.PEM)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ import marking
 from marking import CueSettings, EncoderSettings, MarkConfig
 from marking.audio_cue import add_cue
 from marking.content_sniffing import media_kind
-from marking.errors import InputError, OutputError, UsageError
+from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 from marking.pipeline import content_id
 from marking.verify import payload_for_label
 from tests.audio_clips import clip
@@ -141,6 +143,146 @@ def test_mark_file_refuses_the_input_and_bad_files(media: dict[str, Path], tmp_p
     with pytest.raises(InputError):
         marking.mark_file(broken, tmp_path / "out" / "broken.jpg", FAST)
     assert list((tmp_path / "out").iterdir()) == []  # nothing, not even a hidden file
+
+
+# --- steps a format cannot take: refused before any work --------------------------------------
+
+
+class WorkStarted(Exception):
+    """Raised by the stand-ins for the marking steps: the pipeline went past its checks."""
+
+
+@pytest.fixture
+def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make hashing, the label and the watermark steps, and tagging raise WorkStarted."""
+    import marking.pipeline
+    import marking.tagging
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise WorkStarted
+
+    for name in ("content_id", "_mark_image_file", "_mark_audio_file", "_mark_video_file"):
+        monkeypatch.setattr(marking.pipeline, name, started)
+    monkeypatch.setattr(marking.tagging, "tag_file", started)
+
+
+@pytest.fixture(scope="module")
+def odd_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Media in formats C2PA has no embedding for (MKV, WebM, Ogg Vorbis, Ogg Opus) or the
+    GB 45438 label no place in (AIFF), beside ones that take both (FLAC, WAV, MOV)."""
+    from tests.test_video_io import write_clip
+
+    folder = tmp_path_factory.mktemp("odd")
+    size = (320, 256)
+    write_clip(folder / "clip.mkv", size=size, seconds=0.4)
+    write_clip(folder / "clip.webm", size=size, seconds=0.4, codec="libvpx-vp9")
+    write_clip(folder / "clip.mov", size=size, seconds=0.4)
+    speech = clip("speech", 1.0, RATE)
+    for name, fmt, subtype in [
+        ("tone.ogg", "OGG", "VORBIS"),
+        ("tone.opus", "OGG", "OPUS"),
+        ("tone.aiff", "AIFF", "PCM_16"),
+        ("tone.flac", "FLAC", "PCM_16"),
+        ("tone.wav", "WAV", "PCM_16"),
+    ]:
+        rate = 48000 if subtype == "OPUS" else RATE
+        sf.write(folder / name, speech, rate, subtype=subtype, format=fmt)
+    return {path.name: path for path in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from marking.tagging import Signing
+    from marking.test_ca import make_test_ca
+
+    ca = make_test_ca(tmp_path_factory.mktemp("ca"))
+    return Signing(ca.chain, ca.key)
+
+
+EVERY_STEP = frozenset({"label", "watermark", "metadata", "c2pa"})
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [
+        ("clip.mkv", "the c2pa step"),
+        ("clip.webm", "the c2pa step"),
+        ("tone.ogg", "the c2pa step"),
+        ("tone.opus", "the c2pa step"),
+        ("tone.aiff", "the metadata and c2pa steps"),
+    ],
+)
+@pytest.mark.usefixtures("no_work")
+def test_a_step_the_format_cannot_take_is_refused_first(
+    odd_media: dict[str, Path], signing: Any, tmp_path: Path, name: str, refused: str
+) -> None:
+    config = MarkConfig(steps=EVERY_STEP, producer=PRODUCER, signing=signing, encoder=FAST.encoder)
+    started = time.perf_counter()
+    with pytest.raises(UnsupportedInputError) as caught:
+        marking.mark_file(odd_media[name], tmp_path / name, config, key=KEY)
+    assert time.perf_counter() - started < 1.0
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{odd_media[name]}: cannot do {refused} for this file: ")
+    assert "leave " in message
+    assert " out for such files" in message
+    if "c2pa" in refused:
+        assert "C2PA defines no way to embed a manifest in" in message
+        assert "--c2pa-cert" in message
+    if "metadata" in refused:
+        assert "GB 45438 label goes only into" in message
+        assert "--steps label,watermark" in message
+    assert list(tmp_path.iterdir()) == []  # no output, no hidden intermediate
+
+
+@pytest.mark.usefixtures("no_work")
+def test_a_format_without_a_label_place_is_refused_for_the_metadata_step(
+    odd_media: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(UnsupportedInputError, match="cannot do the metadata step") as caught:
+        marking.mark_file(odd_media["tone.aiff"], tmp_path / "tone.aiff", FAST, key=KEY)
+    assert "(--steps label,watermark)" in str(caught.value)
+    watermark_only = MarkConfig(steps=frozenset({"label", "watermark"}))
+    with pytest.raises(WorkStarted):  # nothing to refuse: on to the marking
+        marking.mark_file(odd_media["tone.aiff"], tmp_path / "tone.aiff", watermark_only)
+
+
+@pytest.mark.parametrize("name", ["clip.mov", "tone.flac", "tone.wav"])
+@pytest.mark.usefixtures("no_work")
+def test_formats_that_take_every_step_go_on_to_the_marking(
+    odd_media: dict[str, Path], signing: Any, tmp_path: Path, name: str
+) -> None:
+    config = MarkConfig(steps=EVERY_STEP, producer=PRODUCER, signing=signing, encoder=FAST.encoder)
+    with pytest.raises(WorkStarted):
+        marking.mark_file(odd_media[name], tmp_path / name, config, key=KEY)
+
+
+def test_batch_fails_such_files_at_once(
+    odd_media: dict[str, Path], signing: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``aigc-mark mark --c2pa-cert``: MKV and Ogg fail on one line each, the MOV is marked."""
+    import json
+
+    from marking.cli import main as cli_main
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("clip.mkv", "tone.ogg", "clip.mov"):
+        shutil.copyfile(odd_media[name], inputs / name)
+    report = tmp_path / "report.jsonl"
+    monkeypatch.setenv("AIGC_MARK_KEY", KEY)
+    code = cli_main.main(
+        ["mark", str(inputs), "-o", str(tmp_path / "out"), "--producer", PRODUCER,
+         "--c2pa-cert", str(signing.cert_chain), "--c2pa-key", str(signing.key),
+         "--report", str(report), "--no-progress", "--workers", "1"]
+    )  # fmt: skip
+    assert code == 3
+    records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
+    assert records["clip.mov"]["status"] == "marked"
+    for name in ("clip.mkv", "tone.ogg"):
+        assert records[name]["status"] == "failed"
+        assert "cannot do the c2pa step" in records[name]["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mov"]
 
 
 def test_mark_config_checks_its_settings() -> None:
