@@ -87,14 +87,20 @@ lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 # Issue 9: the hypothesis fuzz tests with many more examples, then each atheris harness in
-# fuzz/ for FUZZ_SECONDS (crash inputs are written to the current directory).
+# fuzz/ for FUZZ_SECONDS. Every harness runs even when one finds a crash; crash inputs go to
+# fuzz/findings/ (git-ignored), and the target fails at the end if there are any. Copy a
+# finding into tests/data/fuzz-regressions/<harness>/ so that make test replays it.
 FUZZ_SECONDS ?= 60
 fuzz: $(VENV)/.installed-test
 	$(PIP) install -e '.[test,fuzz]'
 	HYPOTHESIS_PROFILE=fuzz $(VPY) -m pytest tests/test_fuzz_parsers.py $(PYTEST_ARGS)
-	for harness in fuzz/fuzz_*.py; do \
-		$(VPY) $$harness -max_total_time=$(FUZZ_SECONDS) || exit 1; \
-	done
+	mkdir -p fuzz/findings
+	failed=0; for harness in fuzz/fuzz_*.py; do \
+		name=$$(basename $$harness .py); \
+		$(VPY) $$harness -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=fuzz/findings/$${name#fuzz_}- || failed=1; \
+	done; \
+	if [ $$failed = 1 ]; then echo "fuzzing found crashes: see fuzz/findings/" >&2; exit 1; fi
 
 clean:
 	rm -rf build .pytest_cache .benchmarks .ruff_cache .hypothesis *.egg-info
