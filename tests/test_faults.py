@@ -32,6 +32,12 @@ def hidden_files(root: Path) -> list[Path]:
     return [path for path in root.rglob(".*") if path.is_file()]
 
 
+def statuses_by_input(report: Path, source: Path) -> dict[str, str]:
+    """Each report record's status, by its input's path under ``source``."""
+    records = read_report(report)
+    return {Path(r["input"]).relative_to(source).as_posix(): r["status"] for r in records}
+
+
 def read_report(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -416,8 +422,7 @@ def test_a_read_only_subdirectory_fails_only_the_files_mirrored_into_it(
         result.stderr.splitlines()[-1],
     ]
     assert result.stderr.splitlines()[-1].startswith("5 files: 2 failed, 3 marked")
-    statuses = {Path(r["input"]).relative_to(source).as_posix(): r["status"] for r in
-                read_report(report)}  # fmt: skip
+    statuses = statuses_by_input(report, source)
     assert statuses == {
         "a.jpg": "marked",
         "b.jpg": "marked",
@@ -434,8 +439,7 @@ def test_a_read_only_subdirectory_fails_only_the_files_mirrored_into_it(
     locked.chmod(0o755)
     again = unprivileged.run(*command, "--report", report)
     assert again.returncode == 0, again.stderr
-    statuses = {Path(r["input"]).relative_to(source).as_posix(): r["status"] for r in
-                read_report(report)}  # fmt: skip
+    statuses = statuses_by_input(report, source)
     assert statuses == {
         "a.jpg": "skipped",
         "b.jpg": "skipped",
