@@ -125,7 +125,9 @@ def detect_format(path: StrPath) -> str:
             after = stream.read(4)
             if after == b"fLaC":
                 return "flac"
-            if _is_mpeg_audio(after) or not after:
+            if not after:  # whether MP3 or FLAC followed cannot be told
+                raise InputError(f"{shown}: truncated: the file ends inside its ID3 tag")
+            if _is_mpeg_audio(after):
                 return "mp3"
             raise UnsupportedInputError(f"{shown}: ID3-tagged data that is not MP3 or FLAC")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
@@ -690,7 +692,9 @@ def _mutagen_label_text(path: Path, kind: str) -> str | None:
         except ID3NoHeaderError:
             return None
         except Exception as error:  # mutagen raises assorted errors on damage
-            raise InputError(f"{display_path(path)}: unreadable ID3 tag ({error})") from None
+            raise InputError(
+                f"{display_path(path)}: unreadable ID3 tag ({_first_line(error)})"
+            ) from None
         frames = [tags[k] for k in tags if _is_aigc_txxx(k)]
         return str(frames[0].text[0]) if frames and frames[0].text else None
     audio = _mutagen_file(path, kind)

@@ -447,3 +447,11 @@ def test_vorbis_comment_length_past_its_page_is_one_input_error(tmp_path: Path) 
     with pytest.raises(InputError, match="not a readable OGG file") as caught:
         read_media_label(damaged)
     assert "\n" not in str(caught.value)
+
+
+def test_a_file_that_ends_inside_its_id3_tag_is_called_truncated(tmp_path: Path) -> None:
+    """Whether MP3 or FLAC followed the tag cannot be told, so it is neither called MP3."""
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(b"ID3\x04\x00\x00\x00\x00\x07\x68" + bytes(40))  # declares 1000 bytes
+    with pytest.raises(InputError, match=r"cut\.flac: truncated: the file ends inside its ID3"):
+        detect_format(cut)
