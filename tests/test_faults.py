@@ -233,13 +233,55 @@ def _nobody_python(environment: dict[str, str]) -> str:
     pytest.skip(f"uid {NOBODY} cannot run this checkout with Python {version}: {tried}")
 
 
+#: Capabilities that let root ignore file modes: CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and
+#: CAP_FOWNER (linux/capability.h); and prctl's PR_CAPBSET_DROP.
+_MODE_CAPABILITIES = (1, 2, 3)
+_PR_CAPBSET_DROP = 24
+
+
+def _drop_mode_capabilities() -> None:
+    """In the child before exec: take root's mode-overriding capabilities out of the bounding
+    set, so that after exec this root process obeys file modes like any other user."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in _MODE_CAPABILITIES:
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def _modes_bind_root_without_capabilities() -> bool:
+    """Whether a child started with :func:`_drop_mode_capabilities` is refused a write into a
+    mode-0555 directory (it is not where the capability cannot be dropped)."""
+    with _open_directory() as root:
+        locked = root / "locked"
+        locked.mkdir(mode=0o555)
+        locked.chmod(0o555)
+        probe = f"open({str(locked / 'probe')!r}, 'w')"
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", probe],
+                capture_output=True,
+                text=True,
+                preexec_fn=_drop_mode_capabilities,  # the test runs no threads here
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode != 0 and "PermissionError" in done.stderr
+
+
 class Unprivileged:
     """Runs ``python -m marking`` (what ``aigc-mark`` runs) as a user that file modes bind.
 
-    As root, modes do not stop writes: the command runs as uid and gid 65534 (nobody) without
-    supplementary groups, with nobody's home (``/nonexistent``) as a service account has, and
-    :meth:`own` gives it the directories it would own. Otherwise it runs as this user and
-    :meth:`own` does nothing.
+    As root, modes do not stop writes. The command then runs as root without the capabilities
+    that override file modes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), so it reads
+    the checkout and the venv wherever they are while a read-only directory stays read-only.
+    Where those cannot be dropped, it runs as uid and gid 65534 (nobody) without supplementary
+    groups, with nobody's home (``/nonexistent``) as a service account has, and :meth:`own`
+    gives it the directories it would own (this needs a checkout other users can read).
+    Otherwise it runs as this user and :meth:`own` does nothing.
     """
 
     def __init__(self) -> None:
@@ -249,18 +291,23 @@ class Unprivileged:
             if name not in ("AIGC_MARK_KEY", "AIGC_MARK_DEBUG", "NUMBA_CACHE_DIR")
         }
         self.user: int | None = None
+        self.without_capabilities = False
         self.python = sys.executable
-        if os.geteuid() == 0:
-            import site
+        if os.geteuid() != 0:
+            return
+        if _modes_bind_root_without_capabilities():
+            self.without_capabilities = True
+            return
+        import site
 
-            self.user = NOBODY
-            self.environment |= {
-                "HOME": "/nonexistent",
-                "PYTHONPATH": os.pathsep.join([str(CHECKOUT), *site.getsitepackages()]),
-                "PYTHONNOUSERSITE": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
-            }
-            self.python = _nobody_python(self.environment)
+        self.user = NOBODY
+        self.environment |= {
+            "HOME": "/nonexistent",
+            "PYTHONPATH": os.pathsep.join([str(CHECKOUT), *site.getsitepackages()]),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        self.python = _nobody_python(self.environment)
 
     def own(self, *paths: Path) -> None:
         if self.user is not None:
@@ -268,8 +315,12 @@ class Unprivileged:
                 os.chown(path, self.user, self.user)
 
     def run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        ids = {} if self.user is None else {"user": self.user, "group": self.user}
-        return subprocess.run(
+        how: dict[str, object] = {}
+        if self.without_capabilities:
+            how["preexec_fn"] = _drop_mode_capabilities
+        elif self.user is not None:
+            how = {"user": self.user, "group": self.user, "extra_groups": []}
+        return subprocess.run(  # preexec_fn is safe: the test runs no threads here
             [self.python, "-m", "marking", *map(str, args)],
             capture_output=True,
             text=True,
@@ -277,19 +328,19 @@ class Unprivileged:
             cwd="/",
             timeout=600,
             check=False,
-            **({"extra_groups": []} if ids else {}),
-            **ids,
+            **how,
         )
 
     def temporary_files(self) -> set[Path]:
-        """What this user has in the system's temporary directory (as root: nobody's files,
-        less the private Numba cache of ``marking.kernels``)."""
-        if self.user is None:
+        """What the command's user has in the system's temporary directory, less the private
+        Numba cache of ``marking.kernels`` (nothing when it runs as the test's own user)."""
+        if self.user is None and not self.without_capabilities:
             return set()
+        owner = 0 if self.without_capabilities else self.user
         return {
             path
             for path in Path(tempfile.gettempdir()).iterdir()
-            if not path.name.startswith("aigc-marking-numba-") and _owner(path) == self.user
+            if not path.name.startswith("aigc-marking-numba-") and _owner(path) == owner
         }
 
 
