@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from marking.errors import UsageError
+from marking.errors import UsageError, WorkerError
 
 #: Record statuses.
 MARKED, SKIPPED, VERIFIED, FAILED = "marked", "skipped", "verified", "failed"
@@ -549,6 +549,15 @@ def _bounded(
 WORKER_DIED = "its worker process died (out of memory, or a crash in a codec)"
 
 
+def _nothing() -> None:
+    """A task that succeeds in any worker that can start: tells a file that kills its worker
+    from workers that die before doing anything (a broken interpreter or environment)."""
+
+
+#: Seconds a fresh worker gets to run :func:`_nothing` (it imports the package first).
+WORKER_START_TIMEOUT = 300
+
+
 def _run_local(
     jobs: Sequence[Job], work: Callable[[Job], dict], workers: int
 ) -> Iterator[dict[str, Any]]:
@@ -573,6 +582,7 @@ def _run_local(
     # kills its worker again fails alone, and the batch goes on.
     suspects: deque[Job] = deque()
     pending: dict[Any, tuple[Job, bool]] = {}  # future -> (job, running alone)
+    answered = False  # whether any worker has sent back a record yet
     stopped = False
     try:
         while todo or suspects or pending:
@@ -593,13 +603,20 @@ def _run_local(
                 job, alone = pending.pop(future)
                 error = future.exception()
                 if error is None:
+                    answered = True
                     yield future.result()
                 elif not isinstance(error, BrokenProcessPool):  # no record came back at all
+                    answered = True
                     yield _failure(job, error, time.perf_counter())
-                elif alone:
+                elif not alone:
+                    suspects.append(job)
+                elif answered or _workers_can_start(executor):
                     yield _failure(job, WORKER_DIED, time.perf_counter())
                 else:
-                    suspects.append(job)
+                    raise WorkerError(
+                        "worker processes die before doing any work (a task that does nothing "
+                        "killed them too), so no file was processed; run with -j 1 to see why"
+                    )
     except BaseException:
         stopped = True
         for process in list(getattr(executor, "_processes", {}).values()):
@@ -608,6 +625,17 @@ def _run_local(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=stopped)
+
+
+def _workers_can_start(executor: Any) -> bool:
+    """Whether a worker of ``executor`` (a fresh pool) runs :func:`_nothing`."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        executor.submit(_nothing).result(timeout=WORKER_START_TIMEOUT)
+    except (BrokenProcessPool, TimeoutError):
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -37,3 +37,7 @@ class UsageError(MarkingError):
     """Options that do not fit together or values out of range."""
 
     exit_code = 2
+
+
+class WorkerError(MarkingError):
+    """Worker processes cannot do any work at all (they die before the first task)."""

@@ -554,3 +554,33 @@ def test_files_that_are_plainly_not_media_are_skipped_when_walking(tmp_path: Pat
     named = run_mark("mark", source / "README.md", "-o", tmp_path / "out2", "--producer", "P")
     assert named.returncode == 3
     assert "not a supported image, audio or video file" in named.stderr
+
+
+def test_workers_that_cannot_start_end_the_batch_on_one_line(photos: Path, tmp_path: Path) -> None:
+    """Worker processes that die before doing anything (here: a sitecustomize that ends every
+    child of the command at start, as a broken interpreter or environment would) are one
+    clear error, not a "worker process died" record per file after a pool restart for each."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('AIGC_TEST_BATCH_PARENT'):\n"
+        "    os._exit(1)  # a child of the batch: die before any work\n"
+        "os.environ['AIGC_TEST_BATCH_PARENT'] = str(os.getpid())\n",
+        encoding="utf-8",
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    outdir = tmp_path / "out"
+    started = time.monotonic()
+    result = run_cli(
+        "mark", photos, "-o", outdir, "-j", "2", "--producer", "ExampleAI",
+        env={"AIGC_MARK_KEY": KEY, "PYTHONPATH": path},
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [
+        "aigc-mark: error: worker processes die before doing any work (a task that does "
+        "nothing killed them too), so no file was processed; run with -j 1 to see why"
+    ], result.stderr
+    assert time.monotonic() - started < 120
+    assert not outdir.exists() or [p for p in outdir.rglob("*") if p.is_file()] == []
