@@ -23,7 +23,9 @@ CONFIG_RESOURCE = "default-config.toml"
 #: optional (TOML has no null).
 _SECTIONS: dict[str, frozenset[str]] = {
     "mark": frozenset({"steps", "producer", "label", "source_type", "strength"}),
-    "c2pa": frozenset({"cert_chain", "key", "tsa_url", "system_name", "system_version"}),
+    "c2pa": frozenset(
+        {"cert_chain", "key", "tsa_url", "system_name", "system_version", "thumbnail"}
+    ),
     "image": frozenset({"quality", "label"}),
     "audio": frozenset({"cue"}),
     "video": frozenset({"copy_audio", "encoder", "label"}),

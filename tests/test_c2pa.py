@@ -464,3 +464,39 @@ def test_unreachable_tsa_fails_cleanly(tmp_path: Path, ca: TestCA, info: Manifes
     assert "PRIVATE" not in str(caught.value)
     assert not (tmp_path / "out.jpg").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["in.jpg"]
+
+
+def test_thumbnail_option_of_tag_mark_and_the_config(tmp_path: Path, ca: TestCA) -> None:
+    """``tag --c2pa-thumbnail``, ``mark --c2pa-thumbnail`` and ``[c2pa] thumbnail = true`` ask
+    for the small JPEG claim thumbnail; without them there is none."""
+    from tests.test_cli import run_cli
+
+    photo = tmp_path / "in" / "photo.png"
+    photo.parent.mkdir()
+    make_natural_image("RGB", (320, 256), seed=4).save(photo)
+    creds = ["--c2pa-cert", str(ca.chain), "--c2pa-key", str(ca.key)]
+    plain, thumbed = tmp_path / "plain.png", tmp_path / "thumbed.png"
+    for out, extra in ((plain, []), (thumbed, ["--c2pa-thumbnail"])):
+        done = run_cli("tag", photo, "-o", out, "--producer", "ExampleAI", *creds, *extra)
+        assert done.returncode == 0, done.stderr
+    assert _claim_thumbnail(plain) is None
+    assert _claim_thumbnail(thumbed) == "image/jpeg"
+    refused = run_cli("tag", photo, "-o", tmp_path / "x.png", "--producer", "E", "--c2pa-thumbnail")
+    assert refused.returncode == 2
+    assert "--c2pa-thumbnail needs --c2pa-cert" in refused.stderr
+
+    config = tmp_path / "thumb.toml"
+    config.write_text(
+        f'[c2pa]\ncert_chain = "{ca.chain}"\nkey = "{ca.key}"\nthumbnail = true\n'
+        '[mark]\nsteps = ["metadata", "c2pa"]\nproducer = "ExampleAI"\n',
+        encoding="utf-8",
+    )
+    runs = {
+        "flag": ["--steps", "metadata,c2pa", "--producer", "ExampleAI", *creds, "--c2pa-thumbnail"],
+        "config": ["--config", str(config)],
+    }
+    for name, options in runs.items():
+        outdir = tmp_path / f"out-{name}"
+        done = run_cli("mark", photo.parent, "-o", outdir, "--no-progress", *options)
+        assert done.returncode == 0, (name, done.stderr)
+        assert _claim_thumbnail(outdir / "photo.png") == "image/jpeg", name

@@ -91,6 +91,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--c2pa-cert", metavar="PEM", help="C2PA signing certificate chain")
     parser.add_argument("--c2pa-key", metavar="PEM", help="C2PA signing key (PKCS#8)")
     parser.add_argument(
+        "--c2pa-thumbnail",
+        action="store_true",
+        help="add a 256-pixel JPEG claim thumbnail to pictures' manifests (about 12 KB)",
+    )
+    parser.add_argument(
         "--no-resume",
         action="store_true",
         help="mark every file again, even where a finished output exists",
@@ -139,6 +144,10 @@ def _config(args: argparse.Namespace) -> Any:
     )
     if signing is not None:  # the credentials switch signing on, over the file's steps too
         config = replace(config, steps=config.steps | {C2PA})
+    if args.c2pa_thumbnail:
+        if config.signing is None:
+            raise UsageError("--c2pa-thumbnail needs --c2pa-cert and --c2pa-key (or [c2pa])")
+        config = replace(config, signing=replace(config.signing, thumbnail=True))
     return config
 
 

@@ -47,6 +47,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--c2pa-key", metavar="PEM", help="signing key (PKCS#8)")
     parser.add_argument("--tsa-url", help="RFC 3161 timestamp authority for the signature")
     parser.add_argument(
+        "--c2pa-thumbnail",
+        action="store_true",
+        help="add a 256-pixel JPEG claim thumbnail to a picture's manifest (about 12 KB)",
+    )
+    parser.add_argument(
         "--system-name", default="aigc-marking", help="name of the generating AI system, for C2PA"
     )
     parser.add_argument("--system-version", default="", help="its version")
@@ -69,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give both --c2pa-cert and --c2pa-key, or neither")
     if args.tsa_url and not args.c2pa_cert:
         raise UsageError("--tsa-url needs --c2pa-cert and --c2pa-key")
+    if args.c2pa_thumbnail and not args.c2pa_cert:
+        raise UsageError("--c2pa-thumbnail needs --c2pa-cert and --c2pa-key")
     if args.check_provider_code:
         validate_provider_code(args.producer)
     label = AigcLabel.create(
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             system_version=args.system_version,
             tsa_url=args.tsa_url,
             watermark_payload=args.watermark_payload,
+            thumbnail=args.c2pa_thumbnail,
         )
     record = tag_file(args.input, args.output, label, source_type=args.source_type, signing=signing)
     if args.json:
