@@ -237,9 +237,37 @@ def read_image(
 
     path = Path(path)
     _check_file(path)
+    try:
+        return _decode(path, path, max_pixels, min_side)
+    except InputError:
+        # Pillow refuses a PNG whose ancillary chunk fails its CRC; libpng skips the chunk.
+        # Bit rot in a C2PA manifest (caBX) must not hide the pixels and their watermark.
+        repaired = _png_repaired(path)
+        if repaired is None:
+            raise
+        return _decode(path, io.BytesIO(repaired), max_pixels, min_side)
+
+
+def _png_repaired(path: Path) -> bytes | None:
+    """A PNG under :data:`PNG_REPAIR_LIMIT` bytes without its damaged ancillary chunks."""
+    from marking.image_tags import png_without_damaged_ancillary_chunks
+
+    if _sniff_supported_format(path) != "PNG" or path.stat().st_size > PNG_REPAIR_LIMIT:
+        return None
+    return png_without_damaged_ancillary_chunks(path.read_bytes())
+
+
+#: Largest PNG read into memory to leave out damaged ancillary chunks.
+PNG_REPAIR_LIMIT = 512 * 1024 * 1024
+
+
+def _decode(
+    path: Path, source: Path | BinaryIO, max_pixels: int, min_side: int
+) -> tuple[Image.Image, ImageInfo]:
+    """:func:`read_image` on ``source`` (the file at ``path``, or a repaired copy of it)."""
     size: tuple[int, int] | None = None
     try:
-        with _pillow_guards(max_pixels), Image.open(path) as opened:
+        with _pillow_guards(max_pixels), Image.open(source) as opened:
             size = opened.size
             pillow_format = _FORMAT_ALIASES.get(opened.format or "", opened.format or "")
             _check_opened(path, opened, pillow_format, max_pixels, min_side)

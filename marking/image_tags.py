@@ -233,6 +233,18 @@ def _png_itxt_text(body: bytes) -> bytes | None:
     return text
 
 
+def png_without_damaged_ancillary_chunks(data: bytes) -> bytes | None:
+    """``data`` rebuilt without the ancillary chunks whose CRC fails (bit rot in a C2PA
+    ``caBX`` chunk, say), as libpng would read it; ``None`` when no chunk was left out or the
+    damage is elsewhere (a critical chunk, the XMP label, truncation)."""
+    try:
+        chunks = _png_chunks(data, rewriting=False)
+    except InputError:
+        return None
+    rebuilt = _PNG_SIGNATURE + b"".join(_png_chunk(*chunk) for chunk in chunks)
+    return rebuilt if rebuilt != data else None
+
+
 def _png_read_xmp(data: bytes) -> bytes | None:
     for kind, body in _png_chunks(data, rewriting=False):
         if _is_png_xmp(kind, body):

@@ -713,3 +713,39 @@ def test_detect_file_accepts_pictures_too_small_to_mark(
     with pytest.raises(InputTooSmallError):
         embed_file(small, tmp_path / "out.png")
     assert not detect_file(small).detected
+
+
+def _png_with_chunk_after_ihdr(
+    pixels: Image.Image, kind: bytes, body: bytes, crc_xor: int
+) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pixels.save(buffer, "PNG")
+    data = buffer.getvalue()
+    ihdr_end = 8 + 8 + 13 + 4
+    crc = zlib.crc32(kind + body) ^ crc_xor
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+    return data[:ihdr_end] + chunk + data[ihdr_end:]
+
+
+def test_a_png_with_a_damaged_ancillary_chunk_is_read_as_libpng_reads_it(tmp_path: Path) -> None:
+    """Bit rot in an ancillary chunk (a C2PA ``caBX``) made Pillow refuse the whole picture;
+    the chunk is left out and the pixels read, marked and detected. Damage in a critical
+    chunk is still an error."""
+    picture = make_natural_image("RGB", (320, 256), seed=8)
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(_png_with_chunk_after_ihdr(picture, b"caBX", b"jumb" * 50, 1))
+    image, _ = read_image(damaged)
+    assert np.array_equal(np.asarray(image), np.asarray(picture))
+    marked = tmp_path / "marked.png"
+    embed_file(damaged, marked, key="png-repair", payload="0123456789abcdef")
+    assert b"caBX" not in marked.read_bytes()
+    assert detect_file(marked, key="png-repair").payload == "0123456789abcdef"
+
+    critical = tmp_path / "critical.png"
+    data = bytearray(_png_with_chunk_after_ihdr(picture, b"caBX", b"jumb" * 50, 0))
+    data[8 + 8 + 13] ^= 0xFF  # the IHDR chunk's CRC
+    critical.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt"):
+        read_image(critical)
