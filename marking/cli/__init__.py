@@ -42,6 +42,23 @@ def add_key_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_signing_options(parser: argparse.ArgumentParser) -> None:
+    """``--c2pa-cert``, ``--c2pa-key`` and ``--c2pa-thumbnail``, shared by tag and mark."""
+    parser.add_argument("--c2pa-cert", metavar="PEM", help="C2PA signing certificate chain")
+    parser.add_argument("--c2pa-key", metavar="PEM", help="C2PA signing key (PKCS#8)")
+    parser.add_argument(
+        "--c2pa-thumbnail",
+        action="store_true",
+        help="add a 256-pixel JPEG claim thumbnail to pictures' manifests (about 12 KB)",
+    )
+
+
+def require_signing_pair(args: argparse.Namespace) -> None:
+    """The certificate chain and the key come together or not at all."""
+    if bool(args.c2pa_cert) != bool(args.c2pa_key):
+        raise UsageError("give both --c2pa-cert and --c2pa-key, or neither")
+
+
 def whole_number(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:

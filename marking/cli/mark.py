@@ -14,9 +14,11 @@ from typing import Any
 
 from marking.cli import (
     add_key_options,
+    add_signing_options,
     json_line,
     print_error,
     redact,
+    require_signing_pair,
     resolve_key,
     secrets_in,
     whole_number,
@@ -88,13 +90,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--producer", help="GB 45438 ContentProducer (provider name or code)")
     parser.add_argument("--label-level", choices=("1", "2", "3"), dest="label_level")
     parser.add_argument("--strength", type=float, help="watermark strength (default 1.0)")
-    parser.add_argument("--c2pa-cert", metavar="PEM", help="C2PA signing certificate chain")
-    parser.add_argument("--c2pa-key", metavar="PEM", help="C2PA signing key (PKCS#8)")
-    parser.add_argument(
-        "--c2pa-thumbnail",
-        action="store_true",
-        help="add a 256-pixel JPEG claim thumbnail to pictures' manifests (about 12 KB)",
-    )
+    add_signing_options(parser)
     parser.add_argument(
         "--no-resume",
         action="store_true",
@@ -125,8 +121,7 @@ def _config(args: argparse.Namespace) -> Any:
     from marking.pipeline import C2PA
 
     signing = None
-    if bool(args.c2pa_cert) != bool(args.c2pa_key):
-        raise UsageError("give both --c2pa-cert and --c2pa-key, or neither")
+    require_signing_pair(args)
     if args.c2pa_cert:
         from marking.tagging import Signing
 

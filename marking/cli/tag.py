@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import json_line
+from marking.cli import add_signing_options, json_line, require_signing_pair
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
 
@@ -43,14 +43,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="URI",
         help="IPTC digital source type (default trainedAlgorithmicMedia)",
     )
-    parser.add_argument("--c2pa-cert", metavar="PEM", help="signing certificate chain")
-    parser.add_argument("--c2pa-key", metavar="PEM", help="signing key (PKCS#8)")
+    add_signing_options(parser)
     parser.add_argument("--tsa-url", help="RFC 3161 timestamp authority for the signature")
-    parser.add_argument(
-        "--c2pa-thumbnail",
-        action="store_true",
-        help="add a 256-pixel JPEG claim thumbnail to a picture's manifest (about 12 KB)",
-    )
     parser.add_argument(
         "--system-name", default="aigc-marking", help="name of the generating AI system, for C2PA"
     )
@@ -70,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from marking.errors import UsageError
     from marking.tagging import Signing, tag_file
 
-    if bool(args.c2pa_cert) != bool(args.c2pa_key):
-        raise UsageError("give both --c2pa-cert and --c2pa-key, or neither")
+    require_signing_pair(args)
     if args.tsa_url and not args.c2pa_cert:
         raise UsageError("--tsa-url needs --c2pa-cert and --c2pa-key")
     if args.c2pa_thumbnail and not args.c2pa_cert:
