@@ -64,7 +64,14 @@ for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, compare_audio, test
 
 from results_writer import Machine, _machine_lines, distribution_version, this_machine  # noqa: E402
 
-from marking.payload import CHECK_BITS, CODED_BITS, PAYLOAD_BITS, payload_check  # noqa: E402
+from marking.payload import (  # noqa: E402
+    CHECK_BITS,
+    CODED_BITS,
+    PAYLOAD_BITS,
+    bits_to_bytes,
+    bytes_to_bits,
+    payload_check,
+)
 
 RESULTS = BENCH_DIR / "results"
 #: Items and keys per item of the full run (``--scale`` multiplies the item counts).
@@ -121,8 +128,8 @@ class Batch:
 
 
 def _check_bits(payload_bits: np.ndarray) -> np.ndarray:
-    value = payload_check(np.packbits(payload_bits.astype(np.uint8), bitorder="big").tobytes())
-    return np.array([(value >> (CHECK_BITS - 1 - i)) & 1 for i in range(CHECK_BITS)], np.uint8)
+    check = payload_check(bits_to_bytes(payload_bits.astype(np.uint8)))
+    return bytes_to_bits(check.to_bytes(CHECK_BITS // 8, "big"))
 
 
 def check_matrix() -> tuple[np.ndarray, np.ndarray]:
