@@ -15,15 +15,38 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from marking.errors import MarkingError, OutputError
+from marking.errors import InputError, MarkingError, OutputError, UnusableOutputError
 
 StrPath = str | os.PathLike[str]
+
+#: What a file that is not a regular file is, by its ``stat`` type, for one-line messages.
+_FILE_TYPES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def display_path(path: StrPath) -> str:
     """A path as text for a one-line message (control characters escaped)."""
     text = os.fspath(path)
     return text if text.isprintable() else repr(text)[1:-1]
+
+
+def file_type(mode: int) -> str:
+    """``"a FIFO"``, ``"a character device"``...: what a non-regular file is (its ``st_mode``)."""
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def not_regular(mode: int) -> str:
+    """The one-line problem of a non-regular file: ``"a FIFO, not a regular file"``."""
+    kind = file_type(mode)
+    return kind if kind == "not a regular file" else f"{kind}, not a regular file"
 
 
 def file_error(cls: type[MarkingError], path: StrPath, problem: str) -> MarkingError:
@@ -62,16 +85,17 @@ def _same_file(target: Path, other: Path) -> bool:
 def check_output_path(path: StrPath, forbid: Iterable[StrPath] = ()) -> Path:
     """Validate an output path before any work is done; return it as a :class:`Path`.
 
-    Raises :class:`OutputError` when the target is one of ``forbid`` (the inputs), is a
-    directory, or its directory is missing or not writable.
+    Raises :class:`OutputError` when the target is one of ``forbid`` (the inputs), or its
+    directory is missing or not writable; :class:`UnusableOutputError` (a usage error) when it
+    exists and is not a regular file: a directory, a device node such as ``/dev/null``, a FIFO
+    or a socket is never replaced, written into or opened (a symlink is judged by its target).
     """
     target = Path(path)
     shown = display_path(target)
     for other in forbid:
         if _same_file(target, Path(other)):
             raise OutputError(f"{shown}: refusing to overwrite the input file")
-    if target.is_dir():
-        raise OutputError(f"{shown}: is a directory")
+    refuse_non_regular_output(target)
     directory = target.parent
     if not directory.exists():
         raise OutputError(f"{shown}: directory {display_path(directory)} does not exist")
@@ -80,6 +104,21 @@ def check_output_path(path: StrPath, forbid: Iterable[StrPath] = ()) -> Path:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"{shown}: directory {display_path(directory)} is not writable")
     return target
+
+
+def refuse_non_regular_output(target: StrPath) -> None:
+    """Raise :class:`UnusableOutputError` if ``target`` exists and is not a regular file."""
+    try:
+        mode = Path(target).stat().st_mode
+    except OSError:
+        return  # absent (or a dangling symlink, which the rename replaces): a new file
+    if stat.S_ISDIR(mode):
+        raise UnusableOutputError(f"{display_path(target)}: is a directory")
+    if not stat.S_ISREG(mode):
+        raise UnusableOutputError(
+            f"{display_path(target)}: {not_regular(mode)}; an output must be a regular file "
+            "or a new name"
+        )
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -94,7 +133,11 @@ def _fsync_directory(directory: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_write(
-    path: StrPath, *, forbid: Iterable[StrPath] = (), readable: bool = False
+    path: StrPath,
+    *,
+    forbid: Iterable[StrPath] = (),
+    readable: bool = False,
+    mode: int | None = None,
 ) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success it replaces ``path`` atomically.
 
@@ -103,7 +146,9 @@ def atomic_write(
     block raises anything (including ``KeyboardInterrupt``), the temporary file is removed
     and ``path`` is left untouched.
     The new file gets the usual permissions (those of the file it replaces, or
-    ``0o666 & ~umask``), not the private ``0o600`` of a fresh temporary file.
+    ``0o666 & ~umask``), not the private ``0o600`` of a fresh temporary file; ``mode`` sets
+    them instead (``0o600`` for a private key). A target that became a non-regular file
+    meanwhile (a FIFO or a device node put in its place) is refused, not replaced.
     """
     target = check_output_path(path, forbid)
     shown = display_path(target)
@@ -119,11 +164,13 @@ def atomic_write(
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        try:
-            mode = stat.S_IMODE(target.stat().st_mode)
-        except OSError:
-            mode = 0o666 & ~_current_umask()
+        if mode is None:
+            try:
+                mode = stat.S_IMODE(target.stat().st_mode)
+            except OSError:
+                mode = 0o666 & ~_current_umask()
         temp_path.chmod(mode)
+        refuse_non_regular_output(target)
         temp_path.replace(target)  # os.replace: atomic on POSIX
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -151,9 +198,70 @@ def input_file_problem(path: StrPath, what: str = "media") -> str | None:
     if stat.S_ISDIR(status.st_mode):
         return f"is a directory, not {'an' if what[0] in 'aeiou' else 'a'} {what} file"
     if not stat.S_ISREG(status.st_mode):
-        return "not a regular file"
+        return not_regular(status.st_mode)
     if status.st_size == 0:
         return "file is empty"
     if not os.access(source, os.R_OK):
         return "permission denied"
     return None
+
+
+def open_regular(path: StrPath) -> BinaryIO:
+    """Open a regular file for reading, and only a regular file; raise :class:`OSError` else.
+
+    The path is checked with ``stat`` first, so a FIFO, a device node (``/dev/zero``), a socket
+    or a directory is never opened at all (opening a FIFO blocks until a writer comes; opening
+    a device can have effects of its own). The open itself is non-blocking and its descriptor
+    is checked to be that same regular file, so a FIFO swapped in between cannot hang the
+    process either. Errors are :class:`OSError` (``IsADirectoryError`` for a directory) whose
+    ``strerror`` names the problem, e.g. "a FIFO, not a regular file".
+    """
+    name = os.fspath(path)
+    before = Path(name).stat()
+    if stat.S_ISDIR(before.st_mode):
+        raise IsADirectoryError(21, "is a directory", name)
+    if not stat.S_ISREG(before.st_mode):
+        raise OSError(0, not_regular(before.st_mode), name)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(name, flags | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        after = os.fstat(fd)
+        if not stat.S_ISREG(after.st_mode):
+            raise OSError(0, not_regular(after.st_mode), name)
+        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise OSError(0, "file replaced while being opened", name)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_whole(path: StrPath) -> bytes:
+    """The content of a regular file, opened with :func:`open_regular` (never a FIFO)."""
+    with open_regular(path) as stream:
+        return stream.read()
+
+
+def read_small_file(path: StrPath, limit: int) -> bytes:
+    """The whole content of a small regular file (a key, a certificate, a settings file).
+
+    Opened with :func:`open_regular`; more than ``limit`` bytes is an :class:`OSError`
+    ("over N bytes"), so ``/dev/zero`` or a huge file named by mistake costs nothing.
+    """
+    with open_regular(path) as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(0, f"over {limit} bytes, too large for this file", os.fspath(path))
+    return data
+
+
+def open_input(path: StrPath, what: str = "media") -> BinaryIO:
+    """:func:`open_regular` for a media input: every problem is a one-line :class:`InputError`
+    naming the file ("no such file", "a FIFO, not a regular file", "is a directory...")."""
+    try:
+        return open_regular(path)
+    except OSError as error:
+        problem = input_file_problem(path, what) or error.strerror or str(error)
+        raise file_error(InputError, path, problem) from None

@@ -42,6 +42,7 @@ from marking.atomic import (
     check_output_path,
     display_path,
     input_file_problem,
+    open_regular,
 )
 from marking.errors import (
     InputError,
@@ -118,7 +119,7 @@ class AudioInfo:
 def _sniff_unreadable(path: Path) -> str | None:
     """Name the media type when the file starts like one libsndfile cannot decode."""
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             head = stream.read(16)
     except OSError:
         return None
@@ -141,7 +142,7 @@ def _mp3_states_length(path: Path) -> bool:
     Without one, libsndfile's frame count is an estimate from the file size and bitrate.
     """
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             head = stream.read(10)
             offset = 0
             if len(head) == 10 and head[:3] == b"ID3":

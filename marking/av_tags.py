@@ -30,6 +30,7 @@ from marking.atomic import (
     check_output_path,
     display_path,
     input_file_problem,
+    open_regular,
 )
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 
@@ -118,7 +119,7 @@ def detect_format(path: StrPath) -> str:
     """The key of :data:`SUPPORTED` that ``path`` holds, judged by its first bytes."""
     source = _check_input(path)
     shown = display_path(source)
-    with source.open("rb") as stream:
+    with open_regular(source) as stream:
         head = stream.read(4096)
         if head.startswith(b"ID3") and len(head) >= 10:
             stream.seek(_id3_size(head))
@@ -213,7 +214,7 @@ def _av_label_text(path: Path) -> str | None:
 
 def _moov_first(path: Path) -> bool:
     """Whether the top-level ``moov`` box comes before ``mdat`` (a web-optimised file)."""
-    with path.open("rb") as stream:
+    with open_regular(path) as stream:
         while header := stream.read(8):
             if len(header) < 8:
                 return False
@@ -516,7 +517,7 @@ def _write_wav(source: Path, target: BinaryIO, text: str) -> None:
     """Write ``source`` to ``target`` with one AIGC chunk (replacing any, else appended)."""
     shown = display_path(source)
     payload = text.encode("utf-8")
-    with source.open("rb") as stream:
+    with open_regular(source) as stream:
         layout = _riff_layout(stream, shown)
         _require_wave_chunks(layout, shown)
         problem = _rewrite_problem(stream, layout)
@@ -587,7 +588,7 @@ def _check_wav_copy(source: Path, temp: Path, target: Path) -> None:
 
 def _wav_label_text(path: Path) -> str | None:
     shown = display_path(path)
-    with path.open("rb") as stream:
+    with open_regular(path) as stream:
         layout = _riff_layout(stream, shown)
         _require_wave_chunks(layout, shown)
         for chunk in layout.chunks:
@@ -628,7 +629,7 @@ def _check_audio_complete(path: Path, kind: str) -> None:
     if kind in ("ogg", "opus", "oggflac"):
         from mutagen.ogg import OggPage
 
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             first = OggPage(stream)
             try:
                 last = OggPage.find_last(stream, first.serial, finishing=True)
@@ -775,7 +776,7 @@ def tag_media(
             stream.flush()
             _check_wav_copy(source, temp, target)
         else:
-            with source.open("rb") as original:
+            with open_regular(source) as original:
                 shutil.copyfileobj(original, stream, _COPY_BLOCK)
             stream.flush()
             _write_mutagen(temp, kind, text)

@@ -42,6 +42,7 @@ class Job:
     size: int = 0
     problem: str | None = None  # found while collecting (missing input, colliding output)
     found: bool = False  # by walking a directory or a glob, rather than named
+    skip: str | None = None  # why a file found by walking is left alone (a FIFO, a device)
 
 
 # --- collecting inputs -------------------------------------------------------------------------
@@ -52,8 +53,9 @@ def _is_hidden(name: str) -> bool:
 
 
 def _walk(directory: Path) -> Iterator[Path]:
-    """Regular files under ``directory`` in a stable order; hidden entries and symlinked
-    directories are not followed."""
+    """Files under ``directory`` in a stable order; hidden entries and symlinked directories
+    are not followed. Non-regular entries (FIFOs, sockets, device nodes) are yielded too, so
+    the batch can say it skipped them (:func:`_not_regular`); nothing here opens them."""
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(name for name in dirs if not _is_hidden(name))
         for name in sorted(files):
@@ -155,6 +157,23 @@ def output_path(file: Path, root: Path | None, outdir: Path) -> Path:
     return target
 
 
+def _not_regular(file: Path, root: Path | None) -> str | None:
+    """Why a file found by walking a directory (or matching a glob) is skipped unopened: it
+    is a FIFO (opening it would wait for a writer forever), a device node (``/dev/zero``
+    never ends), a socket. A file named directly is not skipped: it fails with that reason."""
+    if root is None:
+        return None
+    import stat
+
+    from marking.atomic import not_regular
+
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return None  # gone meanwhile, or a dangling symlink: processing reports it
+    return None if stat.S_ISREG(mode) else not_regular(mode)
+
+
 def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) -> list[Job]:
     """The jobs of a ``mark`` batch; files inside ``outdir`` (earlier outputs) are left out."""
     jobs: list[Job] = []
@@ -163,6 +182,10 @@ def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) 
         if root is not None and _inside(file, outdir):
             continue
         size = _size(file)
+        skip = _not_regular(file, root)
+        if skip is not None:
+            jobs.append(Job(str(file), None, size, found=True, skip=skip))
+            continue
         try:
             target = output_path(file, root, outdir)
         except UsageError as error:
@@ -262,7 +285,7 @@ def output_lock(outdir: Path) -> Iterator[None]:
 
 def verify_jobs(inputs: Sequence[str], stdin: TextIO | None = None) -> list[Job]:
     return [
-        Job(str(file), None, _size(file), found=root is not None)
+        Job(str(file), None, _size(file), found=root is not None, skip=_not_regular(file, root))
         for file, root in collect(inputs, stdin)
     ]
 
@@ -402,6 +425,8 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
     from marking.pipeline import mark_file
 
     started = time.perf_counter()
+    if job.skip is not None:
+        return _mark_record(job, status=SKIPPED, output=None, reason=job.skip)
     if job.problem is not None or job.output is None:
         return _mark_record(job, **_failure(job, job.problem or "no output path", started))
     if not_media(job):
@@ -439,12 +464,12 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
     from marking.verify import verify_file
 
     started = time.perf_counter()
-    if not_media(job):
+    if job.skip is not None or not_media(job):
         return {
             "input": job.input,
             "modality": None,
             "status": SKIPPED,
-            "reason": NOT_MEDIA,
+            "reason": job.skip or NOT_MEDIA,
             "bytes": job.size,
             "seconds": 0.0,
         }

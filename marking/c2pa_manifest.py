@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from marking.aigc_label import FIELD_KEYS
-from marking.atomic import atomic_write, display_path
+from marking.atomic import atomic_write, display_path, open_regular
 from marking.errors import InputError, MarkingError, UnsupportedInputError, UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
@@ -387,7 +387,7 @@ def sign_file(
         raise InputError(f"{display_path(source)}: no such file")
     _check_signer(cert_chain_pem, key_pem)
     manifest = build_manifest(info)
-    with source.open("rb") as stream:
+    with open_regular(source) as stream:
         found = _existing_manifest(mime, stream)
     has_manifest = found is not None
     if has_manifest and existing == "refuse":
@@ -401,7 +401,7 @@ def sign_file(
         first["action"] = "c2pa.opened"
         first["parameters"] = {"ingredientIds": [_PARENT_ID]}
     # Streams end to end, so a long video is signed without being held in memory.
-    with source.open("rb") as original, atomic_write(dst, forbid=[source], readable=True) as out:
+    with open_regular(source) as original, atomic_write(dst, forbid=[source], readable=True) as out:
         try:
             signer_info = c2pa.C2paSignerInfo(
                 c2pa.C2paSigningAlg.ES256, cert_chain_pem, key_pem, tsa_url
@@ -541,7 +541,7 @@ def _absent(source: Path, reason: str) -> ManifestReport:
     and last 16 MiB are searched for the store's JUMBF signature.
     """
     try:
-        with source.open("rb") as stream:
+        with open_regular(source) as stream:
             head = stream.read(_STRAY_WINDOW)
             size = stream.seek(0, os.SEEK_END)
             tail = b""
@@ -603,7 +603,7 @@ def read_manifest(
         kind = f"{source.suffix.lower()} files" if source.suffix else "files without a suffix"
         return _absent(source, f"C2PA defines no embedding for {kind}")
     try:
-        with context, source.open("rb") as stream:
+        with context, open_regular(source) as stream:
             reader = c2pa.Reader.try_create(mime, stream, None, context)
             if reader is None:
                 return _absent(source, "no C2PA manifest")

@@ -58,16 +58,17 @@ _AUDIO_MAGIC = (
 
 def media_kind(path: str | os.PathLike[str]) -> str:
     """``"image"``, ``"audio"`` or ``"video"``; a one-line InputError when it is none of them."""
+    from marking.atomic import file_error, open_input
+
     file = Path(path)
-    try:
-        with file.open("rb") as stream:
+    # Only a regular file is opened (a FIFO would block, a device such as /dev/zero never ends).
+    with open_input(file) as stream:
+        try:
             head = stream.read(64)
-    except FileNotFoundError:
-        raise InputError(f"{os.fspath(path)}: no such file") from None
-    except OSError as error:
-        raise InputError(f"{os.fspath(path)}: {error.strerror or error}") from None
+        except OSError as error:
+            raise file_error(InputError, path, error.strerror or str(error)) from None
     if not head:
-        raise InputError(f"{os.fspath(path)}: file is empty")
+        raise file_error(InputError, path, "file is empty")
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return IMAGE
     if head.startswith(_AUDIO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
@@ -76,22 +77,25 @@ def media_kind(path: str | os.PathLike[str]) -> str:
         return AUDIO
     if head[4:8] == b"ftyp" or head.startswith((b"\x1a\x45\xdf\xa3", b"OggS")):
         return _container_kind(file)
-    raise UnsupportedInputError(f"{os.fspath(path)}: not a supported image, audio or video file")
+    raise file_error(UnsupportedInputError, path, "not a supported image, audio or video file")
 
 
 def _container_kind(file: Path) -> str:
     """Video when the container has a video stream (cover art aside), else audio."""
     import av
 
+    from marking.atomic import file_error, open_input
+
     try:
-        with av.open(os.fspath(file)) as container:
-            for stream in container.streams.video:
-                if not stream.disposition & getattr(av.stream.Disposition, "attached_pic", 0):
+        # FFmpeg reads the file through the descriptor open_input checked (no second open).
+        with open_input(file) as stream, av.open(stream) as container:
+            for video in container.streams.video:
+                if not video.disposition & getattr(av.stream.Disposition, "attached_pic", 0):
                     return VIDEO
             if container.streams.audio:
                 return AUDIO
     except (av.error.FFmpegError, OSError, ValueError) as error:
         # FFmpeg's errors read "[Errno N] reason: 'path'"; keep the reason only.
         reason = getattr(error, "strerror", None) or str(error)
-        raise InputError(f"{os.fspath(file)}: cannot read the container ({reason})") from None
-    raise UnsupportedInputError(f"{os.fspath(file)}: the container holds no audio or video")
+        raise file_error(InputError, file, f"cannot read the container ({reason})") from None
+    raise file_error(UnsupportedInputError, file, "the container holds no audio or video")

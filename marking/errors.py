@@ -39,5 +39,12 @@ class UsageError(MarkingError):
     exit_code = 2
 
 
+class UnusableOutputError(OutputError):
+    """An output path that names something other than a regular file (a directory, a device
+    node, a FIFO, a socket): a usage error, since nothing is written there."""
+
+    exit_code = UsageError.exit_code
+
+
 class WorkerError(MarkingError):
     """Worker processes cannot do any work at all (they die before the first task)."""

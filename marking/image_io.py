@@ -33,6 +33,8 @@ from marking.atomic import (
     display_path,
     file_error,
     input_file_problem,
+    open_regular,
+    read_whole,
 )
 from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
 from marking.errors import (
@@ -254,7 +256,7 @@ def _png_repaired(path: Path) -> bytes | None:
 
     if _sniff_supported_format(path) != "PNG" or path.stat().st_size > PNG_REPAIR_LIMIT:
         return None
-    return png_without_damaged_ancillary_chunks(path.read_bytes())
+    return png_without_damaged_ancillary_chunks(read_whole(path))
 
 
 #: Largest PNG read into memory to leave out damaged ancillary chunks.
@@ -296,7 +298,7 @@ def _decode(
 def _sniff_supported_format(path: Path) -> str | None:
     """The supported format whose signature the file starts with, if any."""
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             head = stream.read(12)
     except OSError:
         return None
@@ -472,7 +474,7 @@ def _png_chunks(path: Path) -> tuple[tuple[bytes, bytes, bool], ...]:
     chunks = []
     copied = 0
     after_idat = False
-    with path.open("rb") as stream:
+    with open_regular(path) as stream:
         for chunk_type, length in _iter_png_chunks(stream):
             if chunk_type == b"IDAT":
                 after_idat = True
@@ -500,7 +502,7 @@ def _decodes_to_fewer_bits(image: Image.Image) -> bool:
 
 def _webp_is_lossless(path: Path) -> bool:
     """Whether a WebP file's image is VP8L (lossless) rather than VP8 (lossy)."""
-    with path.open("rb") as stream:
+    with open_regular(path) as stream:
         header = stream.read(12)
         if header[:4] != b"RIFF" or header[8:12] != b"WEBP":
             return False

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from marking.aigc_label import AigcLabel
-from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.atomic import (
+    StrPath,
+    atomic_write,
+    check_output_path,
+    display_path,
+    read_whole,
+)
 from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
 from marking.errors import InputError, InputTooLargeError, OutputError, UnsupportedInputError
 from marking.xmp import (
@@ -514,7 +520,7 @@ def tag_image_bytes(data: bytes, fmt: str | None, packet: bytes) -> bytes:
 
 def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        data = read_whole(path)
     except FileNotFoundError:
         raise InputError(f"{display_path(path)}: no such file") from None
     except IsADirectoryError:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from marking.aigc_label import AigcLabel
-from marking.atomic import check_output_path, display_path
+from marking.atomic import check_output_path, display_path, open_regular
 from marking.errors import MarkingError, UnsupportedInputError, UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
@@ -129,7 +129,7 @@ def content_id(path: StrPath, producer: str) -> str:
 
     digest = hashlib.blake2b(digest_size=16, person=b"aigc-produce-id")
     digest.update(producer.encode("utf-8") + b"\x00")  # producers are printable ASCII
-    with Path(path).open("rb") as stream:
+    with open_regular(path) as stream:
         while block := stream.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from marking.atomic import atomic_write, check_output_path
+
 __all__ = ["TestCA", "make_test_ca"]
 
 #: How long the certificates stay valid, and how far back "not before" is set (clock skew).
@@ -45,13 +47,11 @@ class TestCA:
     """The root's private key (PKCS#8 PEM, mode 0600), to issue more test certificates."""
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file readable by the owner only (no window with wider modes)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as stream:
+def _write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` atomically; ``mode`` 0o600 for a private key (its temporary file is
+    already private, so there is no window with wider modes)."""
+    with atomic_write(path, mode=mode) as stream:
         stream.write(data)
-    path.chmod(0o600)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -177,10 +177,12 @@ def make_test_ca(
         key=out / "signer.key",
         root_key=out / "root.key",
     )
-    ca.root_cert.write_bytes(root_pem)
-    ca.chain.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + root_pem)
-    _write_private(ca.key, _key_pem(leaf_key))
-    _write_private(ca.root_key, _key_pem(root_key))
+    for path in (ca.root_cert, ca.chain, ca.key, ca.root_key):
+        check_output_path(path)  # all four are writable, before any is written
+    _write(ca.root_cert, root_pem)
+    _write(ca.chain, leaf.public_bytes(serialization.Encoding.PEM) + root_pem)
+    _write(ca.key, _key_pem(leaf_key), mode=0o600)
+    _write(ca.root_key, _key_pem(root_key), mode=0o600)
     return ca
 
 
