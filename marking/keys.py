@@ -22,6 +22,9 @@ DEFAULT_KEY = "aigc-marking/public/v1"
 #: Environment variable the command line reads a key from.
 KEY_ENV_VAR = "AIGC_MARK_KEY"
 
+#: Largest key file read: a key is one line; anything bigger is not a key file.
+KEY_FILE_LIMIT = 64 * 1024
+
 
 class Key:
     """A secret key whose value never appears in ``repr`` or ``str``."""
@@ -65,15 +68,17 @@ def exposed_key_file(path: str | os.PathLike[str]) -> str | None:
     """Why a key file is unsafe (other users may read it), or None. POSIX permissions only."""
     import stat
 
+    from marking.atomic import display_path
+
     try:
         mode = Path(path).stat().st_mode
     except OSError:
         return None  # reading it will report the problem
-    if os.name != "posix" or not mode & (stat.S_IRGRP | stat.S_IROTH):
-        return None
+    if not stat.S_ISREG(mode) or os.name != "posix" or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None  # a device or a FIFO is refused when read
     who = "anyone on this machine" if mode & stat.S_IROTH else "its group"
     return (
-        f"key file {os.fspath(path)} is readable by {who} (mode {stat.S_IMODE(mode):o}); "
+        f"key file {display_path(path)} is readable by {who} (mode {stat.S_IMODE(mode):o}); "
         f"chmod 600 it"
     )
 
@@ -86,10 +91,14 @@ def load_key(value: str | None = None, key_file: str | os.PathLike[str] | None =
     if value is not None and key_file is not None:
         raise ValueError("give a key or a key file, not both")
     if key_file is not None:
-        text = Path(key_file).read_bytes().splitlines()
+        from marking.atomic import display_path, read_small_file
+
+        # Only a regular file, and only a small one: /dev/zero or a FIFO must not hang or
+        # exhaust memory. OSError names the problem ("over 65536 bytes", "a FIFO, ...").
+        text = read_small_file(key_file, KEY_FILE_LIMIT).splitlines()
         secret = text[0].strip() if text else b""
         if not secret:
-            raise ValueError(f"key file {os.fspath(key_file)!r} is empty")
+            raise ValueError(f"--key-file {display_path(key_file)}: the first line is empty")
         return Key(secret)
     if value is not None:
         return Key(value)

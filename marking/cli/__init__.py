@@ -25,6 +25,70 @@ KEY_ENV_VAR = "AIGC_MARK_KEY"  # mirrors marking.keys.KEY_ENV_VAR without import
 DEBUG_ENV_VAR = "AIGC_MARK_DEBUG"
 
 
+def _names_a_key(option: str) -> bool:
+    """Whether an option, as typed, may be meant to take a key: ``--key``, ``--key-file``,
+    abbreviations (``--ke``), misspellings (``--kye``, ``--keyfile``) and ``--c2pa-key``."""
+    import difflib
+
+    name = option.lstrip("-").lower()
+    if not name or name[0].isdigit():  # "-5": a negative number, not an option
+        return False
+    return (
+        "key" in name
+        or "secret" in name
+        or "key-file".startswith(name)
+        or bool(difflib.get_close_matches(name, ("key", "key-file"), n=1, cutoff=0.6))
+    )
+
+
+def argument_secrets(argv: Sequence[str]) -> list[str]:
+    """The values given to key-like options in ``argv`` (``--key S``, ``--kye=S``...), and the
+    key in the environment: what argparse's own error messages must not repeat."""
+    found = [os.environ.get(KEY_ENV_VAR) or ""]
+    for index, token in enumerate(argv):
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-":
+            continue
+        option, equals, value = token.partition("=")
+        if _names_a_key(option):
+            found.append(value if equals else (argv[index + 1] if index + 1 < len(argv) else ""))
+    return [value for value in found if value]
+
+
+def redact_words(text: str, secrets: Sequence[str]) -> str:
+    """Replace each secret that stands as a word of its own in ``text`` (between spaces,
+    quotes, ``=`` or commas), whatever its length: argparse quotes arguments whole."""
+    import re
+
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = re.sub(rf"(?<![^\s'\"=,]){re.escape(secret)}(?![^\s'\",])", "<key>", text)
+    return redact(text, secrets)
+
+
+class RedactingParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors never show a key.
+
+    argparse prints "unrecognized arguments: --key SECRET" (a verb without ``--key``, or a
+    misspelt ``--kye``), "ambiguous option: --ke=SECRET ..." and the like before the command
+    runs; each parser (the subcommands' too) redacts the values of key-like options of the
+    arguments it was given.
+    """
+
+    _secrets: Sequence[str] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        given = list(sys.argv[1:] if args is None else args)
+        self._secrets = argument_secrets(given)
+        return super().parse_known_args(given, namespace)
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {redact_words(message, self._secrets)}\n")
+
+
 def add_key_options(parser: argparse.ArgumentParser) -> None:
     """``--key`` / ``--key-file``, mutually exclusive; the environment is the fallback."""
     group = parser.add_mutually_exclusive_group()
@@ -80,9 +144,16 @@ def resolve_key(args: argparse.Namespace) -> Key:
             print(f"{PROG}: warning: {exposed}", file=sys.stderr)
     try:
         return load_key(args.key, args.key_file)
+    except FileNotFoundError:
+        # The name given may be the key itself (--key-file where --key was meant): not shown.
+        raise UsageError(
+            "--key-file: no such file (the name given is not shown, in case it is a key)"
+        ) from None
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise UsageError(f"key file {args.key_file}: {reason}") from None
+        from marking.atomic import display_path
+
+        reason = error.strerror or str(error)  # the file exists: its name is a path, not a key
+        raise UsageError(f"--key-file {display_path(args.key_file)}: {reason}") from None
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
 
@@ -112,8 +183,10 @@ def one_line(text: str) -> str:
 
 
 def print_error(message: str, secrets: Sequence[str] = ()) -> None:
-    """``aigc-mark: error: <message>`` on stderr, one line."""
-    print(f"{PROG}: error: {redact(one_line(message), secrets)}", file=sys.stderr)
+    """``aigc-mark: error: <message>`` on stderr, one line (control characters escaped)."""
+    from marking.atomic import display_path
+
+    print(f"{PROG}: error: {display_path(redact(one_line(message), secrets))}", file=sys.stderr)
 
 
 def json_safe(value: Any) -> Any:
@@ -191,7 +264,9 @@ class ProgressBar:
     def __init__(self, label: str, *, delay: float = 1.0, stream: Any = None) -> None:
         import time
 
-        self.label = label
+        from marking.atomic import display_path
+
+        self.label = display_path(label)
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.delay = delay
@@ -237,8 +312,11 @@ def run_batch(
     ``--json``) and the batch goes on. Exit 3 if any file failed, else 0 if any file was
     found marked, else 1.
     """
+    from marking.atomic import display_path
+
     any_found = any_failed = False
     for file in args.inputs:
+        shown = display_path(file)  # a name with a newline must not forge a result line
         try:
             found, record, line = check(file)
         except Exception as error:  # one bad file must not stop the batch
@@ -246,12 +324,12 @@ def run_batch(
                 traceback.print_exc()
             any_failed = True
             problem = redact(describe_failure(error, file), secrets_in(args))
-            print(f"{file}: error: {problem}", file=sys.stderr, flush=True)
+            print(f"{shown}: error: {display_path(problem)}", file=sys.stderr, flush=True)
             if args.json:
                 print(json_line({"file": file, "error": problem}), flush=True)
             continue
         any_found = any_found or found
-        print(json_line(record) if args.json else f"{file}: {line}", flush=True)
+        print(json_line(record) if args.json else f"{shown}: {display_path(line)}", flush=True)
     if any_failed:
         return 3
     return 0 if any_found else 1

@@ -6,6 +6,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
+from marking.atomic import display_path
 from marking.cli import ProgressBar, add_key_options, json_line, resolve_key, watermark_kind
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
 
@@ -165,9 +166,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_line(record))
     else:
-        print(
-            f"marked {record['input']} -> {record['output']} payload={record['payload']} {measure}"
-        )
+        source, target = display_path(record["input"]), display_path(record["output"])
+        print(f"marked {source} -> {target} payload={record['payload']} {measure}")
     return 0
 
 

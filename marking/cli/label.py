@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from marking.atomic import display_path
 from marking.cli import json_line
 from marking.label_options import DEFAULT_TEXT, POSITIONS, PRESETS
 
@@ -272,5 +273,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_line(record))
     else:
-        print(f"labeled {record['kind']} {record['input']} -> {record['output']}")
+        source, target = display_path(record["input"]), display_path(record["output"])
+        print(f"labeled {record['kind']} {source} -> {target}")
     return 0

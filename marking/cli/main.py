@@ -17,6 +17,7 @@ from typing import Any
 from marking.cli import (
     DEBUG_ENV_VAR,
     PROG,
+    RedactingParser,
     bench,
     detect,
     embed,
@@ -59,7 +60,7 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = RedactingParser(
         prog=PROG,
         description="Label and watermark AI-generated media, and verify the marks.",
         epilog="exit status: 0 mark found / written, 1 no mark found, 2 usage error, "

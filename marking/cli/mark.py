@@ -7,11 +7,13 @@ stderr, one JSON line per file in the report, a summary at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
+from marking.atomic import display_path
 from marking.cli import (
     add_key_options,
     add_signing_options,
@@ -204,37 +206,39 @@ def run_records(
     secrets = secrets_in(args)
     # Starting a worker process costs about a second (imports): few files run in-process.
     workers = args.workers or (1 if len(jobs) < SMALL_BATCH else min(default_workers(), len(jobs)))
-    report, close_report = _open_report(args.report)
     to_stdout = args.report == "-"
     progress = _Progress(len(jobs), sum(job.size for job in jobs), not args.no_progress)
     counts: dict[str, int] = {}
     started = time.perf_counter()
     interrupted: int | None = None
-    records = run(jobs, work, workers=workers, dask=args.dask)
-    try:
-        for record in records:
-            if complete is not None:
-                record = complete(record)
-            if record.get("error"):
-                record["error"] = redact(record["error"], secrets)
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
-            if record.get("ai_marked"):
-                counts["ai-marked"] = counts.get("ai-marked", 0) + 1
-            progress.advance(record)
-            if report is not None:
-                report.write(json_line(record) + "\n")
-                report.flush()
-            if record["status"] == "failed":
-                progress.write(f"{record['input']}: error: {record['error']}", sys.stderr)
-            elif not to_stdout:
-                progress.write(f"{record['input']}: {describe(record)}", sys.stdout)
-    except Interrupted as stop:
-        interrupted = 128 + stop.signal_number
-    finally:
-        # Stop the workers now (not whenever the generator is collected), before the summary.
-        records.close()
-        progress.close()
-        close_report()
+    with _open_report(args.report) as report:
+        records = run(jobs, work, workers=workers, dask=args.dask)
+        try:
+            for record in records:
+                if complete is not None:
+                    record = complete(record)
+                if record.get("error"):
+                    record["error"] = redact(record["error"], secrets)
+                counts[record["status"]] = counts.get(record["status"], 0) + 1
+                if record.get("ai_marked"):
+                    counts["ai-marked"] = counts.get("ai-marked", 0) + 1
+                progress.advance(record)
+                if report is not None:
+                    report.write(json_line(record) + "\n")
+                    report.flush()
+                shown = display_path(record["input"])
+                # Names (and labels read from files) with control characters are escaped:
+                # a newline in a file name must not forge a result line of its own.
+                if record["status"] == "failed":
+                    progress.write(f"{shown}: error: {display_path(record['error'])}", sys.stderr)
+                elif not to_stdout:
+                    progress.write(f"{shown}: {display_path(describe(record))}", sys.stdout)
+        except Interrupted as stop:
+            interrupted = 128 + stop.signal_number
+        finally:
+            # Stop the workers now (not whenever the generator is collected), before the summary.
+            records.close()
+            progress.close()
     if summary or interrupted:
         _print_summary(
             len(jobs),
@@ -270,37 +274,83 @@ def _print_summary(
     )
 
 
-def without_report(jobs: list[Any], target: str | None) -> list[Any]:
-    """The jobs, less the report file itself (a re-run must not take it for an input)."""
+def without_report(jobs: list[Any], target: str | None, outdir: Any = None) -> list[Any]:
+    """The jobs, less an earlier report found by walking a directory (a re-run must not take
+    it for an input); a report path that would destroy something is a usage error.
+
+    Refused before any work: a report that is one of the inputs named (``--report *.jpg``
+    expands to ``--report a.jpg b.jpg``), an existing media file (by its name or content), a
+    file under OUTDIR, or anything but a regular file (a device node, a FIFO, a directory).
+    """
     if target is None or target == "-":
         return jobs
     import os
-
-    report = os.path.realpath(target)
-    return [job for job in jobs if os.path.realpath(job.input) != report]
-
-
-def _open_report(target: str | None) -> tuple[Any, Callable[[], None]]:
-    if target is None:
-        return None, lambda: None
-    if target == "-":
-        return sys.stdout, lambda: None
     from pathlib import Path
 
-    from marking.errors import UsageError
+    from marking.atomic import check_output_path, display_path
+    from marking.batch import _inside
+    from marking.content_sniffing import MEDIA_SUFFIXES, media_kind
+    from marking.errors import MarkingError, UsageError
+
+    report = Path(target)
+    shown = f"--report {display_path(report)}"
+    if outdir is not None and _inside(report, Path(outdir)):
+        raise UsageError(f"{shown} is inside the output directory; put the report elsewhere")
+    try:
+        check_output_path(report)
+    except MarkingError as error:
+        raise UsageError(f"--report {error}") from None
+    identity = os.path.realpath(report)
+    same = [job for job in jobs if os.path.realpath(job.input) == identity]
+    if any(not job.found for job in same):
+        raise UsageError(f"{shown} is one of the inputs; name a new file for the report")
+    if report.is_file():
+        media = report.suffix.lower() in MEDIA_SUFFIXES
+        if not media:
+            try:
+                media_kind(report)
+                media = True
+            except MarkingError:
+                pass
+        if media:
+            raise UsageError(f"{shown} is an existing media file; name a new file for the report")
+    return [job for job in jobs if job not in same]
+
+
+@contextlib.contextmanager
+def _open_report(target: str | None) -> Iterator[TextIO | None]:
+    """The report stream: standard output for ``-``; for a file, a temporary one that replaces
+    the file (atomically) when the batch ends, finished or interrupted: a report is whole, and
+    an earlier one survives a batch that breaks down."""
+    if target is None:
+        yield None
+        return
+    if target == "-":
+        yield sys.stdout
+        return
+    import io
+
+    from marking.atomic import atomic_write
+    from marking.errors import MarkingError, UsageError
 
     try:
-        stream = Path(target).open("w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
-    except OSError as error:
-        raise UsageError(f"report {target}: {error.strerror or error}") from None
-    return stream, stream.close
+        with atomic_write(target) as binary:
+            text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
+            try:
+                yield text
+            finally:
+                text.flush()
+                text.detach()  # atomic_write closes the file itself
+    except MarkingError as error:
+        raise UsageError(f"--report {error}") from None
 
 
 def _describe(record: dict[str, Any]) -> str:
     if record["status"] == "skipped":
         return f"skipped ({record['reason']})"
     steps = "+".join(record.get("steps") or [])
-    return f"{record['modality']} {steps} -> {record['output']} (payload {record['payload']})"
+    output = display_path(record["output"])
+    return f"{record['modality']} {steps} -> {output} (payload {record['payload']})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -323,14 +373,16 @@ def run(args: argparse.Namespace) -> int:
         args.report = "-"
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"output directory {outdir} is a file")
-    jobs = without_report(mark_jobs(args.inputs, outdir), args.report)
+        raise UsageError(f"output directory {display_path(outdir)} is a file")
+    jobs = without_report(mark_jobs(args.inputs, outdir), args.report, outdir)
     if not jobs:
         raise UsageError("no input files found")
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(f"output directory {outdir}: {error.strerror or error}") from None
+        raise UsageError(
+            f"output directory {display_path(outdir)}: {error.strerror or error}"
+        ) from None
     work = partial(mark_one, config=config, key=key, resume=not args.no_resume)
     with output_lock(outdir):
         counts, interrupted = run_records(args, jobs, work, _describe, complete=missing_mark_fields)

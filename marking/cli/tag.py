@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from marking.atomic import display_path
 from marking.cli import add_signing_options, json_line, require_signing_pair
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
@@ -96,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
         print(json_line(record))
     else:
         signed = " and signed (C2PA)" if signing else ""
+        source, target = display_path(args.input), display_path(args.output)
         print(
-            f"tagged {record['kind']} {args.input} -> {args.output}{signed}: "
-            f"ProduceID {label.produce_id}"
+            f"tagged {record['kind']} {source} -> {target}{signed}: "
+            f"ProduceID {display_path(label.produce_id)}"
         )
     return 0

@@ -23,11 +23,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from marking.atomic import display_path
     from marking.test_ca import make_test_ca
 
     ca = make_test_ca(args.directory, organization=args.organization)
     print(
-        f"test CA in {args.directory}: trust anchor {ca.root_cert}, sign with "
-        f"--c2pa-cert {ca.chain} --c2pa-key {ca.key}"
+        f"test CA in {display_path(args.directory)}: trust anchor {display_path(ca.root_cert)}, "
+        f"sign with --c2pa-cert {display_path(ca.chain)} --c2pa-key {display_path(ca.key)}"
     )
     return 0
