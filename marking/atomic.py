@@ -248,12 +248,12 @@ def read_small_file(path: StrPath, limit: int) -> bytes:
     """The whole content of a small regular file (a key, a certificate, a settings file).
 
     Opened with :func:`open_regular`; more than ``limit`` bytes is an :class:`OSError`
-    ("over N bytes"), so ``/dev/zero`` or a huge file named by mistake costs nothing.
+    ("larger than N bytes"), so ``/dev/zero`` or a huge file named by mistake costs nothing.
     """
     with open_regular(path) as stream:
         data = stream.read(limit + 1)
     if len(data) > limit:
-        raise OSError(0, f"over {limit} bytes, too large for this file", os.fspath(path))
+        raise OSError(0, f"larger than {limit} bytes", os.fspath(path))
     return data
 
 

@@ -94,7 +94,7 @@ def load_key(value: str | None = None, key_file: str | os.PathLike[str] | None =
         from marking.atomic import display_path, read_small_file
 
         # Only a regular file, and only a small one: /dev/zero or a FIFO must not hang or
-        # exhaust memory. OSError names the problem ("over 65536 bytes", "a FIFO, ...").
+        # exhaust memory. OSError names the problem ("larger than 65536 bytes", "a FIFO, ...").
         text = read_small_file(key_file, KEY_FILE_LIMIT).splitlines()
         secret = text[0].strip() if text else b""
         if not secret:

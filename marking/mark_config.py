@@ -12,12 +12,13 @@ import os
 import tomllib
 from dataclasses import fields
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from marking.errors import UsageError
 
 CONFIG_RESOURCE = "default-config.toml"
+#: Largest settings file read (a TOML file of a few settings is a few KB).
+SETTINGS_FILE_LIMIT = 1 << 20
 
 #: Keys each section takes. Empty strings and zeros stand for "not set" where the setting is
 #: optional (TOML has no null).
@@ -39,9 +40,11 @@ def default_config_text() -> str:
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a TOML config file; one-line UsageError on anything wrong with it."""
-    shown = os.fspath(path)
+    from marking.atomic import display_path, read_small_file
+
+    shown = display_path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_small_file(path, SETTINGS_FILE_LIMIT).decode("utf-8")
     except OSError as error:
         raise UsageError(f"config {shown}: {error.strerror or error}") from None
     except UnicodeDecodeError:

@@ -18,6 +18,9 @@ from marking.atomic import check_output_path
 from marking.errors import UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
+#: Largest certificate chain or key file read (a PEM chain is a few KB).
+PEM_FILE_LIMIT = 1 << 20
+
 
 @dataclass(frozen=True)
 class Signing:
@@ -34,10 +37,16 @@ class Signing:
     thumbnail: bool = False
 
     def read(self) -> tuple[bytes, bytes]:
+        from marking.atomic import display_path, read_small_file
+
         try:
-            return Path(self.cert_chain).read_bytes(), Path(self.key).read_bytes()
+            return (
+                read_small_file(self.cert_chain, PEM_FILE_LIMIT),
+                read_small_file(self.key, PEM_FILE_LIMIT),
+            )
         except OSError as error:
-            raise UsageError(f"C2PA credentials: {error.filename}: {error.strerror}") from None
+            where = display_path(error.filename or "")
+            raise UsageError(f"C2PA credentials: {where}: {error.strerror}") from None
 
 
 def tag_file(

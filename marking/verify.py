@@ -22,6 +22,9 @@ from marking.errors import (
 )
 from marking.source_types import AI_SOURCE_TYPES
 
+#: Largest trust-anchor bundle read (a system's whole CA bundle is about 200 KB).
+TRUST_ANCHORS_LIMIT = 16 << 20
+
 
 def payload_for_label(producer: str, produce_id: str) -> str:
     """The 64-bit watermark payload that belongs to a metadata label (16 hex digits).
@@ -199,12 +202,13 @@ def _read_c2pa(result: Verification, path: Any, trust_anchors: Any) -> None:
 
     anchors = None
     if trust_anchors is not None:
+        from marking.atomic import display_path, read_small_file
+
         try:
-            with open(trust_anchors, "rb") as stream:  # noqa: PTH123 - str or PathLike
-                anchors = stream.read()
+            anchors = read_small_file(trust_anchors, TRUST_ANCHORS_LIMIT)
         except OSError as error:
             raise UsageError(
-                f"trust anchors {os.fspath(trust_anchors)}: {error.strerror}"
+                f"trust anchors {display_path(trust_anchors)}: {error.strerror}"
             ) from None
     try:
         report = read_manifest(path, trust_anchors_pem=anchors)

@@ -166,10 +166,15 @@ def default_font_path() -> Path:
 def _font(path: str, size: int) -> Any:
     from PIL import ImageFont
 
+    from marking.atomic import open_regular
+
     try:
+        with open_regular(path):  # FreeType opens the path itself: never a FIFO or a device
+            pass
         return ImageFont.truetype(path, size)
     except OSError as error:
-        raise UnsupportedInputError(f"cannot load font {path!r}: {error}") from None
+        reason = error.strerror if error.errno == 0 else error  # open_regular's own refusals
+        raise UnsupportedInputError(f"cannot load font {path!r}: {reason}") from None
 
 
 def _missing_glyphs(path: str, text: str) -> list[str]:
