@@ -36,17 +36,19 @@ def display_path(path: StrPath) -> str:
 
 
 def file_type(mode: int) -> str:
-    """``"a FIFO"``, ``"a character device"``...: what a non-regular file is (its ``st_mode``)."""
+    """``"a regular file"``, ``"a FIFO"``, ``"a character device"``...: what a file is, by its
+    ``st_mode``, for one-line messages."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
     for test, name in _FILE_TYPES:
         if test(mode):
             return name
-    return "not a regular file"
+    return "a special file"
 
 
 def not_regular(mode: int) -> str:
     """The one-line problem of a non-regular file: ``"a FIFO, not a regular file"``."""
-    kind = file_type(mode)
-    return kind if kind == "not a regular file" else f"{kind}, not a regular file"
+    return f"{file_type(mode)}, not a regular file"
 
 
 def file_error(cls: type[MarkingError], path: StrPath, problem: str) -> MarkingError:

@@ -219,6 +219,11 @@ def test_mark_never_replaces_a_non_regular_file_in_outdir(
     assert result.returncode == 3, result.stderr
     assert f"{SAID[kind]}, not a regular file" in result.stderr
     assert same_kind(outdir / "in.jpg", kind)
+    # OUTDIR itself a FIFO, a device, a socket: a usage error, and left as it is.
+    node = outdir / "in.jpg"
+    line = assert_one_error_line(run("mark", picture, "-o", node, "--producer", PRODUCER), 2)
+    assert line.endswith(f"is {SAID[kind]}, not a directory")
+    assert same_kind(node, kind)
 
 
 @pytest.mark.parametrize("kind", NODE_KINDS)

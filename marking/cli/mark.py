@@ -373,7 +373,10 @@ def run(args: argparse.Namespace) -> int:
         args.report = "-"
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"output directory {display_path(outdir)} is a file")
+        from marking.atomic import file_type
+
+        kind = file_type(outdir.stat().st_mode)
+        raise UsageError(f"output directory {display_path(outdir)} is {kind}, not a directory")
     jobs = without_report(mark_jobs(args.inputs, outdir), args.report, outdir)
     if not jobs:
         raise UsageError("no input files found")
