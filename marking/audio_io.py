@@ -22,6 +22,7 @@ block by block, so a file of any length is handled in constant memory.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
@@ -41,6 +42,7 @@ from marking.atomic import (
     atomic_write,
     check_output_path,
     display_path,
+    file_error,
     input_file_problem,
 )
 from marking.errors import (
@@ -325,6 +327,14 @@ class _SequentialSoundFile(sf.SoundFile):
     block-versus-whole-file MP3 test in ``tests/test_audio_io.py`` guards it.
     """
 
+    #: The :class:`_WavView` it reads through, if any: closed with it.
+    view: _WavView | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.view is not None:
+            self.view.close()
+
     def _cdata_io(self, action: str, data: Any, ctype: str, frames: int) -> int:
         if action != "read" or self.mode != "r":
             return int(super()._cdata_io(action, data, ctype, frames))
@@ -332,6 +342,114 @@ class _SequentialSoundFile(sf.SoundFile):
         count = getattr(sf._snd, f"sf_readf_{ctype}")(self._file, data, frames)
         sf._error_check(self._errorcode)
         return int(count)
+
+
+#: The chunks before a WAV's 'data' that libsndfile parses (LIST and the like) go into a
+#: header buffer it refuses to grow past 100 KiB (it doubles it, so 64 KiB is the most it
+#: gets): a WAV with more, say 5,000 LIST chunks before its samples, fails to open ("No
+#: 'data' chunk marker") although every player plays it. Such a file is opened through a
+#: view that leaves out the chunks beyond this many bytes (see :class:`_WavView`).
+_WAV_HEADER_BUDGET = 32 * 1024
+#: Chunks a WAV's samples cannot be decoded without: always in the view.
+_WAV_ESSENTIAL_CHUNKS = frozenset({b"fmt ", b"fact", b"data"})
+
+
+class _WavView:
+    """A read-only file object showing a RIFF WAVE file without some of its chunks.
+
+    Built from ranges of the real file (the chunks kept, verbatim) after a new 12-byte RIFF
+    header; reads and seeks map onto the file, so nothing is copied or held in memory.
+    """
+
+    def __init__(self, path: Path, ranges: list[tuple[int, int]]) -> None:
+        body = sum(size for _, size in ranges)
+        header = b"RIFF" + min(4 + body, 0xFFFFFFFF).to_bytes(4, "little") + b"WAVE"
+        self._header = header
+        self._ranges = ranges
+        self._size = len(header) + body
+        self._position = 0
+        self._file = path.open("rb")
+
+    def read(self, count: int = -1) -> bytes:
+        end = self._size if count is None or count < 0 else min(self._size, self._position + count)
+        pieces = []
+        while self._position < end:
+            piece = self._piece(self._position, end - self._position)
+            if not piece:
+                break
+            pieces.append(piece)
+            self._position += len(piece)
+        return b"".join(pieces)
+
+    def _piece(self, position: int, count: int) -> bytes:
+        if position < len(self._header):
+            return self._header[position : position + count]
+        start = len(self._header)
+        for offset, size in self._ranges:
+            if position < start + size:
+                self._file.seek(offset + position - start)
+                return self._file.read(min(count, start + size - position))
+            start += size
+        return b""
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _wav_view(path: Path) -> _WavView | None:
+    """A view of a RIFF WAVE file whose chunks before 'data' libsndfile cannot take in (see
+    :data:`_WAV_HEADER_BUDGET`) without the ones past the budget; None for any other file."""
+    from marking.av_tags import _riff_layout
+
+    try:
+        with path.open("rb") as stream:
+            layout = _riff_layout(stream, display_path(path))
+            file_size = stream.seek(0, os.SEEK_END)
+    except (InputError, OSError):
+        return None
+    ranges: list[tuple[int, int]] = []
+    spent = 0
+    dropped = False
+    before_data = True
+    for chunk in layout.chunks:
+        start = chunk.offset - 8
+        size = min(8 + chunk.declared + (chunk.declared & 1), file_size - start)
+        essential = chunk.name in _WAV_ESSENTIAL_CHUNKS or not before_data
+        if not essential and spent + size > _WAV_HEADER_BUDGET:
+            dropped = True
+        else:
+            spent += 0 if essential else size
+            ranges.append((start, size))
+        before_data = before_data and chunk.name != b"data"
+    if not dropped:
+        return None
+    return _WavView(path, ranges)
+
+
+def open_sound(path: Path) -> _SequentialSoundFile:
+    """Open ``path`` with libsndfile, through a :class:`_WavView` when it is a WAV with more
+    chunks before its samples than libsndfile takes in. Raises what soundfile raises."""
+    try:
+        return _SequentialSoundFile(path)
+    except sf.LibsndfileError:
+        view = _wav_view(path)
+        if view is None:
+            raise
+    try:
+        sound = _SequentialSoundFile(view)
+    except BaseException:
+        view.close()
+        raise
+    sound.view = view
+    return sound
 
 
 def _open_for_reading(path: Path) -> sf.SoundFile:
@@ -344,7 +462,7 @@ def _open_for_reading(path: Path) -> sf.SoundFile:
     messages: list[str] = []
     try:
         with decoder_messages(messages):
-            return _SequentialSoundFile(path)
+            return open_sound(path)
     except sf.LibsndfileError as error:
         raise _open_error(path, error, messages) from None
     except (sf.SoundFileRuntimeError, RuntimeError, TypeError, ValueError) as error:
@@ -379,8 +497,24 @@ def probe_audio(path: StrPath) -> AudioInfo:
     return info
 
 
+@dataclass
+class Salvage:
+    """What a reader that salvages damaged audio (``read_blocks(..., salvage=...)``) met.
+
+    ``damage`` is the error the file would have given a writer (None when it read cleanly);
+    ``notes`` are the one-line notes for the reader's report.
+    """
+
+    damage: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 def read_blocks(
-    path: StrPath, blocksize: int = DEFAULT_BLOCKSIZE, *, info: AudioInfo | None = None
+    path: StrPath,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+    *,
+    info: AudioInfo | None = None,
+    salvage: Salvage | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the audio as float32 blocks of shape ``(n, channels)``, never the whole file.
 
@@ -389,6 +523,12 @@ def read_blocks(
     the header's frame count is exact, when the stream ends before it (a truncated or
     corrupt file). With an estimated count (``info.length_exact`` false) the stream is read
     to its end, however long it turns out to be.
+
+    With ``salvage`` (readers: detect, verify), damage is not an error: where libsndfile
+    stops (a FLAC decoder that lost sync, an MP3 frame of noise, a broken Ogg page, a cut
+    file), FFmpeg reads on, skipping what it cannot decode and filling the time it covered
+    with silence, so what follows keeps its place; ``salvage`` then holds the error a writer
+    gets and a note. Still in constant memory.
     """
     if blocksize <= 0:
         raise UsageError(f"block size must be positive, not {blocksize}")
@@ -396,11 +536,11 @@ def read_blocks(
     shown = display_path(source)
     info = info or probe_audio(source)
     expected = info.frames if info.length_exact else None
-    yield from _read_blocks(source, shown, blocksize, expected)
+    yield from _read_blocks(source, shown, blocksize, expected, salvage)
 
 
 def _read_blocks(
-    source: Path, shown: str, blocksize: int, expected: int | None
+    source: Path, shown: str, blocksize: int, expected: int | None, salvage: Salvage | None
 ) -> Iterator[np.ndarray]:
     """:func:`read_blocks` for ``expected`` frames exactly, or to the end when it is None."""
     # SoundFile.blocks() would hand back stale buffer contents when the decoder delivers
@@ -420,19 +560,155 @@ def _read_blocks(
                     block = sound.read(wanted, dtype="float32", always_2d=True, out=buffer)
             except (sf.SoundFileRuntimeError, RuntimeError) as error:
                 detail = _decoder_detail(messages) or str(error)
-                raise InputError(
-                    f"{shown}: corrupt or truncated audio at frame {done} ({detail})"
-                ) from None
+                problem = f"corrupt or truncated audio at frame {done} ({detail})"
+                if salvage is None:
+                    raise InputError(f"{shown}: {problem}") from None
+                break
             if len(block) == 0:
                 if expected is None:
                     return
                 detail = _decoder_detail(messages)
-                raise InputError(
-                    f"{shown}: audio ends after {done} of {expected} frames"
+                problem = (
+                    f"audio ends after {done} of {expected} frames"
                     f" (truncated or corrupt file{'; ' + detail if detail else ''})"
                 )
+                if salvage is None:
+                    raise InputError(f"{shown}: {problem}")
+                break
             done += len(block)
             yield block
+        else:
+            return
+        rate = int(sound.samplerate)
+    yield from _read_on_with_ffmpeg(source, done, expected, rate, blocksize, salvage, problem)
+
+
+#: The longest gap in the timestamps that is filled with silence (seconds); a longer jump is
+#: a timestamp error, not lost audio.
+_MAX_GAP_SECONDS = 60.0
+
+
+@dataclass
+class AvDecodeStats:
+    """What :func:`av_audio_blocks` skipped: damaged packets, and the silence put in."""
+
+    dropped_packets: int = 0
+    gap_frames: int = 0
+
+
+def av_audio_blocks(
+    container: Any,
+    stream: Any,
+    source: Path,
+    stats: AvDecodeStats | None = None,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode an audio stream with PyAV (FFmpeg) as float32 ``(n, channels)`` blocks.
+
+    Yields ``(position, samples)``: where the block starts, in samples from the stream's
+    start time (from its first frame when it has none). Damaged packets are skipped, as
+    players do, and the time they covered, seen as a gap in the timestamps, is filled with
+    silence (at most :data:`_MAX_GAP_SECONDS` at once), so the samples after damage stay in
+    place; frames without a timestamp follow the one before. Raises :class:`InputError` when
+    the container itself cannot be read on (a demuxer error).
+    """
+    import av
+
+    stats = stats if stats is not None else AvDecodeStats()
+    ctx = stream.codec_context
+    rate, channels = int(ctx.sample_rate), int(ctx.channels)
+    to_float = av.AudioResampler(format="flt", layout=ctx.layout, rate=rate)
+    tick = float(stream.time_base or 0) * rate
+    tolerance = max(math.ceil(2 * tick), rate // 100)
+    largest_gap = round(_MAX_GAP_SECONDS * rate)
+    origin = stream.start_time  # in the stream's time base
+    position: int | None = None  # where the next sample belongs
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.FFmpegError as error:
+            raise file_error(InputError, source, f"unreadable audio data: {error}") from None
+        try:
+            decoded = stream.decode(packet)
+        except av.FFmpegError:
+            stats.dropped_packets += 1
+            decoded = []
+        for frame in decoded:
+            start = None
+            if frame.pts is not None and frame.time_base:
+                if origin is None:
+                    origin = frame.pts
+                start = round((frame.pts - origin) * frame.time_base * rate)
+            if position is None:
+                position = start or 0
+            elif start is not None and tolerance < start - position <= largest_gap:
+                stats.gap_frames += start - position
+                while position < start:
+                    count = min(blocksize, start - position)
+                    yield position, np.zeros((count, channels), np.float32)
+                    position += count
+            pieces = [f.to_ndarray().reshape(-1, channels) for f in to_float.resample(frame)]
+            if pieces:
+                samples = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+                yield position, samples
+                position += len(samples)
+        if packet is None:
+            return
+
+
+def _read_on_with_ffmpeg(
+    source: Path,
+    done: int,
+    expected: int | None,
+    rate: int,
+    blocksize: int,
+    salvage: Salvage,
+    problem: str,
+) -> Iterator[np.ndarray]:
+    """Read ``source`` on from frame ``done`` with FFmpeg, where libsndfile stopped."""
+    import av
+
+    salvage.damage = problem
+    seconds = done / rate
+    stats = AvDecodeStats()
+    got = 0
+    try:
+        container = av.open(os.fspath(source), "r", metadata_errors="replace")
+    except (av.FFmpegError, OSError, ValueError):
+        container = None
+    if container is not None:
+        with container:
+            stream = next(iter(container.streams.audio), None)
+            if stream is not None and int(stream.codec_context.sample_rate) == rate:
+                skip = done
+                for _, samples in av_audio_blocks(container, stream, source, stats, blocksize):
+                    if skip >= len(samples):
+                        skip -= len(samples)
+                        continue
+                    samples = samples[skip:]
+                    skip = 0
+                    if expected is not None:
+                        samples = samples[: expected - done - got]
+                    if len(samples):
+                        got += len(samples)
+                        yield samples
+                    if expected is not None and done + got >= expected:
+                        break
+    total = (done + got) / rate
+    if got == 0:
+        salvage.notes.append(f"{problem}; the marks were looked for in the {seconds:.2f} s before")
+        return
+    how = []
+    if stats.gap_frames:
+        how.append(f"{stats.gap_frames / rate:.2f} s lost, filled with silence")
+    if expected is not None and done + got < expected:
+        how.append(f"{(expected - done - got) / rate:.2f} s short of the length it states")
+    salvage.notes.append(
+        f"damaged: {problem}; FFmpeg read on past the damage"
+        + (f" ({', '.join(how)})" if how else "")
+        + f": the marks were looked for in {total:.2f} s"
+    )
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from marking.audio_io import (
     DEFAULT_BLOCKSIZE,
     AudioInfo,
     AudioWriter,
+    Salvage,
     check_output_suffix,
     probe_audio,
     read_blocks,
@@ -302,7 +303,8 @@ def detect_audio_file(
     Returns a record: ``input``, ``kind`` ("audio"), ``detected``, ``payload`` (hex or
     ``None``), ``false_alarm``, ``score``, ``offset`` (seconds into the file where a period of
     the mark starts, ``None`` when nothing was found), ``speed`` (playback speed the mark was
-    found at), ``duration_s``. Raises :class:`InputError` for unusable input,
+    found at), ``duration_s``, ``notes`` (damage read past: a reader salvages what decodes,
+    see :func:`~marking.audio_io.read_blocks`). Raises :class:`InputError` for unusable input,
     :class:`InputTooSmallError` for less than a second of audio and
     :class:`UnsupportedInputError` for a sample rate outside 8-192 kHz.
     """
@@ -319,9 +321,12 @@ def detect_audio_file(
     shortest = _shortest_detectable()
     if info.length_exact:
         _check_length(source, info.duration, shortest, "detect")
-    for block in read_blocks(source, blocksize, info=info):
+    salvage = Salvage()
+    for block in read_blocks(source, blocksize, info=info, salvage=salvage):
         detector.push(block)
     detection = detector.result()
+    if salvage.damage is not None and detection.seconds < shortest:
+        raise file_error(InputError, source, salvage.damage)  # too little decodes to look
     _check_length(source, detection.seconds, shortest, "detect")
     return {
         "input": os.fspath(source),
@@ -333,4 +338,5 @@ def detect_audio_file(
         "offset": detection.offset,
         "speed": detection.speed,
         "duration_s": detection.seconds,
+        "notes": salvage.notes,
     }
