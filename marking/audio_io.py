@@ -497,51 +497,40 @@ def probe_audio(path: StrPath) -> AudioInfo:
     return info
 
 
+class DamagedAudioError(InputError):
+    """The audio stops decoding partway (:func:`read_blocks`): a reader may salvage it with
+    :func:`salvage_blocks`; a writer refuses it. ``problem`` is the message without the file."""
+
+
 @dataclass
 class Salvage:
-    """What a reader that salvages damaged audio (``read_blocks(..., salvage=...)``) met.
+    """What :func:`salvage_blocks` met: the damage, and the note for the reader's report."""
 
-    ``damage`` is the error the file would have given a writer (None when it read cleanly);
-    ``notes`` are the one-line notes for the reader's report.
-    """
-
-    damage: str | None = None
+    damage: str
     notes: list[str] = field(default_factory=list)
 
 
 def read_blocks(
-    path: StrPath,
-    blocksize: int = DEFAULT_BLOCKSIZE,
-    *,
-    info: AudioInfo | None = None,
-    salvage: Salvage | None = None,
+    path: StrPath, blocksize: int = DEFAULT_BLOCKSIZE, *, info: AudioInfo | None = None
 ) -> Iterator[np.ndarray]:
     """Yield the audio as float32 blocks of shape ``(n, channels)``, never the whole file.
 
     Every block is a view of one reused buffer: it is valid only until the next block is
-    requested (copy what you keep). Raises :class:`InputError` when decoding fails or, if
-    the header's frame count is exact, when the stream ends before it (a truncated or
-    corrupt file). With an estimated count (``info.length_exact`` false) the stream is read
-    to its end, however long it turns out to be.
-
-    With ``salvage`` (readers: detect, verify), damage is not an error: where libsndfile
-    stops (a FLAC decoder that lost sync, an MP3 frame of noise, a broken Ogg page, a cut
-    file), FFmpeg reads on, skipping what it cannot decode and filling the time it covered
-    with silence, so what follows keeps its place; ``salvage`` then holds the error a writer
-    gets and a note. Still in constant memory.
+    requested (copy what you keep). Raises :class:`InputError` when the file cannot be
+    opened and :class:`DamagedAudioError` when decoding fails or, if the header's frame
+    count is exact, when the stream ends before it (a truncated or corrupt file). With an
+    estimated count (``info.length_exact`` false) the stream is read to its end, however
+    long it turns out to be.
     """
     if blocksize <= 0:
         raise UsageError(f"block size must be positive, not {blocksize}")
     source = Path(path)
-    shown = display_path(source)
     info = info or probe_audio(source)
     expected = info.frames if info.length_exact else None
-    yield from _read_blocks(source, shown, blocksize, expected, salvage)
+    yield from _read_blocks(source, blocksize, expected)
 
 
-def _read_blocks(
-    source: Path, shown: str, blocksize: int, expected: int | None, salvage: Salvage | None
-) -> Iterator[np.ndarray]:
+def _read_blocks(source: Path, blocksize: int, expected: int | None) -> Iterator[np.ndarray]:
     """:func:`read_blocks` for ``expected`` frames exactly, or to the end when it is None."""
     # SoundFile.blocks() would hand back stale buffer contents when the decoder delivers
     # fewer frames than the header promised; read() into the buffer reports the count.
@@ -560,27 +549,23 @@ def _read_blocks(
                     block = sound.read(wanted, dtype="float32", always_2d=True, out=buffer)
             except (sf.SoundFileRuntimeError, RuntimeError) as error:
                 detail = _decoder_detail(messages) or str(error)
-                problem = f"corrupt or truncated audio at frame {done} ({detail})"
-                if salvage is None:
-                    raise InputError(f"{shown}: {problem}") from None
-                break
+                raise file_error(
+                    DamagedAudioError,
+                    source,
+                    f"corrupt or truncated audio at frame {done} ({detail})",
+                ) from None
             if len(block) == 0:
                 if expected is None:
                     return
                 detail = _decoder_detail(messages)
-                problem = (
+                raise file_error(
+                    DamagedAudioError,
+                    source,
                     f"audio ends after {done} of {expected} frames"
-                    f" (truncated or corrupt file{'; ' + detail if detail else ''})"
+                    f" (truncated or corrupt file{'; ' + detail if detail else ''})",
                 )
-                if salvage is None:
-                    raise InputError(f"{shown}: {problem}")
-                break
             done += len(block)
             yield block
-        else:
-            return
-        rate = int(sound.samplerate)
-    yield from _read_on_with_ffmpeg(source, done, expected, rate, blocksize, salvage, problem)
 
 
 #: The longest gap in the timestamps that is filled with silence (seconds); a longer jump is
@@ -657,20 +642,27 @@ def av_audio_blocks(
             return
 
 
-def _read_on_with_ffmpeg(
-    source: Path,
-    done: int,
-    expected: int | None,
-    rate: int,
-    blocksize: int,
+def salvage_blocks(
+    path: StrPath,
     salvage: Salvage,
-    problem: str,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+    *,
+    info: AudioInfo | None = None,
 ) -> Iterator[np.ndarray]:
-    """Read ``source`` on from frame ``done`` with FFmpeg, where libsndfile stopped."""
+    """Read a file libsndfile stopped in (``salvage.damage``) again, with FFmpeg.
+
+    For readers (detect, verify), which salvage what decodes: FFmpeg resyncs after damage
+    (a FLAC decoder that lost sync, noise in an MP3, a broken Ogg page), skips what it
+    cannot decode and fills the time that covered with silence, so what follows keeps its
+    place. The file is read from the start, since libsndfile may have skipped some audio
+    silently before it stopped. Yields float32 ``(n, channels)`` blocks in constant memory,
+    at most the header's frame count when it is exact, and adds the note to ``salvage``.
+    """
     import av
 
-    salvage.damage = problem
-    seconds = done / rate
+    source = Path(path)
+    info = info or probe_audio(source)
+    expected = info.frames if info.length_exact else None
     stats = AvDecodeStats()
     got = 0
     try:
@@ -680,34 +672,27 @@ def _read_on_with_ffmpeg(
     if container is not None:
         with container:
             stream = next(iter(container.streams.audio), None)
-            if stream is not None and int(stream.codec_context.sample_rate) == rate:
-                skip = done
-                for _, samples in av_audio_blocks(container, stream, source, stats, blocksize):
-                    if skip >= len(samples):
-                        skip -= len(samples)
-                        continue
-                    samples = samples[skip:]
-                    skip = 0
-                    if expected is not None:
-                        samples = samples[: expected - done - got]
-                    if len(samples):
-                        got += len(samples)
-                        yield samples
-                    if expected is not None and done + got >= expected:
-                        break
-    total = (done + got) / rate
-    if got == 0:
-        salvage.notes.append(f"{problem}; the marks were looked for in the {seconds:.2f} s before")
-        return
+            usable = stream is not None and (
+                int(stream.codec_context.sample_rate),
+                int(stream.codec_context.channels),
+            ) == (info.samplerate, info.channels)
+            blocks = av_audio_blocks(container, stream, source, stats, blocksize) if usable else ()
+            for _, samples in blocks:
+                if expected is not None:
+                    samples = samples[: expected - got]
+                got += len(samples)
+                yield samples
+                if expected is not None and got >= expected:
+                    break
     how = []
     if stats.gap_frames:
-        how.append(f"{stats.gap_frames / rate:.2f} s lost, filled with silence")
-    if expected is not None and done + got < expected:
-        how.append(f"{(expected - done - got) / rate:.2f} s short of the length it states")
+        how.append(f"{stats.gap_frames / info.samplerate:.2f} s lost, filled with silence")
+    if expected is not None and got < expected:
+        how.append(f"{(expected - got) / info.samplerate:.2f} s short of the length it states")
     salvage.notes.append(
-        f"damaged: {problem}; FFmpeg read on past the damage"
+        f"damaged: {salvage.damage}; read again with FFmpeg, which skips what it cannot decode"
         + (f" ({', '.join(how)})" if how else "")
-        + f": the marks were looked for in {total:.2f} s"
+        + f": the marks were looked for in {got / info.samplerate:.2f} s"
     )
 
 
