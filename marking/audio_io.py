@@ -7,7 +7,12 @@ block by block, so a file of any length is handled in constant memory.
 * :func:`probe_audio` reads only the header and turns every way a file can be unusable into
   one :class:`~marking.errors.InputError` with a one-line message.
 * :func:`read_blocks` yields float32 blocks of shape ``(n, channels)``; a stream that ends
-  before the header's frame count (a cut-off MP3, a damaged FLAC) raises ``InputError``.
+  before the header's frame count (a cut-off MP3, a damaged FLAC) raises
+  :class:`DamagedAudioError`. Writers refuse it; readers (detect, verify) salvage what
+  decodes with :func:`salvage_blocks`, which reads the file again with FFmpeg
+  (:func:`av_audio_blocks`, also the sound track's decoder for video detection).
+* A WAV with more chunks before its samples than libsndfile takes in (5,000 LIST chunks)
+  is opened through a view without the excess (``_WavView``).
   An MP3 without a Xing/Info/VBRI tag only has an estimated count; :func:`count_frames`
   decodes it once to get the exact one.
 * Reads never seek (soundfile's seek after every read garbles MP3 block reads; see
@@ -21,7 +26,9 @@ block by block, so a file of any length is handled in constant memory.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -366,6 +373,8 @@ class _WavView:
         header = b"RIFF" + min(4 + body, 0xFFFFFFFF).to_bytes(4, "little") + b"WAVE"
         self._header = header
         self._ranges = ranges
+        #: Where each range starts in the view (after the header).
+        self._starts = list(itertools.accumulate((size for _, size in ranges), initial=12))
         self._size = len(header) + body
         self._position = 0
         self._file = path.open("rb")
@@ -384,13 +393,13 @@ class _WavView:
     def _piece(self, position: int, count: int) -> bytes:
         if position < len(self._header):
             return self._header[position : position + count]
-        start = len(self._header)
-        for offset, size in self._ranges:
-            if position < start + size:
-                self._file.seek(offset + position - start)
-                return self._file.read(min(count, start + size - position))
-            start += size
-        return b""
+        index = bisect.bisect_right(self._starts, position) - 1
+        if index >= len(self._ranges):
+            return b""
+        offset, size = self._ranges[index]
+        start = self._starts[index]
+        self._file.seek(offset + position - start)
+        return self._file.read(min(count, start + size - position))
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
