@@ -508,7 +508,10 @@ def probe_audio(path: StrPath) -> AudioInfo:
 
 class DamagedAudioError(InputError):
     """The audio stops decoding partway (:func:`read_blocks`): a reader may salvage it with
-    :func:`salvage_blocks`; a writer refuses it. ``problem`` is the message without the file."""
+    :func:`salvage_blocks`; a writer refuses it."""
+
+    #: The message without the file name (set by :func:`marking.atomic.file_error`).
+    problem: str
 
 
 @dataclass

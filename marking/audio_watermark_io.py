@@ -329,7 +329,7 @@ def detect_audio_file(
             detector.push(block)
     except DamagedAudioError as damage:
         # A reader salvages what decodes: FFmpeg reads the file again, past the damage.
-        salvage = Salvage(damage.problem)  # type: ignore[attr-defined]
+        salvage = Salvage(damage.problem)
         detector = audio_watermark.AudioDetector(
             rate=info.samplerate, key=key, speed_search=speed_search
         )
