@@ -7,7 +7,12 @@ block by block, so a file of any length is handled in constant memory.
 * :func:`probe_audio` reads only the header and turns every way a file can be unusable into
   one :class:`~marking.errors.InputError` with a one-line message.
 * :func:`read_blocks` yields float32 blocks of shape ``(n, channels)``; a stream that ends
-  before the header's frame count (a cut-off MP3, a damaged FLAC) raises ``InputError``.
+  before the header's frame count (a cut-off MP3, a damaged FLAC) raises
+  :class:`DamagedAudioError`. Writers refuse it; readers (detect, verify) salvage what
+  decodes with :func:`salvage_blocks`, which reads the file again with FFmpeg
+  (:func:`av_audio_blocks`, also the sound track's decoder for video detection).
+* A WAV with more chunks before its samples than libsndfile takes in (5,000 LIST chunks)
+  is opened through a view without the excess (``_WavView``).
   An MP3 without a Xing/Info/VBRI tag only has an estimated count; :func:`count_frames`
   decodes it once to get the exact one.
 * Reads never seek (soundfile's seek after every read garbles MP3 block reads; see
@@ -21,7 +26,10 @@ block by block, so a file of any length is handled in constant memory.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
+import math
 import os
 import re
 import sys
@@ -41,6 +49,7 @@ from marking.atomic import (
     atomic_write,
     check_output_path,
     display_path,
+    file_error,
     input_file_problem,
     open_regular,
 )
@@ -326,6 +335,14 @@ class _SequentialSoundFile(sf.SoundFile):
     block-versus-whole-file MP3 test in ``tests/test_audio_io.py`` guards it.
     """
 
+    #: The :class:`_WavView` it reads through, if any: closed with it.
+    view: _WavView | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.view is not None:
+            self.view.close()
+
     def _cdata_io(self, action: str, data: Any, ctype: str, frames: int) -> int:
         if action != "read" or self.mode != "r":
             return int(super()._cdata_io(action, data, ctype, frames))
@@ -333,6 +350,116 @@ class _SequentialSoundFile(sf.SoundFile):
         count = getattr(sf._snd, f"sf_readf_{ctype}")(self._file, data, frames)
         sf._error_check(self._errorcode)
         return int(count)
+
+
+#: The chunks before a WAV's 'data' that libsndfile parses (LIST and the like) go into a
+#: header buffer it refuses to grow past 100 KiB (it doubles it, so 64 KiB is the most it
+#: gets): a WAV with more, say 5,000 LIST chunks before its samples, fails to open ("No
+#: 'data' chunk marker") although every player plays it. Such a file is opened through a
+#: view that leaves out the chunks beyond this many bytes (see :class:`_WavView`).
+_WAV_HEADER_BUDGET = 32 * 1024
+#: Chunks a WAV's samples cannot be decoded without: always in the view.
+_WAV_ESSENTIAL_CHUNKS = frozenset({b"fmt ", b"fact", b"data"})
+
+
+class _WavView:
+    """A read-only file object showing a RIFF WAVE file without some of its chunks.
+
+    Built from ranges of the real file (the chunks kept, verbatim) after a new 12-byte RIFF
+    header; reads and seeks map onto the file, so nothing is copied or held in memory.
+    """
+
+    def __init__(self, path: Path, ranges: list[tuple[int, int]]) -> None:
+        body = sum(size for _, size in ranges)
+        header = b"RIFF" + min(4 + body, 0xFFFFFFFF).to_bytes(4, "little") + b"WAVE"
+        self._header = header
+        self._ranges = ranges
+        #: Where each range starts in the view (after the header).
+        self._starts = list(itertools.accumulate((size for _, size in ranges), initial=12))
+        self._size = len(header) + body
+        self._position = 0
+        self._file = path.open("rb")
+
+    def read(self, count: int = -1) -> bytes:
+        end = self._size if count is None or count < 0 else min(self._size, self._position + count)
+        pieces = []
+        while self._position < end:
+            piece = self._piece(self._position, end - self._position)
+            if not piece:
+                break
+            pieces.append(piece)
+            self._position += len(piece)
+        return b"".join(pieces)
+
+    def _piece(self, position: int, count: int) -> bytes:
+        if position < len(self._header):
+            return self._header[position : position + count]
+        index = bisect.bisect_right(self._starts, position) - 1
+        if index >= len(self._ranges):
+            return b""
+        offset, size = self._ranges[index]
+        start = self._starts[index]
+        self._file.seek(offset + position - start)
+        return self._file.read(min(count, start + size - position))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _wav_view(path: Path) -> _WavView | None:
+    """A view of a RIFF WAVE file whose chunks before 'data' libsndfile cannot take in (see
+    :data:`_WAV_HEADER_BUDGET`) without the ones past the budget; None for any other file."""
+    from marking.av_tags import _riff_layout
+
+    try:
+        with path.open("rb") as stream:
+            layout = _riff_layout(stream, display_path(path))
+            file_size = stream.seek(0, os.SEEK_END)
+    except (InputError, OSError):
+        return None
+    ranges: list[tuple[int, int]] = []
+    spent = 0
+    dropped = False
+    before_data = True
+    for chunk in layout.chunks:
+        start = chunk.offset - 8
+        size = min(8 + chunk.declared + (chunk.declared & 1), file_size - start)
+        essential = chunk.name in _WAV_ESSENTIAL_CHUNKS or not before_data
+        if not essential and spent + size > _WAV_HEADER_BUDGET:
+            dropped = True
+        else:
+            spent += 0 if essential else size
+            ranges.append((start, size))
+        before_data = before_data and chunk.name != b"data"
+    if not dropped:
+        return None
+    return _WavView(path, ranges)
+
+
+def open_sound(path: Path) -> _SequentialSoundFile:
+    """Open ``path`` with libsndfile, through a :class:`_WavView` when it is a WAV with more
+    chunks before its samples than libsndfile takes in. Raises what soundfile raises."""
+    try:
+        return _SequentialSoundFile(path)
+    except sf.LibsndfileError:
+        view = _wav_view(path)
+        if view is None:
+            raise
+    try:
+        sound = _SequentialSoundFile(view)
+    except BaseException:
+        view.close()
+        raise
+    sound.view = view
+    return sound
 
 
 def _open_for_reading(path: Path) -> sf.SoundFile:
@@ -345,7 +472,7 @@ def _open_for_reading(path: Path) -> sf.SoundFile:
     messages: list[str] = []
     try:
         with decoder_messages(messages):
-            return _SequentialSoundFile(path)
+            return open_sound(path)
     except sf.LibsndfileError as error:
         raise _open_error(path, error, messages) from None
     except (sf.SoundFileRuntimeError, RuntimeError, TypeError, ValueError) as error:
@@ -380,29 +507,43 @@ def probe_audio(path: StrPath) -> AudioInfo:
     return info
 
 
+class DamagedAudioError(InputError):
+    """The audio stops decoding partway (:func:`read_blocks`): a reader may salvage it with
+    :func:`salvage_blocks`; a writer refuses it."""
+
+    #: The message without the file name (set by :func:`marking.atomic.file_error`).
+    problem: str
+
+
+@dataclass
+class Salvage:
+    """What :func:`salvage_blocks` met: the damage, and the note for the reader's report."""
+
+    damage: str
+    notes: list[str] = field(default_factory=list)
+
+
 def read_blocks(
     path: StrPath, blocksize: int = DEFAULT_BLOCKSIZE, *, info: AudioInfo | None = None
 ) -> Iterator[np.ndarray]:
     """Yield the audio as float32 blocks of shape ``(n, channels)``, never the whole file.
 
     Every block is a view of one reused buffer: it is valid only until the next block is
-    requested (copy what you keep). Raises :class:`InputError` when decoding fails or, if
-    the header's frame count is exact, when the stream ends before it (a truncated or
-    corrupt file). With an estimated count (``info.length_exact`` false) the stream is read
-    to its end, however long it turns out to be.
+    requested (copy what you keep). Raises :class:`InputError` when the file cannot be
+    opened and :class:`DamagedAudioError` when decoding fails or, if the header's frame
+    count is exact, when the stream ends before it (a truncated or corrupt file). With an
+    estimated count (``info.length_exact`` false) the stream is read to its end, however
+    long it turns out to be.
     """
     if blocksize <= 0:
         raise UsageError(f"block size must be positive, not {blocksize}")
     source = Path(path)
-    shown = display_path(source)
     info = info or probe_audio(source)
     expected = info.frames if info.length_exact else None
-    yield from _read_blocks(source, shown, blocksize, expected)
+    yield from _read_blocks(source, blocksize, expected)
 
 
-def _read_blocks(
-    source: Path, shown: str, blocksize: int, expected: int | None
-) -> Iterator[np.ndarray]:
+def _read_blocks(source: Path, blocksize: int, expected: int | None) -> Iterator[np.ndarray]:
     """:func:`read_blocks` for ``expected`` frames exactly, or to the end when it is None."""
     # SoundFile.blocks() would hand back stale buffer contents when the decoder delivers
     # fewer frames than the header promised; read() into the buffer reports the count.
@@ -421,19 +562,151 @@ def _read_blocks(
                     block = sound.read(wanted, dtype="float32", always_2d=True, out=buffer)
             except (sf.SoundFileRuntimeError, RuntimeError) as error:
                 detail = _decoder_detail(messages) or str(error)
-                raise InputError(
-                    f"{shown}: corrupt or truncated audio at frame {done} ({detail})"
+                raise file_error(
+                    DamagedAudioError,
+                    source,
+                    f"corrupt or truncated audio at frame {done} ({detail})",
                 ) from None
             if len(block) == 0:
                 if expected is None:
                     return
                 detail = _decoder_detail(messages)
-                raise InputError(
-                    f"{shown}: audio ends after {done} of {expected} frames"
-                    f" (truncated or corrupt file{'; ' + detail if detail else ''})"
+                raise file_error(
+                    DamagedAudioError,
+                    source,
+                    f"audio ends after {done} of {expected} frames"
+                    f" (truncated or corrupt file{'; ' + detail if detail else ''})",
                 )
             done += len(block)
             yield block
+
+
+#: The longest gap in the timestamps that is filled with silence (seconds); a longer jump is
+#: a timestamp error, not lost audio.
+_MAX_GAP_SECONDS = 60.0
+
+
+@dataclass
+class AvDecodeStats:
+    """What :func:`av_audio_blocks` skipped: damaged packets, and the silence put in."""
+
+    dropped_packets: int = 0
+    gap_frames: int = 0
+
+
+def av_audio_blocks(
+    container: Any,
+    stream: Any,
+    source: Path,
+    stats: AvDecodeStats | None = None,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode an audio stream with PyAV (FFmpeg) as float32 ``(n, channels)`` blocks.
+
+    Yields ``(position, samples)``: where the block starts, in samples from the stream's
+    start time (from its first frame when it has none). Damaged packets are skipped, as
+    players do, and the time they covered, seen as a gap in the timestamps, is filled with
+    silence (at most :data:`_MAX_GAP_SECONDS` at once), so the samples after damage stay in
+    place; frames without a timestamp follow the one before. Raises :class:`InputError` when
+    the container itself cannot be read on (a demuxer error).
+    """
+    import av
+
+    stats = stats if stats is not None else AvDecodeStats()
+    ctx = stream.codec_context
+    rate, channels = int(ctx.sample_rate), int(ctx.channels)
+    to_float = av.AudioResampler(format="flt", layout=ctx.layout, rate=rate)
+    tick = float(stream.time_base or 0) * rate
+    tolerance = max(math.ceil(2 * tick), rate // 100)
+    largest_gap = round(_MAX_GAP_SECONDS * rate)
+    origin = stream.start_time  # in the stream's time base
+    position: int | None = None  # where the next sample belongs
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.FFmpegError as error:
+            raise file_error(InputError, source, f"unreadable audio data: {error}") from None
+        try:
+            decoded = stream.decode(packet)
+        except av.FFmpegError:
+            stats.dropped_packets += 1
+            decoded = []
+        for frame in decoded:
+            start = None
+            if frame.pts is not None and frame.time_base:
+                if origin is None:
+                    origin = frame.pts
+                start = round((frame.pts - origin) * frame.time_base * rate)
+            if position is None:
+                position = start or 0
+            elif start is not None and tolerance < start - position <= largest_gap:
+                stats.gap_frames += start - position
+                while position < start:
+                    count = min(blocksize, start - position)
+                    yield position, np.zeros((count, channels), np.float32)
+                    position += count
+            pieces = [f.to_ndarray().reshape(-1, channels) for f in to_float.resample(frame)]
+            if pieces:
+                samples = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+                yield position, samples
+                position += len(samples)
+        if packet is None:
+            return
+
+
+def salvage_blocks(
+    path: StrPath,
+    salvage: Salvage,
+    blocksize: int = DEFAULT_BLOCKSIZE,
+    *,
+    info: AudioInfo | None = None,
+) -> Iterator[np.ndarray]:
+    """Read a file libsndfile stopped in (``salvage.damage``) again, with FFmpeg.
+
+    For readers (detect, verify), which salvage what decodes: FFmpeg resyncs after damage
+    (a FLAC decoder that lost sync, noise in an MP3, a broken Ogg page), skips what it
+    cannot decode and fills the time that covered with silence, so what follows keeps its
+    place. The file is read from the start, since libsndfile may have skipped some audio
+    silently before it stopped. Yields float32 ``(n, channels)`` blocks in constant memory,
+    at most the header's frame count when it is exact, and adds the note to ``salvage``.
+    """
+    import av
+
+    source = Path(path)
+    info = info or probe_audio(source)
+    expected = info.frames if info.length_exact else None
+    stats = AvDecodeStats()
+    got = 0
+    try:
+        container = av.open(os.fspath(source), "r", metadata_errors="replace")
+    except (av.FFmpegError, OSError, ValueError):
+        container = None
+    if container is not None:
+        with container:
+            stream = next(iter(container.streams.audio), None)
+            usable = stream is not None and (
+                int(stream.codec_context.sample_rate),
+                int(stream.codec_context.channels),
+            ) == (info.samplerate, info.channels)
+            blocks = av_audio_blocks(container, stream, source, stats, blocksize) if usable else ()
+            for _, samples in blocks:
+                if expected is not None:
+                    samples = samples[: expected - got]
+                got += len(samples)
+                yield samples
+                if expected is not None and got >= expected:
+                    break
+    how = []
+    if stats.gap_frames:
+        how.append(f"{stats.gap_frames / info.samplerate:.2f} s lost, filled with silence")
+    if expected is not None and got < expected:
+        how.append(f"{(expected - got) / info.samplerate:.2f} s short of the length it states")
+    salvage.notes.append(
+        f"damaged: {salvage.damage}; read again with FFmpeg, which skips what it cannot decode"
+        + (f" ({', '.join(how)})" if how else "")
+        + f": the marks were looked for in {got / info.samplerate:.2f} s"
+    )
 
 
 @contextlib.contextmanager

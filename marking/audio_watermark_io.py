@@ -24,9 +24,12 @@ from marking.audio_io import (
     DEFAULT_BLOCKSIZE,
     AudioInfo,
     AudioWriter,
+    DamagedAudioError,
+    Salvage,
     check_output_suffix,
     probe_audio,
     read_blocks,
+    salvage_blocks,
 )
 from marking.errors import (
     InputError,
@@ -302,7 +305,8 @@ def detect_audio_file(
     Returns a record: ``input``, ``kind`` ("audio"), ``detected``, ``payload`` (hex or
     ``None``), ``false_alarm``, ``score``, ``offset`` (seconds into the file where a period of
     the mark starts, ``None`` when nothing was found), ``speed`` (playback speed the mark was
-    found at), ``duration_s``. Raises :class:`InputError` for unusable input,
+    found at), ``duration_s``, ``notes`` (damage read past: a reader salvages what decodes,
+    see :func:`~marking.audio_io.salvage_blocks`). Raises :class:`InputError` for unusable input,
     :class:`InputTooSmallError` for less than a second of audio and
     :class:`UnsupportedInputError` for a sample rate outside 8-192 kHz.
     """
@@ -319,8 +323,22 @@ def detect_audio_file(
     shortest = _shortest_detectable()
     if info.length_exact:
         _check_length(source, info.duration, shortest, "detect")
-    for block in read_blocks(source, blocksize, info=info):
-        detector.push(block)
+    salvage = None
+    try:
+        for block in read_blocks(source, blocksize, info=info):
+            detector.push(block)
+    except DamagedAudioError as damage:
+        # A reader salvages what decodes: FFmpeg reads the file again, past the damage.
+        salvage = Salvage(damage.problem)
+        detector = audio_watermark.AudioDetector(
+            rate=info.samplerate, key=key, speed_search=speed_search
+        )
+        salvaged = 0
+        for block in salvage_blocks(source, salvage, blocksize, info=info):
+            detector.push(block)
+            salvaged += len(block)
+        if salvaged < shortest * info.samplerate:
+            raise damage from None  # too little decodes to look: the damage is the answer
     detection = detector.result()
     _check_length(source, detection.seconds, shortest, "detect")
     return {
@@ -333,4 +351,5 @@ def detect_audio_file(
         "offset": detection.offset,
         "speed": detection.speed,
         "duration_s": detection.seconds,
+        "notes": salvage.notes if salvage is not None else [],
     }

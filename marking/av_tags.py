@@ -32,6 +32,7 @@ from marking.atomic import (
     input_file_problem,
     open_regular,
 )
+from marking.content_sniffing import is_mpeg_audio
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 
 if TYPE_CHECKING:
@@ -110,11 +111,6 @@ def _id3_size(head: bytes) -> int:
     return 10 + size + (10 if head[5] & 0x10 else 0)
 
 
-def _is_mpeg_audio(head: bytes) -> bool:
-    """Whether ``head`` starts with an MPEG audio frame header (not AAC ADTS)."""
-    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0
-
-
 def detect_format(path: StrPath) -> str:
     """The key of :data:`SUPPORTED` that ``path`` holds, judged by its first bytes."""
     source = _check_input(path)
@@ -128,7 +124,7 @@ def detect_format(path: StrPath) -> str:
                 return "flac"
             if not after:  # whether MP3 or FLAC followed cannot be told
                 raise InputError(f"{shown}: truncated: the file ends inside its ID3 tag")
-            if _is_mpeg_audio(after):
+            if is_mpeg_audio(after):
                 return "mp3"
             raise UnsupportedInputError(f"{shown}: ID3-tagged data that is not MP3 or FLAC")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
@@ -152,7 +148,7 @@ def detect_format(path: StrPath) -> str:
         return "webm" if _ebml_doctype(head) == "webm" else "mkv"
     if head.startswith(b"fLaC"):
         return "flac"
-    if _is_mpeg_audio(head):
+    if is_mpeg_audio(head):
         return "mp3"
     if head.startswith(b"OggS") and len(head) >= 27:
         packet = head[27 + head[26] :]
@@ -562,42 +558,71 @@ def _check_wav_copy(source: Path, temp: Path, target: Path) -> None:
     """
     import soundfile as sf
 
+    from marking.audio_io import open_sound
+
+    fields = ("format", "subtype", "samplerate", "channels", "frames")
+
+    def read(path: Path) -> dict[str, Any]:
+        # As the readers open it: a WAV with more chunks than libsndfile takes in is read
+        # through a view without them (5,000 LIST chunks), so the check still runs.
+        with open_sound(path) as sound:
+            return {name: getattr(sound, name) for name in fields}
+
     try:
-        before = sf.info(os.fspath(source))
+        before = read(source)
     except (sf.SoundFileError, RuntimeError, ValueError, TypeError):
         return
     shown = display_path(target)
     try:
-        after = sf.info(os.fspath(temp))
+        after = read(temp)
     except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
         raise OutputError(
             f"{shown}: libsndfile cannot read the labelled WAV ({_first_line(error)})"
         ) from None
-    fields = ("format", "subtype", "samplerate", "channels", "frames")
-    changed = [name for name in fields if getattr(before, name) != getattr(after, name)]
+    changed = [name for name in fields if before[name] != after[name]]
     if changed:
         raise OutputError(
             f"{shown}: libsndfile would read the labelled WAV unlike the input ("
-            + ", ".join(
-                f"{name} {getattr(after, name)} instead of {getattr(before, name)}"
-                for name in changed
-            )
+            + ", ".join(f"{name} {after[name]} instead of {before[name]}" for name in changed)
             + ")"
         )
 
 
-def _wav_label_text(path: Path) -> str | None:
+def _wav_label_text(path: Path, notes: list[str] | None = None) -> str | None:
+    """The AIGC chunk's text. A chunk that declares more bytes than the file holds is read
+    as far as it goes when ``notes`` collects the reader's notes (what verify does: readers
+    salvage), with a note saying so; without ``notes`` it is an error."""
     shown = display_path(path)
     with open_regular(path) as stream:
         layout = _riff_layout(stream, shown)
         _require_wave_chunks(layout, shown)
         for chunk in layout.chunks:
             if chunk.name.upper() == KEY.encode():
-                if chunk.cut:
+                if chunk.cut and notes is None:
                     raise InputError(f"{shown}: the label is cut off: {_runs_past_end(chunk)}")
                 stream.seek(chunk.offset)
-                return stream.read(chunk.size).rstrip(b"\0").decode("utf-8", "replace")
+                text = stream.read(chunk.size).rstrip(b"\0").decode("utf-8", "replace")
+                if chunk.cut:
+                    return _salvaged_label_text(text, chunk, notes)
+                return text
     return None
+
+
+def _salvaged_label_text(text: str, chunk: _Chunk, notes: list[str] | None) -> str | None:
+    """The text of a label chunk that runs past the end of the file, if it is whole.
+
+    A wrong size over a complete label (the JSON parses) gives the label, a cut label (it
+    does not) gives None; either way ``notes`` says what happened.
+    """
+    try:
+        AigcLabel.from_json(text)
+    except InputError:
+        if notes is not None:
+            notes.append(f"the label is cut off: {_runs_past_end(chunk)}; it was not read")
+        return None
+    if notes is not None:
+        notes.append(f"the label reads whole, but its {_runs_past_end(chunk)}")
+    return text
 
 
 # --- MP3 / FLAC / Ogg: mutagen -----------------------------------------------------------
@@ -708,12 +733,12 @@ def _mutagen_label_text(path: Path, kind: str) -> str | None:
 # --- public API --------------------------------------------------------------------------
 
 
-def _label_text(path: Path, kind: str) -> str | None:
-    """The raw AIGC entry of ``path`` read as ``kind``, or None."""
+def _label_text(path: Path, kind: str, notes: list[str] | None = None) -> str | None:
+    """The raw AIGC entry of ``path`` read as ``kind``, or None (see read_media_label)."""
     if kind in _FAMILY:
         return _av_label_text(path)
     if kind == "wav":
-        return _wav_label_text(path)
+        return _wav_label_text(path, notes)
     return _mutagen_label_text(path, kind)
 
 
@@ -740,10 +765,15 @@ def _temp_path_of(stream: BinaryIO, target: Path) -> Path:
     raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
 
 
-def read_media_label(path: StrPath) -> AigcLabel | None:
-    """The GB 45438 label of an audio or video file (bare or wrapped JSON), or None."""
+def read_media_label(path: StrPath, *, notes: list[str] | None = None) -> AigcLabel | None:
+    """The GB 45438 label of an audio or video file (bare or wrapped JSON), or None.
+
+    With ``notes`` (a reader's list of notes), a damaged label container that can be read in
+    part (a WAV label chunk that declares more bytes than remain) is salvaged with a note
+    instead of refused: the label when it reads whole, else None.
+    """
     source = _check_input(path)
-    text = _label_text(source, detect_format(source))
+    text = _label_text(source, detect_format(source), notes)
     return None if text is None else AigcLabel.from_json(text)
 
 

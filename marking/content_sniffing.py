@@ -46,14 +46,24 @@ _IMAGE_MAGIC = (
 _AUDIO_MAGIC = (
     b"fLaC",
     b"ID3",
-    b"\xff\xfb",  # MP3 frame sync (MPEG-1/2 layer III)
-    b"\xff\xf3",
-    b"\xff\xf2",
-    b"\xff\xfa",
     b"caff",  # Core Audio Format
     b"RF64",  # WAV over 4 GiB
     b"riff\x2e\x91\xcf\x11",  # Sony Wave64
 )
+
+
+def is_mpeg_audio(head: bytes) -> bool:
+    """Whether ``head`` starts with an MPEG audio frame header (MP3, MP2, MP1; not AAC ADTS).
+
+    Every MPEG version: 1 (32-48 kHz, sync ``FF FB``), 2 (16-24 kHz, ``FF F3``) and 2.5 (8-12
+    kHz, ``FF E3``), with or without a CRC (``FF FA``, ``FF F2``, ``FF E2``), any layer. The
+    reserved values (version 01, layer 00: ADTS AAC, bit rate 1111, sample rate 11) are not.
+    """
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = head[1] >> 3 & 0b11, head[1] >> 1 & 0b11
+    bitrate, rate = head[2] >> 4, head[2] >> 2 & 0b11
+    return version != 0b01 and layer != 0b00 and bitrate != 0b1111 and rate != 0b11
 
 
 def media_kind(path: str | os.PathLike[str]) -> str:
@@ -72,6 +82,8 @@ def media_kind(path: str | os.PathLike[str]) -> str:
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return IMAGE
     if head.startswith(_AUDIO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
+        return AUDIO
+    if is_mpeg_audio(head):
         return AUDIO
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return AUDIO

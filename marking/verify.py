@@ -96,6 +96,7 @@ def verify_file(
         reason = _without_file(error, path)
         result.watermark = {"checked": False, "reason": reason}
         result.notes.append(f"the watermark could not be looked for: {reason}")
+    result.notes.extend((result.watermark or {}).pop("notes", None) or [])
     if kind == VIDEO and (result.watermark or {}).get("checked"):
         _note_truncation(result, path)
     _note_split_payloads(result)
@@ -187,7 +188,7 @@ def _read_metadata(result: Verification, path: Any, kind: str) -> None:
         else:
             from marking.av_tags import read_media_label
 
-            label = read_media_label(path)
+            label = read_media_label(path, notes=result.notes)
     except InputError:
         raise
     except MarkingError as error:

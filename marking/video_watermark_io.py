@@ -371,6 +371,7 @@ def _detect_sound(
     import av
 
     from marking import audio_watermark
+    from marking.audio_io import av_audio_blocks
 
     shown = display_path(source)
     try:
@@ -381,51 +382,24 @@ def _detect_sound(
         stream = next(iter(container.streams.audio), None)
         if stream is None:
             return None
-        ctx = stream.codec_context
-        rate, channels = int(ctx.sample_rate), int(ctx.channels)
+        rate = int(stream.codec_context.sample_rate)
         try:
             detector = audio_watermark.AudioDetector(rate=rate, key=key, speed_search=speed_search)
         except ValueError as error:  # a sample rate outside 8-192 kHz
             return {"checked": False, "reason": str(error)}
-        to_float = av.AudioResampler(format="flt", layout=ctx.layout, rate=rate)
-        origin = stream.start_time
+        first, last = math.ceil(start * rate), math.inf if math.isinf(stop) else stop * rate
         pushed = 0
-        done = False
-        packets = container.demux(stream)
-        while not done:
-            try:
-                packet = next(packets, None)
-            except av.FFmpegError as error:
-                raise file_error(InputError, source, f"unreadable audio data: {error}") from None
-            if packet is None:
+        for position, samples in av_audio_blocks(container, stream, source):
+            if position >= last:
                 break
-            try:
-                decoded = stream.decode(packet)
-            except av.FFmpegError:
-                continue  # a damaged packet: players skip it too
-            for frame in decoded:
-                if frame.pts is not None and origin is None:
-                    origin = frame.pts
-                begins = 0.0
-                if frame.pts is not None and frame.time_base:
-                    begins = float((frame.pts - (origin or 0)) * frame.time_base)
-                if begins >= stop:
-                    done = True
-                    break
-                samples = np.concatenate(
-                    [f.to_ndarray().reshape(-1, channels) for f in to_float.resample(frame)]
-                    or [np.zeros((0, channels), np.float32)]
-                )
-                low = max(0, math.ceil((start - begins) * rate))
-                high = len(samples)
-                if stop < begins + high / rate:
-                    high = max(0, math.ceil((stop - begins) * rate))
-                if high > low:
-                    piece = samples[low:high]
-                    if not np.isfinite(piece).all():
-                        raise file_error(InputError, source, "the audio holds NaN or infinity")
-                    detector.push(piece)
-                    pushed += high - low
+            low = max(0, first - position)
+            high = len(samples) if position + len(samples) <= last else math.ceil(last - position)
+            if high > low:
+                piece = samples[low:high]
+                if not np.isfinite(piece).all():
+                    raise file_error(InputError, source, "the audio holds NaN or infinity")
+                detector.push(piece)
+                pushed += high - low
     shortest = audio_watermark.MIN_DETECT_SECONDS
     if pushed < shortest * rate:
         return {

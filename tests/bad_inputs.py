@@ -581,3 +581,43 @@ def complete_video_frames(data: bytes, path: Path) -> int:
             )
     finally:
         whole.unlink()
+
+
+def noise_inside(data: bytes, size: int = 4096, seed: int = 15) -> bytes:
+    """``data`` with ``size`` random bytes inserted halfway (issue 15: damage mid-file)."""
+    middle = len(data) // 2
+    noise = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    return data[:middle] + noise + data[middle:]
+
+
+#: MPEG audio frame header fields: bit rates (kbit/s) of layer III by version, sample rates.
+_MPEG_BITRATES = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_RATES = {0b11: (44100, 48000, 32000), 0b10: (22050, 24000, 16000), 0b00: (11025, 12000, 8000)}
+
+
+def mp3_frame_length(header: bytes) -> int:
+    """Bytes of the MPEG layer III frame whose 4-byte header is ``header``."""
+    version = header[1] >> 3 & 0b11
+    bitrate = _MPEG_BITRATES[1 if version == 0b11 else 2][header[2] >> 4] * 1000
+    rate = _MPEG_RATES[version][header[2] >> 2 & 0b11]
+    padding = header[2] >> 1 & 1
+    return (144 if version == 0b11 else 72) * bitrate // rate + padding
+
+
+def mp3_without_length_tag(data: bytes) -> bytes:
+    """An MP3 (no ID3 tag) without its first frame, the one holding the Xing/Info tag."""
+    assert b"Xing" in data[:200] or b"Info" in data[:200]
+    return data[mp3_frame_length(data[:4]) :]
+
+
+def with_id3_tag(path: Path, title: str = "A title") -> Path:
+    """Give the MP3 at ``path`` an ID3v2 tag (libsndfile writes none)."""
+    from mutagen.id3 import ID3, TIT2
+
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text=[title]))
+    tags.save(path)
+    return path

@@ -9,7 +9,7 @@ import re
 import sys
 import time
 import tracemalloc
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -21,12 +21,16 @@ from marking.audio_cue import CueSettings, label_audio_file
 from marking.audio_io import (
     AudioInfo,
     AudioWriter,
+    DamagedAudioError,
+    Salvage,
     count_frames,
     decoder_messages,
     probe_audio,
     read_audio,
     read_blocks,
+    salvage_blocks,
 )
+from marking.cli import main as cli_main
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -34,6 +38,9 @@ from marking.errors import (
     UsageError,
 )
 from marking.morse_reader import detect_morse
+from tests.audio_clips import music_like
+from tests.bad_inputs import mp3_without_length_tag, noise_inside, with_id3_tag
+from tests.test_cli import run_cli
 
 
 def sha256(path: Path) -> str:
@@ -451,3 +458,244 @@ def test_labelling_a_long_file_uses_bounded_memory(tmp_path: Path) -> None:
         assert len(hits) == 1
         assert hits[0].matches(0.1)
     assert sha256(src) == input_hash
+
+
+# --- Issue 15: readers salvage damaged audio; every MPEG audio version is read ---------------
+
+SALVAGE_PAYLOAD = "0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A marked recording with 4 KB of noise inserted halfway, and what a reader finds."""
+
+    fmt: str
+    subtype: str
+    rate: int
+    seconds: float
+    #: Whether the mark is still found (a lossy format loses a whole page or frame group
+    #: around the noise: too much of a short clip for the mark).
+    found: bool
+
+
+DAMAGED = [
+    Damaged("FLAC", "PCM_16", 22050, 4.0, True),
+    Damaged("MP3", "MPEG_LAYER_III", 16000, 8.0, True),
+    Damaged("OGG", "VORBIS", 16000, 8.0, False),
+]
+
+
+def marked_with_noise_inside(case: Damaged, directory: Path) -> Path:
+    """Mark a music clip with the real embedder, then insert noise in the middle."""
+    from marking.audio_watermark_io import embed_audio_file
+
+    suffix = case.fmt.lower()
+    plain, marked = directory / f"plain.{suffix}", directory / f"marked.{suffix}"
+    sound = music_like(case.seconds, case.rate, seed=1)[:, 0]
+    sf.write(plain, sound, case.rate, format=case.fmt, subtype=case.subtype)
+    embed_audio_file(plain, marked, payload=SALVAGE_PAYLOAD)
+    damaged = directory / f"damaged.{suffix}"
+    damaged.write_bytes(noise_inside(marked.read_bytes()))
+    return damaged
+
+
+@pytest.mark.parametrize("case", DAMAGED, ids=lambda case: case.fmt)
+def test_readers_salvage_noise_in_the_middle_writers_refuse_it(
+    case: Damaged, tmp_path: Path
+) -> None:
+    """Issue 15 item 6: 4 KB of noise mid-file made libsndfile stop ("flac decoder lost
+    sync") and detect and verify refuse the file. They now read it again with FFmpeg, which
+    resyncs, and find the mark with a note; embed still refuses damage."""
+    from marking.audio_watermark_io import detect_audio_file, embed_audio_file
+    from marking.verify import verify_file
+
+    damaged = marked_with_noise_inside(case, tmp_path)
+    with pytest.raises(DamagedAudioError):  # the premise: libsndfile stops in it
+        for _ in read_blocks(damaged):
+            pass
+
+    found = detect_audio_file(damaged, speed_search=False)
+    assert len(found["notes"]) == 1, found["notes"]
+    note = found["notes"][0]
+    assert note.startswith("damaged: "), note
+    assert "read again with FFmpeg" in note
+    assert "\n" not in note
+    assert found["duration_s"] == pytest.approx(case.seconds, abs=0.1)
+    assert found["detected"] is case.found
+    if case.found:
+        assert found["payload"] == SALVAGE_PAYLOAD
+    result = verify_file(damaged)
+    assert note in result.notes
+    assert result.ai_marked is case.found
+
+    with pytest.raises(DamagedAudioError, match=r"corrupt or truncated audio|audio ends after"):
+        embed_audio_file(damaged, tmp_path / f"out{damaged.suffix}")
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("out")) == []
+
+    for command in (["detect", "--no-speed-search"], ["verify"]):
+        run = run_cli(command[0], damaged, *command[1:])
+        assert run.returncode == (0 if case.found else 1), run.stderr
+        assert run.stderr == ""
+        assert "; damaged: " in run.stdout
+        assert (SALVAGE_PAYLOAD in run.stdout) is case.found
+
+
+def test_too_little_decodes_to_salvage_keeps_the_error(tmp_path: Path) -> None:
+    """When what FFmpeg decodes is under the detector's second, the damage is the answer."""
+    from marking.audio_watermark_io import detect_audio_file
+
+    path = tmp_path / "short.flac"
+    tone_file(path, rate=16000, seconds=3.0, channels=1)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 5])
+    with pytest.raises(DamagedAudioError, match=r"^\S+: audio ends after|^\S+: corrupt"):
+        detect_audio_file(path)
+
+
+def test_salvage_streams_in_constant_memory(tmp_path: Path) -> None:
+    """FFmpeg's pass holds a block at a time, not the file: 5 minutes of audio (9.6 MB of
+    float32 samples) are read again with a peak of a few hundred KB."""
+    rate, seconds = 8000, 300
+    path = tmp_path / "long.flac"
+    t = np.arange(rate * seconds) / rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, subtype="PCM_16")
+    path.write_bytes(noise_inside(path.read_bytes()))
+    with pytest.raises(DamagedAudioError) as damage:
+        for _ in read_blocks(path):
+            pass
+    salvage = Salvage(damage.value.problem)
+    tracemalloc.start()
+    try:
+        frames = sum(len(block) for block in salvage_blocks(path, salvage))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames == rate * seconds
+    assert peak < 2_000_000, peak
+    assert len(salvage.notes) == 1
+
+
+def test_salvage_fills_lost_frames_with_silence_so_what_follows_keeps_its_place(
+    tmp_path: Path,
+) -> None:
+    """12 KB cut out of a FLAC's middle: the frames lost become silence of their length (from
+    the timestamps), so the samples after the damage are where they were (sample for
+    sample: FLAC is lossless), and the mark's timing with them."""
+    rate = 22050
+    path = tmp_path / "music.flac"
+    sf.write(path, music_like(4.0, rate, seed=2)[:, :1], rate, subtype="PCM_16")
+    decoded = sf.read(path, dtype="float32", always_2d=True)[0]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] + data[len(data) // 2 + 12000 :])
+    salvage = Salvage("test")
+    salvaged = np.concatenate([block.copy() for block in salvage_blocks(path, salvage)])
+    assert len(salvaged) == len(decoded)
+    differ = np.flatnonzero(np.any(salvaged != decoded, axis=1))
+    assert 0 < len(differ) < rate  # the frames around the cut, nothing else
+    assert differ[0] > rate  # before the damage: the same samples
+    assert differ[-1] < len(decoded) - rate  # after it: the same samples, in place
+    silent = np.all(salvaged[differ] == 0, axis=1).sum()
+    assert silent >= 4096  # at least one whole FLAC frame (4096 samples) filled
+    assert f"({silent / rate:.2f} s lost, filled with silence)" in salvage.notes[0]
+
+
+#: (rate, MPEG version, the sync bytes of a frame without CRC)
+MPEG_VERSIONS = [
+    (8000, "2.5", b"\xff\xe3"),
+    (11025, "2.5", b"\xff\xe3"),
+    (12000, "2.5", b"\xff\xe3"),
+    (16000, "2", b"\xff\xf3"),
+    (22050, "2", b"\xff\xf3"),
+    (24000, "2", b"\xff\xf3"),
+    (44100, "1", b"\xff\xfb"),
+]
+
+
+@pytest.mark.parametrize("length_tag", [True, False], ids=["xing", "no-xing"])
+@pytest.mark.parametrize("id3", [False, True], ids=["bare", "id3"])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize(("rate", "version", "sync"), MPEG_VERSIONS)
+def test_every_mpeg_version_is_recognised(
+    tmp_path: Path,
+    rate: int,
+    version: str,
+    sync: bytes,
+    channels: int,
+    id3: bool,
+    length_tag: bool,
+) -> None:
+    """Issue 15 item 9: MPEG-2.5 MP3 (8-12 kHz, sync FF E3) was "not a supported image,
+    audio or video file" to every verb but tag, though libsndfile reads and writes it."""
+    from marking.av_tags import detect_format
+    from marking.content_sniffing import AUDIO, media_kind
+
+    path = tmp_path / "tone.mp3"
+    tone_file(path, rate=rate, seconds=0.5, channels=channels)
+    data = path.read_bytes()
+    assert data[:2] == sync, f"MPEG-{version}"
+    if not length_tag:
+        path.write_bytes(mp3_without_length_tag(data))
+    if id3:
+        with_id3_tag(path)
+    assert media_kind(path) == AUDIO
+    assert detect_format(path) == "mp3"
+    info = probe_audio(path)
+    assert (info.format, info.samplerate, info.channels) == ("MP3", rate, channels)
+    assert info.length_exact is length_tag
+    assert count_frames(path, info=info).frames > 0
+
+
+@pytest.mark.parametrize(
+    ("head", "mpeg"),
+    [
+        (b"\xff\xfb\x90", True),  # MPEG-1 layer III
+        (b"\xff\xfa\x90", True),  # with CRC
+        (b"\xff\xf3\x90", True),  # MPEG-2
+        (b"\xff\xf2\x90", True),
+        (b"\xff\xe3\x48", True),  # MPEG-2.5
+        (b"\xff\xe2\x48", True),
+        (b"\xff\xfd\x90", True),  # MPEG-1 layer II
+        (b"\xff\xf1\x50", False),  # ADTS AAC (layer 00)
+        (b"\xff\xeb\x90", False),  # version 01 is reserved
+        (b"\xff\xfb\xf0", False),  # bit rate 1111 is invalid
+        (b"\xff\xfb\x9c", False),  # sample rate 11 is reserved
+        (b"\xff\xfb", False),
+        (b"\xff\xd8\xff", False),  # JPEG
+    ],
+)
+def test_is_mpeg_audio(head: bytes, mpeg: bool) -> None:
+    from marking.content_sniffing import is_mpeg_audio
+
+    assert is_mpeg_audio(head) is mpeg
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "id3"),
+    [(8000, 1, False), (11025, 2, True), (22050, 1, False)],
+    ids=["mpeg2.5-8k-mono", "mpeg2.5-11k-stereo-id3", "mpeg2-22k-mono"],
+)
+def test_mpeg_2_and_2_5_mp3_through_every_verb(
+    tmp_path: Path, rate: int, channels: int, id3: bool
+) -> None:
+    """embed, detect, verify and tag on MPEG-2.5 and MPEG-2 MP3. At 8 kHz the mark's band
+    (300 Hz - 6.3 kHz) is cut at 3.6 kHz, 66 of its 120 bins: still found plainly."""
+    from marking.audio_watermark_io import detect_audio_file
+    from marking.av_tags import read_media_label
+
+    source = tmp_path / "plain.mp3"
+    sound = music_like(8.0, rate, seed=4)[:, :channels]
+    sf.write(source, sound, rate, format="MP3", subtype="MPEG_LAYER_III")
+    if id3:
+        with_id3_tag(source)
+    marked = tmp_path / "marked.mp3"
+    args = ["embed", str(source), "-o", str(marked), "--payload", SALVAGE_PAYLOAD]
+    assert cli_main.main(args) == 0
+    found = detect_audio_file(marked, speed_search=False)
+    assert found["payload"] == SALVAGE_PAYLOAD
+    assert found["notes"] == []
+    tagged = tmp_path / "tagged.mp3"
+    assert cli_main.main(["tag", str(marked), "-o", str(tagged), "--producer", "MpegAI"]) == 0
+    assert read_media_label(tagged) is not None
+    run = run_cli("verify", tagged)
+    assert run.returncode == 0, run.stderr
+    assert f"watermark {SALVAGE_PAYLOAD}" in run.stdout
+    assert "label 1 by MpegAI" in run.stdout

@@ -13,11 +13,12 @@ words, never as a Python bytes repr.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from marking.aigc_label import AigcLabel
 from marking.av_tags import read_media_label, tag_media
 from marking.cli import main as cli_main
 from marking.errors import InputError
+from marking.verify import verify_file
+from tests.audio_clips import music_like
+from tests.test_cli import run_cli
 
 RATE = 16000
 LABEL = AigcLabel.create("QuirkyWriterAI", "quirk-1")
@@ -108,6 +112,9 @@ class Quirk:
     refusal: str | None = None
     #: Exit code of ``aigc-mark verify`` (0: AI label found, 1: none, 3: failed).
     verify: int | None = None
+    #: For a label the reader refuses: what a reader that salvages (verify) gets instead,
+    #: the label (or None) and the pattern of its note.
+    salvaged: tuple[AigcLabel | None, str] | None = None
 
     def verify_code(self) -> int:
         if self.verify is not None:
@@ -195,7 +202,28 @@ QUIRKS = [
         lambda p: riff(F(p), L(p), D(p), A(p))[:-5],
         r"the label is cut off: RIFF chunk 'AIGC' at byte \d+ runs past the end of the file "
         r"\(it declares \d+ bytes, \d+ remain\)",
-        verify=3,
+        # verify reads the samples (no watermark here) and notes the cut label.
+        verify=1,
+        salvaged=(None, r"^the label is cut off: RIFF chunk 'AIGC' .*; it was not read$"),
+    ),
+    Quirk(
+        "label-chunk-declares-3-gib",
+        lambda p: riff(F(p), L(p), D(p), raw(b"AIGC", 3 << 30, p.label)),
+        r"the label is cut off: RIFF chunk 'AIGC' at byte \d+ runs past the end of the file "
+        r"\(it declares 3221225472 bytes, \d+ remain\)",
+        verify=0,
+        salvaged=(
+            LABEL,
+            r"^the label reads whole, but its RIFF chunk 'AIGC' at byte \d+ runs past the end "
+            r"of the file \(it declares 3221225472 bytes, \d+ remain\)$",
+        ),
+    ),
+    Quirk(
+        "list-chunk-declares-3-gib-after-the-label",
+        lambda p: riff(F(p), D(p), A(p), raw(b"LIST", 3 << 30, p.info)),
+        LABEL,
+        refusal=r"RIFF chunk 'LIST' at byte \d+ runs past the end of the file "
+        r"\(it declares 3221225472 bytes, \d+ remain\); the file is truncated",
     ),
     Quirk(
         "list-chunk-cut-off",
@@ -250,6 +278,30 @@ def test_the_label_is_read(quirk: Quirk, parts: Parts, tmp_path: Path) -> None:
         assert_readable_message(str(error.value))
     else:
         assert read_media_label(path) == quirk.label
+
+
+SALVAGED = [quirk for quirk in QUIRKS if quirk.salvaged is not None]
+
+
+@pytest.mark.parametrize("quirk", SALVAGED, ids=lambda quirk: quirk.name)
+def test_a_reader_salvages_a_label_chunk_past_the_end(
+    quirk: Quirk, parts: Parts, tmp_path: Path
+) -> None:
+    """Issue 15 item 6: a label chunk declaring more than remains gives what is there (the
+    label when it reads whole), with a note, to a reader that salvages (verify)."""
+    assert quirk.salvaged is not None
+    label, note = quirk.salvaged
+    path = write_quirk(quirk, parts, tmp_path)
+    notes: list[str] = []
+    assert read_media_label(path, notes=notes) == label
+    assert len(notes) == 1, notes
+    assert re.match(note, notes[0]), notes
+    assert_readable_message(notes[0])
+    result = verify_file(path)
+    assert (result.aigc is not None) == (label is not None)
+    assert any(re.match(note, line) for line in result.notes), result.notes
+    assert result.watermark is not None
+    assert result.watermark["checked"]
 
 
 @pytest.mark.parametrize("quirk", QUIRKS, ids=lambda quirk: quirk.name)
@@ -353,3 +405,147 @@ def test_verify_and_tag_commands(
             assert "error: " in captured.err
         else:
             assert captured.err == ""
+
+
+# --- Issue 15: marked WAVs a reader must read although parts of them are odd -------------------
+
+PAYLOAD = "0123456789abcdef"
+#: Length of the marked WAV: a few seconds of music carry the mark plainly.
+MARKED_SECONDS = 4
+#: Chunks before the samples: libsndfile alone refuses the file ("No 'data' chunk marker").
+MANY_CHUNKS = 5000
+
+
+@pytest.fixture(scope="module")
+def marked(parts: Parts, tmp_path_factory: pytest.TempPathFactory) -> Parts:
+    """``parts`` with other samples (music), watermarked (PAYLOAD) by the real embedder."""
+    from marking.audio_watermark_io import embed_audio_file
+
+    directory = tmp_path_factory.mktemp("wav-marked")
+    plain, out = directory / "plain.wav", directory / "marked.wav"
+    mono = music_like(MARKED_SECONDS, RATE, seed=3)[:, 0]
+    sf.write(plain, mono, RATE, subtype="PCM_16")
+    embed_audio_file(plain, out, payload=PAYLOAD)
+    data = out.read_bytes()
+    offset, size = walk(data)[b"data"]
+    return replace(parts, samples=data[offset : offset + size])
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "label", "note"),
+    [
+        (
+            "declares-3-gib",
+            lambda p: riff(F(p), L(p), D(p), raw(b"AIGC", 3 << 30, p.label)),
+            LABEL,
+            "the label reads whole, but its RIFF chunk 'AIGC'",
+        ),
+        (
+            "cut-off",
+            lambda p: riff(F(p), L(p), D(p), A(p))[:-40],
+            None,
+            "the label is cut off: RIFF chunk 'AIGC'",
+        ),
+    ],
+)
+def test_verify_reads_the_mark_of_a_wav_whose_label_chunk_runs_past_the_end(
+    marked: Parts, tmp_path: Path, name: str, build: Callable[[Parts], bytes], label: Any, note: str
+) -> None:
+    """Issue 15 item 6: verify refused the file whole ("the label is cut off") while detect
+    found the mark. Now it reads the mark and what there is of the label, with a note."""
+    path = tmp_path / f"{name}.wav"
+    path.write_bytes(build(marked))
+    result = verify_file(path)
+    assert result.watermark is not None
+    assert result.watermark["detected"], result.watermark
+    assert result.watermark["payload"] == PAYLOAD
+    assert (result.aigc is not None) == (label is not None)
+    assert [line for line in result.notes if line.startswith(note)], result.notes
+    assert result.ai_marked
+    run = run_cli("verify", path)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    assert note in run.stdout
+    assert f"watermark {PAYLOAD}" in run.stdout
+
+
+#: A LIST chunk of cue labels (as audio editors write for markers).
+ADTL = chunk(b"LIST", b"adtl" + chunk(b"labl", b"\1\0\0\0a\0"))
+
+
+def many_chunks(p: Parts) -> bytes:
+    """A WAV with MANY_CHUNKS LIST chunks (its title, then cue labels) before 'data'."""
+    return riff(F(p), L(p), *[ADTL] * (MANY_CHUNKS - 1), D(p))
+
+
+def test_a_wav_with_5000_list_chunks_before_its_samples_is_read(
+    marked: Parts, tmp_path: Path
+) -> None:
+    """Issue 15 item 16: libsndfile keeps the chunks before 'data' in a header buffer it does
+    not grow past 64 KiB, so it refuses this file although players play it. The readers open
+    it through a view without the chunks past 32 KiB: every verb works."""
+    from marking.audio_io import probe_audio
+    from marking.audio_watermark_io import detect_audio_file
+
+    source = tmp_path / "many-lists.wav"
+    source.write_bytes(many_chunks(marked))
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(source)  # the premise
+    info = probe_audio(source)
+    assert (info.frames, info.samplerate, info.metadata.get("title")) == (
+        MARKED_SECONDS * RATE,
+        RATE,
+        "A title",
+    )
+    found = detect_audio_file(source, speed_search=False)
+    assert found["payload"] == PAYLOAD
+    assert found["notes"] == []
+    run = run_cli("detect", source, "--no-speed-search")
+    assert run.returncode == 0, run.stderr
+    assert PAYLOAD in run.stdout
+    run = run_cli("verify", source)
+    assert run.returncode == 0, run.stderr
+    assert PAYLOAD in run.stdout
+
+    embedded = tmp_path / "embedded.wav"
+    assert cli_main.main(["embed", str(source), "-o", str(embedded), "--payload", "f" * 16]) == 0
+    # embed writes what libsndfile writes for every WAV: the samples and their string tags
+    # (here the title); the 5,000 LIST chunks are not copied.
+    chunks = walk(embedded.read_bytes())
+    assert set(chunks) <= {b"fmt ", b"data", b"LIST", b"PEAK", b"fact"}, chunks
+    assert sf.info(embedded).frames == MARKED_SECONDS * RATE
+    assert probe_audio(embedded).metadata.get("title") == "A title"
+    assert detect_audio_file(embedded, speed_search=False)["payload"] == "f" * 16
+
+    tagged = tmp_path / "tagged.wav"
+    args = ["tag", str(source), "-o", str(tagged), "--producer", "QuirkyWriterAI"]
+    assert cli_main.main(args) == 0
+    data = tagged.read_bytes()
+    assert data.count(b"LIST") == MANY_CHUNKS  # tag copies every chunk
+    assert read_media_label(tagged) is not None
+    assert verify_file(tagged).watermark["payload"] == PAYLOAD
+
+    labelled = tmp_path / "labelled.wav"
+    assert cli_main.main(["label", str(source), "-o", str(labelled)]) == 0
+    assert sf.info(labelled).frames >= MARKED_SECONDS * RATE
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param([chunk(b"junk", bytes(16))] * MANY_CHUNKS, id="junk"),
+        pytest.param([chunk(b"LIST", b"INFOICMT\2\0\0\0a\0")] * MANY_CHUNKS, id="info"),
+        pytest.param([chunk(b"smpl", bytes(36 + 24 * 5000))], id="one-big-smpl"),
+    ],
+)
+def test_other_chunks_libsndfile_cannot_take_in_are_left_out_too(
+    marked: Parts, tmp_path: Path, chunks: list[bytes]
+) -> None:
+    from marking.audio_watermark_io import detect_audio_file
+
+    source = tmp_path / "chunky.wav"
+    source.write_bytes(riff(F(marked), *chunks, D(marked)))
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(source)
+    found = detect_audio_file(source, speed_search=False)
+    assert found["payload"] == PAYLOAD

@@ -128,6 +128,7 @@ def _check_audio(file: str, key: Any, speed_search: bool) -> tuple[bool, dict[st
             line += f", speed {found['speed']:.4g}x"
     else:
         line = f"no watermark (score {found['score']:.2f})"
+    line = "; ".join([line, *found["notes"]])
     return found["detected"], record, line
 
 
