@@ -171,7 +171,10 @@ def test_audio_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, speech
     assert result.kind == "audio"
     assert result.agreement == "agree"
     assert result.c2pa["state"] == "valid"
-    assert result.verdict == "AI-generated (metadata label, C2PA manifest, watermark)"
+    assert result.verdict == (
+        "AI-generated (metadata label, C2PA manifest, watermark); "
+        'all backed by trusted signer "Example AI Provider"'
+    )
     mark = result.watermark
     assert mark["checked"] is True
     assert mark["detected"] is True
@@ -216,7 +219,7 @@ def test_video_label_copied_onto_another_clip_is_a_mismatch(tmp_path: Path) -> N
     first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
     original = mark_file(clip_path("bbb", seconds=2.0), first, config, key=KEY)
     other = mark_file(clip_path("pan", seconds=2.0, fps=30), second, config, key=KEY)
-    assert verify_file(second, key=KEY).agreement == "agree"
+    assert verify_file(second, key=KEY).agreement == "consistent"  # label only: unsigned
     copied = tmp_path / "copied.mp4"
     tag_file(second, copied, AigcLabel.create(PRODUCER, original["produce_id"]))
     result = verify_file(copied, key=KEY)
@@ -259,7 +262,9 @@ def test_verify_command_on_audio(tmp_path: Path, speech_wav: Path) -> None:
     assert result.returncode == 0, result.stderr
     found, plain = (json.loads(line) for line in result.stdout.splitlines())
     assert found["kind"] == "audio"
-    assert found["agreement"] == "agree"
+    assert found["agreement"] == "consistent"  # the label names the payload; nobody signed it
+    assert found["trusted_signer"] is None
+    assert found["backed"] == []
     assert found["watermark"]["payload"] == payload
     assert isinstance(found["watermark"]["offset"], float)
     assert plain["ai_marked"] is False
@@ -293,7 +298,10 @@ def test_video_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, video_
     assert result.kind == "video"
     assert result.agreement == "agree"
     assert result.c2pa["state"] == "valid"
-    assert result.verdict == "AI-generated (metadata label, C2PA manifest, watermark)"
+    assert result.verdict == (
+        "AI-generated (metadata label, C2PA manifest, watermark); "
+        'all backed by trusted signer "Example AI Provider"'
+    )
     mark = result.watermark
     assert mark["checked"] is True
     assert mark["payload"] == payload
@@ -315,7 +323,8 @@ def test_video_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, video_
     assert run.returncode == 0, run.stderr
     found, plain = (json.loads(line) for line in run.stdout.splitlines())
     assert found["kind"] == "video"
-    assert found["agreement"] == "agree"
+    assert found["agreement"] == "consistent"  # no trust anchors given: the signer is unverified
+    assert any("no trust anchors given" in note for note in found["notes"])
     assert plain["ai_marked"] is False
     assert plain["watermark"]["checked"] is True
     assert plain["watermark"]["detected"] is False
