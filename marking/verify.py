@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from marking.atomic import display_path
@@ -222,18 +223,41 @@ def _read_metadata(result: Verification, path: Any, kind: str) -> None:
         result.aigc = label.to_dict()
 
 
+#: Largest trust-anchor file read: a few hundred root certificates take well under 1 MiB.
+MAX_TRUST_ANCHORS_BYTES = 4 << 20
+
+
+def read_trust_anchors(trust_anchors: str | os.PathLike[str]) -> bytes:
+    """The PEM root certificates in ``trust_anchors``; a usage error unless it is a regular
+    file of at most :data:`MAX_TRUST_ANCHORS_BYTES` holding at least one certificate (a file
+    without one would silently trust no signer while the output spoke of given anchors)."""
+    import stat
+
+    from cryptography import x509
+
+    shown = display_path(trust_anchors)
+    try:
+        # Checked before opening: opening a FIFO would wait for a writer.
+        source = Path(trust_anchors)
+        if not stat.S_ISREG(source.stat().st_mode):
+            raise UsageError(f"trust anchors {shown}: not a regular file")
+        with source.open("rb") as stream:
+            anchors = stream.read(MAX_TRUST_ANCHORS_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f"trust anchors {shown}: {error.strerror}") from None
+    if len(anchors) > MAX_TRUST_ANCHORS_BYTES:
+        raise UsageError(f"trust anchors {shown}: larger than {MAX_TRUST_ANCHORS_BYTES >> 20} MiB")
+    try:
+        x509.load_pem_x509_certificates(anchors)
+    except ValueError:
+        raise UsageError(f"trust anchors {shown}: no PEM certificate in it") from None
+    return anchors
+
+
 def _read_c2pa(result: Verification, path: Any, trust_anchors: Any) -> None:
     from marking.c2pa_manifest import read_manifest
 
-    anchors = None
-    if trust_anchors is not None:
-        try:
-            with open(trust_anchors, "rb") as stream:  # noqa: PTH123 - str or PathLike
-                anchors = stream.read()
-        except OSError as error:
-            raise UsageError(
-                f"trust anchors {os.fspath(trust_anchors)}: {error.strerror}"
-            ) from None
+    anchors = None if trust_anchors is None else read_trust_anchors(trust_anchors)
     try:
         report = read_manifest(path, trust_anchors_pem=anchors)
     except UsageError:

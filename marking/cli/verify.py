@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from marking.errors import UsageError
 
     key = resolve_key(args)
+    if args.trust_anchors is not None:
+        from marking.verify import read_trust_anchors
+
+        read_trust_anchors(args.trust_anchors)  # a bad file is one usage error, not one per file
     if args.json and args.report is None:
         args.report = "-"
     jobs = without_report(verify_jobs(args.inputs), args.report)
