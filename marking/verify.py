@@ -319,17 +319,15 @@ def _note_untrusted_signer(result: Verification) -> None:
             f"no trust anchors given: the C2PA signer {signer} is unverified, so nothing "
             "the manifest states is backed"
         )
-    elif "timeStamp.untrusted" in (c2pa.get("reason") or "") and (
-        "signingCredential.untrusted" not in (c2pa.get("reason") or "")
-    ):
-        result.notes.append(
-            f"the time stamp on the C2PA manifest of {signer} does not chain to the given "
-            "trust anchors, so nothing the manifest states is backed"
-        )
-    else:
+    elif "signingCredential.untrusted" in (c2pa.get("reason") or ""):
         result.notes.append(
             f"the C2PA signer {signer} does not chain to the given trust anchors: it is not "
             "trusted, so nothing the manifest states is backed"
+        )
+    else:  # the signer chains, something else (its time stamp's authority) does not
+        result.notes.append(
+            f"the C2PA manifest of {signer} is not trusted ({c2pa.get('reason')}), so nothing "
+            "it states is backed"
         )
 
 

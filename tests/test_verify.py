@@ -694,3 +694,34 @@ def test_bad_trust_anchors_are_one_usage_error(tmp_path: Path, ca: TestCA, kind:
     assert done.stdout == ""
     with pytest.raises(UsageError, match="trust anchors"):
         verify_file(photo, trust_anchors=anchors)
+
+
+def test_untrusted_signer_notes_are_one_line_whatever_the_name() -> None:
+    """A signer's name comes from a certificate anyone can make: a newline in it is escaped,
+    a certificate without a name is "(unnamed)", and a manifest untrusted for another reason
+    than its signer (its time stamp) says that reason."""
+    from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
+    from marking.verify import Verification, _conclude
+
+    payload = payload_for_label(PRODUCER, "job-n")
+    for organization, reason, expected in [
+        ("Evil\nCo", "signingCredential.untrusted", 'the C2PA signer "Evil\\nCo" does not chain'),
+        (None, "signingCredential.untrusted", "the C2PA signer (unnamed) does not chain"),
+        ("Acme", "timeStamp.untrusted", 'manifest of "Acme" is not trusted (timeStamp.untrusted)'),
+    ]:
+        result = Verification(file="x.jpg", kind="image", anchors_given=True)
+        result.c2pa = {
+            "state": "untrusted",
+            "reason": reason,
+            "digital_source_type": TRAINED_ALGORITHMIC_MEDIA,
+            "soft_binding_payload": payload,
+            "signer_organization": organization,
+        }
+        result.watermark = {"checked": True, "detected": True, "payload": payload}
+        _conclude(result)
+        assert result.agreement == "consistent"
+        assert result.verdict == (
+            "AI-generated (untrusted C2PA manifest, watermark); not backed by a trusted signer"
+        )
+        assert any(expected in note for note in result.notes), result.notes
+        assert not any("\n" in note for note in result.notes)
