@@ -43,6 +43,7 @@ from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 __all__ = [
     "AIGC_ASSERTION_LABEL",
     "DISCLOSURE_ASSERTION_LABEL",
+    "NO_TRUST_ANCHORS",
     "SOFT_BINDING_ALG",
     "TRAINED_ALGORITHMIC_MEDIA",
     "C2paError",
@@ -117,6 +118,8 @@ _UNSIGNABLE_NAMES = {
 }
 
 _UNTRUSTED_CODES = frozenset({"signingCredential.untrusted", "timeStamp.untrusted"})
+#: The reason an intact manifest read without trust anchors gives: its signer is unverified.
+NO_TRUST_ANCHORS = "no trust anchors given"
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
@@ -588,7 +591,8 @@ def read_manifest(
     """Read and validate the C2PA manifest of ``path``.
 
     ``trust_anchors_pem``: root certificates (PEM) the caller trusts; without them a
-    correctly signed file is reported ``"untrusted"``, never ``"valid"``.
+    correctly signed file is reported ``"untrusted"`` (reason :data:`NO_TRUST_ANCHORS`),
+    never ``"valid"``, whatever trust list c2pa itself may carry.
     """
     source = Path(path)
     if not source.is_file():
@@ -624,8 +628,13 @@ def read_manifest(
     )
     if hard or (state == "Invalid" and not failures):
         verdict, reason = "invalid", ", ".join(hard) or f"validation state {state}"
-    elif state == "Trusted" and not failures:
+    elif state == "Trusted" and not failures and trust_anchors_pem:
         verdict, reason = "valid", ""
+    elif not trust_anchors_pem:
+        # Whatever trust list c2pa may carry, only anchors the caller names make a signer
+        # trusted: without them an intact manifest is at most "untrusted".
+        verdict = "untrusted"
+        reason = ", ".join((*failures, NO_TRUST_ANCHORS))
     else:
         verdict = "untrusted"
         reason = ", ".join(failures) or "signer does not chain to a given trust anchor"

@@ -83,7 +83,7 @@ def test_mark_file_applies_every_step(media: dict[str, Path], tmp_path: Path, ki
 
     found = marking.verify_file(target, key=KEY)
     assert found.ai_marked
-    assert found.agreement == "agree"
+    assert found.agreement == "consistent"  # label and watermark agree; nobody signed them
     assert found.aigc["ContentProducer"] == PRODUCER
     assert found.aigc["ProduceID"] == produce_id
     assert found.watermark["detected"]

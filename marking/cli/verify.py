@@ -37,6 +37,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _summary(record: dict[str, Any]) -> str:
     """One line about a verified file."""
+    from marking.verify import signer_name
+
     if record["status"] == "skipped":
         return f"skipped ({record['reason']})"
     parts = [record["verdict"]]
@@ -45,11 +47,15 @@ def _summary(record: dict[str, Any]) -> str:
             f"label {record['aigc'].get('Label')} by {record['aigc'].get('ContentProducer')}"
         )
     c2pa = record["c2pa"] or {}
-    if c2pa.get("state") not in (None, "absent"):
+    if c2pa.get("state") in ("valid", "untrusted"):
+        parts.append(f"C2PA {c2pa['state']} (signer {signer_name(c2pa)})")
+    elif c2pa.get("state") not in (None, "absent"):
         parts.append(f"C2PA {c2pa['state']}")
     mark = record["watermark"] or {}
     if mark.get("detected"):
         parts.append(f"watermark {mark['payload']} (false alarm {mark['false_alarm']:.1e})")
+    # "agree" goes without saying: the verdict names the trusted signer that backs the
+    # watermark. "consistent" (named only by unsigned metadata) and the rest are said.
     if record["agreement"] not in ("n/a", "agree"):
         parts.append(record["agreement"])
     # The reasons (truncated, watermark not checked, manifest invalid, label copied...).
@@ -65,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from marking.errors import UsageError
 
     key = resolve_key(args)
+    if args.trust_anchors is not None:
+        from marking.verify import read_trust_anchors
+
+        read_trust_anchors(args.trust_anchors)  # a bad file is one usage error, not one per file
     if args.json and args.report is None:
         args.report = "-"
     jobs = without_report(verify_jobs(args.inputs), args.report)
