@@ -31,7 +31,13 @@ from marking.atomic import (
     display_path,
     input_file_problem,
 )
-from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.errors import (
+    InputError,
+    MarkingError,
+    OutputError,
+    UnsupportedInputError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -244,27 +250,39 @@ def _av_options(kind: str, source: Path, container: InputContainer) -> dict[str,
     return options
 
 
-def _add_streams(output: Any, container: InputContainer, kind: str, shown: str) -> dict[int, Any]:
-    """Output streams copying every input stream's parameters, tags and disposition."""
+def _add_streams(
+    output: Any, container: InputContainer, kind: str, shown: str, notes: list[str]
+) -> dict[int, Any]:
+    """Output streams copying every input stream's parameters, tags and disposition.
+
+    A stream the container cannot hold (a data track of a codec the muxer does not know, cover
+    art beside the mdta tags) is left out with a note; QuickTime timecode and chapter tracks
+    are rewritten by the muxer (see :func:`marking.video_io.add_stream_copy`, the one rule).
+    Sound or pictures that cannot be copied are refused: the label must not cost a track.
+    """
+    from marking.video_io import add_stream_copy, dropped_stream_note
+
     copies: dict[int, Any] = {}
     for stream in container.streams:
         if stream.type == "attachment":
             output.add_attachment(stream.name or "", stream.mimetype or "", bytes(stream.data))
             continue
-        try:
-            copy = output.add_stream_from_template(stream)
-        except (ValueError, _av().FFmpegError) as error:
-            if stream.type == "data" and "timecode" in stream.metadata and kind != "mkv":
-                continue  # QuickTime tmcd: the muxer rewrites it from the timecode tag
+        copy, reason = add_stream_copy(
+            output, stream, _SKIP_STREAM_TAGS, chapters=bool(container.chapters())
+        )
+        if copy is not None:
+            copies[stream.index] = copy
+            continue
+        cover = bool(stream.disposition & _av().stream.Disposition.attached_pic)
+        if stream.type in ("audio", "video") and not cover:
             raise UnsupportedInputError(
                 f"{shown}: stream {stream.index} ({stream.type}) cannot be copied into "
-                f"{_NAMES[kind]}: {_first_line(error)}"
-            ) from None
-        copy.metadata.update(
-            {k: v for k, v in stream.metadata.items() if k.lower() not in _SKIP_STREAM_TAGS}
-        )
-        copy.disposition = stream.disposition
-        copies[stream.index] = copy
+                f"{_NAMES[kind]}: {reason}"
+            )
+        codec = stream.codec_context.name if stream.codec_context else stream.name
+        note = dropped_stream_note(stream.index, stream.type, codec, reason or "")
+        if note is not None:
+            notes.append(note)
     return copies
 
 
@@ -272,7 +290,13 @@ class _Completeness:
     """Notices a truncated input: fewer packets, or an earlier end, than it declares."""
 
     def __init__(self, container: InputContainer) -> None:
-        self.declared = {s.index: s.frames for s in container.streams if s.frames}
+        # Packet counts of sound and pictures only: a subtitle track's count includes the
+        # empty closing sample the MP4 muxer writes, which the demuxer does not return.
+        self.declared = {
+            s.index: s.frames
+            for s in container.streams
+            if s.frames and s.type in ("audio", "video")
+        }
         self.duration = container.duration / 1_000_000 if container.duration else None
         self.start = container.start_time / 1_000_000 if container.start_time else 0.0
         self.counts: dict[int, int] = {}
@@ -302,8 +326,11 @@ class _Completeness:
             )
 
 
-def _write_av(source: Path, temp: Path, kind: str, text: str) -> None:
-    """Remux ``source`` packet for packet into ``temp`` with the container tag AIGC=text."""
+def _write_av(source: Path, temp: Path, kind: str, text: str, notes: list[str]) -> None:
+    """Remux ``source`` packet for packet into ``temp`` with the container tag AIGC=text.
+
+    What could not be copied (a stream the container cannot hold) is said in ``notes``.
+    """
     av = _av()
     shown = display_path(source)
     with _open_av(source) as container:
@@ -323,7 +350,7 @@ def _write_av(source: Path, temp: Path, kind: str, text: str) -> None:
         try:
             with av.open(url, "w", format=_MUXERS[kind], options=options) as output:
                 output.metadata.update(tags)
-                copies = _add_streams(output, container, kind, shown)
+                copies = _add_streams(output, container, kind, shown, notes)
                 if chapters:
                     output.set_chapters(chapters)
                 _copy_packets(container, output, copies, completeness, shown)
@@ -739,6 +766,15 @@ def _temp_path_of(stream: BinaryIO, target: Path) -> Path:
     raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
 
 
+def _naming_output(error: MarkingError, temp: Path | None, target: Path) -> None:
+    """Make ``error`` name ``target``, not the hidden temporary file written on its way
+    (gone by the time the message shows)."""
+    if temp is not None:
+        message = str(error).replace(display_path(temp), display_path(target))
+        if message != str(error):
+            error.args = (message,)
+
+
 def read_media_label(path: StrPath) -> AigcLabel | None:
     """The GB 45438 label of an audio or video file (bare or wrapped JSON), or None."""
     source = _check_input(path)
@@ -766,25 +802,31 @@ def tag_media(
     if kind in ("mp3", "flac", "ogg", "opus", "oggflac"):
         _mutagen_file(source, kind)  # fail on a damaged input before any copying
         _check_audio_complete(source, kind)
-    with atomic_write(target, forbid=[source]) as stream:
-        temp = _temp_path_of(stream, target)
-        if kind in _FAMILY:
-            _write_av(source, temp, kind, text)
-        elif kind == "wav":
-            _write_wav(source, stream, text)
-            stream.flush()
-            _check_wav_copy(source, temp, target)
-        else:
-            with source.open("rb") as original:
-                shutil.copyfileobj(original, stream, _COPY_BLOCK)
-            stream.flush()
-            _write_mutagen(temp, kind, text)
-        written = _label_text(temp, kind)
-        if written is None or AigcLabel.from_json(written) != label:
-            raise OutputError(
-                f"{display_path(target)}: the AIGC entry did not read back from the "
-                f"{kind.upper()} file"
-            )
+    notes: list[str] = []
+    temp: Path | None = None
+    try:
+        with atomic_write(target, forbid=[source]) as stream:
+            temp = _temp_path_of(stream, target)
+            if kind in _FAMILY:
+                _write_av(source, temp, kind, text, notes)
+            elif kind == "wav":
+                _write_wav(source, stream, text)
+                stream.flush()
+                _check_wav_copy(source, temp, target)
+            else:
+                with source.open("rb") as original:
+                    shutil.copyfileobj(original, stream, _COPY_BLOCK)
+                stream.flush()
+                _write_mutagen(temp, kind, text)
+            written = _label_text(temp, kind)
+            if written is None or AigcLabel.from_json(written) != label:
+                raise OutputError(
+                    f"{display_path(target)}: the AIGC entry did not read back from the "
+                    f"{kind.upper()} file"
+                )
+    except MarkingError as error:
+        _naming_output(error, temp, target)
+        raise
     return {
         "input": os.fspath(source),
         "output": os.fspath(target),
@@ -793,6 +835,7 @@ def tag_media(
         "label": text,
         "replaced": previous is not None,
         "bytes": target.stat().st_size,
+        "notes": notes,
     }
 
 

@@ -218,8 +218,10 @@ def mark_file(
     step runs, else ``payload`` (default random). ``produce_id`` defaults to
     :func:`content_id` (a digest of the file's bytes and the producer). Returns a record:
     ``input``, ``output``, ``kind``, ``steps`` (those done, in order), ``payload``,
-    ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details`` (each step's
-    own record). A step the file's format cannot take (c2pa for MKV, WebM or Ogg; the metadata
+    ``produce_id``, ``timings`` (seconds per step), ``seconds``, ``details`` (each step's
+    own record) and ``notes`` (what changed on the way that a user should know, from every
+    step: a stream the container cannot hold, 4:4:4 chroma for an odd video size). A step the
+    file's format cannot take (c2pa for MKV, WebM or Ogg; the metadata
     label for AIFF) is refused with :class:`~marking.errors.UnsupportedInputError` before any
     work.
     """
@@ -266,6 +268,14 @@ def mark_file(
         "timings": {name: round(value, 4) for name, value in timings.items()},
         "seconds": round(time.perf_counter() - started, 4),
         "details": details,
+        "notes": list(
+            dict.fromkeys(
+                note
+                for step in details.values()
+                if isinstance(step, dict)
+                for note in step.get("notes") or ()
+            )
+        ),
     }
 
 

@@ -431,16 +431,20 @@ def test_rotation_and_colour_metadata_kept(clips: dict[str, Path], tmp_path: Pat
 
 
 def test_odd_sizes(tmp_path: Path) -> None:
-    """Odd 4:2:0 decodes with rounded-up chroma planes; x264 cannot encode it, VP9 can."""
+    """Odd 4:2:0 decodes with rounded-up chroma planes; x264 cannot encode it in 4:2:0, so it
+    gets 4:4:4 (size kept, said in a note); VP9 keeps 4:2:0."""
     odd_vp9 = write_clip(tmp_path / "odd.mkv", size=(321, 241), codec="libvpx-vp9", seconds=0.4)
     shapes: list[list[tuple[int, ...]]] = []
 
     def look(planes: list[np.ndarray], info: FrameInfo) -> None:
         shapes.append([p.shape for p in planes])
 
-    with pytest.raises(UnsupportedInputError, match="needs even width and height"):
-        transcode(odd_vp9, tmp_path / "x264.mkv", look, FAST)
-    assert not (tmp_path / "x264.mkv").exists()
+    report = transcode(odd_vp9, tmp_path / "x264.mkv", look, FAST)
+    info = probe_video(tmp_path / "x264.mkv")
+    assert (info.width, info.height, info.pix_fmt) == (321, 241, "yuv444p")
+    assert report.pix_fmt_out == "yuv444p"
+    assert any("321x241" in note and "yuv444p" in note for note in report.notes)
+    shapes.clear()
     transcode(odd_vp9, tmp_path / "vp9.mkv", look, EncoderSettings(codec="libvpx-vp9"))
     assert shapes[0] == [(241, 321), (121, 161), (121, 161)]
     assert (probe_video(tmp_path / "vp9.mkv").width, probe_video(tmp_path / "vp9.mkv").height) == (

@@ -6,7 +6,14 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from marking.cli import ProgressBar, add_key_options, json_line, resolve_key, watermark_kind
+from marking.cli import (
+    ProgressBar,
+    add_key_options,
+    json_line,
+    print_notes,
+    resolve_key,
+    watermark_kind,
+)
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
 
 if TYPE_CHECKING:
@@ -168,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"marked {record['input']} -> {record['output']} payload={record['payload']} {measure}"
         )
+    print_notes(record, args.input)
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import json_line
+from marking.cli import json_line, print_notes
 from marking.label_options import DEFAULT_TEXT, POSITIONS, PRESETS
 
 PLACES = ("start", "middle", "end")
@@ -273,4 +273,5 @@ def run(args: argparse.Namespace) -> int:
         print(json_line(record))
     else:
         print(f"labeled {record['kind']} {record['input']} -> {record['output']}")
+    print_notes(record, args.input)
     return 0

@@ -300,7 +300,8 @@ def _describe(record: dict[str, Any]) -> str:
     if record["status"] == "skipped":
         return f"skipped ({record['reason']})"
     steps = "+".join(record.get("steps") or [])
-    return f"{record['modality']} {steps} -> {record['output']} (payload {record['payload']})"
+    line = f"{record['modality']} {steps} -> {record['output']} (payload {record['payload']})"
+    return "; ".join([line, *(f"note: {note}" for note in record.get("notes") or [])])
 
 
 def run(args: argparse.Namespace) -> int:

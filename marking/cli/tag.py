@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import add_signing_options, json_line, require_signing_pair
+from marking.cli import add_signing_options, json_line, print_notes, require_signing_pair
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
 
@@ -100,4 +100,5 @@ def run(args: argparse.Namespace) -> int:
             f"tagged {record['kind']} {args.input} -> {args.output}{signed}: "
             f"ProduceID {label.produce_id}"
         )
+    print_notes(record, args.input)
     return 0
