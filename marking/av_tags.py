@@ -62,10 +62,6 @@ SUPPORTED: dict[str, str] = {
 _FAMILY = {"mp4": "isobmff", "mov": "isobmff", "m4a": "isobmff", "mkv": "mkv", "webm": "mkv"}
 _MUXERS = {"mp4": "mp4", "mov": "mov", "m4a": "ipod", "mkv": "matroska", "webm": "webm"}
 _NAMES = {"mp4": "MP4", "mov": "MOV", "m4a": "M4A", "mkv": "MKV", "webm": "WebM"}
-#: ftyp brands of still images (HEIF, AVIF, CR3): they carry XMP labels, not this one.
-_IMAGE_BRANDS = frozenset(
-    {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"crx "}
-)
 #: Container tags the muxer writes itself; copying the old value would be stale or doubled.
 _SKIP_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
 #: Stream tags the Matroska muxer writes itself.
@@ -122,10 +118,17 @@ def _is_mpeg_audio(head: bytes) -> bool:
 
 def detect_format(path: StrPath) -> str:
     """The key of :data:`SUPPORTED` that ``path`` holds, judged by its first bytes."""
+    from marking.content_sniffing import NoLabelPlaceError, format_of_head, label_refusal
+
     source = _check_input(path)
     shown = display_path(source)
     with source.open("rb") as stream:
         head = stream.read(4096)
+        known = format_of_head(head)
+        if known is not None and known.refused is not None:
+            raise UnsupportedInputError(f"{shown}: {known.refused}")
+        if known is not None and not known.label:
+            raise NoLabelPlaceError(f"{shown}: {label_refusal(known)}")
         if head.startswith(b"ID3") and len(head) >= 10:
             stream.seek(_id3_size(head))
             after = stream.read(4)
@@ -138,16 +141,10 @@ def detect_format(path: StrPath) -> str:
             raise UnsupportedInputError(f"{shown}: ID3-tagged data that is not MP3 or FLAC")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
-    if head[:4] in (b"RF64", b"BW64", b"RIFX"):
-        raise UnsupportedInputError(
-            f"{shown}: {head[:4].decode()} WAV is not supported (only RIFF WAVE up to 4 GiB)"
-        )
+    if head[:4] == b"RIFX":
+        raise UnsupportedInputError(f"{shown}: RIFX (big-endian) WAV is not supported")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        if brand in _IMAGE_BRANDS:
-            raise UnsupportedInputError(
-                f"{shown}: an image in an ISO media file (HEIF/AVIF): use the image labeller"
-            )
         if brand == b"qt  ":
             return "mov"
         return "m4a" if brand in (b"M4A ", b"M4B ") else "mp4"
@@ -766,6 +763,31 @@ def _temp_path_of(stream: BinaryIO, target: Path) -> Path:
     raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
 
 
+#: The format table's name (marking.content_sniffing.FORMATS) of each kind written here.
+_TABLE_NAMES = {
+    **_NAMES,
+    **{"wav": "WAV", "mp3": "MP3", "flac": "FLAC", "ogg": "Ogg", "opus": "Ogg", "oggflac": "Ogg"},
+}
+#: Output suffixes that fit another format than the input's: an audio-only MP4 named .m4a
+#: (or the reverse), WebM named .mkv (WebM is Matroska).
+_FITTING = {("MP4", "M4A"), ("M4A", "MP4"), ("WebM", "MKV")}
+
+
+def _check_output_suffix(target: Path, kind: str) -> None:
+    """Refuse an output name whose suffix promises another format than the input's: the
+    label is written without re-encoding, so the output keeps the input's format."""
+    from marking.content_sniffing import suffix_format
+
+    promised = suffix_format(target)
+    written = _TABLE_NAMES[kind]
+    if promised is None or promised.name == written or (written, promised.name) in _FITTING:
+        return
+    raise UsageError(
+        f"{display_path(target)}: the output keeps the input's format ({written}), which does "
+        f"not match the suffix {target.suffix.lower()}"
+    )
+
+
 def _naming_output(error: MarkingError, temp: Path | None, target: Path) -> None:
     """Make ``error`` name ``target``, not the hidden temporary file written on its way
     (gone by the time the message shows)."""
@@ -795,6 +817,7 @@ def tag_media(
     source = _check_input(src)
     target = check_output_path(dst, forbid=[source])
     kind = _resolve_kind(source, kind)
+    _check_output_suffix(target, kind)
     text = label.to_json(wrapped=True)
     previous: str | None = None
     with contextlib.suppress(InputError):

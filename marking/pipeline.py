@@ -153,7 +153,7 @@ def _check_steps(config: MarkConfig, source: Path, target: Path, kind: str) -> N
     (JPEG, PNG, WebP, TIFF) and the video containers written take both. Caught here, such a
     file fails at once (a batch moves on) instead of after its whole watermarking.
     """
-    from marking.content_sniffing import AUDIO
+    from marking.content_sniffing import AUDIO, NoLabelPlaceError
 
     def reason(error: Exception, path: Path) -> str:
         return str(error).removeprefix(f"{display_path(path)}: ")
@@ -169,7 +169,9 @@ def _check_steps(config: MarkConfig, source: Path, target: Path, kind: str) -> N
         except UnsupportedInputError as error:
             cannot |= labelled
             why = reason(error, source)
-            if why.startswith("not a supported"):
+            if isinstance(error, NoLabelPlaceError):
+                pass  # the format table's own words, as tag gives them
+            elif why.startswith("not a supported"):
                 why = "the GB 45438 label goes only into WAV, MP3, FLAC, Ogg, M4A, MP4, MOV, "
                 why += "MKV and WebM files"
             else:

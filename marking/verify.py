@@ -48,6 +48,8 @@ class Verification:
     notes: list[str] = field(default_factory=list)
     truncated: str | None = field(default=None, repr=False)
     """Why the file looks truncated (videos), if it does: the verdict then says so."""
+    labelable: bool = field(default=True, repr=False)
+    """Whether the format has a place for a metadata label (not AIFF, CAF, Wave64, RF64)."""
 
     @property
     def ai_marked(self) -> bool:
@@ -93,6 +95,10 @@ def verify_file(
         reason = _without_file(error, path)
         result.watermark = {"checked": False, "reason": reason}
         result.notes.append(f"the watermark could not be looked for: {reason}")
+    else:
+        if not result.watermark.get("checked"):  # M4A sound, a recording under a second
+            reason = _without_file(result.watermark.get("reason") or "", path)
+            result.notes.append(f"the watermark could not be looked for: {reason}")
     if kind == VIDEO and (result.watermark or {}).get("checked"):
         _note_truncation(result, path)
     _note_split_payloads(result)
@@ -173,7 +179,7 @@ def _note_split_payloads(result: Verification) -> None:
 
 
 def _read_metadata(result: Verification, path: Any, kind: str) -> None:
-    from marking.content_sniffing import IMAGE
+    from marking.content_sniffing import IMAGE, NoLabelPlaceError
 
     try:
         if kind == IMAGE:
@@ -185,6 +191,11 @@ def _read_metadata(result: Verification, path: Any, kind: str) -> None:
             from marking.av_tags import read_media_label
 
             label = read_media_label(path)
+    except NoLabelPlaceError as error:
+        # Nothing to read, and nothing missing: only the watermark can mark such a file.
+        result.labelable = False
+        result.notes.append(f"{_without_file(error, path)}: only the watermark is checked")
+        return
     except InputError:
         raise
     except MarkingError as error:
@@ -262,7 +273,7 @@ def _conclude(result: Verification) -> None:
                 "the watermark's payload does not match the metadata: the label may have been "
                 "copied from another file or tampered with"
             )
-    elif watermark_found:
+    elif watermark_found and result.labelable:
         result.agreement = "metadata missing"
         result.notes.append("watermark found but no metadata label: the metadata was stripped")
     elif expected and mark.get("checked"):

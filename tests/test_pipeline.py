@@ -230,7 +230,7 @@ def test_a_step_the_format_cannot_take_is_refused_first(
         assert "C2PA defines no way to embed a manifest in" in message
         assert "--c2pa-cert" in message
     if "metadata" in refused:
-        assert "GB 45438 label goes only into" in message
+        assert "files have no place for the GB 45438 label" in message
         assert "--steps label,watermark" in message
     assert list(tmp_path.iterdir()) == []  # no output, no hidden intermediate
 
