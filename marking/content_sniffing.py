@@ -141,6 +141,23 @@ def suffix_format(path: str | os.PathLike[str]) -> MediaFormat | None:
     return next((fmt for fmt in FORMATS if suffix in fmt.suffixes), None)
 
 
+def suffix_mismatch(
+    path: str | os.PathLike[str], written: str, fits: tuple[str, ...]
+) -> str | None:
+    """Why an output named ``path`` would lie about its format, or None.
+
+    ``written`` names what is written (``"a WAV file"``), ``fits`` the table's formats whose
+    suffixes suit it. A suffix no format claims (``.bin``) says nothing and is accepted.
+    """
+    promised = suffix_format(path)
+    if promised is None or promised.name in fits:
+        return None
+    return (
+        f"{os.fspath(path)}: the suffix {Path(path).suffix} means {promised.name}, but the "
+        f"output is {written}"
+    )
+
+
 def label_refusal(fmt: MediaFormat) -> str:
     """Why ``fmt`` takes no metadata label: one line, the same for ``tag`` and ``mark``."""
     return (

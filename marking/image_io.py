@@ -34,7 +34,7 @@ from marking.atomic import (
     file_error,
     input_file_problem,
 )
-from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
+from marking.content_sniffing import IMAGE_SUFFIX_FORMATS, suffix_mismatch
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -530,6 +530,9 @@ def output_format(path: StrPath, source_format: str) -> str:
         raise OutputError(
             f"{display_path(path)}: cannot write {suffix} files (supported: {supported})"
         )
+    mismatch = suffix_mismatch(display_path(path), "a picture", ())
+    if mismatch is not None:  # a sound's or a video's name (.wav, .mp4)
+        raise UsageError(mismatch)
     return _FORMAT_ALIASES.get(source_format, source_format)
 
 

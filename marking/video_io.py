@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.content_sniffing import suffix_mismatch
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 
 if TYPE_CHECKING:
@@ -777,6 +778,9 @@ def _output_container(
 ) -> str:
     name = settings.container or _container_name(container, source)
     implied = _SUFFIX_CONTAINERS.get(target.suffix.lower())
+    mismatch = suffix_mismatch(display_path(target), f"{_CONTAINER_NAMES[name]} video", ())
+    if implied is None and mismatch is not None:  # a picture's or a sound's name (.png, .wav)
+        raise UsageError(mismatch)
     if implied is not None and implied != name:
         raise UsageError(
             f"{display_path(target)}: the suffix means {_CONTAINER_NAMES[implied]} but the "

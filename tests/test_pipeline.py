@@ -659,3 +659,30 @@ def test_every_command_takes_the_same_formats(
     if "detect" not in refused:
         code, stdout, stderr = _run_cli(capsys, "detect", marked[0])
         assert code == 0, stdout + stderr
+
+
+@pytest.mark.parametrize("verb", ["embed", "label", "tag"])
+@pytest.mark.parametrize(
+    ("name", "wrong"), [("PNG", ".wav"), ("PNG", ".mp4"), ("WAV", ".png"), ("WAV", ".mp4"),
+                        ("MP4", ".wav"), ("MP4", ".jpg"), ("FLAC", ".mkv")],
+)  # fmt: skip
+def test_an_output_named_as_another_kind_of_media_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    verb: str,
+    name: str,
+    wrong: str,
+) -> None:
+    """A picture named .wav, a sound named .png or .mp4, a video named .wav: no command
+    writes a file whose name says another format (usage error, no output)."""
+    monkeypatch.setenv("AIGC_MARK_KEY", KEY)
+    source = _format_sample(name, tmp_path)
+    target = tmp_path / f"out{wrong}"
+    extra = ["--producer", PRODUCER] if verb == "tag" else []
+    code, stdout, stderr = _run_cli(capsys, verb, source, "-o", target, *extra)
+    assert code == 2, (stdout, stderr)
+    assert f"suffix {wrong}" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not target.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [source.name]
