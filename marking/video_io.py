@@ -1456,9 +1456,11 @@ def transcode(
 
     ``process_frame(planes, info)`` gets the decoded pixel format's planes as writable 2-D
     arrays (Y, U, V: uint8, or uint16 above 8 bits) and edits them in place; it must not keep
-    them. Every other stream is copied packet for packet, except, given ``process_audio``,
-    the first audio stream: ``process_audio(info)`` is called once with its
-    :class:`AudioStreamInfo` and returns an :class:`AudioProcessor` (or None to copy the
+    them. The size is always kept (x264 gets 4:4:4 for odd sizes it cannot encode in 4:2:0).
+    Chapters are copied; so is every other stream, packet for packet (one the output cannot
+    hold is dropped, and ``report.notes`` says so; see :func:`add_stream_copy`), except, given
+    ``process_audio``, the first audio stream: ``process_audio(info)`` is called once with
+    its :class:`AudioStreamInfo` and returns an :class:`AudioProcessor` (or None to copy the
     stream after all). Its samples go through ``push`` as float32 (n, channels) and what comes
     back is re-encoded with the source's codec, sample rate, layout and bit rate (128 kb/s
     per stereo pair when the file does not say), timed from the first source sample whatever
