@@ -505,8 +505,8 @@ def check_output_suffix(path: StrPath, info: AudioInfo) -> None:
     """
     suffix = Path(path).suffix.lower()
     formats = _SUFFIX_FORMATS.get(suffix)
-    if formats is None and suffix_format(path) is not None:
-        formats = ()  # a picture's or a video's name (.png, .mp4): never right for the copy
+    if formats is None and suffix_format(path) is not None and suffix != info.path.suffix.lower():
+        formats = ()  # a picture's or a video's name (.png, .mp4), unless the input has it too
     if formats is not None and info.format not in formats:
         raise UsageError(
             f"{display_path(path)}: the output keeps the input's format ({info.format}),"

@@ -773,14 +773,17 @@ _TABLE_NAMES = {
 _FITTING = {("MP4", "M4A"), ("M4A", "MP4"), ("WebM", "MKV")}
 
 
-def _check_output_suffix(target: Path, kind: str) -> None:
+def _check_output_suffix(source: Path, target: Path, kind: str) -> None:
     """Refuse an output name whose suffix promises another format than the input's: the
-    label is written without re-encoding, so the output keeps the input's format."""
+    label is written without re-encoding, so the output keeps the input's format (an input
+    named against its content may pass its suffix on)."""
     from marking.content_sniffing import suffix_format
 
     promised = suffix_format(target)
     written = _TABLE_NAMES[kind]
     if promised is None or promised.name == written or (written, promised.name) in _FITTING:
+        return
+    if target.suffix.lower() == source.suffix.lower():
         return
     raise UsageError(
         f"{display_path(target)}: the output keeps the input's format ({written}), which does "
@@ -817,7 +820,7 @@ def tag_media(
     source = _check_input(src)
     target = check_output_path(dst, forbid=[source])
     kind = _resolve_kind(source, kind)
-    _check_output_suffix(target, kind)
+    _check_output_suffix(source, target, kind)
     text = label.to_json(wrapped=True)
     previous: str | None = None
     with contextlib.suppress(InputError):

@@ -142,15 +142,22 @@ def suffix_format(path: str | os.PathLike[str]) -> MediaFormat | None:
 
 
 def suffix_mismatch(
-    path: str | os.PathLike[str], written: str, fits: tuple[str, ...]
+    path: str | os.PathLike[str],
+    written: str,
+    fits: tuple[str, ...] = (),
+    source: str | os.PathLike[str] | None = None,
 ) -> str | None:
     """Why an output named ``path`` would lie about its format, or None.
 
     ``written`` names what is written (``"a WAV file"``), ``fits`` the table's formats whose
-    suffixes suit it. A suffix no format claims (``.bin``) says nothing and is accepted.
+    suffixes suit it. A suffix no format claims (``.bin``) says nothing and is accepted, and
+    so is the suffix of the ``source`` itself: a file named against its content keeps the
+    name it was given.
     """
     promised = suffix_format(path)
     if promised is None or promised.name in fits:
+        return None
+    if source is not None and Path(source).suffix.lower() == Path(path).suffix.lower():
         return None
     return (
         f"{os.fspath(path)}: the suffix {Path(path).suffix} means {promised.name}, but the "

@@ -557,7 +557,7 @@ def tag_image(
     try:
         fmt = _format_of(data)
         target = IMAGE_SUFFIX_FORMATS.get(Path(dst).suffix.lower())
-        mismatch = suffix_mismatch(display_path(dst), f"a {fmt} picture", ())
+        mismatch = suffix_mismatch(display_path(dst), f"a {fmt} picture", source=src)
         if target is None and mismatch is not None:  # a sound's or a video's name
             raise UsageError(mismatch)
         if target is not None and target != fmt:

@@ -778,7 +778,9 @@ def _output_container(
 ) -> str:
     name = settings.container or _container_name(container, source)
     implied = _SUFFIX_CONTAINERS.get(target.suffix.lower())
-    mismatch = suffix_mismatch(display_path(target), f"{_CONTAINER_NAMES[name]} video", ())
+    mismatch = suffix_mismatch(
+        display_path(target), f"{_CONTAINER_NAMES[name]} video", source=source
+    )
     if implied is None and mismatch is not None:  # a picture's or a sound's name (.png, .wav)
         raise UsageError(mismatch)
     if implied is not None and implied != name:
