@@ -53,6 +53,7 @@ from marking.atomic import (
     input_file_problem,
     open_regular,
 )
+from marking.content_sniffing import suffix_format
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -89,6 +90,7 @@ _SUFFIX_FORMATS = {
     ".wav": ("WAV", "WAVEX", "RF64"),
     ".wave": ("WAV", "WAVEX", "RF64"),
     ".w64": ("W64",),
+    ".rf64": ("RF64",),
     ".flac": ("FLAC",),
     ".ogg": ("OGG",),
     ".oga": ("OGG",),
@@ -777,6 +779,8 @@ def check_output_suffix(path: StrPath, info: AudioInfo) -> None:
     """
     suffix = Path(path).suffix.lower()
     formats = _SUFFIX_FORMATS.get(suffix)
+    if formats is None and suffix_format(path) is not None and suffix != info.path.suffix.lower():
+        formats = ()  # a picture's or a video's name (.png, .mp4), unless the input has it too
     if formats is not None and info.format not in formats:
         raise UsageError(
             f"{display_path(path)}: the output keeps the input's format ({info.format}),"

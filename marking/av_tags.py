@@ -33,7 +33,13 @@ from marking.atomic import (
     open_regular,
 )
 from marking.content_sniffing import is_mpeg_audio
-from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.errors import (
+    InputError,
+    MarkingError,
+    OutputError,
+    UnsupportedInputError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -58,10 +64,6 @@ SUPPORTED: dict[str, str] = {
 _FAMILY = {"mp4": "isobmff", "mov": "isobmff", "m4a": "isobmff", "mkv": "mkv", "webm": "mkv"}
 _MUXERS = {"mp4": "mp4", "mov": "mov", "m4a": "ipod", "mkv": "matroska", "webm": "webm"}
 _NAMES = {"mp4": "MP4", "mov": "MOV", "m4a": "M4A", "mkv": "MKV", "webm": "WebM"}
-#: ftyp brands of still images (HEIF, AVIF, CR3): they carry XMP labels, not this one.
-_IMAGE_BRANDS = frozenset(
-    {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"crx "}
-)
 #: Container tags the muxer writes itself; copying the old value would be stale or doubled.
 _SKIP_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
 #: Stream tags the Matroska muxer writes itself.
@@ -113,10 +115,17 @@ def _id3_size(head: bytes) -> int:
 
 def detect_format(path: StrPath) -> str:
     """The key of :data:`SUPPORTED` that ``path`` holds, judged by its first bytes."""
+    from marking.content_sniffing import NoLabelPlaceError, format_of_head, label_refusal
+
     source = _check_input(path)
     shown = display_path(source)
     with open_regular(source) as stream:
         head = stream.read(4096)
+        known = format_of_head(head)
+        if known is not None and known.refused is not None:
+            raise UnsupportedInputError(f"{shown}: {known.refused}")
+        if known is not None and not known.label:
+            raise NoLabelPlaceError(f"{shown}: {label_refusal(known)}")
         if head.startswith(b"ID3") and len(head) >= 10:
             stream.seek(_id3_size(head))
             after = stream.read(4)
@@ -129,16 +138,10 @@ def detect_format(path: StrPath) -> str:
             raise UnsupportedInputError(f"{shown}: ID3-tagged data that is not MP3 or FLAC")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
-    if head[:4] in (b"RF64", b"BW64", b"RIFX"):
-        raise UnsupportedInputError(
-            f"{shown}: {head[:4].decode()} WAV is not supported (only RIFF WAVE up to 4 GiB)"
-        )
+    if head[:4] == b"RIFX":
+        raise UnsupportedInputError(f"{shown}: RIFX (big-endian) WAV is not supported")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        if brand in _IMAGE_BRANDS:
-            raise UnsupportedInputError(
-                f"{shown}: an image in an ISO media file (HEIF/AVIF): use the image labeller"
-            )
         if brand == b"qt  ":
             return "mov"
         return "m4a" if brand in (b"M4A ", b"M4B ") else "mp4"
@@ -241,27 +244,39 @@ def _av_options(kind: str, source: Path, container: InputContainer) -> dict[str,
     return options
 
 
-def _add_streams(output: Any, container: InputContainer, kind: str, shown: str) -> dict[int, Any]:
-    """Output streams copying every input stream's parameters, tags and disposition."""
+def _add_streams(
+    output: Any, container: InputContainer, kind: str, shown: str, notes: list[str]
+) -> dict[int, Any]:
+    """Output streams copying every input stream's parameters, tags and disposition.
+
+    A stream the container cannot hold (a data track of a codec the muxer does not know, cover
+    art beside the mdta tags) is left out with a note; QuickTime timecode and chapter tracks
+    are rewritten by the muxer (see :func:`marking.video_io.add_stream_copy`, the one rule).
+    Sound or pictures that cannot be copied are refused: the label must not cost a track.
+    """
+    from marking.video_io import add_stream_copy, dropped_stream_note
+
     copies: dict[int, Any] = {}
     for stream in container.streams:
         if stream.type == "attachment":
             output.add_attachment(stream.name or "", stream.mimetype or "", bytes(stream.data))
             continue
-        try:
-            copy = output.add_stream_from_template(stream)
-        except (ValueError, _av().FFmpegError) as error:
-            if stream.type == "data" and "timecode" in stream.metadata and kind != "mkv":
-                continue  # QuickTime tmcd: the muxer rewrites it from the timecode tag
+        copy, reason = add_stream_copy(
+            output, stream, _SKIP_STREAM_TAGS, chapters=bool(container.chapters())
+        )
+        if copy is not None:
+            copies[stream.index] = copy
+            continue
+        cover = bool(stream.disposition & _av().stream.Disposition.attached_pic)
+        if stream.type in ("audio", "video") and not cover:
             raise UnsupportedInputError(
                 f"{shown}: stream {stream.index} ({stream.type}) cannot be copied into "
-                f"{_NAMES[kind]}: {_first_line(error)}"
-            ) from None
-        copy.metadata.update(
-            {k: v for k, v in stream.metadata.items() if k.lower() not in _SKIP_STREAM_TAGS}
-        )
-        copy.disposition = stream.disposition
-        copies[stream.index] = copy
+                f"{_NAMES[kind]}: {reason}"
+            )
+        codec = stream.codec_context.name if stream.codec_context else stream.name
+        note = dropped_stream_note(stream.index, stream.type, codec, reason or "")
+        if note is not None:
+            notes.append(note)
     return copies
 
 
@@ -269,7 +284,13 @@ class _Completeness:
     """Notices a truncated input: fewer packets, or an earlier end, than it declares."""
 
     def __init__(self, container: InputContainer) -> None:
-        self.declared = {s.index: s.frames for s in container.streams if s.frames}
+        # Packet counts of sound and pictures only: a subtitle track's count includes the
+        # empty closing sample the MP4 muxer writes, which the demuxer does not return.
+        self.declared = {
+            s.index: s.frames
+            for s in container.streams
+            if s.frames and s.type in ("audio", "video")
+        }
         self.duration = container.duration / 1_000_000 if container.duration else None
         self.start = container.start_time / 1_000_000 if container.start_time else 0.0
         self.counts: dict[int, int] = {}
@@ -299,8 +320,11 @@ class _Completeness:
             )
 
 
-def _write_av(source: Path, temp: Path, kind: str, text: str) -> None:
-    """Remux ``source`` packet for packet into ``temp`` with the container tag AIGC=text."""
+def _write_av(source: Path, temp: Path, kind: str, text: str, notes: list[str]) -> None:
+    """Remux ``source`` packet for packet into ``temp`` with the container tag AIGC=text.
+
+    What could not be copied (a stream the container cannot hold) is said in ``notes``.
+    """
     av = _av()
     shown = display_path(source)
     with _open_av(source) as container:
@@ -320,7 +344,7 @@ def _write_av(source: Path, temp: Path, kind: str, text: str) -> None:
         try:
             with av.open(url, "w", format=_MUXERS[kind], options=options) as output:
                 output.metadata.update(tags)
-                copies = _add_streams(output, container, kind, shown)
+                copies = _add_streams(output, container, kind, shown, notes)
                 if chapters:
                     output.set_chapters(chapters)
                 _copy_packets(container, output, copies, completeness, shown)
@@ -765,6 +789,43 @@ def _temp_path_of(stream: BinaryIO, target: Path) -> Path:
     raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
 
 
+#: The format table's name (marking.content_sniffing.FORMATS) of each kind written here.
+_TABLE_NAMES = {
+    **_NAMES,
+    **{"wav": "WAV", "mp3": "MP3", "flac": "FLAC", "ogg": "Ogg", "opus": "Ogg", "oggflac": "Ogg"},
+}
+#: Output suffixes that fit another format than the input's: an audio-only MP4 named .m4a
+#: (or the reverse), WebM named .mkv (WebM is Matroska).
+_FITTING = {("MP4", "M4A"), ("M4A", "MP4"), ("WebM", "MKV")}
+
+
+def _check_output_suffix(source: Path, target: Path, kind: str) -> None:
+    """Refuse an output name whose suffix promises another format than the input's: the
+    label is written without re-encoding, so the output keeps the input's format (an input
+    named against its content may pass its suffix on)."""
+    from marking.content_sniffing import suffix_format
+
+    promised = suffix_format(target)
+    written = _TABLE_NAMES[kind]
+    if promised is None or promised.name == written or (written, promised.name) in _FITTING:
+        return
+    if target.suffix.lower() == source.suffix.lower():
+        return
+    raise UsageError(
+        f"{display_path(target)}: the output keeps the input's format ({written}), which does "
+        f"not match the suffix {target.suffix.lower()}"
+    )
+
+
+def _naming_output(error: MarkingError, temp: Path | None, target: Path) -> None:
+    """Make ``error`` name ``target``, not the hidden temporary file written on its way
+    (gone by the time the message shows)."""
+    if temp is not None:
+        message = str(error).replace(display_path(temp), display_path(target))
+        if message != str(error):
+            error.args = (message,)
+
+
 def read_media_label(path: StrPath, *, notes: list[str] | None = None) -> AigcLabel | None:
     """The GB 45438 label of an audio or video file (bare or wrapped JSON), or None.
 
@@ -790,6 +851,7 @@ def tag_media(
     source = _check_input(src)
     target = check_output_path(dst, forbid=[source])
     kind = _resolve_kind(source, kind)
+    _check_output_suffix(source, target, kind)
     text = label.to_json(wrapped=True)
     previous: str | None = None
     with contextlib.suppress(InputError):
@@ -797,25 +859,31 @@ def tag_media(
     if kind in ("mp3", "flac", "ogg", "opus", "oggflac"):
         _mutagen_file(source, kind)  # fail on a damaged input before any copying
         _check_audio_complete(source, kind)
-    with atomic_write(target, forbid=[source]) as stream:
-        temp = _temp_path_of(stream, target)
-        if kind in _FAMILY:
-            _write_av(source, temp, kind, text)
-        elif kind == "wav":
-            _write_wav(source, stream, text)
-            stream.flush()
-            _check_wav_copy(source, temp, target)
-        else:
-            with open_regular(source) as original:
-                shutil.copyfileobj(original, stream, _COPY_BLOCK)
-            stream.flush()
-            _write_mutagen(temp, kind, text)
-        written = _label_text(temp, kind)
-        if written is None or AigcLabel.from_json(written) != label:
-            raise OutputError(
-                f"{display_path(target)}: the AIGC entry did not read back from the "
-                f"{kind.upper()} file"
-            )
+    notes: list[str] = []
+    temp: Path | None = None
+    try:
+        with atomic_write(target, forbid=[source]) as stream:
+            temp = _temp_path_of(stream, target)
+            if kind in _FAMILY:
+                _write_av(source, temp, kind, text, notes)
+            elif kind == "wav":
+                _write_wav(source, stream, text)
+                stream.flush()
+                _check_wav_copy(source, temp, target)
+            else:
+                with open_regular(source) as original:
+                    shutil.copyfileobj(original, stream, _COPY_BLOCK)
+                stream.flush()
+                _write_mutagen(temp, kind, text)
+            written = _label_text(temp, kind)
+            if written is None or AigcLabel.from_json(written) != label:
+                raise OutputError(
+                    f"{display_path(target)}: the AIGC entry did not read back from the "
+                    f"{kind.upper()} file"
+                )
+    except MarkingError as error:
+        _naming_output(error, temp, target)
+        raise
     return {
         "input": os.fspath(source),
         "output": os.fspath(target),
@@ -824,6 +892,7 @@ def tag_media(
         "label": text,
         "replaced": previous is not None,
         "bytes": target.stat().st_size,
+        "notes": notes,
     }
 
 

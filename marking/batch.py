@@ -330,6 +330,7 @@ def missing_mark_fields(record: dict[str, Any]) -> dict[str, Any]:
         "bytes": 0,
         "seconds": 0.0,
         "timings": {},
+        "notes": [],
     }
     return record | {name: value for name, value in defaults.items() if name not in record}
 
@@ -455,6 +456,7 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
         produce_id=record["produce_id"],
         seconds=record["seconds"],
         timings=record["timings"],
+        notes=record["notes"],
     )
 
 

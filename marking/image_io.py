@@ -36,7 +36,7 @@ from marking.atomic import (
     open_regular,
     read_whole,
 )
-from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
+from marking.content_sniffing import IMAGE_SUFFIX_FORMATS, suffix_mismatch
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -518,7 +518,7 @@ def _webp_is_lossless(path: Path) -> bool:
             stream.seek(length + (length & 1), os.SEEK_CUR)
 
 
-def output_format(path: StrPath, source_format: str) -> str:
+def output_format(path: StrPath, source_format: str, source: StrPath | None = None) -> str:
     """The format to write ``path`` in: its suffix's if it names a supported format, the
     source's if the suffix is missing or not an image suffix.
 
@@ -532,6 +532,9 @@ def output_format(path: StrPath, source_format: str) -> str:
         raise OutputError(
             f"{display_path(path)}: cannot write {suffix} files (supported: {supported})"
         )
+    mismatch = suffix_mismatch(display_path(path), "a picture", source=source)
+    if mismatch is not None:  # a sound's or a video's name (.wav, .mp4)
+        raise UsageError(mismatch)
     return _FORMAT_ALIASES.get(source_format, source_format)
 
 
@@ -668,7 +671,7 @@ def write_image(
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
     forbidden = [*forbid, *([info.source] if info.source is not None else [])]
     check_output_path(path, forbidden)
-    target_format = output_format(path, info.format)
+    target_format = output_format(path, info.format, info.source)
     check_writable_mode(path, image.mode, target_format)
     params = save_params(target_format, info, quality=quality)
     if isinstance(image, ImageFile.ImageFile):
@@ -706,7 +709,7 @@ def open_for_rewrite(
             f"16-bit colour images cannot be {verb} yet (they would be reduced to 8 bits); "
             "convert to 8 bits per channel first",
         )
-    check_writable_mode(dst, image.mode, output_format(dst, info.format))
+    check_writable_mode(dst, image.mode, output_format(dst, info.format, src))
     return image, info
 
 

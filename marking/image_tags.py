@@ -24,8 +24,14 @@ from marking.atomic import (
     display_path,
     read_whole,
 )
-from marking.content_sniffing import IMAGE_SUFFIX_FORMATS
-from marking.errors import InputError, InputTooLargeError, OutputError, UnsupportedInputError
+from marking.content_sniffing import IMAGE_SUFFIX_FORMATS, suffix_mismatch
+from marking.errors import (
+    InputError,
+    InputTooLargeError,
+    OutputError,
+    UnsupportedInputError,
+    UsageError,
+)
 from marking.xmp import (
     TRAINED_ALGORITHMIC_MEDIA,
     read_xmp_fields,
@@ -557,6 +563,9 @@ def tag_image(
     try:
         fmt = _format_of(data)
         target = IMAGE_SUFFIX_FORMATS.get(Path(dst).suffix.lower())
+        mismatch = suffix_mismatch(display_path(dst), f"a {fmt} picture", source=src)
+        if target is None and mismatch is not None:  # a sound's or a video's name
+            raise UsageError(mismatch)
         if target is not None and target != fmt:
             raise OutputError(
                 f"{display_path(dst)}: the input is {fmt}; metadata labels keep the format, "

@@ -153,7 +153,7 @@ def _check_steps(config: MarkConfig, source: Path, target: Path, kind: str) -> N
     (JPEG, PNG, WebP, TIFF) and the video containers written take both. Caught here, such a
     file fails at once (a batch moves on) instead of after its whole watermarking.
     """
-    from marking.content_sniffing import AUDIO
+    from marking.content_sniffing import AUDIO, NoLabelPlaceError
 
     def reason(error: Exception, path: Path) -> str:
         return str(error).removeprefix(f"{display_path(path)}: ")
@@ -169,7 +169,9 @@ def _check_steps(config: MarkConfig, source: Path, target: Path, kind: str) -> N
         except UnsupportedInputError as error:
             cannot |= labelled
             why = reason(error, source)
-            if why.startswith("not a supported"):
+            if isinstance(error, NoLabelPlaceError):
+                pass  # the format table's own words, as tag gives them
+            elif why.startswith("not a supported"):
                 why = "the GB 45438 label goes only into WAV, MP3, FLAC, Ogg, M4A, MP4, MOV, "
                 why += "MKV and WebM files"
             else:
@@ -218,8 +220,10 @@ def mark_file(
     step runs, else ``payload`` (default random). ``produce_id`` defaults to
     :func:`content_id` (a digest of the file's bytes and the producer). Returns a record:
     ``input``, ``output``, ``kind``, ``steps`` (those done, in order), ``payload``,
-    ``produce_id``, ``timings`` (seconds per step), ``seconds`` and ``details`` (each step's
-    own record). A step the file's format cannot take (c2pa for MKV, WebM or Ogg; the metadata
+    ``produce_id``, ``timings`` (seconds per step), ``seconds``, ``details`` (each step's
+    own record) and ``notes`` (what changed on the way that a user should know, from every
+    step: a stream the container cannot hold, 4:4:4 chroma for an odd video size). A step the
+    file's format cannot take (c2pa for MKV, WebM or Ogg; the metadata
     label for AIFF) is refused with :class:`~marking.errors.UnsupportedInputError` before any
     work.
     """
@@ -266,6 +270,14 @@ def mark_file(
         "timings": {name: round(value, 4) for name, value in timings.items()},
         "seconds": round(time.perf_counter() - started, 4),
         "details": details,
+        "notes": list(
+            dict.fromkeys(
+                note
+                for step in details.values()
+                if isinstance(step, dict)
+                for note in step.get("notes") or ()
+            )
+        ),
     }
 
 

@@ -76,6 +76,8 @@ class Verification:
     """Why the file looks truncated (videos), if it does: the verdict then says so."""
     anchors_given: bool = field(default=False, repr=False)
     """Whether the caller gave trust anchors (without them no signer can be trusted)."""
+    labelable: bool = field(default=True, repr=False)
+    """Whether the format has a place for a metadata label (not AIFF, CAF, Wave64, RF64)."""
 
     @property
     def ai_marked(self) -> bool:
@@ -123,6 +125,10 @@ def verify_file(
         reason = _without_file(error, path)
         result.watermark = {"checked": False, "reason": reason}
         result.notes.append(f"the watermark could not be looked for: {reason}")
+    else:
+        if not result.watermark.get("checked"):  # M4A sound, a recording under a second
+            reason = _without_file(result.watermark.get("reason") or "", path)
+            result.notes.append(f"the watermark could not be looked for: {reason}")
     result.notes.extend((result.watermark or {}).pop("notes", None) or [])
     if kind == VIDEO and (result.watermark or {}).get("checked"):
         _note_truncation(result, path)
@@ -202,7 +208,7 @@ def _note_split_payloads(result: Verification) -> None:
 
 
 def _read_metadata(result: Verification, path: Any, kind: str) -> None:
-    from marking.content_sniffing import IMAGE
+    from marking.content_sniffing import IMAGE, NoLabelPlaceError
 
     try:
         if kind == IMAGE:
@@ -214,6 +220,11 @@ def _read_metadata(result: Verification, path: Any, kind: str) -> None:
             from marking.av_tags import read_media_label
 
             label = read_media_label(path, notes=result.notes)
+    except NoLabelPlaceError as error:
+        # Nothing to read, and nothing missing: only the watermark can mark such a file.
+        result.labelable = False
+        result.notes.append(f"{_without_file(error, path)}: only the watermark is checked")
+        return
     except InputError:
         raise
     except MarkingError as error:
@@ -368,7 +379,7 @@ def _compare_payloads(result: Verification) -> None:
                 "the watermark's payload does not match the metadata: the label may have been "
                 "copied from another file or tampered with"
             )
-    else:
+    elif result.labelable:
         result.agreement = "metadata missing"
         result.notes.append("watermark found but no metadata label: the metadata was stripped")
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from marking.atomic import StrPath, atomic_write, check_output_path, display_path
+from marking.content_sniffing import suffix_mismatch
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
 
 if TYPE_CHECKING:
@@ -311,6 +312,9 @@ class TranscodeReport:
     # samples_out, gap_samples (silence put in timestamp gaps) and dropped_packets.
     audio: dict[str, Any] | None = None
     seconds: float = 0.0
+    #: What changed on the way that a user should know (a stream the container cannot hold,
+    #: 4:4:4 chroma for an odd size): one sentence each, printed by the commands.
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -740,16 +744,33 @@ def _encoder_options(settings: EncoderSettings, codec: str) -> dict[str, str]:
     return options
 
 
-def _check_encodable(codec: str, width: int, height: int, chroma: tuple[int, int]) -> None:
-    """x264 and x265 need even dimensions wherever the chroma is subsampled."""
-    if codec not in _X26X:
-        return
-    odd = (chroma[0] > 1 and width % 2) or (chroma[1] > 1 and height % 2)
-    if odd:
+def _odd_size_format(codec: Any, pix_fmt: str, width: int, height: int) -> str | None:
+    """The 4:4:4 format x264/x265 get for an odd size with subsampled chroma, or None.
+
+    x264 and x265 need even dimensions wherever the chroma is subsampled, and H.264/HEVC
+    cropping works in whole chroma samples, so an odd 4:2:0 size cannot be kept in 4:2:0.
+    In 4:4:4 (same bit depth, luma untouched) it can: the size is never changed.
+    """
+    if codec.name not in _X26X:
+        return None
+    depth, chroma, _ = _plane_layout(pix_fmt)
+    if not ((chroma[0] > 1 and width % 2) or (chroma[1] > 1 and height % 2)):
+        return None
+    full = []
+    for candidate in codec.video_formats or ():
+        if len(candidate.components) < 3 or candidate.name.startswith("yuvj"):
+            continue  # grey would drop the colour; yuvj is the deprecated full-range alias
+        with contextlib.suppress(UnsupportedInputError):
+            other_depth, other_chroma, _ = _plane_layout(candidate.name)
+            if other_chroma == (1, 1) and other_depth >= depth:
+                full.append((other_depth, candidate.name))
+    if not full:
         raise UnsupportedInputError(
-            f"{codec} cannot encode {width}x{height} with subsampled chroma (needs even width "
-            "and height); use EncoderSettings(codec='libvpx-vp9') (MKV, WebM, MP4)"
+            f"{codec.name} cannot encode {width}x{height} with subsampled chroma (it needs "
+            "even width and height); use the libvpx-vp9 encoder (--codec libvpx-vp9; MKV, "
+            "WebM, MP4)"
         )
+    return min(full)[1]
 
 
 def _output_container(
@@ -757,6 +778,11 @@ def _output_container(
 ) -> str:
     name = settings.container or _container_name(container, source)
     implied = _SUFFIX_CONTAINERS.get(target.suffix.lower())
+    mismatch = suffix_mismatch(
+        display_path(target), f"{_CONTAINER_NAMES[name]} video", source=source
+    )
+    if implied is None and mismatch is not None:  # a picture's or a sound's name (.png, .wav)
+        raise UsageError(mismatch)
     if implied is not None and implied != name:
         raise UsageError(
             f"{display_path(target)}: the suffix means {_CONTAINER_NAMES[implied]} but the "
@@ -793,12 +819,21 @@ def _add_video_stream(
     first: VideoFrame,
     settings: EncoderSettings,
     codec_name: str,
+    notes: list[str],
 ) -> tuple[VideoStream, str]:
-    """The output video stream, set up like the input's; returns it and its pixel format."""
+    """The output video stream, set up like the input's; returns it and its pixel format.
+
+    The size is always the input's; a change of pixel format it needs goes into ``notes``.
+    """
     codec = _video_encoder(codec_name)
     pix_fmt = _output_pix_fmt(codec, first.format.name)
-    _, chroma, _ = _plane_layout(pix_fmt)
-    _check_encodable(codec_name, first.width, first.height, chroma)
+    full = _odd_size_format(codec, pix_fmt, first.width, first.height)
+    if full is not None:
+        notes.append(
+            f"{codec_name} cannot encode {first.width}x{first.height} in {pix_fmt} (it needs "
+            f"even sizes there): encoded in {full} to keep the size"
+        )
+        pix_fmt = full
     rate = _frame_rate(stream)
     try:
         out = output.add_stream(
@@ -834,30 +869,81 @@ def _add_video_stream(
     return out, pix_fmt
 
 
-def _copy_stream(output: OutputContainer, stream: Any, report: TranscodeReport) -> Any | None:
+#: Why a QuickTime timecode track is not copied into MP4 or MOV: it is not lost.
+TIMECODE_REWRITTEN = "timecode track: rewritten from the video stream's timecode tag"
+#: Why an MP4/MOV chapter track is not copied: the muxer writes it from the chapters.
+CHAPTERS_REWRITTEN = "chapter track: rewritten from the chapters"
+_REWRITTEN = (TIMECODE_REWRITTEN, CHAPTERS_REWRITTEN)
+
+
+def _uses_mdta(output: OutputContainer) -> bool:
+    """Whether an MP4/MOV output writes its tags as mdta keys (``use_metadata_tags``)."""
+    return "use_metadata_tags" in str((output.options or {}).get("movflags", ""))
+
+
+def add_stream_copy(
+    output: OutputContainer,
+    stream: Any,
+    skip_tags: frozenset[str] = _STALE_TAGS,
+    chapters: bool = False,
+) -> tuple[Any | None, str | None]:
+    """An output stream taking ``stream``'s packets unchanged, or None and why not.
+
+    The one rule for every remux and transcode. A data stream whose codec the muxer does not
+    know is not added (the muxer would fail when writing its header); a QuickTime timecode
+    track (no codec id) and an MP4/MOV chapter track (``chapters``: the input has chapters,
+    copied as chapters) are among those, and the muxer writes them anew, so the reason says
+    rewritten, not lost. Cover art cannot go into an MP4/MOV whose tags are mdta keys (the
+    muxer writes it in the iTunes tag list only). The copy gets ``stream``'s tags (but
+    ``skip_tags``), disposition and frame rate (which MOV timecode tracks are timed by).
+    """
+    av = _av()
+    codec = stream.codec_context.name if stream.codec_context else stream.name
+    iso = output.format.name in ("mp4", "mov", "ipod")
+    if stream.type == "data" and codec not in output.supported_codecs:
+        if "timecode" in stream.metadata and iso:
+            return None, TIMECODE_REWRITTEN
+        if chapters and codec == "bin_data" and iso:
+            return None, CHAPTERS_REWRITTEN
+        return None, f"{output.format.name} cannot store {codec or 'untyped'} data streams"
+    attached = bool(stream.disposition & av.stream.Disposition.attached_pic)
+    if attached and iso and _uses_mdta(output):
+        return None, (
+            "cover art cannot be kept: the MP4 muxer writes it only beside iTunes-style "
+            "tags, not the mdta tags the AIGC label needs"
+        )
+    try:
+        copy = output.add_stream_from_template(stream)
+    except (ValueError, av.FFmpegError) as error:
+        return None, _first_line(error)
+    _copy_metadata(copy.metadata, dict(stream.metadata), skip_tags)
+    copy.disposition = stream.disposition
+    if stream.type == "video" and not attached and stream.average_rate:
+        copy.codec_context.framerate = stream.average_rate
+    return copy, None
+
+
+def dropped_stream_note(index: int, kind: str, codec: str | None, reason: str) -> str | None:
+    """The note that says a stream was left out of an output (None for a rewritten timecode)."""
+    if reason in _REWRITTEN:
+        return None
+    return f"stream {index} ({kind}, {codec or 'untyped'}) not copied: {reason}"
+
+
+def _copy_stream(
+    output: OutputContainer, stream: Any, report: TranscodeReport, chapters: bool
+) -> Any | None:
     """An output stream that takes ``stream``'s packets unchanged (None if the muxer refuses)."""
     codec = stream.codec_context.name if stream.codec_context else stream.name
-    reason = None
-    if stream.type == "data" and codec not in output.supported_codecs:
-        # QuickTime timecode tracks have no codec id; the MP4/MOV muxer writes a new one from
-        # the video stream's "timecode" tag, which is kept.
-        reason = (
-            "timecode track: rewritten from the video stream's timecode tag"
-            if "timecode" in stream.metadata and output.format.name in ("mp4", "mov")
-            else f"{output.format.name} cannot store {codec or 'untyped'} data streams"
-        )
-    else:
-        try:
-            copy = output.add_stream_from_template(stream)
-        except (ValueError, _av().FFmpegError) as error:
-            reason = _first_line(error)
-    if reason is not None:
+    copy, reason = add_stream_copy(output, stream, chapters=chapters)
+    if copy is None:
         report.skipped_streams.append(
             {"index": stream.index, "type": stream.type, "codec": codec, "reason": reason}
         )
+        note = dropped_stream_note(stream.index, stream.type, codec, reason or "")
+        if note is not None:
+            report.notes.append(note)
         return None
-    _copy_metadata(copy.metadata, dict(stream.metadata), _STALE_TAGS)
-    copy.disposition = stream.disposition
     report.copied_streams.append(
         {"index": stream.index, "type": stream.type, "codec": codec, "packets": 0}
     )
@@ -1222,17 +1308,23 @@ class _Encoder:
         self.last_pts: int | None = None
         self.sound = _first_audio_stream(container)
         self.audio: _AudioPass | None = None
+        self.chapters = bool(container.chapters())
 
     def open(self, first: VideoFrame) -> None:
         for stream in self.container.streams:
             if stream.index == self.stream.index:
                 self.video, self.report.pix_fmt_out = _add_video_stream(
-                    self.output, self.stream, first, self.settings, self.codec_name
+                    self.output,
+                    self.stream,
+                    first,
+                    self.settings,
+                    self.codec_name,
+                    self.report.notes,
                 )
             elif self._is_sound(stream) and self._open_audio(stream):
                 continue
             else:
-                copy = _copy_stream(self.output, stream, self.report)
+                copy = _copy_stream(self.output, stream, self.report, self.chapters)
                 if copy is not None:
                     self.copies[stream.index] = copy
                 if self._is_sound(stream):
@@ -1366,9 +1458,11 @@ def transcode(
 
     ``process_frame(planes, info)`` gets the decoded pixel format's planes as writable 2-D
     arrays (Y, U, V: uint8, or uint16 above 8 bits) and edits them in place; it must not keep
-    them. Every other stream is copied packet for packet, except, given ``process_audio``,
-    the first audio stream: ``process_audio(info)`` is called once with its
-    :class:`AudioStreamInfo` and returns an :class:`AudioProcessor` (or None to copy the
+    them. The size is always kept (x264 gets 4:4:4 for odd sizes it cannot encode in 4:2:0).
+    Chapters are copied; so is every other stream, packet for packet (one the output cannot
+    hold is dropped, and ``report.notes`` says so; see :func:`add_stream_copy`), except, given
+    ``process_audio``, the first audio stream: ``process_audio(info)`` is called once with
+    its :class:`AudioStreamInfo` and returns an :class:`AudioProcessor` (or None to copy the
     stream after all). Its samples go through ``push`` as float32 (n, channels) and what comes
     back is re-encoded with the source's codec, sample rate, layout and bit rate (128 kb/s
     per stereo pair when the file does not say), timed from the first source sample whatever
@@ -1414,6 +1508,9 @@ def transcode(
                     io_open=_reopener(handle),
                 ) as output:
                     output.metadata.update(tags)
+                    chapters = container.chapters()
+                    if chapters:
+                        output.set_chapters(chapters)
                     encoder = _Encoder(
                         output,
                         container,

@@ -359,6 +359,7 @@ def label_video(
         "pix_fmt": report.pix_fmt_out,
         "copied_streams": report.copied_streams,
         "skipped_streams": report.skipped_streams,
+        "notes": report.notes,
         "corrupt_frames": report.corrupt_frames,
         "seconds": report.seconds,
         **label,

@@ -129,8 +129,9 @@ def embed_video_file(
     ``encoder``, ``crf`` (None with a bit rate), ``preset``, ``bitrate``, ``duration_s``,
     ``audio`` ("watermarked", "copied", "dropped" or "none"), ``audio_stream`` (the
     transcode's account of it), ``audio_note`` (why it was not watermarked, or None),
-    ``copied_streams``, ``skipped_streams``, ``label`` (what was labeled, or None) and
-    ``seconds``.
+    ``copied_streams``, ``skipped_streams``, ``notes`` (what changed that a user should know:
+    a stream not copied, 4:4:4 chroma for an odd size), ``label`` (what was labeled, or None)
+    and ``seconds``.
 
     Raises :class:`InputError` (missing, empty, corrupt or truncated input, not a video),
     :class:`InputTooSmallError` (frames under 256 px a side), :class:`UnsupportedInputError`
@@ -220,6 +221,7 @@ def embed_video_file(
         "audio_note": audio_note[0] if audio_note else None,
         "copied_streams": report.copied_streams,
         "skipped_streams": report.skipped_streams,
+        "notes": report.notes,
         "label": None if labeler is None else labeler.record(duration, info.rotation),
         "seconds": report.seconds,
     }

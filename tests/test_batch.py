@@ -49,6 +49,7 @@ MARK_RECORD_FIELDS = {
     "bytes",
     "seconds",
     "timings",
+    "notes",
 }
 
 

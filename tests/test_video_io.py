@@ -7,6 +7,7 @@ a little noise, so each transcode takes a fraction of a second.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import tracemalloc
 from fractions import Fraction
@@ -16,6 +17,7 @@ from typing import Any, NamedTuple
 import av
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.signal import resample_poly
 
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
@@ -107,6 +109,80 @@ def write_clip(
                 piece.pts = block * samples
                 container.mux(sound.encode(piece))
             container.mux(sound.encode(None))
+    return path
+
+
+#: Extra tracks phones, editors and converters put beside the picture and the sound.
+EXTRA_TRACKS = ("subtitle", "timecode", "data", "chapters", "second_audio", "cover")
+
+
+def write_extra_tracks(
+    path: Path, extra: str, *, size: tuple[int, int] = (256, 256), seconds: float = 1.0
+) -> Path:
+    """An H.264 clip with AAC sound (MP4 or MOV by ``path``'s suffix) and one extra track.
+
+    ``extra`` (one of :data:`EXTRA_TRACKS`): ``subtitle``, one mov_text cue (the muxer adds
+    the empty closing sample ``ffmpeg -c:s mov_text`` writes); ``timecode``, a QuickTime tmcd
+    track; ``data``, a data track of a codec no muxer knows; ``chapters``, two chapters (a
+    chapter text track); ``second_audio``, a second AAC track; ``cover``, a JPEG cover
+    picture (attached picture).
+    """
+    width, height = size
+    rate = 25
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if extra == "timecode":
+            video.metadata["timecode"] = "01:00:00:00"
+        sounds = [container.add_stream("aac", rate=48000)]
+        if extra == "second_audio":
+            sounds.append(container.add_stream("aac", rate=48000))
+        other = None
+        if extra == "subtitle":
+            other = container.add_mux_stream("mov_text", time_base=Fraction(1, 1000))
+        elif extra == "data":
+            other = container.add_mux_stream("bin_data", time_base=Fraction(1, 1000))
+        elif extra == "cover":
+            other = container.add_mux_stream("mjpeg", width=64, height=64)
+            other.disposition = av.stream.Disposition.attached_pic
+        if extra == "chapters":
+            half = round(seconds * 500)
+            container.set_chapters(
+                [
+                    {"id": n + 1, "start": n * half, "end": (n + 1) * half,
+                     "time_base": Fraction(1, 1000), "metadata": {"title": f"part {n + 1}"}}
+                    for n in range(2)
+                ]
+            )  # fmt: skip
+        for index in range(round(rate * seconds)):
+            frame = av.VideoFrame.from_ndarray(clip_pixels(index, width, height), format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        for number, sound in enumerate(sounds):
+            samples = 1024
+            for block in range(int(48000 * seconds) // samples):
+                t = (np.arange(samples) + block * samples) / 48000
+                tone = (0.2 * np.sin(2 * np.pi * (440 + 110 * number) * t)).astype(np.float32)
+                piece = av.AudioFrame.from_ndarray(tone[None], format="fltp", layout="mono")
+                piece.sample_rate = 48000
+                piece.pts = block * samples
+                container.mux(sound.encode(piece))
+            container.mux(sound.encode(None))
+        if other is not None:
+            if extra == "cover":
+                picture = io.BytesIO()
+                Image.new("RGB", (64, 64), (200, 30, 30)).save(picture, "JPEG")
+                body = picture.getvalue()
+            else:
+                body = b"\x00\x05hello" if extra == "subtitle" else b"opaque data"
+            packet = av.Packet(body)
+            packet.stream = other
+            if extra != "cover":
+                packet.time_base = Fraction(1, 1000)
+                packet.pts = packet.dts = 0
+                packet.duration = 500
+            container.mux(packet)
     return path
 
 
@@ -431,16 +507,20 @@ def test_rotation_and_colour_metadata_kept(clips: dict[str, Path], tmp_path: Pat
 
 
 def test_odd_sizes(tmp_path: Path) -> None:
-    """Odd 4:2:0 decodes with rounded-up chroma planes; x264 cannot encode it, VP9 can."""
+    """Odd 4:2:0 decodes with rounded-up chroma planes; x264 cannot encode it in 4:2:0, so it
+    gets 4:4:4 (size kept, said in a note); VP9 keeps 4:2:0."""
     odd_vp9 = write_clip(tmp_path / "odd.mkv", size=(321, 241), codec="libvpx-vp9", seconds=0.4)
     shapes: list[list[tuple[int, ...]]] = []
 
     def look(planes: list[np.ndarray], info: FrameInfo) -> None:
         shapes.append([p.shape for p in planes])
 
-    with pytest.raises(UnsupportedInputError, match="needs even width and height"):
-        transcode(odd_vp9, tmp_path / "x264.mkv", look, FAST)
-    assert not (tmp_path / "x264.mkv").exists()
+    report = transcode(odd_vp9, tmp_path / "x264.mkv", look, FAST)
+    info = probe_video(tmp_path / "x264.mkv")
+    assert (info.width, info.height, info.pix_fmt) == (321, 241, "yuv444p")
+    assert report.pix_fmt_out == "yuv444p"
+    assert any("321x241" in note and "yuv444p" in note for note in report.notes)
+    shapes.clear()
     transcode(odd_vp9, tmp_path / "vp9.mkv", look, EncoderSettings(codec="libvpx-vp9"))
     assert shapes[0] == [(241, 321), (121, 161), (121, 161)]
     assert (probe_video(tmp_path / "vp9.mkv").width, probe_video(tmp_path / "vp9.mkv").height) == (
@@ -996,3 +1076,35 @@ def test_frames_can_skip_non_reference_frames() -> None:
     assert set(times) <= set(every)
     assert [index for _, _, index in some] == list(range(len(some)))
     assert all(shape == (360, 640) for shape, _, _ in some)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_odd_sizes_are_kept_by_embed_and_label(tmp_path: Path, suffix: str, pix_fmt: str) -> None:
+    """A 257x263 video comes out 257x263 from embed and label (never cropped to even), in
+    4:4:4 when x264 cannot keep 4:2:0 at that size (a note says so); the mark is found."""
+    from marking.video_label import label_video
+    from marking.video_watermark_io import detect_video_file, embed_video_file
+
+    # x264 cannot write odd 4:2:0 either: MPEG-4 Part 2 makes the odd 4:2:0 inputs.
+    codec = "mpeg4" if pix_fmt == "yuv420p" else "libx264"
+    source = write_clip(
+        tmp_path / f"odd{suffix}", size=(257, 263), pix_fmt=pix_fmt, codec=codec, seconds=0.6
+    )
+    assert (probe_video(source).width, probe_video(source).height) == (257, 263)
+    marked = tmp_path / f"marked{suffix}"
+    record = embed_video_file(source, marked, key="odd", payload="00112233445566ff", settings=FAST)
+    labelled = tmp_path / f"labelled{suffix}"
+    label_record = label_video(source, labelled, encoder=FAST)
+    for output, notes in ((marked, record["notes"]), (labelled, label_record["notes"])):
+        info = probe_video(output)
+        assert (info.width, info.height) == (257, 263)
+        if pix_fmt == "yuv420p":
+            assert info.pix_fmt == "yuv444p"
+            assert any("257x263" in note and "keep the size" in note for note in notes)
+        else:
+            assert info.pix_fmt == pix_fmt
+            assert notes == []
+    found = detect_video_file(marked, key="odd")
+    assert found["detected"]
+    assert found["payload"] == "00112233445566ff"

@@ -47,6 +47,7 @@ EMBED_FIELDS = {
     "audio_note",
     "copied_streams",
     "skipped_streams",
+    "notes",
     "label",
     "seconds",
 }

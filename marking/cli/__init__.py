@@ -182,6 +182,17 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split()) or "unknown error"
 
 
+def print_notes(record: dict[str, Any], shown: str) -> None:
+    """Print a file's notes (``record["notes"]``, and those of the steps in ``details``) to
+    stderr, one line each: what changed on the way is never silent (a stream not copied)."""
+    notes = list(record.get("notes") or [])
+    for step in (record.get("details") or {}).values():
+        if isinstance(step, dict):
+            notes.extend(step.get("notes") or [])
+    for note in dict.fromkeys(notes):
+        print(f"{PROG}: note: {one_line(shown)}: {one_line(note)}", file=sys.stderr)
+
+
 def print_error(message: str, secrets: Sequence[str] = ()) -> None:
     """``aigc-mark: error: <message>`` on stderr, one line (control characters escaped)."""
     from marking.atomic import display_path

@@ -7,7 +7,14 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from marking.atomic import display_path
-from marking.cli import ProgressBar, add_key_options, json_line, resolve_key, watermark_kind
+from marking.cli import (
+    ProgressBar,
+    add_key_options,
+    json_line,
+    print_notes,
+    resolve_key,
+    watermark_kind,
+)
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
 
 if TYPE_CHECKING:
@@ -168,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         source, target = display_path(record["input"]), display_path(record["output"])
         print(f"marked {source} -> {target} payload={record['payload']} {measure}")
+    print_notes(record, args.input)
     return 0
 
 

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from marking.atomic import display_path
-from marking.cli import json_line
+from marking.cli import json_line, print_notes
 from marking.label_options import DEFAULT_TEXT, POSITIONS, PRESETS
 
 PLACES = ("start", "middle", "end")
@@ -275,4 +275,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         source, target = display_path(record["input"]), display_path(record["output"])
         print(f"labeled {record['kind']} {source} -> {target}")
+    print_notes(record, args.input)
     return 0

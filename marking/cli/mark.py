@@ -350,7 +350,8 @@ def _describe(record: dict[str, Any]) -> str:
         return f"skipped ({record['reason']})"
     steps = "+".join(record.get("steps") or [])
     output = display_path(record["output"])
-    return f"{record['modality']} {steps} -> {output} (payload {record['payload']})"
+    line = f"{record['modality']} {steps} -> {output} (payload {record['payload']})"
+    return "; ".join([line, *(f"note: {display_path(note)}" for note in record.get("notes") or [])])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from marking.atomic import display_path
-from marking.cli import add_signing_options, json_line, require_signing_pair
+from marking.cli import add_signing_options, json_line, print_notes, require_signing_pair
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
 
@@ -102,4 +102,5 @@ def run(args: argparse.Namespace) -> int:
             f"tagged {record['kind']} {source} -> {target}{signed}: "
             f"ProduceID {display_path(label.produce_id)}"
         )
+    print_notes(record, args.input)
     return 0
