@@ -20,7 +20,7 @@ import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -160,6 +160,9 @@ class ImageInfo:
     #: The file has more bits per sample than Pillow decodes (16-bit colour PNG): fine to
     #: read for detection, but a marked copy would lose precision.
     reduced_bit_depth: bool = False
+    #: What a reader left out to decode the picture (damaged or oversized PNG chunks), a
+    #: note each; always empty for a file read to be rewritten.
+    salvaged: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -220,7 +223,11 @@ def _too_large(
 
 
 def read_image(
-    path: StrPath, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None
+    path: StrPath,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+    salvage: bool = False,
 ) -> tuple[Image.Image, ImageInfo]:
     """Open and fully decode an image file; return the image and its metadata.
 
@@ -229,6 +236,11 @@ def read_image(
     single-frame image in a supported mode (``UnsupportedInputError``), shorter than
     ``min_side`` (default: the watermark's ``MIN_SIDE`` for embedding) on its short side
     (``InputTooSmallError``) or above ``max_pixels`` (``InputTooLargeError``).
+
+    A PNG ancillary chunk whose CRC fails is left out, as libpng does. With ``salvage`` (a
+    reader: detect, verify) so are text and ICC chunks the decoder refuses (inflating past its
+    limit), noted in ``ImageInfo.salvaged``; without it (a writer) such a file is refused, as a
+    copy would lose them.
     """
     if min_side is None:
         from marking.image_watermark import MIN_SIDE
@@ -242,19 +254,33 @@ def read_image(
     except InputError:
         # Pillow refuses a PNG whose ancillary chunk fails its CRC; libpng skips the chunk.
         # Bit rot in a C2PA manifest (caBX) must not hide the pixels and their watermark.
-        repaired = _png_repaired(path)
+        # Pillow also refuses text it would have to inflate past 1 MiB; a reader skips it.
+        repaired = _png_repaired(path, salvage=True)
         if repaired is None:
             raise
-        return _decode(path, io.BytesIO(repaired), max_pixels, min_side)
+        data, notes = repaired
+        if not salvage:
+            repaired = _png_repaired(path, salvage=False)
+            if repaired is None:
+                raise file_error(
+                    InputError,
+                    path,
+                    f"cannot copy a {notes[-1]}; verify and detect read the picture without it",
+                ) from None
+            data, notes = repaired[0], ()
+        image, info = _decode(path, io.BytesIO(data), max_pixels, min_side)
+        return image, replace(info, salvaged=tuple(f"left out a {note}" for note in notes))
 
 
-def _png_repaired(path: Path) -> bytes | None:
-    """A PNG under :data:`PNG_REPAIR_LIMIT` bytes without its damaged ancillary chunks."""
-    from marking.image_tags import png_without_damaged_ancillary_chunks
+def _png_repaired(path: Path, *, salvage: bool) -> tuple[bytes, tuple[str, ...]] | None:
+    """A PNG under :data:`PNG_REPAIR_LIMIT` bytes without the ancillary chunks a reader skips
+    (:func:`~marking.image_tags.png_salvaged`; without ``salvage``, only damaged ones)."""
+    from marking.image_tags import png_salvaged
 
     if _sniff_supported_format(path) != "PNG" or path.stat().st_size > PNG_REPAIR_LIMIT:
         return None
-    return png_without_damaged_ancillary_chunks(path.read_bytes())
+    limits = (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) if salvage else None
+    return png_salvaged(path.read_bytes(), text_limits=limits)
 
 
 #: Largest PNG read into memory to leave out damaged ancillary chunks.
@@ -733,9 +759,9 @@ def embed_file(
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
     image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
-    marked = image_watermark.embed_image(image, key=key, payload=payload_bytes, strength=strength)
-    # PIL images rather than arrays: luma_psnr then knows how to read LA, I and F.
-    psnr = float(image_watermark.luma_psnr(image, marked))
+    marked, psnr = image_watermark.embed_with_psnr(
+        image, key=key, payload=payload_bytes, strength=strength
+    )
     written = write_image(marked, dst, info, quality=quality, forbid=[src])
     return {
         "input": os.fspath(src),
@@ -783,11 +809,18 @@ def detect_file(
     *,
     key: Key | str | bytes | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    notes: list[str] | None = None,
 ) -> ImageDetection:
-    """Read an image file and look for a watermark (blind: no original needed)."""
+    """Read an image file and look for a watermark (blind: no original needed).
+
+    A reader: what does not decode is left out (see :func:`read_image`), each such
+    omission appended to ``notes`` when given.
+    """
     from marking import image_watermark
 
     # Detection works on smaller pictures than embedding (a marked picture may be resized).
     min_side = getattr(image_watermark, "MIN_DETECT_SIDE", image_watermark.MIN_SIDE)
-    image, _ = read_image(path, max_pixels=max_pixels, min_side=min_side)
+    image, info = read_image(path, max_pixels=max_pixels, min_side=min_side, salvage=True)
+    if notes is not None:
+        notes.extend(info.salvaged)
     return image_watermark.detect_image(image, key=key)

@@ -325,7 +325,7 @@ def mark_image(
     text height and contrast, when labeled). The label goes on first, so the watermark covers
     the final pixels.
     """
-    from marking.image_watermark import embed_image, luma_psnr
+    from marking.image_watermark import embed_with_psnr
     from marking.payload import parse_payload_option, random_payload
 
     timings = {} if timings is None else timings
@@ -340,9 +340,9 @@ def mark_image(
     if watermark:
         chosen = random_payload() if payload is None else parse_payload_option(payload)
         began = time.perf_counter()
-        marked = embed_image(image, key=key, payload=chosen, strength=strength)
+        marked, psnr = embed_with_psnr(image, key=key, payload=chosen, strength=strength)
         record["payload"] = chosen.hex()
-        record["psnr"] = float(luma_psnr(image, marked))
+        record["psnr"] = float(psnr)
         image = marked
         _timed(timings, WATERMARK, began)
     return image, record
