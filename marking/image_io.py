@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import struct
@@ -186,17 +187,21 @@ def _format_name(pillow_format: str) -> str:
 def _pillow_guards(max_pixels: int) -> Iterator[None]:
     """Set Pillow's pixel limit to ``max_pixels`` (warning made an error) and forbid
     decoding truncated files, restoring the previous settings afterwards."""
+    pillow_log = logging.getLogger("PIL")
     with _PILLOW_SETTINGS_LOCK, warnings.catch_warnings():
-        # Pillow warns about damaged metadata on stderr; errors are reported our way.
+        # Pillow warns (and logs, "More samples per pixel than can be decoded") about damaged
+        # files on stderr; errors are reported our way, on one line.
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, pillow_log.level
         Image.MAX_IMAGE_PIXELS = max_pixels
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+        pillow_log.setLevel(logging.CRITICAL + 1)
         try:
             yield
         finally:
-            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, log_level = saved
+            pillow_log.setLevel(log_level)
 
 
 def _check_file(path: Path) -> None:
@@ -314,9 +319,28 @@ def _decode(
         ) from None
     except MemoryError:
         raise file_error(InputTooLargeError, path, "not enough memory to decode") from None
-    except (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error) as error:
+    except RecursionError:
+        raise file_error(InputError, path, "corrupt image (structures nested too deep)") from None
+    except _DECODER_ERRORS as error:
+        # Pillow's plugins report a damaged file in many ways ("Missing dimensions" is a
+        # TypeError when a TIFF's IFD is garbage); each is one line, never "unexpected".
         raise file_error(InputError, path, _decode_problem(error)) from None
     return image, info
+
+
+#: What Pillow's decoders raise on a damaged file.
+_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    struct.error,
+    zlib.error,
+)
 
 
 def _sniff_supported_format(path: Path) -> str | None:

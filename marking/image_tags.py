@@ -46,6 +46,7 @@ _WEBP_XMP_FLAG = 0x04
 _WEBP_ALPHA_FLAG = 0x10
 
 _TIFF_XMP_TAG = 700
+_TIFF_MAX_ENTRIES = 0xFFFF  # an IFD's entry count is a SHORT
 _TIFF_BYTE = 1
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 _TIFF_DATA_TAGS = ((273, 279), (324, 325))  # StripOffsets/ByteCounts, TileOffsets/ByteCounts
@@ -538,6 +539,10 @@ def _tiff_write_xmp(data: bytes, packet: bytes) -> bytes:
         new_entry = new_entry[:8] + packet.ljust(4, b"\x00")
     entries = [entry for entry in ifd.entries if entry is not old_entry]
     entries.append(new_entry)
+    if len(entries) > _TIFF_MAX_ENTRIES:
+        raise InputError(
+            f"corrupt TIFF file (IFD0 has {len(ifd.entries)} entries, no room for the XMP tag)"
+        )
     entries.sort(key=lambda entry: struct.unpack(order + "H", entry[:2])[0])
     output += struct.pack(order + "H", len(entries)) + b"".join(entries)
     output += struct.pack(order + "I", ifd.next_offset)
