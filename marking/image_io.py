@@ -204,6 +204,19 @@ def _pillow_guards(max_pixels: int) -> Iterator[None]:
             pillow_log.setLevel(log_level)
 
 
+@contextlib.contextmanager
+def memory_guard(path: StrPath, work: str) -> Iterator[None]:
+    """Report running out of memory (a memory limit reached while working on a picture) as
+    one named line instead of an unexpected error. Memory is bounded by the picture's own
+    pixels (see README), so this is a limit set below what the picture needs."""
+    try:
+        yield
+    except MemoryError:
+        raise file_error(
+            InputTooLargeError, Path(path), f"not enough memory to {work} this picture"
+        ) from None
+
+
 def _check_file(path: Path) -> None:
     """Fail early, with a clear message, on paths that are not readable non-empty files."""
     problem = input_file_problem(path, "image")
@@ -782,11 +795,12 @@ def embed_file(
         raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
-    marked, psnr = image_watermark.embed_with_psnr(
-        image, key=key, payload=payload_bytes, strength=strength
-    )
-    written = write_image(marked, dst, info, quality=quality, forbid=[src])
+    with memory_guard(src, "mark"):
+        image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
+        marked, psnr = image_watermark.embed_with_psnr(
+            image, key=key, payload=payload_bytes, strength=strength
+        )
+        written = write_image(marked, dst, info, quality=quality, forbid=[src])
     return {
         "input": os.fspath(src),
         "output": os.fspath(dst),
@@ -815,9 +829,10 @@ def label_file(
 
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    image, info = open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
-    labeled, result = label_image(image, style)
-    written = write_image(labeled, dst, info, quality=quality, forbid=[src])
+    with memory_guard(src, "label"):
+        image, info = open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
+        labeled, result = label_image(image, style)
+        written = write_image(labeled, dst, info, quality=quality, forbid=[src])
     return {
         "input": os.fspath(src),
         "output": os.fspath(dst),
@@ -844,7 +859,8 @@ def detect_file(
 
     # Detection works on smaller pictures than embedding (a marked picture may be resized).
     min_side = getattr(image_watermark, "MIN_DETECT_SIDE", image_watermark.MIN_SIDE)
-    image, info = read_image(path, max_pixels=max_pixels, min_side=min_side, salvage=True)
-    if notes is not None:
-        notes.extend(info.salvaged)
-    return image_watermark.detect_image(image, key=key)
+    with memory_guard(path, "read"):
+        image, info = read_image(path, max_pixels=max_pixels, min_side=min_side, salvage=True)
+        if notes is not None:
+            notes.extend(info.salvaged)
+        return image_watermark.detect_image(image, key=key)

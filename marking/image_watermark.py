@@ -88,7 +88,7 @@ DECODE_ATTEMPTS = 2
 FALSE_ALARM_LIMIT = 1e-6
 #: Luma is computed a strip of about this many pixels at a time, so neither embedding nor
 #: detection holds a full-size float copy of the picture (4 bytes a pixel, 8 in float64).
-STRIP_PIXELS = 1 << 22
+STRIP_PIXELS = 1 << 20
 #: Detection reads at most this many short sides along the long side, a centred crop: the
 #: working plane (short side WORKING_SIDE) of a thinner picture grows with its aspect ratio
 #: (96 x 2,000,000 px gave 5.5 gigapixels). The mark repeats over the whole picture, so the

@@ -283,27 +283,30 @@ def _mark_image_file(
     details: dict[str, Any],
 ) -> Path:
     """Label and watermark a picture in memory: one decode, one encode."""
-    from marking.image_io import DEFAULT_MAX_PIXELS, open_for_rewrite, write_image
+    from marking.image_io import DEFAULT_MAX_PIXELS, memory_guard, open_for_rewrite, write_image
 
     if not config.steps & {LABEL, WATERMARK}:
         return source
-    began = time.perf_counter()
-    image, info = open_for_rewrite(source, target, "marked", max_pixels=DEFAULT_MAX_PIXELS)
-    _timed(timings, "read", began)
-    marked, found = mark_image(
-        image,
-        key=key,
-        payload=payload_hex,
-        strength=config.strength,
-        style=config.image_style,
-        label=LABEL in config.steps,
-        watermark=WATERMARK in config.steps,
-        timings=timings,
-    )
-    details.update(found)
-    began = time.perf_counter()
-    details["format"] = write_image(marked, target, info, quality=config.quality, forbid=[source])
-    _timed(timings, "write", began)
+    with memory_guard(source, "mark"):
+        began = time.perf_counter()
+        image, info = open_for_rewrite(source, target, "marked", max_pixels=DEFAULT_MAX_PIXELS)
+        _timed(timings, "read", began)
+        marked, found = mark_image(
+            image,
+            key=key,
+            payload=payload_hex,
+            strength=config.strength,
+            style=config.image_style,
+            label=LABEL in config.steps,
+            watermark=WATERMARK in config.steps,
+            timings=timings,
+        )
+        details.update(found)
+        began = time.perf_counter()
+        details["format"] = write_image(
+            marked, target, info, quality=config.quality, forbid=[source]
+        )
+        _timed(timings, "write", began)
     return target
 
 

@@ -10,16 +10,20 @@ address-space limit, and ``mark`` runs once over the whole corpus.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from marking.cli import main as cli_main
 from tests.bad_inputs import (
@@ -30,6 +34,7 @@ from tests.bad_inputs import (
     damaged_c2pa,
     faststart_copy,
     faststart_cuts,
+    flat_png,
     write_m4a,
 )
 
@@ -705,3 +710,143 @@ def test_truncated_unmarked_faststart_mp4_says_so(faststart: Faststart) -> None:
     assert done.returncode == 1, done.stderr
     assert not done.stderr
     assert "no AI mark found in what the file holds (truncated: " in done.stdout, done.stdout
+
+
+# --- Issue 15: memory bounded by the picture's pixels, whatever its shape ------------------
+
+#: Peak memory a command may need beyond the same command on a small picture, as a multiple
+#: of the decoded picture (Pillow holds 1 byte a pixel for grey and palette, 2 at 16 bits,
+#: 4 for RGBA and float), plus :data:`PICTURE_SLACK` for strips, buffers and the encoder.
+DECODED_MULTIPLE = {"detect": 1.5, "verify": 1.5, "embed": 4.0, "label": 4.0, "mark": 4.5}
+PICTURE_SLACK = 96 << 20
+_DECODED_BYTES = {0: 1, 3: 1, 6: 4}  # PNG colour type -> bytes a pixel at 8 bits
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A hostile picture: built cheaply, whatever its size (a flat PNG or a deflated TIFF)."""
+
+    name: str
+    width: int
+    height: int
+    bit_depth: int = 8
+    colour_type: int = 0  # PNG: 0 grey, 3 palette, 6 RGBA; -1: a float32 TIFF
+
+    @property
+    def suffix(self) -> str:
+        return ".tif" if self.colour_type < 0 else ".png"
+
+    @property
+    def decoded_bytes(self) -> int:
+        per_pixel = 4 if self.colour_type < 0 else _DECODED_BYTES[self.colour_type]
+        return self.width * self.height * per_pixel * self.bit_depth // 8
+
+    def write(self, path: Path) -> Path:
+        if self.colour_type < 0:
+            plane = np.full((self.height, self.width), 0.5, np.float32)
+            Image.fromarray(plane, "F").save(path, compression="tiff_adobe_deflate")
+        else:
+            path.write_bytes(
+                flat_png(
+                    self.width,
+                    self.height,
+                    bit_depth=self.bit_depth,
+                    colour_type=self.colour_type,
+                )
+            )
+        return path
+
+
+#: (shape, command, exit code). The thin ones made the detector's working plane (short side
+#: 512 px) grow with the aspect ratio: 96 x 200,000 px took 8.5 GB; large squares and 16-bit
+#: pictures held several full-size float copies (a 14000 px square took 5.5 GB to embed).
+PICTURE_CASES = [
+    (Shape("thin-tall-grey", 96, 200_000), "detect", 1),
+    (Shape("thin-tall-grey", 96, 200_000), "verify", 1),
+    (Shape("thin-tall-grey", 96, 200_000), "label", 0),
+    (Shape("thin-tall-grey", 96, 200_000), "embed", 3),  # too small to carry the mark
+    (Shape("thin-wide-grey", 200_000, 96), "detect", 1),
+    (Shape("thin-tall-16bit", 96, 100_000, bit_depth=16), "detect", 1),
+    (Shape("thin-wide-embeddable", 60_000, 256), "detect", 1),
+    (Shape("thin-wide-embeddable", 60_000, 256), "embed", 0),
+    (Shape("thin-wide-embeddable", 60_000, 256), "mark", 0),
+    (Shape("square-grey", 6000, 6000), "detect", 1),
+    (Shape("square-16bit", 4000, 4000, bit_depth=16), "detect", 1),
+    (Shape("square-16bit", 4000, 4000, bit_depth=16), "embed", 0),
+    (Shape("square-rgba", 3000, 3000, colour_type=6), "embed", 0),
+    (Shape("square-rgba", 3000, 3000, colour_type=6), "verify", 1),
+    (Shape("thin-float-tiff", 60_000, 300, colour_type=-1), "detect", 1),
+    (Shape("thin-float-tiff", 60_000, 300, colour_type=-1), "embed", 0),
+    (Shape("square-palette", 6000, 6000, colour_type=3), "detect", 3),  # mode P: refused
+]
+
+
+def run_measured(tmp_path: Path, *args: str | Path) -> tuple[int, str, int]:
+    """Run a command under the 3 GiB limit: its exit code, stderr and peak RSS in bytes."""
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "marking", *map(str, args)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=_limited,
+        )
+    timer = threading.Timer(TIME_LIMIT_S * 4, process.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, errors.read_text(), usage.ru_maxrss * 1024
+
+
+def picture_command(command: str, source: Path, out: Path) -> list[str | Path]:
+    if command in ("detect", "verify"):
+        return [command, source]
+    if command == "mark":
+        return [command, source, "-o", out, "--producer", "P", "--no-progress"]
+    return [command, source, "-o", out / source.name]
+
+
+@pytest.fixture(scope="module")
+def small_picture_rss(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """Peak RSS of each command on a 512 px grey picture: the interpreter, the libraries and
+    the compiled kernels, measured in the same run as the hostile shapes."""
+    folder = tmp_path_factory.mktemp("small-picture")
+    source = folder / "small.png"
+    source.write_bytes(flat_png(512, 512))
+    peaks = {}
+    for command in DECODED_MULTIPLE:
+        out = folder / command
+        out.mkdir()
+        code, stderr, peak = run_measured(folder, *picture_command(command, source, out))
+        assert code in (0, 1), stderr
+        peaks[command] = peak
+    return peaks
+
+
+@pytest.mark.parametrize(
+    ("shape", "command", "code"),
+    PICTURE_CASES,
+    ids=[f"{shape.name}-{command}" for shape, command, _ in PICTURE_CASES],
+)
+def test_picture_memory_is_bounded_by_its_pixels(
+    shape: Shape, command: str, code: int, small_picture_rss: dict[str, int], tmp_path: Path
+) -> None:
+    """Every verb that decodes a picture, on thin, huge, 16-bit, RGBA, float and palette
+    pictures under the 200 MP cap: the answer (or one error line) within the 3 GiB limit, and
+    a peak that grows with the decoded picture, not with its aspect ratio."""
+    source = shape.write(tmp_path / f"{shape.name}{shape.suffix}")
+    out = tmp_path / "out"
+    out.mkdir()
+    result, stderr, peak = run_measured(tmp_path, *picture_command(command, source, out))
+    assert result == code, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "unexpected" not in stderr, stderr
+    if code == 3:
+        assert len(stderr.splitlines()) == 1, stderr
+    bound = (
+        small_picture_rss[command] + DECODED_MULTIPLE[command] * shape.decoded_bytes
+    ) + PICTURE_SLACK
+    assert peak <= bound, f"peak {peak >> 20} MiB, bound {int(bound) >> 20} MiB"
