@@ -798,7 +798,7 @@ def embed_file(
     with memory_guard(src, "mark"):
         image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
         marked, psnr = image_watermark.embed_with_psnr(
-            image, key=key, payload=payload_bytes, strength=strength
+            image, key=key, payload=payload_bytes, strength=strength, release_input=True
         )
         written = write_image(marked, dst, info, quality=quality, forbid=[src])
     return {

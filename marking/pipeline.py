@@ -343,7 +343,10 @@ def mark_image(
     if watermark:
         chosen = random_payload() if payload is None else parse_payload_option(payload)
         began = time.perf_counter()
-        marked, psnr = embed_with_psnr(image, key=key, payload=chosen, strength=strength)
+        # The labeled copy is ours to release; a caller's own picture is not.
+        marked, psnr = embed_with_psnr(
+            image, key=key, payload=chosen, strength=strength, release_input=label
+        )
         record["payload"] = chosen.hex()
         record["psnr"] = float(psnr)
         image = marked
