@@ -300,6 +300,7 @@ def _mark_image_file(
             label=LABEL in config.steps,
             watermark=WATERMARK in config.steps,
             timings=timings,
+            release_input=True,
         )
         details.update(found)
         began = time.perf_counter()
@@ -320,8 +321,12 @@ def mark_image(
     label: bool = True,
     watermark: bool = True,
     timings: dict[str, float] | None = None,
+    release_input: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """The visible label and the invisible watermark on a picture (array or PIL image).
+
+    ``release_input`` closes a PIL ``image`` as soon as it is no longer needed (the caller
+    will not use it again): the peak then holds one picture fewer.
 
     Returns the marked copy (same type, shape, dtype and mode) and a record: ``payload`` (hex,
     when watermarked), ``psnr`` (luma, of the watermark alone) and ``label`` (the label's box,
@@ -337,15 +342,17 @@ def mark_image(
         from marking.visible_label import label_image
 
         began = time.perf_counter()
-        image, result = label_image(image, style)
+        labeled, result = label_image(image, style)
+        if release_input and labeled is not image and hasattr(image, "close"):  # PIL
+            image.close()
+        image, release_input = labeled, True  # the labeled copy is ours to release
         record["label"] = result.to_dict()
         _timed(timings, LABEL, began)
     if watermark:
         chosen = random_payload() if payload is None else parse_payload_option(payload)
         began = time.perf_counter()
-        # The labeled copy is ours to release; a caller's own picture is not.
         marked, psnr = embed_with_psnr(
-            image, key=key, payload=chosen, strength=strength, release_input=label
+            image, key=key, payload=chosen, strength=strength, release_input=release_input
         )
         record["payload"] = chosen.hex()
         record["psnr"] = float(psnr)
