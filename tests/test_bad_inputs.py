@@ -723,7 +723,7 @@ def test_truncated_unmarked_faststart_mp4_says_so(faststart: Faststart) -> None:
 #: 4 for RGBA and float), plus :data:`PICTURE_SLACK` for strips, buffers and the encoder.
 DECODED_MULTIPLE = {"detect": 1.5, "verify": 1.5, "embed": 4.0, "label": 4.0, "mark": 4.5}
 PICTURE_SLACK = 96 << 20
-_DECODED_BYTES = {0: 1, 3: 1, 6: 4}  # PNG colour type -> bytes a pixel at 8 bits
+_DECODED_BYTES = {0: 1, 3: 1, 4: 4, 6: 4}  # PNG colour type -> bytes a pixel at 8 bits
 
 
 @dataclass(frozen=True)
@@ -734,7 +734,7 @@ class Shape:
     width: int
     height: int
     bit_depth: int = 8
-    colour_type: int = 0  # PNG: 0 grey, 3 palette, 6 RGBA; -1: a float32 TIFF
+    colour_type: int = 0  # PNG: 0 grey, 3 palette, 4 grey + alpha, 6 RGBA; -1: float TIFF
 
     @property
     def suffix(self) -> str:
@@ -779,6 +779,7 @@ PICTURE_CASES = [
     (Shape("square-16bit", 4000, 4000, bit_depth=16), "embed", 0),
     (Shape("square-rgba", 3000, 3000, colour_type=6), "embed", 0),
     (Shape("square-rgba", 3000, 3000, colour_type=6), "verify", 1),
+    (Shape("square-grey-alpha", 3000, 3000, colour_type=4), "embed", 0),
     (Shape("thin-float-tiff", 60_000, 300, colour_type=-1), "detect", 1),
     (Shape("thin-float-tiff", 60_000, 300, colour_type=-1), "embed", 0),
     (Shape("square-palette", 6000, 6000, colour_type=3), "detect", 3),  # mode P: refused
