@@ -233,7 +233,7 @@ def _pil_pixels(image: Any, value_max: float | None = None) -> _Pixels:
         if mode == "I":
 
             def finish_int(marked: np.ndarray) -> Any:
-                return Image.fromarray(np.round(marked).astype(np.int32), "I")
+                return Image.fromarray(_as_int32_in_place(marked), "I")
 
             value_max = value_max or max(255.0, _value_range(array))
             return _Pixels(
@@ -247,6 +247,16 @@ def _pil_pixels(image: Any, value_max: float | None = None) -> _Pixels:
     raise UnsupportedInputError(
         f"image mode {mode} is not supported (use L, LA, RGB, RGBA, I;16, I or F)"
     )
+
+
+def _as_int32_in_place(values: np.ndarray) -> np.ndarray:
+    """Float32 values that are whole numbers (the kernel rounds them) as int32, converted a
+    strip at a time in their own memory: no second full-size array."""
+    ints = values.view(np.int32)
+    rows = _strip_rows(values.shape[1] if values.ndim > 1 else 1)
+    for top in range(0, values.shape[0], rows):
+        ints[top : top + rows] = values[top : top + rows]  # numpy buffers the overlap
+    return ints
 
 
 def _pil_array(image: Any) -> np.ndarray:
