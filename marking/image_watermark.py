@@ -226,10 +226,10 @@ def _pil_pixels(image: Any, value_max: float | None = None) -> _Pixels:
             return _Pixels(grey, 1.0, 255.0, True, merge_alpha)
         return _array_pixels(array, lambda marked: Image.fromarray(marked, mode))
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        array = _pil_array(image).astype(np.uint16, copy=False)
+        array = _pil_array(image, np.uint16)
         return _array_pixels(array, lambda marked: Image.fromarray(marked))
     if mode in ("I", "F"):
-        array = _pil_array(image).astype(np.float32, copy=False)
+        array = _pil_array(image, np.float32)
         if mode == "I":
 
             def finish_int(marked: np.ndarray) -> Any:
@@ -259,15 +259,17 @@ def _as_int32_in_place(values: np.ndarray) -> np.ndarray:
     return ints
 
 
-def _pil_array(image: Any) -> np.ndarray:
-    """``np.asarray(image)``, filled a strip at a time for a large picture: Pillow's own
-    conversion goes through ``tobytes``, which holds the pixels twice more at its peak (its
-    chunks and their join), 1.2 GB for a 200 MP RGB picture."""
+def _pil_array(image: Any, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(image)`` (as ``dtype`` if given), filled a strip at a time for a large
+    picture: Pillow's own conversion goes through ``tobytes``, which holds the pixels twice
+    more at its peak (its chunks and their join), 1.2 GB for a 200 MP RGB picture, and a
+    conversion afterwards would hold them once more."""
     width, height = image.size
     if width * height <= STRIP_PIXELS:
-        return np.asarray(image)
+        array = np.asarray(image)
+        return array if dtype is None else array.astype(dtype, copy=False)
     first = np.asarray(image.crop((0, 0, width, 1)))
-    array = np.empty((height, *first.shape[1:]), first.dtype)
+    array = np.empty((height, *first.shape[1:]), dtype or first.dtype)
     rows = _strip_rows(width)
     for top in range(0, height, rows):
         bottom = min(top + rows, height)
