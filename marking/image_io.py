@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import struct
@@ -20,7 +21,7 @@ import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -162,6 +163,9 @@ class ImageInfo:
     #: The file has more bits per sample than Pillow decodes (16-bit colour PNG): fine to
     #: read for detection, but a marked copy would lose precision.
     reduced_bit_depth: bool = False
+    #: What a reader left out to decode the picture (damaged or oversized PNG chunks), a
+    #: note each; always empty for a file read to be rewritten.
+    salvaged: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -185,17 +189,34 @@ def _format_name(pillow_format: str) -> str:
 def _pillow_guards(max_pixels: int) -> Iterator[None]:
     """Set Pillow's pixel limit to ``max_pixels`` (warning made an error) and forbid
     decoding truncated files, restoring the previous settings afterwards."""
+    pillow_log = logging.getLogger("PIL")
     with _PILLOW_SETTINGS_LOCK, warnings.catch_warnings():
-        # Pillow warns about damaged metadata on stderr; errors are reported our way.
+        # Pillow warns (and logs, "More samples per pixel than can be decoded") about damaged
+        # files on stderr; errors are reported our way, on one line.
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, pillow_log.level
         Image.MAX_IMAGE_PIXELS = max_pixels
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+        pillow_log.setLevel(logging.CRITICAL + 1)
         try:
             yield
         finally:
-            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, log_level = saved
+            pillow_log.setLevel(log_level)
+
+
+@contextlib.contextmanager
+def memory_guard(path: StrPath, work: str) -> Iterator[None]:
+    """Report running out of memory (a memory limit reached while working on a picture) as
+    one named line instead of an unexpected error. Memory is bounded by the picture's own
+    pixels (see README), so this is a limit set below what the picture needs."""
+    try:
+        yield
+    except MemoryError:
+        raise file_error(
+            InputTooLargeError, Path(path), f"not enough memory to {work} this picture"
+        ) from None
 
 
 def _check_file(path: Path) -> None:
@@ -222,7 +243,11 @@ def _too_large(
 
 
 def read_image(
-    path: StrPath, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None
+    path: StrPath,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+    salvage: bool = False,
 ) -> tuple[Image.Image, ImageInfo]:
     """Open and fully decode an image file; return the image and its metadata.
 
@@ -231,6 +256,11 @@ def read_image(
     single-frame image in a supported mode (``UnsupportedInputError``), shorter than
     ``min_side`` (default: the watermark's ``MIN_SIDE`` for embedding) on its short side
     (``InputTooSmallError``) or above ``max_pixels`` (``InputTooLargeError``).
+
+    A PNG ancillary chunk whose CRC fails is left out, as libpng does. With ``salvage`` (a
+    reader: detect, verify) so are text and ICC chunks the decoder refuses (inflating past its
+    limit), noted in ``ImageInfo.salvaged``; without it (a writer) such a file is refused, as a
+    copy would lose them.
     """
     if min_side is None:
         from marking.image_watermark import MIN_SIDE
@@ -244,19 +274,33 @@ def read_image(
     except InputError:
         # Pillow refuses a PNG whose ancillary chunk fails its CRC; libpng skips the chunk.
         # Bit rot in a C2PA manifest (caBX) must not hide the pixels and their watermark.
-        repaired = _png_repaired(path)
+        # Pillow also refuses text it would have to inflate past 1 MiB; a reader skips it.
+        repaired = _png_repaired(path, salvage=True)
         if repaired is None:
             raise
-        return _decode(path, io.BytesIO(repaired), max_pixels, min_side)
+        data, notes = repaired
+        if not salvage:
+            repaired = _png_repaired(path, salvage=False)
+            if repaired is None:
+                raise file_error(
+                    InputError,
+                    path,
+                    f"cannot copy a {notes[-1]}; verify and detect read the picture without it",
+                ) from None
+            data, notes = repaired[0], ()
+        image, info = _decode(path, io.BytesIO(data), max_pixels, min_side)
+        return image, replace(info, salvaged=tuple(f"left out a {note}" for note in notes))
 
 
-def _png_repaired(path: Path) -> bytes | None:
-    """A PNG under :data:`PNG_REPAIR_LIMIT` bytes without its damaged ancillary chunks."""
-    from marking.image_tags import png_without_damaged_ancillary_chunks
+def _png_repaired(path: Path, *, salvage: bool) -> tuple[bytes, tuple[str, ...]] | None:
+    """A PNG under :data:`PNG_REPAIR_LIMIT` bytes without the ancillary chunks a reader skips
+    (:func:`~marking.image_tags.png_salvaged`; without ``salvage``, only damaged ones)."""
+    from marking.image_tags import png_salvaged
 
     if _sniff_supported_format(path) != "PNG" or path.stat().st_size > PNG_REPAIR_LIMIT:
         return None
-    return png_without_damaged_ancillary_chunks(read_whole(path))
+    limits = (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) if salvage else None
+    return png_salvaged(read_whole(path), text_limits=limits)
 
 
 #: Largest PNG read into memory to leave out damaged ancillary chunks.
@@ -290,9 +334,28 @@ def _decode(
         ) from None
     except MemoryError:
         raise file_error(InputTooLargeError, path, "not enough memory to decode") from None
-    except (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error) as error:
+    except RecursionError:
+        raise file_error(InputError, path, "corrupt image (structures nested too deep)") from None
+    except _DECODER_ERRORS as error:
+        # Pillow's plugins report a damaged file in many ways ("Missing dimensions" is a
+        # TypeError when a TIFF's IFD is garbage); each is one line, never "unexpected".
         raise file_error(InputError, path, _decode_problem(error)) from None
     return image, info
+
+
+#: What Pillow's decoders raise on a damaged file.
+_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    struct.error,
+    zlib.error,
+)
 
 
 def _sniff_supported_format(path: Path) -> str | None:
@@ -737,11 +800,12 @@ def embed_file(
         raise UsageError(f"strength must be > 0 and <= {MAX_STRENGTH:g}, got {strength}")
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
-    marked = image_watermark.embed_image(image, key=key, payload=payload_bytes, strength=strength)
-    # PIL images rather than arrays: luma_psnr then knows how to read LA, I and F.
-    psnr = float(image_watermark.luma_psnr(image, marked))
-    written = write_image(marked, dst, info, quality=quality, forbid=[src])
+    with memory_guard(src, "mark"):
+        image, info = open_for_rewrite(src, dst, "marked", max_pixels=max_pixels)
+        marked, psnr = image_watermark.embed_with_psnr(
+            image, key=key, payload=payload_bytes, strength=strength, release_input=True
+        )
+        written = write_image(marked, dst, info, quality=quality, forbid=[src])
     return {
         "input": os.fspath(src),
         "output": os.fspath(dst),
@@ -770,9 +834,10 @@ def label_file(
 
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    image, info = open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
-    labeled, result = label_image(image, style)
-    written = write_image(labeled, dst, info, quality=quality, forbid=[src])
+    with memory_guard(src, "label"):
+        image, info = open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
+        labeled, result = label_image(image, style)
+        written = write_image(labeled, dst, info, quality=quality, forbid=[src])
     return {
         "input": os.fspath(src),
         "output": os.fspath(dst),
@@ -788,11 +853,19 @@ def detect_file(
     *,
     key: Key | str | bytes | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    notes: list[str] | None = None,
 ) -> ImageDetection:
-    """Read an image file and look for a watermark (blind: no original needed)."""
+    """Read an image file and look for a watermark (blind: no original needed).
+
+    A reader: what does not decode is left out (see :func:`read_image`), each such
+    omission appended to ``notes`` when given.
+    """
     from marking import image_watermark
 
     # Detection works on smaller pictures than embedding (a marked picture may be resized).
     min_side = getattr(image_watermark, "MIN_DETECT_SIDE", image_watermark.MIN_SIDE)
-    image, _ = read_image(path, max_pixels=max_pixels, min_side=min_side)
-    return image_watermark.detect_image(image, key=key)
+    with memory_guard(path, "read"):
+        image, info = read_image(path, max_pixels=max_pixels, min_side=min_side, salvage=True)
+        if notes is not None:
+            notes.extend(info.salvaged)
+        return image_watermark.detect_image(image, key=key)

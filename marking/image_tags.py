@@ -58,6 +58,7 @@ _WEBP_XMP_FLAG = 0x04
 _WEBP_ALPHA_FLAG = 0x10
 
 _TIFF_XMP_TAG = 700
+_TIFF_MAX_ENTRIES = 0xFFFF  # an IFD's entry count is a SHORT
 _TIFF_BYTE = 1
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 _TIFF_DATA_TAGS = ((273, 279), (324, 325))  # StripOffsets/ByteCounts, TileOffsets/ByteCounts
@@ -249,12 +250,82 @@ def png_without_damaged_ancillary_chunks(data: bytes) -> bytes | None:
     """``data`` rebuilt without the ancillary chunks whose CRC fails (bit rot in a C2PA
     ``caBX`` chunk, say), as libpng would read it; ``None`` when no chunk was left out or the
     damage is elsewhere (a critical chunk, the XMP label, truncation)."""
+    salvaged = png_salvaged(data, text_limits=None)
+    return salvaged[0] if salvaged is not None else None
+
+
+#: Chunks whose text (or ICC profile) is deflated: (keyword, compression flag, method) come
+#: first, then the data.
+_PNG_COMPRESSED_CHUNKS = (b"zTXt", b"iTXt", b"iCCP")
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def png_salvaged(
+    data: bytes, *, text_limits: tuple[int, int] | None
+) -> tuple[bytes, tuple[str, ...]] | None:
+    """``data`` rebuilt without the ancillary chunks a reader skips, and what each was
+    ("PNG 'zTXt' chunk inflating past 1 MiB").
+
+    Always left out: chunks whose CRC fails (as libpng does). With ``text_limits`` (the
+    largest inflated chunk and the largest total of text, Pillow's ``MAX_TEXT_CHUNK`` and
+    ``MAX_TEXT_MEMORY``), also text and ICC chunks Pillow refuses rather than skips: ones that
+    inflate past the first limit, name an unknown compression method, or pass the second. A
+    reader then gets the picture (and the rest of its metadata) instead of an error; a writer
+    must not use this, since the copy would lose those chunks. ``None`` when nothing was left
+    out or the damage is elsewhere (a critical chunk, the XMP label, truncation).
+    """
     try:
         chunks = _png_chunks(data, rewriting=False)
     except InputError:
         return None
-    rebuilt = _PNG_SIGNATURE + b"".join(_png_chunk(*chunk) for chunk in chunks)
-    return rebuilt if rebuilt != data else None
+    notes: list[str] = []
+    kept: list[tuple[bytes, bytes]] = []
+    text_total = 0
+    for kind, body in chunks:
+        problem = None
+        if text_limits is not None and kind in (*_PNG_COMPRESSED_CHUNKS, *_PNG_TEXT_CHUNKS):
+            size, problem = _png_chunk_text_size(kind, body, text_limits[0])
+            text_total += size if kind in _PNG_TEXT_CHUNKS else 0
+            if problem is None and text_total > text_limits[1]:
+                problem = f"past the first {text_limits[1] >> 20} MiB of text"
+        if problem is None:
+            kept.append((kind, body))
+        else:
+            notes.append(f"PNG {kind.decode('latin-1')!r} chunk {problem}")
+    rebuilt = _PNG_SIGNATURE + b"".join(_png_chunk(*chunk) for chunk in kept)
+    if rebuilt == data:
+        return None
+    if len(_PNG_SIGNATURE) + sum(12 + len(body) for _, body in chunks) < len(data):
+        notes.insert(0, "damaged ancillary PNG chunk (bad CRC) or bytes after the end")
+    return rebuilt, tuple(notes)
+
+
+def _png_chunk_text_size(kind: bytes, body: bytes, limit: int) -> tuple[int, str | None]:
+    """The inflated size of a text or ICC chunk (up to ``limit`` + 1), and why a decoder
+    refuses it (``None`` if it does not). Malformed chunks count as empty: Pillow skips them."""
+    _, _, rest = body.partition(b"\x00")
+    if kind == b"tEXt":
+        return len(rest), None
+    if kind == b"iTXt":
+        if len(rest) < 2 or not rest[0]:
+            return len(rest), None
+        if rest[1] != 0:
+            return 0, None
+        parts = rest[2:].split(b"\x00", 2)
+        if len(parts) < 3:
+            return 0, None
+        compressed = parts[2]
+    else:  # zTXt, iCCP: compression method, then the deflated data
+        if rest[:1] not in (b"", b"\x00"):
+            return 0, f"with unknown compression method {rest[0]}"
+        compressed = rest[1:]
+    try:
+        inflated = len(zlib.decompressobj().decompress(compressed, limit + 1))
+    except zlib.error:
+        return 0, None
+    if inflated > limit:
+        return inflated, f"inflating past {limit >> 20} MiB"
+    return inflated, None
 
 
 def _png_read_xmp(data: bytes) -> bytes | None:
@@ -480,6 +551,10 @@ def _tiff_write_xmp(data: bytes, packet: bytes) -> bytes:
         new_entry = new_entry[:8] + packet.ljust(4, b"\x00")
     entries = [entry for entry in ifd.entries if entry is not old_entry]
     entries.append(new_entry)
+    if len(entries) > _TIFF_MAX_ENTRIES:
+        raise InputError(
+            f"corrupt TIFF file (IFD0 has {len(ifd.entries)} entries, no room for the XMP tag)"
+        )
     entries.sort(key=lambda entry: struct.unpack(order + "H", entry[:2])[0])
     output += struct.pack(order + "H", len(entries)) + b"".join(entries)
     output += struct.pack(order + "I", ifd.next_offset)

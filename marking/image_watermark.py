@@ -17,7 +17,8 @@ corrected for every position and scale tried, with the CRC's 2**-24 chance of ac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -85,6 +86,14 @@ SYNC_GATE = 4.0
 DECODE_ATTEMPTS = 2
 #: A detection is reported when its false-alarm probability is at most this.
 FALSE_ALARM_LIMIT = 1e-6
+#: Luma is computed a strip of about this many pixels at a time, so neither embedding nor
+#: detection holds a full-size float copy of the picture (4 bytes a pixel, 8 in float64).
+STRIP_PIXELS = 1 << 20
+#: Detection reads at most this many short sides along the long side, a centred crop: the
+#: working plane (short side WORKING_SIDE) of a thinner picture grows with its aspect ratio
+#: (96 x 2,000,000 px gave 5.5 gigapixels). The mark repeats over the whole picture, so the
+#: crop still holds 32 periods of it; the odds of a false alarm do not depend on the crop.
+MAX_DETECT_ASPECT = 8
 
 
 @dataclass(frozen=True)
@@ -124,22 +133,26 @@ class _Pixels:
     rebuild: Any  # turns the marked (H, W, C) array back into the input's type
 
 
-def _as_pixels(image: Any) -> _Pixels:
-    """Accept an ndarray ((H,W), (H,W,3), (H,W,4); uint8, uint16, float) or a PIL image."""
+def _as_pixels(image: Any, value_max: float | None = None) -> _Pixels:
+    """Accept an ndarray ((H,W), (H,W,3), (H,W,4); uint8, uint16, float) or a PIL image.
+
+    ``value_max`` gives the range of a float or 32-bit picture when it was judged on the whole
+    picture already (this being a strip of it); otherwise it is judged from the values.
+    """
     if isinstance(image, np.ndarray):
-        return _array_pixels(image, lambda marked: marked)
+        return _array_pixels(image, lambda marked: marked, value_max)
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency
         Image = None
     if Image is not None and isinstance(image, Image.Image):
-        return _pil_pixels(image)
+        return _pil_pixels(image, value_max)
     raise UnsupportedInputError(
         f"expected a NumPy array or a PIL image, got {type(image).__name__}"
     )
 
 
-def _array_pixels(array: np.ndarray, finish: Any) -> _Pixels:
+def _array_pixels(array: np.ndarray, finish: Any, value_max: float | None = None) -> _Pixels:
     if array.ndim == 2:
         pixels = array[:, :, None]
         restore = lambda marked: finish(marked[:, :, 0])  # noqa: E731
@@ -155,9 +168,9 @@ def _array_pixels(array: np.ndarray, finish: Any) -> _Pixels:
     elif array.dtype == np.uint16:
         value_max = 65535.0
     elif array.dtype in (np.float32, np.float64):
-        if not np.all(np.isfinite(array)):
+        if not np.isfinite(array).all():
             raise UnsupportedInputError("image contains NaN or infinite values")
-        value_max = _value_range(array)
+        value_max = value_max or _value_range(array)
     else:
         raise UnsupportedInputError(f"unsupported image dtype {array.dtype}")
     return _Pixels(
@@ -178,46 +191,51 @@ def _value_range(array: np.ndarray) -> float:
     """
     if not array.size:
         return 1.0
-    if float(array.min()) < 0:
+    return _range_top(float(array.min()), float(array.max()))
+
+
+def _range_top(low: float, peak: float) -> float:
+    """:func:`_value_range` from the picture's lowest and highest value."""
+    if low < 0:
         raise UnsupportedInputError(
             "image has negative values; give pixels in 0..1, 0..255 or 0..65535"
         )
-    peak = float(array.max())
     for top in (1.0, 255.0, 65535.0):
         if peak <= top:
             return top
     return float(2.0 ** math.ceil(math.log2(peak + 1.0)) - 1.0)
 
 
-def _pil_pixels(image: Any) -> _Pixels:
+def _pil_pixels(image: Any, value_max: float | None = None) -> _Pixels:
     from PIL import Image
 
     mode = image.mode
     if mode in ("L", "RGB", "RGBA", "LA"):
-        array = np.asarray(image)
+        array = _pil_array(image)
         if mode == "LA":
-            # Carry the mark in L, keep alpha: arrange (H, W, 4) = L, L, L, alpha so the kernel
-            # moves the grey value once and copies alpha, then keep channels 0 and 3.
-            stacked = np.ascontiguousarray(array[:, :, [0, 0, 0, 1]])
-            return _Pixels(
-                stacked,
-                1.0,
-                255.0,
-                True,
-                lambda marked: Image.fromarray(np.ascontiguousarray(marked[:, :, [0, 3]]), "LA"),
-            )
+            # Carry the mark in L as one grey channel and keep alpha aside, untouched: no
+            # stacked copies of a large picture (L, L, L, alpha took 2.8 GB at 200 MP).
+            grey = np.ascontiguousarray(array[:, :, :1])
+            alpha = np.ascontiguousarray(array[:, :, 1])
+            del array
+
+            def merge_alpha(marked: np.ndarray) -> Any:
+                planes = (Image.fromarray(marked[:, :, 0], "L"), Image.fromarray(alpha, "L"))
+                return Image.merge("LA", planes)
+
+            return _Pixels(grey, 1.0, 255.0, True, merge_alpha)
         return _array_pixels(array, lambda marked: Image.fromarray(marked, mode))
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        array = np.asarray(image).astype(np.uint16)
+        array = _pil_array(image, np.uint16)
         return _array_pixels(array, lambda marked: Image.fromarray(marked))
     if mode in ("I", "F"):
-        array = np.asarray(image).astype(np.float32)
+        array = _pil_array(image, np.float32)
         if mode == "I":
 
             def finish_int(marked: np.ndarray) -> Any:
-                return Image.fromarray(np.round(marked).astype(np.int32), "I")
+                return Image.fromarray(_as_int32_in_place(marked), "I")
 
-            value_max = max(255.0, _value_range(array))
+            value_max = value_max or max(255.0, _value_range(array))
             return _Pixels(
                 np.ascontiguousarray(array[:, :, None]),
                 255.0 / value_max,
@@ -225,10 +243,87 @@ def _pil_pixels(image: Any) -> _Pixels:
                 True,
                 lambda marked: finish_int(marked[:, :, 0]),
             )
-        return _array_pixels(array, lambda marked: Image.fromarray(marked, "F"))
+        return _array_pixels(array, lambda marked: Image.fromarray(marked, "F"), value_max)
     raise UnsupportedInputError(
         f"image mode {mode} is not supported (use L, LA, RGB, RGBA, I;16, I or F)"
     )
+
+
+def _as_int32_in_place(values: np.ndarray) -> np.ndarray:
+    """Float32 values that are whole numbers (the kernel rounds them) as int32, converted a
+    strip at a time in their own memory: no second full-size array."""
+    ints = values.view(np.int32)
+    rows = _strip_rows(values.shape[1] if values.ndim > 1 else 1)
+    for top in range(0, values.shape[0], rows):
+        ints[top : top + rows] = values[top : top + rows]  # numpy buffers the overlap
+    return ints
+
+
+def _pil_array(image: Any, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(image)`` (as ``dtype`` if given), filled a strip at a time for a large
+    picture: Pillow's own conversion goes through ``tobytes``, which holds the pixels twice
+    more at its peak (its chunks and their join), 1.2 GB for a 200 MP RGB picture, and a
+    conversion afterwards would hold them once more."""
+    width, height = image.size
+    if width * height <= STRIP_PIXELS:
+        array = np.asarray(image)
+        return array if dtype is None else array.astype(dtype, copy=False)
+    first = np.asarray(image.crop((0, 0, width, 1)))
+    array = np.empty((height, *first.shape[1:]), dtype or first.dtype)
+    rows = _strip_rows(width)
+    for top in range(0, height, rows):
+        bottom = min(top + rows, height)
+        array[top:bottom] = np.asarray(image.crop((0, top, width, bottom)))
+    return array
+
+
+@dataclass(frozen=True)
+class _Regions:
+    """A picture read a region at a time: a PIL image is converted one strip at a time and an
+    array only sliced, so no full-size copy of a large picture is made."""
+
+    height: int
+    width: int
+    to_8bit: float
+    dtype: np.dtype
+    read: Callable[[int, int, int, int], np.ndarray]  # (top, bottom, left, right) -> (h, w, C)
+
+
+def _regions(image: Any) -> _Regions:
+    """Region reader of an ndarray or PIL image (see :func:`_as_pixels` for what is accepted)."""
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        pixels = _as_pixels(image)
+        height, width = pixels.array.shape[:2]
+        array = pixels.array
+        return _Regions(
+            height,
+            width,
+            pixels.to_8bit,
+            array.dtype,
+            lambda top, bottom, left, right: array[top:bottom, left:right],
+        )
+    value_max = None
+    if image.mode in ("I", "F"):
+        # The range is judged on the whole picture, as a full conversion would judge it.
+        low, high = image.getextrema()
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise UnsupportedInputError("image contains NaN or infinite values")
+        value_max = _range_top(float(low), float(high))
+        value_max = max(255.0, value_max) if image.mode == "I" else value_max
+
+    def read(top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        return _pil_pixels(image.crop((left, top, right, bottom)), value_max).array
+
+    probe = _pil_pixels(image.crop((0, 0, 1, 1)), value_max)
+    width, height = image.size
+    return _Regions(height, width, probe.to_8bit, probe.array.dtype, read)
+
+
+def _strip_rows(width: int, multiple: int = 1) -> int:
+    """Rows per strip of about STRIP_PIXELS pixels, a multiple of ``multiple``."""
+    return max(1, STRIP_PIXELS // max(width, 1) // multiple) * multiple
 
 
 # --- shared signal processing ------------------------------------------------------------
@@ -273,7 +368,11 @@ def _circular_highpass(tile: np.ndarray, sigma: float = PREFILTER_SIGMA) -> np.n
 
 def perceptual_mask(plane: np.ndarray, block: int) -> np.ndarray:
     """Per-block gain with mean square 1: stronger in texture, weaker in flat areas."""
-    activity = block_std(plane, block)
+    return _mask_from_activity(block_std(plane, block))
+
+
+def _mask_from_activity(activity: np.ndarray) -> np.ndarray:
+    """:func:`perceptual_mask` from the per-block standard deviation of luma."""
     mask = (activity + 1.0) ** CONTRAST_MASKING_EXPONENT
     mask /= math.sqrt(float(np.mean(mask**2)))
     mask = np.clip(mask, 0.3, 3.0)
@@ -283,6 +382,11 @@ def perceptual_mask(plane: np.ndarray, block: int) -> np.ndarray:
 def tile_period(height: int, width: int) -> int:
     """Tile period in pixels for a picture of this size: a quarter of the short side, >= TILE."""
     return max(TILE, round(TILE * min(height, width) / REFERENCE_SIDE))
+
+
+def _mask_block(period: int) -> int:
+    """Side of the perceptual mask's blocks for a tile of this period."""
+    return max(8, round(8 * period / TILE))
 
 
 # --- embedding ---------------------------------------------------------------------------
@@ -296,7 +400,12 @@ def _unit_response(layout: CarrierLayout, payload: bytes) -> np.ndarray:
 
 
 def _informed_gains(
-    layout: CarrierLayout, payload: bytes, coded: np.ndarray, plane: np.ndarray, period: int
+    layout: CarrierLayout,
+    payload: bytes,
+    coded: np.ndarray,
+    folded: np.ndarray,
+    pixel_count: int,
+    period: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-bit and per-reference-chip gains that cancel the picture's own projection.
 
@@ -304,12 +413,12 @@ def _informed_gains(
     tells, for every coded bit, whether the picture already pushes its statistic the right or
     the wrong way; the bit's amplitude is lowered or raised to compensate (Malvar and Florencio's
     improved spread spectrum). Gains are clipped, and the tile is renormalised afterwards, so
-    the total watermark energy (and the PSNR) does not change.
+    the total watermark energy (and the PSNR) does not change. ``folded`` is the picture's luma
+    folded at ``period`` (:func:`fold_periodic`), ``pixel_count`` the number of pixels folded.
     """
-    folded = resize_periodic(fold_periodic(plane, period), TILE)
-    host = block_dct8(_circular_highpass(folded))
+    host = block_dct8(_circular_highpass(resize_periodic(folded, TILE)))
     scales = np.tile(position_scales(host), (TILE // 8, TILE // 8))
-    response = _unit_response(layout, payload) * (BASE_AMPLITUDE * plane.size / period**2)
+    response = _unit_response(layout, payload) * (BASE_AMPLITUDE * pixel_count / period**2)
     symbols = coded.astype(np.float64) * 2 - 1
     host_chips = host[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     mark_chips = response[layout.payload_rows, layout.payload_cols] * layout.payload_signs
@@ -340,6 +449,24 @@ def embed_image(
     Only luma changes (R, G and B move together), alpha is kept. ``payload`` defaults to random
     bytes; ``strength`` scales the amplitude (1.0 gives about 42.6 dB luma PSNR).
     """
+    return embed_with_psnr(image, key=key, payload=payload, strength=strength)[0]
+
+
+def embed_with_psnr(
+    image: Any,
+    *,
+    key: Key | str | bytes | None = None,
+    payload: bytes | str | int | None = None,
+    strength: float = 1.0,
+    release_input: bool = False,
+) -> tuple[Any, float]:
+    """:func:`embed_image`, and the luma PSNR of the change (dB, as :func:`luma_psnr`).
+
+    Memory: the picture's pixels once as an array and once marked, plus strips; luma is
+    never held whole (the host statistics and the PSNR are gathered a strip at a time).
+    ``release_input`` closes a PIL ``image`` once its pixels are copied, for a caller that
+    no longer needs it: one full copy less (800 MB for a 200 MP RGB picture).
+    """
     if not 0 < strength <= 4:
         raise ValueError("strength must be in (0, 4]")
     the_key = as_key(key)
@@ -350,11 +477,44 @@ def embed_image(
         raise InputTooSmallError(
             f"image is {width}x{height}; the watermark needs at least {MIN_SIDE} px on each side"
         )
-    plane = luma(pixels.array, pixels.to_8bit)
-    tile = informed_tile(the_key, payload_bytes, plane)
-    scale = strength / pixels.to_8bit
-    marked = add_tile(pixels.array, plane, tile, scale, pixels.value_max, pixels.round_values)
-    return pixels.rebuild(marked)
+    if release_input and not isinstance(image, np.ndarray):
+        image.close()  # a PIL image: its pixels were copied out (np.asarray copies them)
+    period = tile_period(height, width)
+    mask_block = _mask_block(period)
+    folded, activity = _luma_statistics(pixels, period, mask_block)
+    tile = _informed_tile(the_key, payload_bytes, folded, height * width, period)
+    marked = add_tiled_pattern(
+        pixels.array,
+        tile,
+        _mask_from_activity(activity),
+        mask_block,
+        float(BASE_AMPLITUDE * strength / pixels.to_8bit),
+        float(pixels.value_max),
+        pixels.round_values,
+    )
+    psnr = _psnr(pixels.array, marked, pixels.to_8bit, pixels.to_8bit)
+    rebuild = pixels.rebuild
+    del pixels  # the unmarked array is not needed while the marked one is rebuilt
+    return rebuild(marked), psnr
+
+
+def _luma_statistics(
+    pixels: _Pixels, period: int, mask_block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Luma folded at ``period`` and its per-block standard deviation, a strip at a time.
+
+    Strips are whole mask blocks tall, so the blocks are those of the full plane; each strip's
+    fold is rolled to where its first row falls in the period.
+    """
+    height, width = pixels.array.shape[:2]
+    rows = _strip_rows(width, mask_block)
+    folded = np.zeros((period, period), np.float64)
+    activity = []
+    for top in range(0, height, rows):
+        plane = luma(pixels.array[top : top + rows], pixels.to_8bit)
+        folded += np.roll(fold_periodic(plane, period), top % period, axis=0)
+        activity.append(block_std(plane, mask_block))
+    return folded, np.concatenate(activity)
 
 
 def informed_tile(
@@ -365,9 +525,16 @@ def informed_tile(
     ``plane`` is luma in 8-bit units; the period defaults to :func:`tile_period` of its size.
     """
     period = period or tile_period(*plane.shape)
+    return _informed_tile(key, payload, fold_periodic(plane, period), plane.size, period)
+
+
+def _informed_tile(
+    key: Key, payload: bytes, folded: np.ndarray, pixel_count: int, period: int
+) -> np.ndarray:
+    """:func:`informed_tile` from the picture's luma folded at ``period``."""
     layout = carrier_layout(key)
     coded = encode_payload(payload)
-    bit_gains, ref_gains = _informed_gains(layout, payload, coded, plane, period)
+    bit_gains, ref_gains = _informed_gains(layout, payload, coded, folded, pixel_count, period)
     tile = coefficients_to_tile(tile_coefficients(layout, coded, bit_gains, ref_gains))
     tile = resize_periodic(tile / tile.std(), period)
     return tile / tile.std()
@@ -387,8 +554,7 @@ def add_tile(
     pixels' (times the strength). Values are rounded when ``round_values`` and always clipped
     to ``0..value_max``.
     """
-    period = tile.shape[0]
-    mask_block = max(8, round(8 * period / TILE))
+    mask_block = _mask_block(tile.shape[0])
     mask = perceptual_mask(plane, mask_block)
     return add_tiled_pattern(
         pixels,
@@ -571,16 +737,51 @@ def _normal_tail(z: float) -> float:
 
 
 def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDetection:
-    """Look for the watermark blindly (no original needed) and decode its payload."""
+    """Look for the watermark blindly (no original needed) and decode its payload.
+
+    Memory and time are bounded whatever the shape: a thin picture is read in a centred crop
+    at most MAX_DETECT_ASPECT short sides long, a large one box-averaged a strip at a time
+    down to at least twice the working side before the final resampling.
+    """
     the_key = as_key(key)
-    pixels = _as_pixels(image)
-    height, width = pixels.array.shape[:2]
+    regions = _regions(image)
+    height, width = regions.height, regions.width
     if min(height, width) < MIN_DETECT_SIDE:
         raise InputTooSmallError(
             f"image is {width}x{height}; detection needs at least {MIN_DETECT_SIDE} px a side"
         )
-    work, factor = working_plane(luma(pixels.array, pixels.to_8bit))
-    return detect_working_plane(work, factor, the_key)
+    short = min(height, width)
+    kept_height, kept_width = (min(side, MAX_DETECT_ASPECT * short) for side in (height, width))
+    top, left = (height - kept_height) // 2, (width - kept_width) // 2
+    reduce_by = max(1, short // (2 * WORKING_SIDE))
+    plane = _reduced_luma(regions, (top, top + kept_height, left, left + kept_width), reduce_by)
+    work, factor = working_plane(plane)
+    found = detect_working_plane(work, factor / reduce_by, the_key)
+    if not (top or left) or not found.transform:
+        return found
+    moved = dict(found.transform)
+    moved["origin_x"] = (moved["origin_x"] - left) % moved["period_x"]
+    moved["origin_y"] = (moved["origin_y"] - top) % moved["period_y"]
+    return replace(found, transform=moved)
+
+
+def _reduced_luma(regions: _Regions, box: tuple[int, int, int, int], reduce_by: int) -> np.ndarray:
+    """Luma (8-bit units) of ``box`` (top, bottom, left, right), averaged over ``reduce_by``
+    squared blocks, computed a strip at a time. Rows and columns past the last whole block
+    are left out, so the scale is exactly 1 / reduce_by from the box's corner."""
+    top, bottom, left, right = box
+    rows = (bottom - top) // reduce_by * reduce_by
+    cols = (right - left) // reduce_by * reduce_by
+    reduced = np.empty((rows // reduce_by, cols // reduce_by), np.float32)
+    step = _strip_rows(cols, reduce_by)
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        strip = luma(regions.read(top + start, top + stop, left, left + cols), regions.to_8bit)
+        if reduce_by > 1:
+            blocks = strip.reshape((stop - start) // reduce_by, reduce_by, -1, reduce_by)
+            strip = blocks.mean(axis=(1, 3), dtype=np.float32)
+        reduced[start // reduce_by : stop // reduce_by] = strip
+    return reduced
 
 
 def detect_working_plane(
@@ -640,12 +841,42 @@ def _decode(
 
 def luma_psnr(original: Any, marked: Any) -> float:
     """PSNR of the luma planes in dB (8-bit scale); infinite when they are identical."""
-    first, second = _as_pixels(original), _as_pixels(marked)
+    first, second = _regions(original), _regions(marked)
     # A marked float picture may peak a little higher than its original: judge the range once.
-    same_kind = first.array.dtype == second.array.dtype
-    a = luma(first.array, first.to_8bit).astype(np.float64)
-    b = luma(second.array, first.to_8bit if same_kind else second.to_8bit).astype(np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    mse = float(np.mean((a - b) ** 2))
+    same_kind = first.dtype == second.dtype
+    if (first.height, first.width) != (second.height, second.width):
+        raise ValueError(
+            f"shapes differ: {(first.height, first.width)} vs {(second.height, second.width)}"
+        )
+    return _psnr(first, second, first.to_8bit, first.to_8bit if same_kind else second.to_8bit)
+
+
+def _psnr(
+    original: np.ndarray | _Regions,
+    marked: np.ndarray | _Regions,
+    original_to_8bit: float,
+    marked_to_8bit: float,
+) -> float:
+    """Luma PSNR (dB) of two same-sized pictures (arrays (H, W, C) or region readers), summed
+    a strip at a time so no full-size float plane is made."""
+    readers = [
+        picture.read if isinstance(picture, _Regions) else _slicer(picture)
+        for picture in (original, marked)
+    ]
+    height, width = (
+        (original.height, original.width) if isinstance(original, _Regions) else original.shape[:2]
+    )
+    rows = _strip_rows(width)
+    squared = 0.0
+    for top in range(0, height, rows):
+        bottom = min(top + rows, height)
+        before = luma(readers[0](top, bottom, 0, width), original_to_8bit)
+        after = luma(readers[1](top, bottom, 0, width), marked_to_8bit)
+        difference = before.astype(np.float64) - after
+        squared += float(np.dot(difference.ravel(), difference.ravel()))
+    mse = squared / max(height * width, 1)
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def _slicer(array: np.ndarray) -> Callable[[int, int, int, int], np.ndarray]:
+    return lambda top, bottom, left, right: array[top:bottom, left:right]

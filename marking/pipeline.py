@@ -295,27 +295,31 @@ def _mark_image_file(
     details: dict[str, Any],
 ) -> Path:
     """Label and watermark a picture in memory: one decode, one encode."""
-    from marking.image_io import DEFAULT_MAX_PIXELS, open_for_rewrite, write_image
+    from marking.image_io import DEFAULT_MAX_PIXELS, memory_guard, open_for_rewrite, write_image
 
     if not config.steps & {LABEL, WATERMARK}:
         return source
-    began = time.perf_counter()
-    image, info = open_for_rewrite(source, target, "marked", max_pixels=DEFAULT_MAX_PIXELS)
-    _timed(timings, "read", began)
-    marked, found = mark_image(
-        image,
-        key=key,
-        payload=payload_hex,
-        strength=config.strength,
-        style=config.image_style,
-        label=LABEL in config.steps,
-        watermark=WATERMARK in config.steps,
-        timings=timings,
-    )
-    details.update(found)
-    began = time.perf_counter()
-    details["format"] = write_image(marked, target, info, quality=config.quality, forbid=[source])
-    _timed(timings, "write", began)
+    with memory_guard(source, "mark"):
+        began = time.perf_counter()
+        image, info = open_for_rewrite(source, target, "marked", max_pixels=DEFAULT_MAX_PIXELS)
+        _timed(timings, "read", began)
+        marked, found = mark_image(
+            image,
+            key=key,
+            payload=payload_hex,
+            strength=config.strength,
+            style=config.image_style,
+            label=LABEL in config.steps,
+            watermark=WATERMARK in config.steps,
+            timings=timings,
+            release_input=True,
+        )
+        details.update(found)
+        began = time.perf_counter()
+        details["format"] = write_image(
+            marked, target, info, quality=config.quality, forbid=[source]
+        )
+        _timed(timings, "write", began)
     return target
 
 
@@ -329,15 +333,19 @@ def mark_image(
     label: bool = True,
     watermark: bool = True,
     timings: dict[str, float] | None = None,
+    release_input: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """The visible label and the invisible watermark on a picture (array or PIL image).
+
+    ``release_input`` closes a PIL ``image`` as soon as it is no longer needed (the caller
+    will not use it again): the peak then holds one picture fewer.
 
     Returns the marked copy (same type, shape, dtype and mode) and a record: ``payload`` (hex,
     when watermarked), ``psnr`` (luma, of the watermark alone) and ``label`` (the label's box,
     text height and contrast, when labeled). The label goes on first, so the watermark covers
     the final pixels.
     """
-    from marking.image_watermark import embed_image, luma_psnr
+    from marking.image_watermark import embed_with_psnr
     from marking.payload import parse_payload_option, random_payload
 
     timings = {} if timings is None else timings
@@ -346,15 +354,20 @@ def mark_image(
         from marking.visible_label import label_image
 
         began = time.perf_counter()
-        image, result = label_image(image, style)
+        labeled, result = label_image(image, style)
+        if release_input and labeled is not image and hasattr(image, "close"):  # PIL
+            image.close()
+        image, release_input = labeled, True  # the labeled copy is ours to release
         record["label"] = result.to_dict()
         _timed(timings, LABEL, began)
     if watermark:
         chosen = random_payload() if payload is None else parse_payload_option(payload)
         began = time.perf_counter()
-        marked = embed_image(image, key=key, payload=chosen, strength=strength)
+        marked, psnr = embed_with_psnr(
+            image, key=key, payload=chosen, strength=strength, release_input=release_input
+        )
         record["payload"] = chosen.hex()
-        record["psnr"] = float(luma_psnr(image, marked))
+        record["psnr"] = float(psnr)
         image = marked
         _timed(timings, WATERMARK, began)
     return image, record

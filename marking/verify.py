@@ -115,6 +115,7 @@ def verify_file(
     _read_c2pa(result, path, trust_anchors)
     try:
         result.watermark = _read_watermark(path, kind, key)
+        result.notes += result.watermark.pop("notes", [])
     except InputError as error:
         # Pixels or samples that cannot be decoded (a damaged chunk the picture decoder
         # refuses, a truncated stream) hide the watermark, not the marks already read: a file
@@ -168,7 +169,9 @@ def _read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
     if kind == IMAGE:
         from marking.image_io import detect_file
 
-        return {"checked": True, **detect_file(path, key=key).to_dict()}
+        notes: list[str] = []
+        found = detect_file(path, key=key, notes=notes)
+        return {"checked": True, **found.to_dict(), **({"notes": notes} if notes else {})}
     if kind == AUDIO:
         from marking.audio_watermark_io import detect_audio_file
 

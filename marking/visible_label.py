@@ -318,11 +318,30 @@ def label_image(image: Any, style: LabelStyle | None = None) -> tuple[Any, Label
     The result has the input's type, shape, dtype and mode.
     """
     style = style or LabelStyle()
-    pixels, scale, rebuild = _editable_pixels(image)
-    height, width = pixels.shape[:2]
-    layout = layout_label(width, height, style)
-    composite(pixels, render_label(layout, style), layout.box, scale)
-    return rebuild(pixels), LabelResult(layout, worst_case_contrast(style, layout.plate_opacity))
+    if _labels_in_place(image):
+        # Only the label's box changes: copy the picture as Pillow holds it and redraw that
+        # region, instead of holding the whole picture as arrays too (2 to 3 copies more).
+        layout = layout_label(image.width, image.height, style)
+        pixels, scale, rebuild = _editable_pixels(image.crop(layout.box))
+        box_height, box_width = pixels.shape[:2]
+        composite(pixels, render_label(layout, style), (0, 0, box_width, box_height), scale)
+        labeled = image.copy()
+        labeled.paste(rebuild(pixels), layout.box[:2])
+    else:
+        pixels, scale, rebuild = _editable_pixels(image)
+        height, width = pixels.shape[:2]
+        layout = layout_label(width, height, style)
+        composite(pixels, render_label(layout, style), layout.box, scale)
+        labeled = rebuild(pixels)
+    return labeled, LabelResult(layout, worst_case_contrast(style, layout.plate_opacity))
+
+
+def _labels_in_place(image: Any) -> bool:
+    """Whether ``image`` is a PIL image whose labeled region can be pasted back as it is
+    (modes whose array form rebuilds to the same mode)."""
+    from PIL import Image
+
+    return isinstance(image, Image.Image) and image.mode in ("L", "LA", "RGB", "RGBA", "I;16")
 
 
 def _editable_pixels(image: Any) -> tuple[np.ndarray, float, Any]:
@@ -342,7 +361,7 @@ def _editable_pixels(image: Any) -> tuple[np.ndarray, float, Any]:
             raise UnsupportedInputError(f"image mode {mode} is not supported for labels")
         array = np.asarray(image)
         if mode.startswith("I;16"):
-            array = array.astype(np.uint16)
+            array = array.astype(np.uint16, copy=False)
             finish = Image.fromarray
         else:
             finish = lambda out: Image.fromarray(out, mode)  # noqa: E731

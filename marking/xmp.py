@@ -8,6 +8,7 @@ the prefixes the packet declared (ElementTree's own would rename them ``ns0``, `
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ _RESOURCE = f"{{{RDF_NS}}}resource"
 _XMPMETA = (f"{{{X_NS}}}xmpmeta", f"{{{X_NS}}}xapmeta")
 _FORBIDDEN_MARKUP = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _BLANK = b"\x00 \t\r\n"
+#: Deepest element nesting accepted. Real packets nest a dozen levels; 200,000 nested elements
+#: would overflow the writer's recursion, so such a packet counts as malformed.
+MAX_XMP_DEPTH = 256
 _URI = re.compile(r"[a-z][a-z0-9+.-]*:[!-~]+", re.IGNORECASE)
 
 
@@ -94,7 +98,7 @@ def _parse(packet: bytes | str) -> tuple[ET.Element, ET.Element]:
     if not data or _FORBIDDEN_MARKUP.search(data):
         raise _MalformedXmp("empty packet or DOCTYPE in packet")
     try:
-        root = ET.fromstring(data)
+        root = _parse_bounded(data)
     except ET.ParseError as error:
         raise _MalformedXmp(str(error)) from None
     if root.tag == _RDF:
@@ -102,6 +106,17 @@ def _parse(packet: bytes | str) -> tuple[ET.Element, ET.Element]:
     if root.tag in _XMPMETA and (rdf := root.find(_RDF)) is not None:
         return root, rdf
     raise _MalformedXmp(f"no rdf:RDF element (root is {root.tag})")
+
+
+def _parse_bounded(data: bytes) -> ET.Element:
+    """The packet's root element; :class:`_MalformedXmp` past :data:`MAX_XMP_DEPTH` levels."""
+    events = ET.iterparse(io.BytesIO(data), events=("start", "end"))
+    depth = 0
+    for event, _ in events:
+        depth += 1 if event == "start" else -1
+        if depth > MAX_XMP_DEPTH:
+            raise _MalformedXmp(f"elements nested over {MAX_XMP_DEPTH} deep")
+    return events.root  # type: ignore[attr-defined]
 
 
 def _declared_prefixes(packet: bytes | str) -> dict[str, str]:

@@ -133,6 +133,46 @@ def png_bomb(data: bytes, side: int = BOMB_SIDE) -> bytes:
     return data[:16] + bytes(ihdr) + crc + data[33:]
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+#: PNG colour types by channel count (grey, grey + alpha, RGB, RGBA); 3 is a palette.
+_PNG_CHANNELS = {0: 1, 3: 1, 4: 2, 2: 3, 6: 4}
+
+
+def flat_png(
+    width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, value: int = 128
+) -> bytes:
+    """A PNG of one grey level, of any size, built in constant memory: a 192-megapixel
+    picture is a few hundred kilobytes and takes about a second (the hostile thin and huge
+    shapes of issue 15)."""
+    row = b"\x00" + bytes([value]) * (width * _PNG_CHANNELS[colour_type] * bit_depth // 8)
+    rows_per_block = max(1, (1 << 22) // len(row))
+    deflate = zlib.compressobj(9)
+    parts = [
+        deflate.compress(row * min(rows_per_block, height - start))
+        for start in range(0, height, rows_per_block)
+    ]
+    parts.append(deflate.flush())
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    palette = png_chunk(b"PLTE", bytes(range(256)) * 3) if colour_type == 3 else b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + palette
+        + png_chunk(b"IDAT", b"".join(parts))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def png_with_chunk(data: bytes, chunk: bytes, *, before: bytes = b"IDAT") -> bytes:
+    """The PNG with ``chunk`` inserted just before its first ``before`` chunk."""
+    at = data.index(before) - 4
+    return data[:at] + chunk + data[at:]
+
+
 def jpeg_bomb(data: bytes, side: int = BOMB_SIDE) -> bytes:
     """The JPEG with its SOF segment declaring ``side`` x ``side``."""
     out = bytearray(data)

@@ -10,16 +10,22 @@ address-space limit, and ``mark`` runs once over the whole corpus.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
+import struct
 import subprocess
 import sys
+import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from marking.cli import main as cli_main
 from tests.bad_inputs import (
@@ -30,6 +36,9 @@ from tests.bad_inputs import (
     damaged_c2pa,
     faststart_copy,
     faststart_cuts,
+    flat_png,
+    png_chunk,
+    png_with_chunk,
     write_m4a,
 )
 
@@ -713,3 +722,348 @@ def test_truncated_unmarked_faststart_mp4_says_so(faststart: Faststart) -> None:
     assert done.returncode == 1, done.stderr
     assert not done.stderr
     assert "no AI mark found in what the file holds (truncated: " in done.stdout, done.stdout
+
+
+# --- Issue 15: memory bounded by the picture's pixels, whatever its shape ------------------
+
+#: Peak memory a command may need beyond the same command on a small picture, as a multiple
+#: of the decoded picture (Pillow holds 1 byte a pixel for grey and palette, 2 at 16 bits,
+#: 4 for RGBA and float), plus :data:`PICTURE_SLACK` for strips, buffers and the encoder.
+DECODED_MULTIPLE = {"detect": 1.5, "verify": 1.5, "embed": 4.0, "label": 4.0, "mark": 4.5}
+PICTURE_SLACK = 96 << 20
+_DECODED_BYTES = {0: 1, 3: 1, 4: 4, 6: 4}  # PNG colour type -> bytes a pixel at 8 bits
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A hostile picture: built cheaply, whatever its size (a flat PNG or a deflated TIFF)."""
+
+    name: str
+    width: int
+    height: int
+    bit_depth: int = 8
+    colour_type: int = 0  # PNG: 0 grey, 3 palette, 4 grey + alpha, 6 RGBA; -1: float TIFF
+
+    @property
+    def suffix(self) -> str:
+        return ".tif" if self.colour_type < 0 else ".png"
+
+    @property
+    def decoded_bytes(self) -> int:
+        per_pixel = 4 if self.colour_type < 0 else _DECODED_BYTES[self.colour_type]
+        return self.width * self.height * per_pixel * self.bit_depth // 8
+
+    def write(self, path: Path) -> Path:
+        if self.colour_type < 0:
+            plane = np.full((self.height, self.width), 0.5, np.float32)
+            Image.fromarray(plane, "F").save(path, compression="tiff_adobe_deflate")
+        else:
+            path.write_bytes(
+                flat_png(
+                    self.width,
+                    self.height,
+                    bit_depth=self.bit_depth,
+                    colour_type=self.colour_type,
+                )
+            )
+        return path
+
+
+#: (shape, command, exit code). The thin ones made the detector's working plane (short side
+#: 512 px) grow with the aspect ratio: 96 x 200,000 px took 8.5 GB; large squares and 16-bit
+#: pictures held several full-size float copies (a 14000 px square took 5.5 GB to embed).
+PICTURE_CASES = [
+    (Shape("thin-tall-grey", 96, 200_000), "detect", 1),
+    (Shape("thin-tall-grey", 96, 200_000), "verify", 1),
+    (Shape("thin-tall-grey", 96, 200_000), "label", 0),
+    (Shape("thin-tall-grey", 96, 200_000), "embed", 3),  # too small to carry the mark
+    (Shape("thin-wide-grey", 200_000, 96), "detect", 1),
+    (Shape("thin-tall-16bit", 96, 100_000, bit_depth=16), "detect", 1),
+    (Shape("thin-wide-embeddable", 60_000, 256), "detect", 1),
+    (Shape("thin-wide-embeddable", 60_000, 256), "embed", 0),
+    (Shape("thin-wide-embeddable", 60_000, 256), "mark", 0),
+    (Shape("square-grey", 6000, 6000), "detect", 1),
+    (Shape("square-16bit", 4000, 4000, bit_depth=16), "detect", 1),
+    (Shape("square-16bit", 4000, 4000, bit_depth=16), "embed", 0),
+    (Shape("square-rgba", 3000, 3000, colour_type=6), "embed", 0),
+    (Shape("square-rgba", 3000, 3000, colour_type=6), "verify", 1),
+    (Shape("square-grey-alpha", 3000, 3000, colour_type=4), "embed", 0),
+    (Shape("thin-float-tiff", 60_000, 300, colour_type=-1), "detect", 1),
+    (Shape("thin-float-tiff", 60_000, 300, colour_type=-1), "embed", 0),
+    (Shape("square-palette", 6000, 6000, colour_type=3), "detect", 3),  # mode P: refused
+]
+
+
+def run_measured(tmp_path: Path, *args: str | Path) -> tuple[int, str, int]:
+    """Run a command under the 3 GiB limit: its exit code, stderr and peak RSS in bytes."""
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "marking", *map(str, args)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=_limited,
+        )
+    timer = threading.Timer(TIME_LIMIT_S * 4, process.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, errors.read_text(), usage.ru_maxrss * 1024
+
+
+def picture_command(command: str, source: Path, out: Path) -> list[str | Path]:
+    if command in ("detect", "verify"):
+        return [command, source]
+    if command == "mark":
+        return [command, source, "-o", out, "--producer", "P", "--no-progress"]
+    return [command, source, "-o", out / source.name]
+
+
+@pytest.fixture(scope="module")
+def small_picture_rss(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """Peak RSS of each command on a 512 px grey picture: the interpreter, the libraries and
+    the compiled kernels, measured in the same run as the hostile shapes."""
+    folder = tmp_path_factory.mktemp("small-picture")
+    source = folder / "small.png"
+    source.write_bytes(flat_png(512, 512))
+    peaks = {}
+    for command in DECODED_MULTIPLE:
+        out = folder / command
+        out.mkdir()
+        code, stderr, peak = run_measured(folder, *picture_command(command, source, out))
+        assert code in (0, 1), stderr
+        peaks[command] = peak
+    return peaks
+
+
+@pytest.mark.parametrize(
+    ("shape", "command", "code"),
+    PICTURE_CASES,
+    ids=[f"{shape.name}-{command}" for shape, command, _ in PICTURE_CASES],
+)
+def test_picture_memory_is_bounded_by_its_pixels(
+    shape: Shape, command: str, code: int, small_picture_rss: dict[str, int], tmp_path: Path
+) -> None:
+    """Every verb that decodes a picture, on thin, huge, 16-bit, RGBA, float and palette
+    pictures under the 200 MP cap: the answer (or one error line) within the 3 GiB limit, and
+    a peak that grows with the decoded picture, not with its aspect ratio."""
+    source = shape.write(tmp_path / f"{shape.name}{shape.suffix}")
+    out = tmp_path / "out"
+    out.mkdir()
+    result, stderr, peak = run_measured(tmp_path, *picture_command(command, source, out))
+    assert result == code, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "unexpected" not in stderr, stderr
+    if code == 3:
+        assert len(stderr.splitlines()) == 1, stderr
+    bound = (
+        small_picture_rss[command] + DECODED_MULTIPLE[command] * shape.decoded_bytes
+    ) + PICTURE_SLACK
+    assert peak <= bound, f"peak {peak >> 20} MiB, bound {int(bound) >> 20} MiB"
+
+
+# --- Issue 15: readers salvage the text a decoder refuses; writers refuse it ----------------
+
+
+def _deflated(size: int) -> bytes:
+    return zlib.compress(b"A" * size, 9)
+
+
+_XMP_KEYWORD = b"XML:com.adobe.xmp"
+_TWO_MB = _deflated(2_000_000)
+_ONE_MIB = _deflated(1 << 20)
+
+#: Ancillary chunks Pillow refuses the whole picture for (it inflates text at most 1 MiB a
+#: chunk and 64 MiB in all, and knows one compression method): (chunk, before which chunk).
+OVERSIZED_PNG_CHUNKS = {
+    "ztxt": (png_chunk(b"zTXt", b"Comment\x00\x00" + _TWO_MB), b"IDAT"),
+    "ztxt-after-idat": (png_chunk(b"zTXt", b"Comment\x00\x00" + _TWO_MB), b"IEND"),
+    "itxt-compressed": (png_chunk(b"iTXt", b"Comment\x00\x01\x00\x00\x00" + _TWO_MB), b"IDAT"),
+    "iccp": (png_chunk(b"iCCP", b"icc\x00\x00" + _TWO_MB), b"IDAT"),
+    "second-xmp-compressed": (
+        png_chunk(b"iTXt", _XMP_KEYWORD + b"\x00\x01\x00\x00\x00" + _TWO_MB),
+        b"IEND",
+    ),
+    "ztxt-unknown-method": (png_chunk(b"zTXt", b"Comment\x00\x07" + _ONE_MIB), b"IDAT"),
+    "text-past-64-mib": (
+        b"".join(png_chunk(b"zTXt", b"Note%d\x00\x00" % i + _ONE_MIB) for i in range(65)),
+        b"IDAT",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def labeled_marked_png(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A PNG with a metadata label and a watermark (payload 0123456789abcdef)."""
+    folder = tmp_path_factory.mktemp("labeled-marked")
+    rng = np.random.default_rng(15)
+    Image.fromarray(rng.normal(128, 30, (320, 320, 3)).clip(0, 255).astype(np.uint8)).save(
+        folder / "source.png"
+    )
+    assert cli_main.main(["tag", str(folder / "source.png"), "-o", str(folder / "tagged.png"),
+                          "--producer", "P"]) == 0  # fmt: skip
+    assert cli_main.main(["embed", str(folder / "tagged.png"), "-o", str(folder / "m.png"),
+                          "--payload", "0123456789abcdef"]) == 0  # fmt: skip
+    return (folder / "m.png").read_bytes()
+
+
+@pytest.mark.parametrize("name", OVERSIZED_PNG_CHUNKS)
+def test_oversized_png_text_is_left_out_by_readers_and_refused_by_writers(
+    name: str, labeled_marked_png: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """detect and verify read the picture, its label and its watermark without the chunk the
+    decoder refuses (verify says what it left out); embed refuses on one line, since its copy
+    would lose the chunk."""
+    from marking.image_io import detect_file
+    from marking.verify import verify_file
+
+    chunk, before = OVERSIZED_PNG_CHUNKS[name]
+    path = tmp_path / f"{name}.png"
+    path.write_bytes(png_with_chunk(labeled_marked_png, chunk, before=before))
+    assert detect_file(path).payload == "0123456789abcdef"
+    verified = verify_file(path)
+    assert verified.watermark["payload"] == "0123456789abcdef"
+    assert verified.aigc is not None
+    assert verified.aigc["ContentProducer"] == "P"
+    assert any(note.startswith("left out a PNG '") for note in verified.notes), verified.notes
+    capsys.readouterr()
+    assert cli_main.main(["embed", str(path), "-o", str(tmp_path / "out.png")]) == 3
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1, error
+    assert "cannot copy a PNG '" in error, error
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp", "tif"])
+def test_large_exif_and_xmp_are_read(fmt: str, labeled_marked_png: bytes, tmp_path: Path) -> None:
+    """Several megabytes of EXIF (and of XMP) in the other places pictures keep them:
+    every reader and writer takes them."""
+    from marking.image_io import detect_file
+    from marking.verify import verify_file
+
+    source = tmp_path / "source.png"
+    source.write_bytes(labeled_marked_png)
+    exif = Image.Exif()
+    exif[270] = "x" * 3_000_000  # ImageDescription
+    path = tmp_path / f"large.{fmt}"
+    extra: dict[str, Any] = {"exif": exif if fmt == "tif" else exif.tobytes()}
+    if fmt == "webp":
+        extra |= {"lossless": True, "xmp": b"<x:xmpmeta " + b" " * 3_000_000 + b"/>"}
+    Image.open(source).save(path, **extra)
+    assert detect_file(path).payload == "0123456789abcdef"
+    assert verify_file(path).watermark["detected"]
+    assert cli_main.main(["embed", str(path), "-o", str(tmp_path / f"out.{fmt}")]) == 0
+
+
+# --- Issue 14: named errors, never "unexpected ..." ----------------------------------------
+
+
+def tiff_with_ifd_count(data: bytes, count: int) -> bytes:
+    """The TIFF with its first IFD claiming ``count`` entries."""
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    return data[:ifd] + struct.pack(order + "H", count) + data[ifd + 2 :]
+
+
+def tiff_with_tag_value(data: bytes, tag: int, value: int) -> bytes:
+    """The TIFF with a SHORT or LONG tag of its first IFD set to ``value``."""
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    out = bytearray(data)
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        found, kind = struct.unpack(order + "HH", data[entry : entry + 4])
+        if found == tag:
+            out[entry + 8 : entry + 12] = struct.pack(order + ("HH" if kind == 3 else "I"), value,
+                                                      *([0] if kind == 3 else []))  # fmt: skip
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def uncompressed_tiff(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A 600 px grey-level RGB TIFF with IFD0 first, then more than 65535 entries' worth of
+    pixels, which read as entries of an unknown type (Pillow skips them, so the picture has
+    no dimensions; tag finds no room for its own entry)."""
+    path = tmp_path_factory.mktemp("tiff") / "picture.tif"
+    Image.fromarray(np.full((600, 600, 3), 128, np.uint8)).save(path)
+    data = path.read_bytes()
+    assert struct.unpack("<I", data[4:8])[0] == 8
+    return data
+
+
+GARBAGE_TIFFS = {
+    "ifd-count-65535": lambda data: tiff_with_ifd_count(data, 65535),
+    "ifd-count-40000": lambda data: tiff_with_ifd_count(data, 40000),
+    "samples-per-pixel-2048": lambda data: tiff_with_tag_value(data, 277, 2048),
+    "bits-per-sample-0": lambda data: tiff_with_tag_value(data, 258, 0),
+}
+
+
+@pytest.mark.parametrize("name", GARBAGE_TIFFS)
+@pytest.mark.parametrize("command", ["detect", "verify", "embed", "label", "tag", "mark"])
+def test_garbage_tiff_ifd_is_a_named_error(
+    name: str,
+    command: str,
+    uncompressed_tiff: bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A TIFF whose IFD0 is garbage ("Missing dimensions" from Pillow, no room for one more
+    entry in tag) is a bad input: one line, exit 3, nothing written. tag does not decode the
+    pixels, so it may label what its container parser can walk (as it labels bombs)."""
+    path = tmp_path / f"{name}.tif"
+    path.write_bytes(GARBAGE_TIFFS[name](uncompressed_tiff))
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [command, str(path)]
+    if command in ("embed", "label", "tag"):
+        args += ["-o", str(out / path.name)]
+    if command in ("tag", "mark"):
+        args += ["--producer", "P"]
+    if command == "mark":
+        args += ["-o", str(out), "--no-progress"]
+    if command == "detect":  # a subprocess: what Pillow logs reaches the real stderr
+        result = run_limited(*args)
+        code, err = result.returncode, result.stderr
+    else:
+        code, err = cli_main.main(args), capsys.readouterr().err
+    if command == "tag" and name != "ifd-count-65535" and code == 0:
+        return
+    assert code == 3, err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 1, err
+    assert "unexpected" not in err, err
+    if command != "mark":
+        assert len(err.splitlines()) == 1, err
+    assert not list(out.iterdir())
+
+
+def test_deeply_nested_xmp_is_malformed_not_a_crash(
+    labeled_marked_png: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """200,000 nested XMP elements: verify reads the picture (no label in such a packet), tag
+    replaces the packet as it does any malformed one."""
+    from marking.image_tags import read_image_tags
+    from marking.verify import verify_file
+
+    nested = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        + b"<a>" * 200_000
+        + b"</a>" * 200_000
+        + b"</rdf:RDF></x:xmpmeta>"
+    )
+    packet = png_chunk(b"iTXt", _XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + nested)
+    source = tmp_path / "source.png"
+    source.write_bytes(flat_png(300, 300))
+    path = tmp_path / "nested.png"
+    path.write_bytes(png_with_chunk(source.read_bytes(), packet))
+    assert read_image_tags(path).label is None
+    assert verify_file(path).aigc is None
+    tagged = tmp_path / "tagged.png"
+    assert cli_main.main(["tag", str(path), "-o", str(tagged), "--producer", "P"]) == 0
+    assert "unexpected" not in capsys.readouterr().err
+    assert read_image_tags(tagged).label is not None
