@@ -380,7 +380,7 @@ class _WavView:
         self._starts = list(itertools.accumulate((size for _, size in ranges), initial=12))
         self._size = len(header) + body
         self._position = 0
-        self._file = path.open("rb")
+        self._file = open_regular(path)
 
     def read(self, count: int = -1) -> bytes:
         end = self._size if count is None or count < 0 else min(self._size, self._position + count)
@@ -422,7 +422,7 @@ def _wav_view(path: Path) -> _WavView | None:
     from marking.av_tags import _riff_layout
 
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             layout = _riff_layout(stream, display_path(path))
             file_size = stream.seek(0, os.SEEK_END)
     except (InputError, OSError):
