@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from marking.errors import MarkingError, OutputError
+from marking.interrupts import check as check_interrupted
 
 StrPath = str | os.PathLike[str]
 
@@ -101,12 +102,15 @@ def atomic_write(
     Yields a binary file object (also readable and seekable back with ``readable``, for
     writers that revisit what they wrote, such as a C2PA signer patching its hashes). If the
     block raises anything (including ``KeyboardInterrupt``), the temporary file is removed
-    and ``path`` is left untouched.
+    and ``path`` is left untouched. A stop signal received before the rename (see
+    :mod:`marking.interrupts`) raises :class:`~marking.interrupts.Interrupted` instead of
+    publishing the file.
     The new file gets the usual permissions (those of the file it replaces, or
     ``0o666 & ~umask``), not the private ``0o600`` of a fresh temporary file.
     """
     target = check_output_path(path, forbid)
     shown = display_path(target)
+    check_interrupted()
     try:
         fd, temp_name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".part"
@@ -124,6 +128,7 @@ def atomic_write(
         except OSError:
             mode = 0o666 & ~_current_umask()
         temp_path.chmod(mode)
+        check_interrupted()  # the last moment an interrupt can keep the output unpublished
         temp_path.replace(target)  # os.replace: atomic on POSIX
     except BaseException as error:
         with contextlib.suppress(OSError):

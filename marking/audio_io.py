@@ -50,6 +50,7 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.interrupts import check as check_interrupted
 
 #: Frames per block when streaming (64 Ki frames: 0.5 MiB per stereo float32 block).
 DEFAULT_BLOCKSIZE = 65536
@@ -414,6 +415,7 @@ def _read_blocks(
         messages: list[str] = []
         done = 0
         while expected is None or done < expected:
+            check_interrupted()  # a safe point: see marking.interrupts
             wanted = blocksize if expected is None else min(blocksize, expected - done)
             try:
                 with quiet(messages):
@@ -620,6 +622,7 @@ class AudioWriter:
             raise ValueError(
                 f"block shape {block.shape} does not fit {self.info.channels} channels"
             )
+        check_interrupted()  # a safe point: see marking.interrupts
         if len(block) == 0:
             return
         data = np.asarray(block, dtype=np.float32)
