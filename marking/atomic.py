@@ -144,8 +144,11 @@ def input_file_problem(path: StrPath, what: str = "media") -> str | None:
     """Why ``path`` cannot be read as an input file (one line), or ``None`` when it can.
 
     Missing, unreadable, a directory or another non-regular file, or empty: the checks every
-    reader makes before opening a file with its codec, so the messages read the same.
+    reader makes before opening a file with its codec, so the messages read the same. Also a
+    safe point for interrupts (see :mod:`marking.interrupts`): a command interrupted while it
+    was still importing its libraries stops here, before it reads anything.
     """
+    check_interrupted()
     source = Path(path)
     try:
         status = source.stat()

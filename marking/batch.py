@@ -13,6 +13,7 @@ scales better than parallel kernels within one file (and leaves video encoders t
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import re
@@ -482,6 +483,13 @@ def _work_in_worker(work: Callable[[Job], dict], job: Job) -> dict[str, Any]:
         return work(job)
 
 
+def _work_for_batch(work: Callable[[Job], dict], batch: int, job: Job) -> dict[str, Any]:
+    """Run one job in a worker of a local Dask cluster for batch process ``batch``: the job
+    stops at its next safe point, publishing nothing, if the batch dies meanwhile."""
+    interrupts.watch_batch(batch)
+    return work(job)
+
+
 #: Seconds between two looks at whether a stop signal came, while the batch waits on workers.
 POLL_SECONDS = 0.1
 
@@ -670,8 +678,12 @@ def _run_dask(jobs: Sequence[Job], work: Callable[[Job], dict], address: str) ->
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         owners: dict[Any, Job] = {}
 
+        task: Callable[[Job], dict] = work
+        if address.startswith("local:"):  # its workers can see whether this process lives
+            task = functools.partial(_work_for_batch, work, os.getpid())
+
         def submit(job: Job) -> Any:
-            future = client.submit(work, job, pure=False)
+            future = client.submit(task, job, pure=False)
             owners[future] = job
             return future
 

@@ -36,6 +36,7 @@ _installed = 0  # depth of handled() blocks
 _exit_when_idle = False  # a batch worker: a signal between jobs ends the process at once
 _working = False  # a batch worker is running a job
 _parent: int | None = None  # a batch worker's parent process
+_batch: int | None = None  # the batch process a Dask worker of a local cluster works for
 
 
 class Interrupted(BaseException):
@@ -80,18 +81,52 @@ def check() -> None:
     batch process is gone. Call it only from code of this package's own, never from a
     callback that native code makes."""
     global _received
-    if _received is None and _parent is not None and os.getppid() != _parent:
-        _received = signal.SIGTERM  # orphaned: the batch was killed outright
+    if _received is None and _orphaned():
+        _received = signal.SIGTERM  # the batch was killed outright
     if _received is not None:
         raise Interrupted(_received)
 
 
+def _orphaned() -> bool:
+    """Whether this worker's batch process is gone."""
+    if _parent is not None and os.getppid() != _parent:
+        return True
+    return _batch is not None and not _alive(_batch)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:  # noqa: PTH123 - one small read
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def watch_batch(pid: int) -> None:
+    """In a worker of a local Dask cluster: stop (:func:`check`) once batch process ``pid`` is
+    gone. Dask ends its worker processes when the batch dies, but not before they may have
+    published an output or two."""
+    global _batch
+    _batch = pid
+
+
 @contextlib.contextmanager
-def handled() -> Iterator[None]:
+def handled(*, keep: bool = False) -> Iterator[None]:
     """Record SIGINT and SIGTERM (instead of dying or raising wherever they land) for a while.
 
     Outside the main thread, where Python cannot set handlers, nothing changes. On leaving
-    the outermost block the previous handlers come back and the record is cleared.
+    the outermost block the previous handlers come back and the record is cleared, unless
+    ``keep`` (the process is about to exit).
     """
     global _installed, _received
     if threading.current_thread() is not threading.main_thread():
@@ -107,10 +142,11 @@ def handled() -> Iterator[None]:
         yield
     finally:
         _installed -= 1
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        if _installed == 0:
-            _received = None
+        if not keep:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            if _installed == 0:
+                _received = None
 
 
 @contextlib.contextmanager
@@ -188,7 +224,5 @@ def working() -> Iterator[None]:
         yield
     finally:
         _working = False
-        if _exit_when_idle and (
-            _received is not None or (_parent is not None and os.getppid() != _parent)
-        ):
+        if _exit_when_idle and (_received is not None or _orphaned()):
             _exit_now()

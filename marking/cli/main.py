@@ -89,9 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     SIGINT and SIGTERM are recorded while the command runs and stop it at its next safe
     point (see :mod:`marking.interrupts`): exit 130 or 143, no output published, no
-    temporary file left, nothing printed but a batch's summary.
+    temporary file left, nothing printed but a batch's summary. Run as the program
+    (``argv`` None), the handlers stay until the process exits: a signal that comes once the
+    exit code is settled (while Python shuts down) changes nothing, instead of killing the
+    process or printing a KeyboardInterrupt traceback.
     """
-    with interrupts.handled():
+    with interrupts.handled(keep=argv is None):
         code = _run(argv)
         stopped = interrupts.received()
     return code if stopped is None else 128 + stopped
