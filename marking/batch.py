@@ -17,6 +17,7 @@ import functools
 import glob
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -545,8 +546,8 @@ def _run_local(
         )
 
     def submit(job: Job) -> Any:
-        # The pool starts its worker processes in submit() (see interrupts.starting_children).
-        with interrupts.starting_children():
+        # The pool starts its worker processes in submit() (see interrupts.signals_blocked).
+        with interrupts.signals_blocked():
             return executor.submit(_work_in_worker, work, job)
 
     executor = start()
@@ -607,7 +608,7 @@ def _workers_can_start(executor: Any) -> bool:
     from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
 
-    with interrupts.starting_children():
+    with interrupts.signals_blocked():
         future = executor.submit(_nothing)
     deadline = time.monotonic() + WORKER_START_TIMEOUT
     while not wait([future], timeout=POLL_SECONDS).done:
@@ -641,20 +642,25 @@ def dask_client(address: str) -> Iterator[Any]:
         # in afresh, and marking a picture takes 1.8x as long (measured: bench/batch_throughput).
         import dask
 
-        # Its processes leave Ctrl-C to this one, which stops them (interrupts.starting_children).
-        # Dask's own threads may still take a Ctrl-C in the seconds the cluster takes to
-        # start, and lose it there; SIGTERM is never lost.
-        with (
-            interrupts.starting_children(),
-            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
-        ):
-            cluster = LocalCluster(
-                n_workers=count,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+        # Ctrl-C goes to the whole process group; the cluster's processes must leave it to
+        # this one, which stops them (else each prints a KeyboardInterrupt traceback). An
+        # ignored SIGINT stays ignored in the processes started meanwhile (Python keeps it
+        # so). This process then ignores a Ctrl-C too, in the seconds the cluster takes to
+        # start; SIGTERM is never lost.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with dask.config.set(
+                {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+            ):
+                cluster = LocalCluster(
+                    n_workers=count,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         try:
             with Client(cluster) as client:
                 yield client

@@ -150,17 +150,15 @@ def handled(*, keep: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def starting_children() -> Iterator[None]:
-    """Start processes (batch workers, a Dask cluster) that ignore Ctrl-C from their start.
+def signals_blocked() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from this thread while it starts batch workers.
 
-    Ctrl-C reaches the whole process group; the command stops its children itself, which
-    must not print a KeyboardInterrupt traceback meanwhile (a worker still importing would).
-    An ignored SIGINT is the one disposition a process keeps across ``exec`` and Python's
-    start-up, so SIGINT is ignored here while children start. So that this process does not
-    lose a Ctrl-C meanwhile, its main thread blocks SIGINT and SIGTERM first (a blocked signal
-    stays pending even when ignored, and threads started meanwhile inherit the block) and
-    notes one already pending (setting SIG_IGN discards it); the handler comes back before
-    the signals are unblocked and delivered.
+    The processes it starts meanwhile begin with both blocked (the mask passes through
+    ``exec``): a Ctrl-C to the process group then reaches a worker only once its initializer
+    ignores it (:func:`become_worker`), never while it imports, where it would print a
+    KeyboardInterrupt traceback. This process loses nothing: a signal for it waits until
+    the block ends, or is taken by another of its threads, and recorded all the same (the
+    handler is never set to "ignore", which would discard it).
     """
     if (
         not hasattr(signal, "pthread_sigmask")
@@ -170,13 +168,7 @@ def starting_children() -> Iterator[None]:
         return
     before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        if signal.SIGINT in signal.sigpending():
-            _record(signal.SIGINT, None)
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
@@ -199,8 +191,8 @@ def become_worker(parent: int) -> None:
     Ctrl-C is left to the parent, which stops the workers itself; SIGTERM (from the parent,
     or from the kernel when the parent dies) is recorded during a job, which then stops at
     its next safe point and removes its temporary files, and ends the worker at once between
-    jobs. The worker started with SIGINT ignored (:func:`starting_children`); a SIGTERM
-    before this point ends it at once, as it holds nothing yet.
+    jobs. The worker started with both signals blocked (:func:`signals_blocked`); one that
+    came meanwhile is delivered here, once the handlers are in place.
     """
     global _exit_when_idle, _parent, _received
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -209,6 +201,8 @@ def become_worker(parent: int) -> None:
     _parent = parent
     signal.signal(signal.SIGTERM, _record)
     _die_with_parent()
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     if os.getppid() != parent:  # the parent died before the kernel could be told
         _exit_now()
 

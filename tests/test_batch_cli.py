@@ -280,18 +280,82 @@ def label_producer(path: Path) -> str | None:
     return None if label is None else label.content_producer
 
 
-@pytest.mark.parametrize(
-    ("sent", "workers", "to_group", "exit_code", "resume"),
-    [
-        # `kill PID`: the parent stops its workers.
-        (signal.SIGTERM, ["-j", "2"], False, 143, True),
-        # Ctrl-C: the whole process group gets SIGINT, workers included.
-        (signal.SIGINT, ["-j", "2"], True, 130, False),
-        # The files run in the command's own process.
-        (signal.SIGTERM, ["-j", "1"], False, 143, False),
-        (signal.SIGINT, ["--dask", "local:2"], True, 130, True),
+def session_processes(session: int) -> list[int]:
+    """The live processes of session ``session`` (a batch started in a new session, with its
+    workers and helpers); zombies, dead but not yet reaped, do not count."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            if os.getsid(int(entry.name)) == session and state != b"Z":
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def workers_of(batch: int) -> list[int]:
+    """The batch's worker processes that have started (Python's multiprocessing children)."""
+    found = []
+    for pid in session_processes(batch):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.append(pid)
+    return found
+
+
+def numba_loaded(pid: int) -> bool:
+    """Whether process ``pid`` has Numba's dispatcher loaded (it is about to load kernels)."""
+    try:
+        return "numba/_dispatcher" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def batch_reached(moment: str, process: subprocess.Popen, report: Path) -> bool:
+    """Whether the batch started as ``process`` has reached ``moment``: ``first-record`` (a
+    file is done), ``workers-started`` (a worker process exists: Python starts, imports) or
+    ``kernels-loading`` (a worker has Numba loaded: it loads the kernels or marks)."""
+    if moment == "first-record":
+        return report.exists() and report.read_text().count("\n") >= 1
+    workers = workers_of(process.pid)
+    if moment == "workers-started":
+        return bool(workers)
+    return any(numba_loaded(worker) for worker in workers)
+
+
+#: Where a signal lands, once per case: after the first record; for two workers also while
+#: they start (Python's start-up, imports) and as they load their kernels, twice each.
+INTERRUPTED_RUNS = [
+    # `kill PID`: the parent stops its workers.
+    (signal.SIGTERM, ["-j", "2"], False, 143, True, "first-record"),
+    # Ctrl-C: the whole process group gets SIGINT, workers included.
+    (signal.SIGINT, ["-j", "2"], True, 130, False, "first-record"),
+    # The files run in the command's own process.
+    (signal.SIGTERM, ["-j", "1"], False, 143, False, "first-record"),
+    (signal.SIGINT, ["--dask", "local:2"], True, 130, True, "first-record"),
+    *[
+        (sent, ["-j", "2"], sent == signal.SIGINT, 128 + sent, False, moment)
+        for moment in ("workers-started", "kernels-loading")
+        for sent in (signal.SIGTERM, signal.SIGINT)
+        for _ in range(2)
     ],
-    ids=["sigterm-2-workers", "ctrl-c-2-workers", "sigterm-in-process", "ctrl-c-dask"],
+]
+
+
+@pytest.mark.parametrize(
+    ("sent", "workers", "to_group", "exit_code", "resume", "moment"),
+    INTERRUPTED_RUNS,
+    ids=[
+        f"{'ctrl-c' if group else 'sigterm'}-{'dask' if '--dask' in workers else workers[1]}"
+        f"-workers-{moment}"
+        for _, workers, group, _, _, moment in INTERRUPTED_RUNS
+    ],
 )
 def test_interrupted_run_leaves_no_partial_file_and_resumes(
     photos: Path,
@@ -301,6 +365,7 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
     to_group: bool,
     exit_code: int,
     resume: bool,
+    moment: str,
 ) -> None:
     before = tree_hashes(photos)
     outdir, first_report = tmp_path / "out", tmp_path / "first.jsonl"
@@ -315,16 +380,16 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
         start_new_session=True,  # its own process group, as a shell job has
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (first_report.exists() and first_report.read_text().count("\n") >= 1):
+        deadline = time.monotonic() + 300
+        while not batch_reached(moment, process, first_report):
             assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "no record came"
-            time.sleep(0.01)
+            assert time.monotonic() < deadline, f"the batch never reached {moment}"
+            time.sleep(0.002)
         if to_group:
             os.killpg(process.pid, sent)
         else:
             process.send_signal(sent)
-        _, stderr = process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -334,6 +399,10 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
     first = read_report(first_report)
     statuses = Counter(record["status"] for record in first)
     assert statuses["marked"] == len(first) < PHOTO_COUNT, statuses  # stopped, nothing failed
+    deadline = time.monotonic() + 300
+    while session_processes(process.pid):  # the workers end with the batch
+        assert time.monotonic() < deadline, session_processes(process.pid)
+        time.sleep(0.05)
     # No partial or temporary file; every output there is finished and labeled.
     assert hidden_in(outdir) == []
     outputs = {path: path.stat() for path in outdir.rglob("*.jpg")}
