@@ -8,6 +8,7 @@ byte for byte; C2PA signing goes through the same batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -431,6 +432,50 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
     assert len(list(outdir.rglob("*.jpg"))) == PHOTO_COUNT
     assert hidden_in(outdir) == []
     assert tree_hashes(photos) == before
+
+
+def finished_outputs(outdir: Path) -> set[str]:
+    """The outputs under ``outdir`` (not the hidden temporaries beside them)."""
+    return {path.name for path in outdir.rglob("*.jpg") if not path.name.startswith(".")}
+
+
+@pytest.mark.parametrize("workers", [["-j", "2"], ["--dask", "local:2"]], ids=["pool", "dask"])
+def test_killed_batch_leaves_no_worker_running(
+    photos: Path, tmp_path: Path, workers: list[str]
+) -> None:
+    """SIGKILL of the batch process (no chance to stop its workers): the workers, the resource
+    tracker and a local Dask cluster end too, and publish no output after it."""
+    outdir, report = tmp_path / "out", tmp_path / "report.jsonl"
+    command = [sys.executable, "-m", "marking", "mark", photos, "-o", outdir, *workers]
+    command += ["--producer", PRODUCER, "--report", report]
+    process = subprocess.Popen(
+        list(map(str, command)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AIGC_MARK_KEY": KEY},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not batch_reached("first-record", process, report):
+            assert process.poll() is None, "the batch ended early"
+            assert time.monotonic() < deadline, "no record came"
+            time.sleep(0.002)
+        process.kill()
+        outputs = finished_outputs(outdir)
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 300
+        while session_processes(process.pid):
+            assert time.monotonic() < deadline, session_processes(process.pid)
+            time.sleep(0.05)
+    finally:
+        for pid in session_processes(process.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    assert finished_outputs(outdir) == outputs
+    assert len(outputs) < PHOTO_COUNT
+    if workers[0] == "-j":  # Dask ends its processes at once (os._exit), leaving temporaries
+        assert hidden_in(outdir) == []  # the next run sweeps those
 
 
 # --- inputs and outputs ------------------------------------------------------------------------
