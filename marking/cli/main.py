@@ -1,7 +1,8 @@
 """Entry point of ``aigc-mark``: argument parsing, exit codes and error reporting.
 
 Exit codes: 0 a mark was found (``detect``) or written (``embed``); 1 no mark in any
-file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 interrupted.
+file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 or 143
+interrupted by SIGINT (Ctrl-C) or SIGTERM (see marking.interrupts).
 This module imports nothing heavy: subcommands load NumPy, Numba and Pillow in ``run``.
 """
 
