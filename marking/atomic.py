@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from marking.errors import InputError, MarkingError, OutputError, UnusableOutputError
+from marking.interrupts import check as check_interrupted
 
 StrPath = str | os.PathLike[str]
 
@@ -140,13 +141,17 @@ def atomic_write(
     forbid: Iterable[StrPath] = (),
     readable: bool = False,
     mode: int | None = None,
+    interruptible: bool = True,
 ) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success it replaces ``path`` atomically.
 
     Yields a binary file object (also readable and seekable back with ``readable``, for
     writers that revisit what they wrote, such as a C2PA signer patching its hashes). If the
     block raises anything (including ``KeyboardInterrupt``), the temporary file is removed
-    and ``path`` is left untouched.
+    and ``path`` is left untouched. A stop signal received before the rename (see
+    :mod:`marking.interrupts`) raises :class:`~marking.interrupts.Interrupted` instead of
+    publishing the file, unless ``interruptible`` is false: a file that records the stop
+    itself (a batch's report) is published all the same.
     The new file gets the usual permissions (those of the file it replaces, or
     ``0o666 & ~umask``), not the private ``0o600`` of a fresh temporary file; ``mode`` sets
     them instead (``0o600`` for a private key). A target that became a non-regular file
@@ -154,6 +159,8 @@ def atomic_write(
     """
     target = check_output_path(path, forbid)
     shown = display_path(target)
+    if interruptible:
+        check_interrupted()
     try:
         fd, temp_name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".part"
@@ -173,6 +180,8 @@ def atomic_write(
                 mode = 0o666 & ~_current_umask()
         temp_path.chmod(mode)
         refuse_non_regular_output(target)
+        if interruptible:
+            check_interrupted()  # the last moment an interrupt can keep the output unpublished
         temp_path.replace(target)  # os.replace: atomic on POSIX
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -188,8 +197,11 @@ def input_file_problem(path: StrPath, what: str = "media") -> str | None:
     """Why ``path`` cannot be read as an input file (one line), or ``None`` when it can.
 
     Missing, unreadable, a directory or another non-regular file, or empty: the checks every
-    reader makes before opening a file with its codec, so the messages read the same.
+    reader makes before opening a file with its codec, so the messages read the same. Also a
+    safe point for interrupts (see :mod:`marking.interrupts`): a command interrupted while it
+    was still importing its libraries stops here, before it reads anything.
     """
+    check_interrupted()
     source = Path(path)
     try:
         status = source.stat()

@@ -61,6 +61,7 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.interrupts import check as check_interrupted
 
 #: Frames per block when streaming (64 Ki frames: 0.5 MiB per stereo float32 block).
 DEFAULT_BLOCKSIZE = 65536
@@ -558,6 +559,7 @@ def _read_blocks(source: Path, blocksize: int, expected: int | None) -> Iterator
         messages: list[str] = []
         done = 0
         while expected is None or done < expected:
+            check_interrupted()  # a safe point: see marking.interrupts
             wanted = blocksize if expected is None else min(blocksize, expected - done)
             try:
                 with quiet(messages):
@@ -898,6 +900,7 @@ class AudioWriter:
             raise ValueError(
                 f"block shape {block.shape} does not fit {self.info.channels} channels"
             )
+        check_interrupted()  # a safe point: see marking.interrupts
         if len(block) == 0:
             return
         data = np.asarray(block, dtype=np.float32)

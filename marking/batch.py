@@ -13,6 +13,7 @@ scales better than parallel kernels within one file (and leaves video encoders t
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import re
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from marking import interrupts
 from marking.errors import UsageError, WorkerError
+from marking.interrupts import Interrupted as Interrupted  # where callers have found it
 
 #: Record statuses.
 MARKED, SKIPPED, VERIFIED, FAILED = "marked", "skipped", "verified", "failed"
@@ -493,66 +496,30 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
 # --- running a batch ---------------------------------------------------------------------------
 
 
-class Interrupted(BaseException):
-    """The batch was asked to stop (SIGINT or SIGTERM); ``signal_number`` says which.
-
-    A BaseException, like KeyboardInterrupt: a file's ``except Exception`` (which turns its
-    errors into ``failed`` records) must not swallow it when the file runs in this process.
-    """
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(f"interrupted by signal {signal_number}")
-        self.signal_number = signal_number
-
-
-def _exit_on_sigterm(signal_number: int, _frame: Any) -> None:
-    raise SystemExit(128 + signal_number)
-
-
-def _worker_init() -> None:
-    """In each worker process: SIGTERM unwinds (so temporary files are removed) and Ctrl-C is
-    left to the parent, which stops the workers itself."""
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_init(parent: int) -> None:
+    """In each worker process (see :func:`marking.interrupts.become_worker`): Ctrl-C is left
+    to the parent, SIGTERM stops the job at a safe point (its temporary files removed), and
+    the worker ends when its parent dies."""
+    interrupts.become_worker(parent)
 
 
 def _work_in_worker(work: Callable[[Job], dict], job: Job) -> dict[str, Any]:
-    """Run one job in a pool worker; on SIGTERM, end the worker process once the job unwound.
-
-    The pool would otherwise report the SystemExit as the job's result and go on with the next
-    job already queued to the worker: a stopped batch would keep marking files.
-    """
-    try:
+    """Run one job in a pool worker; a stop signal (or the parent's death) ends the worker
+    process once the job has unwound, so that a stopped batch never goes on to the next job
+    already queued to the worker, and an orphaned worker never publishes an output."""
+    with interrupts.working():
         return work(job)
-    except SystemExit as stop:  # from _exit_on_sigterm; the job's temporary files are gone
-        sys.stderr.flush()
-        os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread for a while.
+def _work_for_batch(work: Callable[[Job], dict], batch: int, job: Job) -> dict[str, Any]:
+    """Run one job in a worker of a local Dask cluster for batch process ``batch``: the job
+    stops at its next safe point, publishing nothing, if the batch dies meanwhile."""
+    interrupts.watch_batch(batch)
+    return work(job)
 
-    Only the first signal raises: more while the batch is stopping (a second Ctrl-C, a
-    SIGTERM after it) must not break off the clean-up of the workers and their files.
-    """
-    stopping = False
 
-    def raise_interrupted(signal_number: int, _frame: Any) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise Interrupted(signal_number)
-
-    previous = {
-        number: signal.signal(number, raise_interrupted)
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+#: Seconds between two looks at whether a stop signal came, while the batch waits on workers.
+POLL_SECONDS = 0.1
 
 
 def _bounded(
@@ -590,6 +557,7 @@ def _run_local(
 ) -> Iterator[dict[str, Any]]:
     if workers <= 1:
         for job in jobs:
+            interrupts.check()  # between files; within one, at its own safe points
             yield work(job)
         return
     import multiprocessing
@@ -600,7 +568,14 @@ def _run_local(
     context = multiprocessing.get_context("spawn")  # no inherited threads or locks
 
     def start() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+        return ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
+        )
+
+    def submit(job: Job) -> Any:
+        # The pool starts its worker processes in submit() (see interrupts.signals_blocked).
+        with interrupts.signals_blocked():
+            return executor.submit(_work_in_worker, work, job)
 
     executor = start()
     todo = deque(jobs)
@@ -613,15 +588,16 @@ def _run_local(
     stopped = False
     try:
         while todo or suspects or pending:
+            interrupts.check()
             if suspects:
                 if not pending:
                     job = suspects.popleft()
-                    pending[executor.submit(_work_in_worker, work, job)] = (job, True)
+                    pending[submit(job)] = (job, True)
             else:
                 while todo and len(pending) < workers * IN_FLIGHT_PER_WORKER:
                     job = todo.popleft()
-                    pending[executor.submit(_work_in_worker, work, job)] = (job, False)
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    pending[submit(job)] = (job, False)
+            done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
                 executor.shutdown(wait=True)  # settles every future still in the broken pool
                 done = set(pending)
@@ -656,13 +632,17 @@ def _run_local(
 
 def _workers_can_start(executor: Any) -> bool:
     """Whether a worker of ``executor`` (a fresh pool) runs :func:`_nothing`."""
+    from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
 
-    try:
-        executor.submit(_nothing).result(timeout=WORKER_START_TIMEOUT)
-    except (BrokenProcessPool, TimeoutError):
-        return False
-    return True
+    with interrupts.signals_blocked():
+        future = executor.submit(_nothing)
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    while not wait([future], timeout=POLL_SECONDS).done:
+        interrupts.check()
+        if time.monotonic() > deadline:
+            return False
+    return not isinstance(future.exception(), BrokenProcessPool)
 
 
 @contextlib.contextmanager
@@ -684,15 +664,17 @@ def dask_client(address: str) -> Iterator[Any]:
             count = 0
         if count < 1:
             raise UsageError(f"--dask local:N needs a worker count >= 1, got {address!r}")
-        # Ctrl-C goes to the whole process group; the cluster's processes must leave it to
-        # this one, which stops them (else each prints a KeyboardInterrupt traceback). An
-        # ignored SIGINT stays ignored in the processes started meanwhile (Python keeps it so).
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off
         # glibc's adaptive mmap threshold: every frame-sized array is then mapped and faulted
         # in afresh, and marking a picture takes 1.8x as long (measured: bench/batch_throughput).
         import dask
 
+        # Ctrl-C goes to the whole process group; the cluster's processes must leave it to
+        # this one, which stops them (else each prints a KeyboardInterrupt traceback). An
+        # ignored SIGINT stays ignored in the processes started meanwhile (Python keeps it
+        # so). This process then ignores a Ctrl-C too, in the seconds the cluster takes to
+        # start; SIGTERM is never lost.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             with dask.config.set(
                 {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
@@ -729,14 +711,23 @@ def _run_dask(jobs: Sequence[Job], work: Callable[[Job], dict], address: str) ->
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         owners: dict[Any, Job] = {}
 
+        task: Callable[[Job], dict] = work
+        if address.startswith("local:"):  # its workers can see whether this process lives
+            task = functools.partial(_work_for_batch, work, os.getpid())
+
         def submit(job: Job) -> Any:
-            future = client.submit(work, job, pure=False)
+            future = client.submit(task, job, pure=False)
             owners[future] = job
             return future
 
         def wait_one(pending: set) -> Any:
-            done = wait(list(pending), return_when="FIRST_COMPLETED").done
-            return next(iter(done))
+            while True:
+                interrupts.check()
+                try:
+                    done = wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    continue
+                return next(iter(done.done))
 
         in_flight: set = set()
         try:
@@ -762,9 +753,9 @@ def run(
     """Records of ``work(job)`` for every job, in the order they finish.
 
     SIGINT and SIGTERM stop the batch: workers are told to stop (their partial outputs are
-    removed) and :class:`Interrupted` is raised.
+    removed) and :class:`Interrupted` is raised (see :mod:`marking.interrupts`).
     """
-    with _signals_interrupt():
+    with interrupts.handled():
         if dask is not None:
             yield from _run_dask(jobs, work, dask)
         else:

@@ -30,6 +30,7 @@ import numpy as np
 from marking.atomic import StrPath, atomic_write, check_output_path, display_path
 from marking.content_sniffing import suffix_mismatch
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.interrupts import check as check_interrupted
 
 if TYPE_CHECKING:
     from av.audio.frame import AudioFrame
@@ -497,6 +498,7 @@ def probe_video(path: StrPath) -> VideoInfo:
         cut = False
         try:
             for packet in container.demux(stream):
+                check_interrupted()  # a safe point: see marking.interrupts
                 if _cut_short(packet, size):
                     cut = True
                     continue
@@ -648,6 +650,7 @@ def frames(
         cut = False
         try:
             for packet in container.demux(stream):
+                check_interrupted()  # a safe point: see marking.interrupts
                 if _cut_short(packet, size):
                     cut = True  # the end of the file: the demuxer's flush packet follows
                     continue
@@ -1550,6 +1553,7 @@ def _run(
     last_time = 0.0
     packets = container.demux()
     while True:
+        check_interrupted()  # a safe point: see marking.interrupts
         try:
             packet = next(packets, None)
         except av.FFmpegError as error:

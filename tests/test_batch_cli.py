@@ -8,6 +8,7 @@ byte for byte; C2PA signing goes through the same batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from tests.conftest import make_natural_image
 from tests.test_batch import MARK_RECORD_FIELDS
 from tests.test_cli import run_cli
 from tests.video_clips import clip_path
+from tests.wall_clock import bound, command_seconds
 
 KEY = "Batch-Cli-Secret-4471"
 PRODUCER = "ExampleAI"
@@ -280,18 +282,83 @@ def label_producer(path: Path) -> str | None:
     return None if label is None else label.content_producer
 
 
-@pytest.mark.parametrize(
-    ("sent", "workers", "to_group", "exit_code", "resume"),
-    [
-        # `kill PID`: the parent stops its workers.
-        (signal.SIGTERM, ["-j", "2"], False, 143, True),
-        # Ctrl-C: the whole process group gets SIGINT, workers included.
-        (signal.SIGINT, ["-j", "2"], True, 130, False),
-        # The files run in the command's own process.
-        (signal.SIGTERM, ["-j", "1"], False, 143, False),
-        (signal.SIGINT, ["--dask", "local:2"], True, 130, True),
+def session_processes(session: int) -> list[int]:
+    """The live processes of session ``session`` (a batch started in a new session, with its
+    workers and helpers); zombies, dead but not yet reaped, do not count."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            if os.getsid(int(entry.name)) == session and state != b"Z":
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def workers_of(batch: int) -> list[int]:
+    """The batch's worker processes that have started (Python's multiprocessing children)."""
+    found = []
+    for pid in session_processes(batch):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.append(pid)
+    return found
+
+
+def numba_loaded(pid: int) -> bool:
+    """Whether process ``pid`` has Numba's dispatcher loaded (it is about to load kernels)."""
+    try:
+        return "numba/_dispatcher" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def batch_reached(moment: str, process: subprocess.Popen, outdir: Path) -> bool:
+    """Whether the batch started as ``process`` has reached ``moment``: ``first-record`` (a
+    file is done: its output is in ``outdir``; the report appears only when the batch ends),
+    ``workers-started`` (a worker process exists: Python starts, imports) or
+    ``kernels-loading`` (a worker has Numba loaded: it loads the kernels or marks)."""
+    if moment == "first-record":
+        return bool(finished_outputs(outdir))
+    workers = workers_of(process.pid)
+    if moment == "workers-started":
+        return bool(workers)
+    return any(numba_loaded(worker) for worker in workers)
+
+
+#: Where a signal lands, once per case: after the first record; for two workers also while
+#: they start (Python's start-up, imports) and as they load their kernels, twice each.
+INTERRUPTED_RUNS = [
+    # `kill PID`: the parent stops its workers.
+    (signal.SIGTERM, ["-j", "2"], False, 143, True, "first-record"),
+    # Ctrl-C: the whole process group gets SIGINT, workers included.
+    (signal.SIGINT, ["-j", "2"], True, 130, False, "first-record"),
+    # The files run in the command's own process.
+    (signal.SIGTERM, ["-j", "1"], False, 143, False, "first-record"),
+    (signal.SIGINT, ["--dask", "local:2"], True, 130, True, "first-record"),
+    *[
+        (sent, ["-j", "2"], sent == signal.SIGINT, 128 + sent, False, moment)
+        for moment in ("workers-started", "kernels-loading")
+        for sent in (signal.SIGTERM, signal.SIGINT)
+        for _ in range(2)
     ],
-    ids=["sigterm-2-workers", "ctrl-c-2-workers", "sigterm-in-process", "ctrl-c-dask"],
+]
+
+
+@pytest.mark.parametrize(
+    ("sent", "workers", "to_group", "exit_code", "resume", "moment"),
+    INTERRUPTED_RUNS,
+    ids=[
+        f"{'ctrl-c' if group else 'sigterm'}-{'dask' if '--dask' in workers else workers[1]}"
+        f"-workers-{moment}"
+        for _, workers, group, _, _, moment in INTERRUPTED_RUNS
+    ],
 )
 def test_interrupted_run_leaves_no_partial_file_and_resumes(
     photos: Path,
@@ -301,6 +368,7 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
     to_group: bool,
     exit_code: int,
     resume: bool,
+    moment: str,
 ) -> None:
     before = tree_hashes(photos)
     outdir, first_report = tmp_path / "out", tmp_path / "first.jsonl"
@@ -315,17 +383,16 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
         start_new_session=True,  # its own process group, as a shell job has
     )
     try:
-        deadline = time.monotonic() + 120
-        # The report appears whole when the batch stops; a first output shows it under way.
-        while not [path for path in outdir.rglob("*.jpg") if not path.name.startswith(".")]:
+        deadline = time.monotonic() + 300
+        while not batch_reached(moment, process, outdir):
             assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "no record came"
-            time.sleep(0.01)
+            assert time.monotonic() < deadline, f"the batch never reached {moment}"
+            time.sleep(0.002)
         if to_group:
             os.killpg(process.pid, sent)
         else:
             process.send_signal(sent)
-        _, stderr = process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -335,6 +402,10 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
     first = read_report(first_report)
     statuses = Counter(record["status"] for record in first)
     assert statuses["marked"] == len(first) < PHOTO_COUNT, statuses  # stopped, nothing failed
+    deadline = time.monotonic() + 300
+    while session_processes(process.pid):  # the workers end with the batch
+        assert time.monotonic() < deadline, session_processes(process.pid)
+        time.sleep(0.05)
     # No partial or temporary file; every output there is finished and labeled.
     assert hidden_in(outdir) == []
     outputs = {path: path.stat() for path in outdir.rglob("*.jpg")}
@@ -363,6 +434,50 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(
     assert len(list(outdir.rglob("*.jpg"))) == PHOTO_COUNT
     assert hidden_in(outdir) == []
     assert tree_hashes(photos) == before
+
+
+def finished_outputs(outdir: Path) -> set[str]:
+    """The outputs under ``outdir`` (not the hidden temporaries beside them)."""
+    return {path.name for path in outdir.rglob("*.jpg") if not path.name.startswith(".")}
+
+
+@pytest.mark.parametrize("workers", [["-j", "2"], ["--dask", "local:2"]], ids=["pool", "dask"])
+def test_killed_batch_leaves_no_worker_running(
+    photos: Path, tmp_path: Path, workers: list[str]
+) -> None:
+    """SIGKILL of the batch process (no chance to stop its workers): the workers, the resource
+    tracker and a local Dask cluster end too, and publish no output after it."""
+    outdir, report = tmp_path / "out", tmp_path / "report.jsonl"
+    command = [sys.executable, "-m", "marking", "mark", photos, "-o", outdir, *workers]
+    command += ["--producer", PRODUCER, "--report", report]
+    process = subprocess.Popen(
+        list(map(str, command)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AIGC_MARK_KEY": KEY},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not batch_reached("first-record", process, outdir):
+            assert process.poll() is None, "the batch ended early"
+            assert time.monotonic() < deadline, "no record came"
+            time.sleep(0.002)
+        process.kill()
+        outputs = finished_outputs(outdir)
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 300
+        while session_processes(process.pid):
+            assert time.monotonic() < deadline, session_processes(process.pid)
+            time.sleep(0.05)
+    finally:
+        for pid in session_processes(process.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    assert finished_outputs(outdir) == outputs
+    assert len(outputs) < PHOTO_COUNT
+    if workers[0] == "-j":  # Dask ends its processes at once (os._exit), leaving temporaries
+        assert hidden_in(outdir) == []  # the next run sweeps those
 
 
 # --- inputs and outputs ------------------------------------------------------------------------
@@ -572,6 +687,9 @@ def test_workers_that_cannot_start_end_the_batch_on_one_line(photos: Path, tmp_p
     )
     path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
     outdir = tmp_path / "out"
+    # A bound that grows with the machine's load (tests/wall_clock.py): from one command's
+    # start and a file's work, measured now.
+    one = command_seconds("detect", next(photos.rglob("*.jpg")))
     started = time.monotonic()
     result = run_cli(
         "mark", photos, "-o", outdir, "-j", "2", "--producer", "ExampleAI",
@@ -583,5 +701,5 @@ def test_workers_that_cannot_start_end_the_batch_on_one_line(photos: Path, tmp_p
         "aigc-mark: error: worker processes die before doing any work (a task that does "
         "nothing killed them too), so no file was processed; run with -j 1 to see why"
     ], result.stderr
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < bound(one, 40, 120)
     assert not outdir.exists() or [p for p in outdir.rglob("*") if p.is_file()] == []

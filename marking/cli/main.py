@@ -1,7 +1,8 @@
 """Entry point of ``aigc-mark``: argument parsing, exit codes and error reporting.
 
 Exit codes: 0 a mark was found (``detect``) or written (``embed``); 1 no mark in any
-file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 interrupted.
+file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 or 143
+interrupted by SIGINT (Ctrl-C) or SIGTERM (see marking.interrupts).
 This module imports nothing heavy: subcommands load NumPy, Numba and Pillow in ``run``.
 """
 
@@ -14,6 +15,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from marking import interrupts
 from marking.cli import (
     DEBUG_ENV_VAR,
     PROG,
@@ -85,11 +87,28 @@ def _debug() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``aigc-mark``; return the exit code (argparse exits 2 itself on usage errors)."""
+    """Run ``aigc-mark``; return the exit code (argparse exits 2 itself on usage errors).
+
+    SIGINT and SIGTERM are recorded while the command runs and stop it at its next safe
+    point (see :mod:`marking.interrupts`): exit 130 or 143, no output published, no
+    temporary file left, nothing printed but a batch's summary. Run as the program
+    (``argv`` None), the handlers stay until the process exits: a signal that comes once the
+    exit code is settled (while Python shuts down) changes nothing, instead of killing the
+    process or printing a KeyboardInterrupt traceback.
+    """
+    with interrupts.handled(keep=argv is None):
+        code = _run(argv)
+        stopped = interrupts.received()
+    return code if stopped is None else 128 + stopped
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     secrets = secrets_in(args)
     try:
         return args.run(args)
+    except interrupts.Interrupted as stop:
+        return stop.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -98,22 +117,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except MarkingError as error:
-        if _debug():
-            traceback.print_exc()
+    except Exception as error:
+        stopped = interrupts.received()
+        if stopped is not None:
+            return 128 + stopped  # a failure the stop caused, or met while stopping: no line
+        return _report_failure(error, secrets)
+
+
+def _report_failure(error: Exception, secrets: Any) -> int:
+    """Print ``error`` as one line (after a traceback in debug mode); return its exit code."""
+    if _debug():
+        traceback.print_exception(error)
+    if isinstance(error, MarkingError):
         print_error(str(error), secrets)
         return error.exit_code
-    except OSError as error:
-        if _debug():
-            traceback.print_exc()
+    if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         print_error(f"{where}{error.strerror or error}", secrets)
         return EXIT_FAILED
-    except Exception as error:
-        if _debug():
-            traceback.print_exc()
-        print_error(f"unexpected {type(error).__name__}: {error}", secrets)
-        return EXIT_FAILED
+    print_error(f"unexpected {type(error).__name__}: {error}", secrets)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -334,7 +334,7 @@ def _open_report(target: str | None) -> Iterator[TextIO | None]:
     from marking.errors import MarkingError, UsageError
 
     try:
-        with atomic_write(target) as binary:
+        with atomic_write(target, interruptible=False) as binary:
             text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
             try:
                 yield text
