@@ -30,8 +30,11 @@ def run_cli(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     stdin: str | None = None,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m marking`` with ``args``; the key variables come only from ``env``."""
+    """Run ``python -m marking`` with ``args``; the key variables come only from ``env``.
+
+    Without ``stdin`` the command reads an empty standard input, never the test runner's."""
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -44,8 +47,8 @@ def run_cli(
         text=True,
         env=environment,
         cwd=cwd,
-        input=stdin,
-        timeout=600,
+        **({"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}),
+        timeout=timeout,
         check=False,
     )
 

@@ -14,7 +14,6 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import pytest
 import soundfile as sf
 
 from tests.test_batch_cli import photo
-from tests.test_cli import assert_one_error_line, sha256
+from tests.test_cli import assert_one_error_line, run_cli, sha256
 
 PRODUCER = "PathsAI"
 SECRET = "Paths-Key-Never-Shown-4417"
@@ -44,22 +43,7 @@ def run(
     *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -m marking ARGS`` with a timeout; no key from the caller's environment."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("AIGC_MARK_KEY", "AIGC_MARK_DEBUG")
-    }
-    environment |= env or {}
-    return subprocess.run(
-        [sys.executable, "-m", "marking", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_cli(*args, env=env, cwd=cwd, timeout=TIMEOUT)
 
 
 def make_node(path: Path, kind: str, device: tuple[int, int] = (1, 3)) -> Path:
