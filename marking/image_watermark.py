@@ -416,9 +416,13 @@ def _informed_gains(
     the total watermark energy (and the PSNR) does not change. ``folded`` is the picture's luma
     folded at ``period`` (:func:`fold_periodic`), ``pixel_count`` the number of pixels folded.
     """
-    host = block_dct8(_circular_highpass(resize_periodic(folded, TILE)))
+    # In float64: a flat picture's spreads sit at position_scales' tiny floor (1e-36), and
+    # chip / spread overflows float32 once the response grows with the pixel count (a black
+    # 300 x 60,000 picture), which turned every gain into NaN and left the picture unmarked.
+    host = block_dct8(_circular_highpass(resize_periodic(folded, TILE))).astype(np.float64)
     scales = np.tile(position_scales(host), (TILE // 8, TILE // 8))
-    response = _unit_response(layout, payload) * (BASE_AMPLITUDE * pixel_count / period**2)
+    unit = _unit_response(layout, payload).astype(np.float64)
+    response = unit * (BASE_AMPLITUDE * pixel_count / period**2)
     symbols = coded.astype(np.float64) * 2 - 1
     host_chips = host[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     mark_chips = response[layout.payload_rows, layout.payload_cols] * layout.payload_signs
@@ -493,6 +497,11 @@ def embed_with_psnr(
         pixels.round_values,
     )
     psnr = _psnr(pixels.array, marked, pixels.to_8bit, pixels.to_8bit)
+    if not math.isfinite(psnr):  # nothing changed: never report an unmarked picture as marked
+        raise UnsupportedInputError(
+            f"image is {width}x{height}; no pixel changed, so it carries no watermark "
+            "(raise the strength)"
+        )
     rebuild = pixels.rebuild
     del pixels  # the unmarked array is not needed while the marked one is rebuilt
     return rebuild(marked), psnr

@@ -404,3 +404,25 @@ def test_values_beyond_16_bit_are_not_clipped(photo: np.ndarray, form: str) -> N
     value_range = float(before.max())
     assert float(after.max()) > 0.95 * value_range
     assert float(np.abs(after - before).max()) < 0.1 * value_range
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+@pytest.mark.parametrize("shape", [(512, 512), (60000, 300), (300, 60000)], ids=str)
+def test_flat_pictures_of_any_shape_carry_the_mark(shape: tuple[int, int], value: int) -> None:
+    """A flat picture, thin or square, is marked and found: its DCT spreads sit at the scale
+    floor, where the gains once overflowed float32 and left a thin black picture unmarked
+    (PSNR infinite, exit 0)."""
+    flat = np.full(shape, value, dtype=np.uint8)
+    marked = embed_image(flat, key=KEY, payload=PAYLOAD)
+    assert np.any(marked != flat)
+    found = detect_image(marked, key=KEY)
+    assert found.detected
+    assert found.payload == PAYLOAD
+
+
+def test_embedding_that_changes_no_pixel_is_refused(photo: np.ndarray) -> None:
+    """A mark too weak to change any pixel after rounding is an error, never a silent
+    'marked' picture without a mark."""
+    flat = np.zeros((512, 512), dtype=np.uint8)
+    with pytest.raises(UnsupportedInputError, match="no pixel changed"):
+        embed_image(flat, key=KEY, payload=PAYLOAD, strength=1e-4)
