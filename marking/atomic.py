@@ -36,6 +36,19 @@ def display_path(path: StrPath) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
+def name_in_error(
+    error: BaseException, hidden: Iterable[StrPath], shown: StrPath, *, count: int = -1
+) -> None:
+    """Make ``error``'s message name ``shown`` wherever it names one of the ``hidden`` files
+    (a temporary or intermediate file, gone by the time the message shows); ``count`` limits
+    the replacements per hidden file, as :meth:`str.replace` does."""
+    message = str(error)
+    for path in hidden:
+        message = message.replace(display_path(path), display_path(shown), count)
+    if message != str(error):
+        error.args = (message,)
+
+
 def file_type(mode: int) -> str:
     """``"a regular file"``, ``"a FIFO"``, ``"a character device"``...: what a file is, by its
     ``st_mode``, for one-line messages."""

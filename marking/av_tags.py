@@ -30,6 +30,7 @@ from marking.atomic import (
     check_output_path,
     display_path,
     input_file_problem,
+    name_in_error,
     open_regular,
 )
 from marking.content_sniffing import is_mpeg_audio
@@ -817,15 +818,6 @@ def _check_output_suffix(source: Path, target: Path, kind: str) -> None:
     )
 
 
-def _naming_output(error: MarkingError, temp: Path | None, target: Path) -> None:
-    """Make ``error`` name ``target``, not the hidden temporary file written on its way
-    (gone by the time the message shows)."""
-    if temp is not None:
-        message = str(error).replace(display_path(temp), display_path(target))
-        if message != str(error):
-            error.args = (message,)
-
-
 def read_media_label(path: StrPath, *, notes: list[str] | None = None) -> AigcLabel | None:
     """The GB 45438 label of an audio or video file (bare or wrapped JSON), or None.
 
@@ -882,7 +874,7 @@ def tag_media(
                     f"{kind.upper()} file"
                 )
     except MarkingError as error:
-        _naming_output(error, temp, target)
+        name_in_error(error, [] if temp is None else [temp], target)
         raise
     return {
         "input": os.fspath(source),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from marking.aigc_label import AigcLabel
-from marking.atomic import check_output_path, display_path, open_regular
+from marking.atomic import check_output_path, display_path, name_in_error, open_regular
 from marking.errors import MarkingError, UnsupportedInputError, UsageError
 from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
 
@@ -108,11 +108,7 @@ def _scratch(dst: Path) -> Iterator[Any]:
     except MarkingError as error:
         # A check on an intermediate (an output suffix that does not fit the content) names
         # the hidden file, which is gone by the time the message shows: name the output.
-        message = str(error)
-        for path in made:
-            message = message.replace(display_path(path), display_path(dst))
-        if message != str(error):
-            error.args = (message,)
+        name_in_error(error, made, dst)
         raise
     finally:
         for path in made:

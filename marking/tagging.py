@@ -69,14 +69,14 @@ def tag_file(
     kind = media_kind(src)
     if signing is None:
         return {"kind": kind, **_tag(kind == IMAGE, src, dst, label, source_type)}
-    from marking.atomic import display_path
+    from marking.atomic import name_in_error
     from marking.c2pa_manifest import ManifestInfo, check_signable, sign_file
     from marking.errors import MarkingError
 
     try:
         check_signable(dst)  # before any work: MKV, WebM and Ogg have no C2PA embedding
     except MarkingError as error:
-        error.args = (str(error).replace(display_path(dst), display_path(src), 1),)
+        name_in_error(error, [dst], src, count=1)
         raise
     chain, key = signing.read()
     directory = Path(dst).resolve().parent
@@ -108,7 +108,7 @@ def tag_file(
     except MarkingError as error:
         # The signer names the file it read, the hidden intermediate gone by now: name the
         # input the user gave instead.
-        error.args = (str(error).replace(display_path(temporary), display_path(src)),)
+        name_in_error(error, [temporary], src)
         raise
     finally:
         Path(temporary).unlink(missing_ok=True)
