@@ -399,6 +399,11 @@ def _unit_response(layout: CarrierLayout, payload: bytes) -> np.ndarray:
     return block_dct8(_circular_highpass(nominal / nominal.std()))
 
 
+#: Smallest DCT spread the informed gains divide by (luma in 0-255 units): far below any
+#: textured picture's, high enough that chip / spread stays finite in float32.
+SPREAD_FLOOR = 1e-12
+
+
 def _informed_gains(
     layout: CarrierLayout,
     payload: bytes,
@@ -416,13 +421,13 @@ def _informed_gains(
     the total watermark energy (and the PSNR) does not change. ``folded`` is the picture's luma
     folded at ``period`` (:func:`fold_periodic`), ``pixel_count`` the number of pixels folded.
     """
-    # In float64: a flat picture's spreads sit at position_scales' tiny floor (1e-36), and
-    # chip / spread overflows float32 once the response grows with the pixel count (a black
-    # 300 x 60,000 picture), which turned every gain into NaN and left the picture unmarked.
-    host = block_dct8(_circular_highpass(resize_periodic(folded, TILE))).astype(np.float64)
-    scales = np.tile(position_scales(host), (TILE // 8, TILE // 8))
-    unit = _unit_response(layout, payload).astype(np.float64)
-    response = unit * (BASE_AMPLITUDE * pixel_count / period**2)
+    host = block_dct8(_circular_highpass(resize_periodic(folded, TILE)))
+    # A flat picture's spreads sit at position_scales' relative floor (1e-36 when they are all
+    # zero): chip / spread then overflowed float32 once the response grew with the pixel count
+    # (a black 300 x 60,000 picture), every gain became NaN and the picture was left unmarked.
+    # The absolute floor binds only there; any picture with texture keeps its exact gains.
+    scales = np.tile(np.maximum(position_scales(host), SPREAD_FLOOR), (TILE // 8, TILE // 8))
+    response = _unit_response(layout, payload) * (BASE_AMPLITUDE * pixel_count / period**2)
     symbols = coded.astype(np.float64) * 2 - 1
     host_chips = host[layout.payload_rows, layout.payload_cols] * layout.payload_signs
     mark_chips = response[layout.payload_rows, layout.payload_cols] * layout.payload_signs
