@@ -1,43 +1,140 @@
-"""Compile every Numba kernel once, into Numba's on-disk cache, before real work starts.
+"""Compile the Numba kernels of the picture, sound and video paths once, into the on-disk cache.
 
 Kernels are ``cache=True``: the first process that needs a kernel compiles it and writes the
-machine code next to the module, and later processes load it in milliseconds. If many
-processes start at once on a fresh install, each would compile the same kernels and race to
-write the same cache files (numba issues 4807 and 10128). Running this once after installing
-(``make`` does) or in a parent before it starts workers avoids both the wasted time and the race.
+machine code to Numba's cache directory (``__pycache__`` beside the kernels, or the one
+:mod:`marking.kernels` picks), and later processes load it in milliseconds. Numba compiles
+one version per type signature (dtype, dimensions, layout, read-only), so this runs the real
+array-level paths on small synthetic inputs of every kind they take: pictures of every pixel
+type a file or a caller gives (arrays and PIL images), mono and stereo sound through the
+streaming embedder and the detector (with its speed search), and video frames through the
+plane marker and detector (8 and 10 bit) and the picture-frame marker. If many processes
+started cold at once, each would compile the same kernels and race to write the same cache
+files (numba issues 4807 and 10128); so ``make`` runs this after installing, and a batch with
+worker processes (``-j N``, ``--dask``) runs it in the parent before the workers start
+(:func:`ensure_compiled`, once per process).
 
-Run it as ``python -m marking.warmup``.
+Cold (empty cache) it takes about 40 s on one core; warm, well under a second, mostly the
+watermarking itself. Run it as ``python -m marking.warmup``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+#: Side of the synthetic pictures and frames: the smallest the watermark marks.
+SIDE = 256
+#: Rate (Hz) and length (s) of the synthetic sound: the lowest rate, and a little more than
+#: two of the embedder's 2.5 s segments.
+SOUND_RATE = 8000
+SOUND_SECONDS = 6.0
 
-def compile_kernels() -> float:
-    """Run embedding and detection on small synthetic pictures of each supported pixel type.
+_compiled = False
 
-    Returns the seconds it took (mostly compilation on a fresh install, well under one second
-    once the cache is warm).
-    """
+
+def _pictures() -> list[Any]:
+    """Every pixel type the picture path takes: arrays of each dtype and channel count, and
+    PIL images of each supported mode (their arrays are read-only and laid out differently)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    base = rng.random((SIDE, SIDE)).astype(np.float32)
+    grey8 = (base * 255).astype(np.uint8)
+    rgb8 = np.stack([grey8, grey8[::-1], grey8[:, ::-1]], axis=2)
+    rgba8 = np.concatenate([rgb8, grey8[:, :, None]], axis=2)
+    grey16 = (base * 65535).astype(np.uint16)
+    arrays: list[Any] = [
+        grey8,
+        rgb8,
+        rgba8,
+        grey16,
+        np.stack([grey16] * 3, axis=2),
+        np.stack([grey16] * 4, axis=2),
+        base,
+        np.stack([base] * 3, axis=2),
+        base.astype(np.float64),
+        np.stack([base] * 3, axis=2).astype(np.float64),
+    ]
+    images = [
+        Image.fromarray(grey8),
+        Image.fromarray(np.stack([grey8, grey8], axis=2)),
+        Image.fromarray(rgb8),
+        Image.fromarray(rgba8),
+        Image.fromarray(grey16),
+        Image.fromarray(grey16.astype(np.int32)),
+        Image.fromarray(base),
+    ]
+    return arrays + images
+
+
+def _warm_pictures() -> None:
+    """Embed into every pixel type; detect in one array and one PIL image. Detection reads a
+    picture's strips with the same pixel types embedding does, and the rest of it works on a
+    float32 plane whatever the input, so one of each kind covers it at a tenth of the time."""
     from marking.image_watermark import detect_image, embed_image
 
+    pictures = _pictures()
+    marked = [embed_image(picture, payload=0) for picture in pictures]
+    for picture in (marked[0], marked[-1]):
+        detect_image(picture)
+
+
+def _warm_sound() -> None:
+    """The streaming embedder, fed in blocks as the file paths feed it (past its first segment
+    it works on views of its buffers), and the detector, mono and stereo (more channels go
+    through the stereo kernels, and the detector mixes down to mono first)."""
+    from marking.audio_watermark import AudioEmbedder, detect_audio, iter_chunks
+
+    rng = np.random.default_rng(1)
+    mono = (0.1 * rng.standard_normal(int(SOUND_RATE * SOUND_SECONDS))).astype(np.float32)
+    for samples in (mono, np.stack([mono, mono[::-1]], axis=1)):
+        channels = 1 if samples.ndim == 1 else samples.shape[1]
+        embedder = AudioEmbedder(rate=SOUND_RATE, channels=channels, payload=0)
+        marked = [embedder.push(block) for block in iter_chunks(samples, SOUND_RATE)]
+        detect_audio(np.concatenate([*marked, embedder.finish()]), SOUND_RATE)
+    detect_audio(mono[:SOUND_RATE], SOUND_RATE)  # nothing found: the speed search runs too
+
+
+def _warm_video() -> None:
+    """Decoded luma planes (8 bit, and 10 bit in uint16; strided as a decoder gives them)
+    through the plane marker, and a frame given as a picture through the frame marker. The
+    detector only sums planes and then searches a float32 plane as picture detection does."""
+    from marking.video_watermark import VideoMarker
+
+    rng = np.random.default_rng(2)
+    padded = rng.integers(0, 256, (SIDE, SIDE + 32), dtype=np.uint8)
+    for rows, max_value in ((padded, 255), (padded.astype(np.uint16) * 4, 1023)):
+        VideoMarker(payload=0).mark_plane(rows[:, :SIDE], max_value=max_value)
+    VideoMarker(payload=0).mark(np.stack([padded[:, :SIDE]] * 3, axis=2))
+
+
+def compile_kernels(check: Callable[[], None] | None = None) -> float:
+    """Run the picture, sound and video paths on small synthetic inputs, so that every kernel
+    is compiled (or loaded from the cache) with every type signature the real paths use.
+
+    ``check`` runs between the three (a batch passes :func:`marking.interrupts.check`, so that
+    a stop signal is not held back by a cold compile). Returns the seconds it took.
+    """
+    global _compiled
     started = time.perf_counter()
-    rng = np.random.default_rng(0)
-    base = rng.random((256, 256)).astype(np.float32)
-    pictures = [
-        (base[:, :, None].repeat(3, axis=2) * 255).astype(np.uint8),
-        (base[:, :, None].repeat(4, axis=2) * 255).astype(np.uint8),
-        (base * 255).astype(np.uint8),
-        (base * 65535).astype(np.uint16),
-        (base[:, :, None].repeat(3, axis=2) * 65535).astype(np.uint16),
-        base,
-    ]
-    for picture in pictures:
-        detect_image(embed_image(picture, payload=0))
+    for warm in (_warm_pictures, _warm_sound, _warm_video):
+        if check is not None:
+            check()
+        warm()
+    _compiled = True
     return time.perf_counter() - started
+
+
+def ensure_compiled(check: Callable[[], None] | None = None) -> None:
+    """:func:`compile_kernels` unless this process ran it already: for a parent about to start
+    worker processes, so that they load the kernels instead of all compiling them at once."""
+    global _compiled
+    if not _compiled:
+        compile_kernels(check)
+        _compiled = True
 
 
 if __name__ == "__main__":
