@@ -1,20 +1,21 @@
-"""Compile the Numba kernels of the picture, sound and video paths once, into the on-disk cache.
+"""Compile the Numba kernels of the picture, sound and video paths into the on-disk cache.
 
 Kernels are ``cache=True``: the first process that needs a kernel compiles it and writes the
 machine code to Numba's cache directory (``__pycache__`` beside the kernels, or the one
-:mod:`marking.kernels` picks), and later processes load it in milliseconds. Numba compiles
-one version per type signature (dtype, dimensions, layout, read-only), so this runs the real
-array-level paths on small synthetic inputs of every kind they take: pictures of every pixel
-type a file or a caller gives (arrays and PIL images), mono and stereo sound through the
-streaming embedder and the detector (with its speed search), and video frames through the
-plane marker and detector (8 and 10 bit) and the picture-frame marker. If many processes
-started cold at once, each would compile the same kernels and race to write the same cache
-files (numba issues 4807 and 10128); so ``make`` runs this after installing, and a batch with
-worker processes (``-j N``, ``--dask``) runs it in the parent before the workers start
-(:func:`ensure_compiled`, once per process).
+:mod:`marking.kernels` picks), and later processes load it instead. Numba compiles one version
+per type signature (dtype, dimensions, layout, read-only), so this runs the real array-level
+paths on small synthetic inputs of every kind they are given: embedding into pictures of every
+pixel type (arrays of each dtype and channel count, PIL images of each mode) and detection,
+the streaming audio embedder fed in blocks and the detector with its speed search, mono and
+stereo, and decoded 8- and 10-bit luma planes and picture frames through the video marker.
+If many processes started on a cold cache at once, each would compile the same kernels and
+race to write the same cache files (numba issues 4807 and 10128); so ``make`` runs this after
+installing, and a batch whose work goes to other processes (``-j N`` with N > 1, ``--dask``)
+runs it in the parent before the work starts (:func:`ensure_compiled`, once per process).
+``tests/test_warmup.py`` checks that a batch compiles nothing after it.
 
-Cold (empty cache) it takes about 40 s on one core; warm, well under a second, mostly the
-watermarking itself. Run it as ``python -m marking.warmup``.
+Measured on a busy 2-core machine: cold (empty cache) 35-40 s; warm 1.5-3 s, nearly all of
+it loading the 45 cached versions (about 30 ms each). Run it as ``python -m marking.warmup``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import numpy as np
 
 #: Side of the synthetic pictures and frames: the smallest the watermark marks.
 SIDE = 256
-#: Rate (Hz) and length (s) of the synthetic sound: the lowest rate, and a little more than
-#: two of the embedder's 2.5 s segments.
+#: Rate (Hz) and length (s) of the synthetic sound: the lowest rate, and more than two of the
+#: embedder's 2.5 s segments (from the second on, its buffers are views: other signatures).
 SOUND_RATE = 8000
 SOUND_SECONDS = 6.0
 
@@ -73,7 +74,7 @@ def _pictures() -> list[Any]:
 def _warm_pictures() -> None:
     """Embed into every pixel type; detect in one array and one PIL image. Detection reads a
     picture's strips with the same pixel types embedding does, and the rest of it works on a
-    float32 plane whatever the input, so one of each kind covers it at a tenth of the time."""
+    float32 plane whatever the input: one of each kind covers it (detection is the slow half)."""
     from marking.image_watermark import detect_image, embed_image
 
     pictures = _pictures()

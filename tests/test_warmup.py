@@ -44,10 +44,13 @@ def cache_files(directory: Path) -> dict[str, str]:
 
 
 def media_tree(root: Path) -> Path:
-    """Pictures of each pixel type a file gives, mono and stereo sound, a clip with sound."""
+    """Pictures of several pixel types and sizes, mono and stereo sound, an 8-bit clip with
+    sound and a 10-bit one."""
     photos = root / "photos"
     photos.mkdir(parents=True)
     make_natural_image("RGB", (256, 256), 1).save(photos / "rgb.jpg", quality=90)
+    # Over a megapixel: read a strip at a time into a writable array, not Pillow's own one.
+    make_natural_image("RGB", (1100, 1000), 6).save(photos / "large.jpg", quality=90)
     make_natural_image("RGBA", (256, 256), 2).save(photos / "rgba.png")
     make_natural_image("L", (256, 256), 3).save(photos / "gray.png")
     gray = np.asarray(make_natural_image("L", (256, 256), 4), dtype=np.uint16) * 257
@@ -60,6 +63,18 @@ def media_tree(root: Path) -> Path:
     clips.mkdir()
     video = clip_path("bbb", width=320, height=256, fps=10, seconds=2.0, preset="ultrafast")
     shutil.copyfile(video, clips / "clip.mp4")
+    ten_bit = clip_path(
+        "bbb",
+        width=320,
+        height=256,
+        fps=10,
+        seconds=1.0,
+        audio=False,
+        pix_fmt="yuv420p10le",
+        container="mkv",
+        preset="ultrafast",
+    )
+    shutil.copyfile(ten_bit, clips / "ten-bit.mkv")
     return root
 
 
@@ -99,7 +114,7 @@ def test_nothing_compiles_after_the_warmup(tmp_path: Path) -> None:
         env=logged,
     )
     assert marked.returncode == 0, marked.stderr
-    assert len([path for path in out.rglob("*") if path.is_file()]) == 7
+    assert len([path for path in out.rglob("*") if path.is_file()]) == 9
     verified = run_cli("verify", out, "-j", "2", env=logged)
     assert verified.returncode == 0, verified.stderr
     for run in (marked, verified):
