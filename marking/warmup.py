@@ -11,17 +11,25 @@ stereo, and decoded 8- and 10-bit luma planes and picture frames through the vid
 If many processes started on a cold cache at once, each would compile the same kernels and
 race to write the same cache files (numba issues 4807 and 10128); so ``make`` runs this after
 installing, and a batch whose work goes to other processes (``-j N`` with N > 1, ``--dask``)
-runs it in the parent before the work starts (:func:`ensure_compiled`, once per process).
-``tests/test_warmup.py`` checks that a batch compiles nothing after it.
+runs it in the parent before the work starts (:func:`ensure_compiled`: once per process, and
+not at all while the cache is as the last warm-up on this host left it, which a small record
+file beside the cache tells). ``tests/test_warmup.py`` checks that a batch compiles nothing
+after the warm-up.
 
-Measured on a busy 2-core machine: cold (empty cache) 35-40 s; warm 1.5-3 s, nearly all of
-it loading the 45 cached versions (about 30 ms each). Run it as ``python -m marking.warmup``.
+Measured on a busy 2-core machine: cold (empty cache) 35-40 s; warm 1.8-3 s (imports 1.7 s,
+loading the 48 cached versions 1 s, the work the rest); a batch that finds the record current
+spends about 0.25 s on it. Run it as ``python -m marking.warmup``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,7 +122,8 @@ def _warm_video() -> None:
 
 def compile_kernels(check: Callable[[], None] | None = None) -> float:
     """Run the picture, sound and video paths on small synthetic inputs, so that every kernel
-    is compiled (or loaded from the cache) with every type signature the real paths use.
+    is compiled (or loaded from the cache) with every type signature the real paths use, and
+    record that the cache is warm (see :func:`ensure_compiled`).
 
     ``check`` runs between the three (a batch passes :func:`marking.interrupts.check`, so that
     a stop signal is not held back by a cold compile). Returns the seconds it took.
@@ -126,16 +135,79 @@ def compile_kernels(check: Callable[[], None] | None = None) -> float:
             check()
         warm()
     _compiled = True
+    _record_warm_cache()
     return time.perf_counter() - started
 
 
 def ensure_compiled(check: Callable[[], None] | None = None) -> None:
-    """:func:`compile_kernels` unless this process ran it already: for a parent about to start
-    worker processes, so that they load the kernels instead of all compiling them at once."""
+    """:func:`compile_kernels` unless this process ran it already or the cache is as the last
+    warm-up on this host left it: for a parent about to start worker processes, so that they
+    load the kernels instead of all compiling them at once. The check costs milliseconds
+    where loading every kernel and the modules that use them takes seconds."""
     global _compiled
-    if not _compiled:
+    if not _compiled and not _cache_is_warm():
         compile_kernels(check)
-        _compiled = True
+    _compiled = True
+
+
+# --- the record of a warm cache ----------------------------------------------------------------
+
+
+def _cache_directory() -> Path | None:
+    """Where Numba keeps the kernels' machine code (one directory for the whole package)."""
+    from marking.kernels.masking import block_std
+
+    path = getattr(getattr(block_std, "_cache", None), "_cache_path", None)
+    return Path(path) if path else None
+
+
+def _record_path(directory: Path) -> Path:
+    host = hashlib.sha256(platform.node().encode()).hexdigest()[:12]
+    return directory / f"aigc-marking-warm-{host}.txt"
+
+
+def _fingerprint(directory: Path) -> str:
+    """This code (every module of the package: a caller may pass kernels new types), Numba's
+    and Python's versions, and every cache file as it is now. Any change makes the record
+    stale: a warm-up runs again (Numba adds to its files when anything compiles, so the
+    record also goes stale when a kernel was compiled after it)."""
+    import numba
+
+    digest = hashlib.sha256(f"{numba.__version__}\0{sys.version}\0".encode())
+    package = Path(__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(f"{source.relative_to(package)}\0".encode())
+        digest.update(source.read_bytes())
+    for entry in sorted(directory.iterdir()):
+        if entry.suffix in (".nbi", ".nbc"):
+            status = entry.stat()
+            digest.update(f"{entry.name}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def _record_warm_cache() -> None:
+    """Note, beside the cache, that it holds everything this code compiles (if writable)."""
+    try:
+        directory = _cache_directory()
+        if directory is not None:
+            record = _record_path(directory)
+            temporary = record.with_name(f".{record.name}.{os.getpid()}")
+            temporary.write_text(_fingerprint(directory), encoding="ascii")
+            temporary.replace(record)
+    except OSError:
+        pass  # no record: the next batch warms up again
+
+
+def _cache_is_warm() -> bool:
+    """Whether the last warm-up on this host left the cache as it is (see :func:`_fingerprint`)."""
+    try:
+        directory = _cache_directory()
+        if directory is None:
+            return False
+        recorded = _record_path(directory).read_text(encoding="ascii")
+        return recorded == _fingerprint(directory)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 if __name__ == "__main__":

@@ -139,6 +139,7 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(warmup, "compile_kernels", compile_kernels)
     monkeypatch.setattr(warmup, "_compiled", False)
+    monkeypatch.setattr(warmup, "_cache_is_warm", lambda: False)
     return happened
 
 
@@ -193,3 +194,33 @@ def test_no_warmup_when_no_work_goes_to_other_processes(
     workers = 2 if not jobs else 1
     assert list(batch.run(jobs, repr, workers=workers)) == [repr(job) for job in jobs]
     assert events == []
+
+
+def test_the_record_of_a_warm_cache_goes_stale_when_the_cache_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch skips the warm-up only while the cache is as the last warm-up left it: a kernel
+    compiled since (a new or rewritten cache file) makes it warm up again."""
+    index = tmp_path / "tiling.fold_periodic-96.py311.nbi"
+    index.write_bytes(b"index")
+    (tmp_path / "tiling.fold_periodic-96.py311.1.nbc").write_bytes(b"code")
+    monkeypatch.setattr(warmup, "_cache_directory", lambda: tmp_path)
+    assert not warmup._cache_is_warm()  # never warmed
+    warmup._record_warm_cache()
+    assert warmup._cache_is_warm()
+    (tmp_path / "tiling.fold_periodic-96.py311.2.nbc").write_bytes(b"more code")
+    index.write_bytes(b"index, longer")
+    assert not warmup._cache_is_warm()
+    warmup._record_warm_cache()
+    assert warmup._cache_is_warm()
+    (tmp_path / "tiling.fold_periodic-96.py311.2.nbc").unlink()
+    assert not warmup._cache_is_warm()
+
+    compiled: list[str] = []
+    monkeypatch.setattr(warmup, "compile_kernels", lambda check=None: compiled.append("warm"))
+    monkeypatch.setattr(warmup, "_compiled", False)
+    warmup.ensure_compiled()  # stale: warms up
+    warmup._record_warm_cache()  # as the real compile_kernels does
+    monkeypatch.setattr(warmup, "_compiled", False)  # a new process
+    warmup.ensure_compiled()  # warm: skipped
+    assert compiled == ["warm"]
