@@ -552,6 +552,17 @@ def _nothing() -> None:
 WORKER_START_TIMEOUT = 300
 
 
+def _warm_kernels(jobs: Sequence[Job]) -> None:
+    """Compile the kernels in this process before work goes to other processes, which would
+    otherwise each compile every kernel missing from Numba's cache, all at once, racing to
+    write the same cache files (see :mod:`marking.warmup`; cheap on a warm cache, once per
+    process)."""
+    if jobs:
+        from marking.warmup import ensure_compiled
+
+        ensure_compiled(interrupts.check)
+
+
 def _run_local(
     jobs: Sequence[Job], work: Callable[[Job], dict], workers: int
 ) -> Iterator[dict[str, Any]]:
@@ -560,6 +571,7 @@ def _run_local(
             interrupts.check()  # between files; within one, at its own safe points
             yield work(job)
         return
+    _warm_kernels(jobs)
     import multiprocessing
     from collections import deque
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -708,6 +720,7 @@ def _run_dask(jobs: Sequence[Job], work: Callable[[Job], dict], address: str) ->
     with dask_client(address) as client:
         from distributed import wait
 
+        _warm_kernels(jobs)  # the cluster's workers start work only when tasks come
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         owners: dict[Any, Job] = {}
 
@@ -753,7 +766,8 @@ def run(
     """Records of ``work(job)`` for every job, in the order they finish.
 
     SIGINT and SIGTERM stop the batch: workers are told to stop (their partial outputs are
-    removed) and :class:`Interrupted` is raised (see :mod:`marking.interrupts`).
+    removed) and :class:`Interrupted` is raised (see :mod:`marking.interrupts`). Before work
+    goes to other processes the kernels are compiled here (:mod:`marking.warmup`).
     """
     with interrupts.handled():
         if dask is not None:
