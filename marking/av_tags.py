@@ -804,18 +804,15 @@ def _check_output_suffix(source: Path, target: Path, kind: str) -> None:
     """Refuse an output name whose suffix promises another format than the input's: the
     label is written without re-encoding, so the output keeps the input's format (an input
     named against its content may pass its suffix on)."""
-    from marking.content_sniffing import suffix_format
+    from marking.content_sniffing import suffix_mismatch
 
-    promised = suffix_format(target)
     written = _TABLE_NAMES[kind]
-    if promised is None or promised.name == written or (written, promised.name) in _FITTING:
-        return
-    if target.suffix.lower() == source.suffix.lower():
-        return
-    raise UsageError(
-        f"{display_path(target)}: the output keeps the input's format ({written}), which does "
-        f"not match the suffix {target.suffix.lower()}"
+    fits = (written, *(other for first, other in _FITTING if first == written))
+    mismatch = suffix_mismatch(
+        display_path(target), f"{written}, the input's format", fits, source=source
     )
+    if mismatch is not None:
+        raise UsageError(mismatch)
 
 
 def read_media_label(path: StrPath, *, notes: list[str] | None = None) -> AigcLabel | None:
