@@ -420,11 +420,11 @@ class _WavView:
 def _wav_view(path: Path) -> _WavView | None:
     """A view of a RIFF WAVE file whose chunks before 'data' libsndfile cannot take in (see
     :data:`_WAV_HEADER_BUDGET`) without the ones past the budget; None for any other file."""
-    from marking.av_tags import _riff_layout
+    from marking.av_tags import riff_layout
 
     try:
         with open_regular(path) as stream:
-            layout = _riff_layout(stream, display_path(path))
+            layout = riff_layout(stream, display_path(path))
             file_size = stream.seek(0, os.SEEK_END)
     except (InputError, OSError):
         return None

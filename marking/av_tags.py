@@ -438,7 +438,7 @@ def _runs_past_end(chunk: _Chunk) -> str:
     )
 
 
-def _riff_layout(stream: BinaryIO, shown: str) -> _RiffLayout:
+def riff_layout(stream: BinaryIO, shown: str) -> _RiffLayout:
     """Walk the chunks of a RIFF WAVE file (see the comment above)."""
     stream.seek(0, os.SEEK_END)
     file_size = stream.tell()
@@ -539,7 +539,7 @@ def _write_wav(source: Path, target: BinaryIO, text: str) -> None:
     shown = display_path(source)
     payload = text.encode("utf-8")
     with open_regular(source) as stream:
-        layout = _riff_layout(stream, shown)
+        layout = riff_layout(stream, shown)
         _require_wave_chunks(layout, shown)
         problem = _rewrite_problem(stream, layout)
         if problem:
@@ -619,7 +619,7 @@ def _wav_label_text(path: Path, notes: list[str] | None = None) -> str | None:
     salvage), with a note saying so; without ``notes`` it is an error."""
     shown = display_path(path)
     with open_regular(path) as stream:
-        layout = _riff_layout(stream, shown)
+        layout = riff_layout(stream, shown)
         _require_wave_chunks(layout, shown)
         for chunk in layout.chunks:
             if chunk.name.upper() == KEY.encode():

@@ -127,7 +127,8 @@ def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Pa
     return found
 
 
-def _inside(path: Path, directory: Path) -> bool:
+def is_inside(path: Path, directory: Path) -> bool:
+    """Whether ``path`` lies in ``directory`` (either resolved through links)."""
     try:
         path.resolve().relative_to(directory.resolve())
     except ValueError:
@@ -155,7 +156,7 @@ def output_path(file: Path, root: Path | None, outdir: Path) -> Path:
         and not existing.is_symlink()
     ):
         existing = existing.parent
-    if not _inside(existing, outdir):
+    if not is_inside(existing, outdir):
         raise UsageError(f"{file}: its output would fall outside {outdir}")
     return target
 
@@ -182,7 +183,7 @@ def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) 
     jobs: list[Job] = []
     claimed: dict[str, str] = {}
     for file, root in collect(inputs, stdin):
-        if root is not None and _inside(file, outdir):
+        if root is not None and is_inside(file, outdir):
             continue
         size = _size(file)
         skip = _not_regular(file, root)

@@ -288,13 +288,13 @@ def without_report(jobs: list[Any], target: str | None, outdir: Any = None) -> l
     from pathlib import Path
 
     from marking.atomic import check_output_path, display_path
-    from marking.batch import _inside
+    from marking.batch import is_inside
     from marking.content_sniffing import MEDIA_SUFFIXES, media_kind
     from marking.errors import MarkingError, UsageError
 
     report = Path(target)
     shown = f"--report {display_path(report)}"
-    if outdir is not None and _inside(report, Path(outdir)):
+    if outdir is not None and is_inside(report, Path(outdir)):
         raise UsageError(f"{shown} is inside the output directory; put the report elsewhere")
     try:
         check_output_path(report)
