@@ -184,8 +184,8 @@ def make_media(folder: Path, video_seconds: float, audio_seconds: float) -> dict
     from large_audio import write_programme
     from large_video import base_clip, loop_file
 
-    from marking.audio_io import probe_audio
-    from marking.video_io import probe_video
+    from marking.media.audio import probe_audio
+    from marking.media.video import probe_video
 
     folder.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="base-", dir=folder.parent))

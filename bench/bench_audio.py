@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from compare_audio import KEY, speed_clip
 
-import marking.audio_watermark as aw
+import marking.watermark.audio as aw
 
 ROUNDS = 10
 PAYLOAD = bytes.fromhex("0123456789abcdef")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import record_throughput
 
-import marking.image_watermark as iw
+import marking.watermark.image as iw
 
 OUR_ROUNDS = 10
 PEER_ROUNDS = 5

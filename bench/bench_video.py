@@ -20,7 +20,7 @@ import pytest
 from conftest import record_throughput
 
 from marking.kernels._config import single_threaded
-from marking.video_watermark import VideoDetector, VideoMarker
+from marking.watermark.video import VideoDetector, VideoMarker
 
 ROUNDS = 20
 #: Frames averaged before the detector's search is timed.

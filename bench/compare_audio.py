@@ -49,7 +49,7 @@ from results_writer import (  # noqa: E402
     this_machine,
 )
 
-import marking.audio_watermark as aw  # noqa: E402
+import marking.watermark.audio as aw  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
 KEY = "aigc-marking-bench"

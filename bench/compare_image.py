@@ -47,7 +47,7 @@ from results_writer import (  # noqa: E402
     write_results,
 )
 
-import marking.image_watermark as iw  # noqa: E402
+import marking.watermark.image as iw  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 RESULTS = BENCH_DIR / "results"

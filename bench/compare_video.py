@@ -4,8 +4,8 @@ One run gives:
 
 - **imperceptibility**: six 6 s clips from ``tests.video_clips`` (the *Big Buck Bunny* excerpt,
   a slow pan over a photo and a tripod shot, at 1920x1080 30 fps and 1280x720 25 fps) are
-  marked through :func:`marking.video_io.transcode` with the default encoder settings (libx264
-  CRF 18, preset medium), one :class:`~marking.video_watermark.VideoMarker` per clip at default
+  marked through :func:`marking.media.video.transcode` with the default encoder settings (libx264
+  CRF 18, preset medium), one :class:`~marking.watermark.video.VideoMarker` per clip at default
   strength. On each frame's luma, before the encoder: the PSNR, and the frame-to-frame change
   of the watermark, ``RMS(delta_t - delta_{t-1}) / RMS(delta_t)`` with ``delta_t`` = marked
   minus original luma of frame t (0 for a pattern that never changes, about 1.41 for one drawn
@@ -23,7 +23,7 @@ One run gives:
   and with a wrong key on every marked clip.
 - **speed** (1080p30 H.264 clip, 6 s): a plain PyAV decode and re-encode through
   ``transcode`` with the same settings, against marking (frame API in ``transcode``, and
-  ``marking.video_watermark_io.embed_video_file`` when present); detection in multiples of
+  ``marking.files.video.embed_video_file`` when present); detection in multiples of
   real time.
 
 Presets of the attacks: the codec attacks (H.264 CRF 23/30/40, H.265 CRF 30, VP9, the
@@ -78,8 +78,8 @@ from results_writer import (  # noqa: E402
     this_machine,
 )
 
-from marking.video_io import EncoderSettings, FrameInfo, frames, transcode  # noqa: E402
-from marking.video_watermark import VideoDetector, VideoMarker  # noqa: E402
+from marking.media.video import EncoderSettings, FrameInfo, frames, transcode  # noqa: E402
+from marking.watermark.video import VideoDetector, VideoMarker  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
 KEY = "aigc-marking-bench"
@@ -226,10 +226,10 @@ class VideoResults:
 
 
 def file_api() -> ModuleType | None:
-    """``marking.video_watermark_io`` when it exists (it is written separately)."""
-    if importlib.util.find_spec("marking.video_watermark_io") is None:
+    """``marking.files.video`` when it exists (it is written separately)."""
+    if importlib.util.find_spec("marking.files.video") is None:
         return None
-    import marking.video_watermark_io as module
+    import marking.files.video as module
 
     return module
 
@@ -396,11 +396,11 @@ def detect_ours(path: Path, key: str = KEY) -> tuple[dict[str, Any], list[Any]]:
 
 def detection_method() -> str:
     if file_api() is not None:
-        from marking.video_watermark_io import DEFAULT_EVERY
+        from marking.files.video import DEFAULT_EVERY
 
         sampling = "every frame" if DEFAULT_EVERY == 1 else f"one frame in {DEFAULT_EVERY}"
         return (
-            "`marking.video_watermark_io.detect_video_file(path, key=..., audio=False)` with its "
+            "`marking.files.video.detect_video_file(path, key=..., audio=False)` with its "
             f"default sampling ({sampling} of those decoded; the decoder may skip frames that no "
             "other frame refers to, see *frames used* in the details), the picture only"
         )
@@ -504,7 +504,7 @@ def decode_peer(path: Path, want: np.ndarray, count: int = PEER_FRAMES) -> dict[
     import cv2
     import peers
 
-    from marking.video_io import probe_video
+    from marking.media.video import probe_video
 
     total = probe_video(path).frame_count or 0
     step = max(1, total // count) if total else 1
@@ -676,7 +676,7 @@ def measure_robustness(
 
 def _warm_up() -> None:
     """Load the Numba kernels (and the audio watermark's) outside the timed runs."""
-    from marking.audio_watermark import detect_audio, embed_audio
+    from marking.watermark.audio import detect_audio, embed_audio
 
     rng = np.random.default_rng(0)
     plane = (rng.random((1080, 1920)) * 200 + 16).astype(np.uint8)

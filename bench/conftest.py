@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from compare_image import KEY, frame_1080p
 
-import marking.image_watermark as iw
+import marking.watermark.image as iw
 
 #: (group, name, extra_info) of every finished benchmark, for the terminal summary.
 _THROUGHPUT: list[tuple[str, str, dict[str, Any]]] = []

@@ -30,7 +30,7 @@ The corpus, all unmarked, each item checked with several random keys:
   mono and stereo;
 - **video**: clips of every kind of ``tests.video_clips`` (the real excerpt, a pan, a tripod
   shot) at five frame sizes and three seeds, decoded through PyAV; each clip's frames are
-  averaged once, as :class:`~marking.video_watermark.VideoDetector` does, and searched with
+  averaged once, as :class:`~marking.watermark.video.VideoDetector` does, and searched with
   every key.
 
 Results: ``--output`` (default ``bench/results/false-alarms.md``). ``--scale`` shrinks
@@ -64,7 +64,7 @@ for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, compare_audio, test
 
 from results_writer import Machine, _machine_lines, distribution_version, this_machine  # noqa: E402
 
-from marking.payload import (  # noqa: E402
+from marking.scheme.payload import (  # noqa: E402
     CHECK_BITS,
     CODED_BITS,
     PAYLOAD_BITS,
@@ -176,8 +176,8 @@ def _record_attempts(decode: Callable[[np.ndarray], Any]) -> Callable[[np.ndarra
 def worker_setup() -> None:
     """Wrap the detectors' payload decoder once per worker; Numba on one thread."""
     global _CHECK
-    import marking.audio_watermark as audio
-    import marking.image_watermark as image
+    import marking.watermark.audio as audio
+    import marking.watermark.image as image
     from marking.kernels._config import single_threaded
 
     single_threaded()
@@ -395,7 +395,7 @@ def make_picture(index: int, seed: int) -> tuple[str, np.ndarray]:
 
 
 def picture_batch(index: int, seed: int, keys: int) -> Batch:
-    from marking.image_watermark import MIN_DETECT_SIDE, detect_image
+    from marking.watermark.image import MIN_DETECT_SIDE, detect_image
 
     kind, picture = make_picture(index, seed)
     if min(picture.shape[:2]) < MIN_DETECT_SIDE:
@@ -408,7 +408,7 @@ def picture_batch(index: int, seed: int, keys: int) -> Batch:
 
 
 def sound_batch(index: int, seed: int, keys: int) -> Batch:
-    from marking.audio_watermark import detect_audio
+    from marking.watermark.audio import detect_audio
     from tests.audio_clips import CLIP_KINDS, clip, with_channels
 
     rng = np.random.default_rng([seed, index])
@@ -427,9 +427,9 @@ def sound_batch(index: int, seed: int, keys: int) -> Batch:
 
 
 def video_batch(kind: str, size: tuple[int, int], clip_seed: int, keys: int, seed: int) -> Batch:
-    from marking.keys import as_key
-    from marking.video_io import frames
-    from marking.video_watermark import VideoDetector
+    from marking.media.video import frames
+    from marking.scheme.keys import as_key
+    from marking.watermark.video import VideoDetector
     from tests.video_clips import clip_path
 
     fps = 25 if kind == "bbb" else 30
@@ -504,7 +504,7 @@ def _collect(results: Results, modality: str, batches: Iterable[Batch], started:
 
 def measure(scale: float, workers: int, seed: int, progress: bool = True) -> Results:
     """Run the whole corpus through the detectors in ``workers`` spawned processes."""
-    from marking.warmup import compile_kernels
+    from marking.watermark.warmup import compile_kernels
 
     results = Results()
     pictures = max(1, round(PICTURES * scale))
@@ -736,8 +736,8 @@ def results_markdown(results: Results, machine: Machine | None, scale: float) ->
 
 def decode_attempts() -> dict[str, int]:
     """Decode attempts each detector may make (two searches of DECODE_ATTEMPTS peaks each)."""
-    from marking.audio_watermark import DECODE_ATTEMPTS as SOUND
-    from marking.image_watermark import DECODE_ATTEMPTS as PICTURE
+    from marking.watermark.audio import DECODE_ATTEMPTS as SOUND
+    from marking.watermark.image import DECODE_ATTEMPTS as PICTURE
 
     return {"pictures and video": 2 * PICTURE, "sound": 2 * SOUND}
 

@@ -13,7 +13,7 @@ floor, with a random level per segment. It then
 
 timing each phase (wall and CPU) and measuring its peak resident memory, then deletes the
 files and writes ``audio-large.md`` to ``--outdir`` (default ``bench/results/``). When
-``marking.audio_watermark_io`` exists its file-level ``embed_audio_file`` and
+``marking.files.audio`` exists its file-level ``embed_audio_file`` and
 ``detect_audio_file`` are timed instead of the hand-written loops.
 """
 
@@ -46,8 +46,8 @@ if str(BENCH_DIR) not in sys.path:
 from compare_audio import core_revision  # noqa: E402
 from results_writer import Machine, _machine_lines  # noqa: E402
 
-from marking.audio_io import AudioWriter, probe_audio, read_blocks  # noqa: E402
-from marking.audio_watermark import AudioDetector, AudioEmbedder, detect_audio  # noqa: E402
+from marking.media.audio import AudioWriter, probe_audio, read_blocks  # noqa: E402
+from marking.watermark.audio import AudioDetector, AudioEmbedder, detect_audio  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 RESULTS = BENCH_DIR / "results"
@@ -205,10 +205,10 @@ def write_programme(path: Path, seconds: float) -> None:
 
 
 def _file_api() -> Any | None:
-    """``marking.audio_watermark_io`` when it exists (it is written separately)."""
-    if importlib.util.find_spec("marking.audio_watermark_io") is None:
+    """``marking.files.audio`` when it exists (it is written separately)."""
+    if importlib.util.find_spec("marking.files.audio") is None:
         return None
-    import marking.audio_watermark_io as module
+    import marking.files.audio as module
 
     return module
 
@@ -218,7 +218,7 @@ def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
     api = _file_api()
     if api is not None and hasattr(api, "embed_audio_file"):
         record = api.embed_audio_file(source, target, key=KEY, payload=PAYLOAD, blocksize=BLOCK)
-        return dict(record), "`marking.audio_watermark_io.embed_audio_file`"
+        return dict(record), "`marking.files.audio.embed_audio_file`"
     info = probe_audio(source)
     embedder = AudioEmbedder(rate=info.samplerate, channels=info.channels, payload=PAYLOAD, key=KEY)
     with AudioWriter(target, info) as writer:
@@ -233,7 +233,7 @@ def stream_detect(path: Path) -> tuple[dict[str, Any], str]:
     api = _file_api()
     if api is not None and hasattr(api, "detect_audio_file"):
         record = api.detect_audio_file(path, key=KEY, blocksize=BLOCK)
-        return dict(record), "`marking.audio_watermark_io.detect_audio_file`"
+        return dict(record), "`marking.files.audio.detect_audio_file`"
     info = probe_audio(path)
     detector = AudioDetector(rate=info.samplerate, key=KEY)
     for block in read_blocks(path, BLOCK, info=info):

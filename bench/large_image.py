@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from marking.image_watermark import detect_image, embed_image, luma_psnr
+from marking.watermark.image import detect_image, embed_image, luma_psnr
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "photo-dandelions.jpg"
 SIZE = (12000, 8400)

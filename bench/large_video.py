@@ -12,7 +12,7 @@ IDR frame). It then
 1. decodes every frame once without doing anything (the cost of decoding alone),
 2. transcodes it plainly (same encoder settings, frames untouched, sound copied: what the
    codecs alone take),
-3. stream-embeds the file (``marking.video_watermark_io.embed_video_file`` with its defaults:
+3. stream-embeds the file (``marking.files.video.embed_video_file`` with its defaults:
    libx264 CRF 18 preset medium, the sound track watermarked too),
 4. stream-detects the marked file, picture only (``detect_video_file(..., audio=False)``),
 5. stream-detects it with the defaults (picture and sound),
@@ -22,7 +22,7 @@ reset at the start of each phase, checked against a 20 ms VmRSS sampler; see
 ``bench/large_audio.py``), then deletes the files and writes ``video-large.md`` to
 ``--outdir`` (default ``bench/results/``; another ``--minutes`` than the default 10 writes
 ``video-large-<M>min.md`` instead, so a quick run leaves the 10-minute figures alone).
-Without ``marking.video_watermark_io`` the frame API is timed instead (``transcode`` +
+Without ``marking.files.video`` the frame API is timed instead (``transcode`` +
 ``VideoMarker``, ``frames`` + ``VideoDetector``).
 """
 
@@ -59,8 +59,8 @@ from results_writer import (  # noqa: E402
     this_machine,
 )
 
-from marking.video_io import EncoderSettings, FrameInfo, frames, probe_video, transcode  # noqa: E402
-from marking.video_watermark import VideoDetector, VideoMarker  # noqa: E402
+from marking.media.video import EncoderSettings, FrameInfo, frames, probe_video, transcode  # noqa: E402
+from marking.watermark.video import VideoDetector, VideoMarker  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
 KEY = "aigc-marking-bench"
@@ -126,9 +126,9 @@ def loop_file(base: Path, target: Path, seconds: float) -> int:
 
 
 def _file_api() -> Any | None:
-    if importlib.util.find_spec("marking.video_watermark_io") is None:
+    if importlib.util.find_spec("marking.files.video") is None:
         return None
-    import marking.video_watermark_io as module
+    import marking.files.video as module
 
     return module
 
@@ -137,7 +137,7 @@ def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
     api = _file_api()
     if api is not None:
         record = api.embed_video_file(source, target, key=KEY, payload=PAYLOAD)
-        return dict(record), "`marking.video_watermark_io.embed_video_file` (defaults)"
+        return dict(record), "`marking.files.video.embed_video_file` (defaults)"
     marker = VideoMarker(payload=PAYLOAD, key=KEY)
 
     def mark(planes: list[np.ndarray], info: FrameInfo) -> None:
@@ -174,7 +174,7 @@ def plain_transcode(source: Path, target: Path) -> int:
 
 def _warm_up() -> None:
     """Load the Numba kernels (video and audio) outside the measured phases."""
-    from marking.audio_watermark import detect_audio, embed_audio
+    from marking.watermark.audio import detect_audio, embed_audio
 
     rng = np.random.default_rng(0)
     plane = (rng.random((HEIGHT, WIDTH)) * 200 + 16).astype(np.uint8)

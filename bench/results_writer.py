@@ -181,7 +181,7 @@ def _robustness_markdown(
     out.append("| **mean** | |" + "".join(f" {m} |" for m in means))
     out += [
         "",
-        "Luma PSNR compares BT.601 luma (`marking.image_watermark.luma_psnr`); RGB PSNR "
+        "Luma PSNR compares BT.601 luma (`marking.watermark.image.luma_psnr`); RGB PSNR "
         "compares all three channels. Ours changes luma only; the invisible-watermark methods "
         "embed in the U chroma plane, so their luma PSNR flatters them and RGB PSNR is the "
         "fairer figure for them. blind-watermark embeds in Y, U and V alike.",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import _common
 
-from marking.aigc_label import AigcLabel, LabelFormatError
 from marking.errors import UsageError
+from marking.tags.aigc_label import AigcLabel, LabelFormatError
 from tests.fuzz_seeds import LABEL
 
 

@@ -7,8 +7,8 @@ import contextlib
 
 import _common
 
-from marking.av_tags import read_media_label
 from marking.errors import MarkingError
+from marking.tags.containers import read_media_label
 from tests.fuzz_seeds import MEDIA_SUFFIXES, media_seed
 
 WORKDIR = _common.workdir()

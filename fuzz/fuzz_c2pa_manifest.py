@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import _common
 
-from marking.c2pa_manifest import read_manifest
 from marking.errors import MarkingError
+from marking.tags.c2pa import read_manifest
 from tests.fuzz_seeds import c2pa_seed
 
 WORKDIR = _common.workdir()

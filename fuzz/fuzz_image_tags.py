@@ -8,7 +8,7 @@ import contextlib
 import _common
 
 from marking.errors import MarkingError
-from marking.image_tags import read_xmp_bytes, tag_image_bytes
+from marking.tags.image_tags import read_xmp_bytes, tag_image_bytes
 from tests.fuzz_seeds import IMAGE_FORMATS, XMP, image_seed
 
 

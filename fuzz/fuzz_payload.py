@@ -8,7 +8,7 @@ import contextlib
 import _common
 import numpy as np
 
-from marking.payload import CODED_BITS, decode_payload, encode_payload, parse_payload
+from marking.scheme.payload import CODED_BITS, decode_payload, encode_payload, parse_payload
 
 
 def TestOneInput(data: bytes) -> None:

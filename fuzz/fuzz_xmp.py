@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import _common
 
-from marking.xmp import read_xmp_fields, update_xmp
+from marking.tags.xmp import read_xmp_fields, update_xmp
 from tests.fuzz_seeds import LABEL, XMP
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from marking._moved import install as _install_moved_modules
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -21,78 +22,82 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.version import __version__
+
+# 0.1's flat module paths (marking.image_io...) still import, with a warning.
+_install_moved_modules()
 
 if TYPE_CHECKING:
-    from marking.aigc_label import AigcLabel
-    from marking.audio_cue import CueSettings, CueWriter, add_cue, label_audio_file
-    from marking.audio_watermark import (
+    from marking.files.audio import detect_audio_file, embed_audio_file, label_audio_file
+    from marking.files.image import detect_file, embed_file, label_file
+    from marking.files.video import detect_video_file, embed_video_file, label_video
+    from marking.labels.audio_cue import CueSettings, CueWriter, add_cue
+    from marking.labels.video_label import VideoLabelSettings
+    from marking.labels.visible import LabelStyle, label_image
+    from marking.media.sniffing import media_kind
+    from marking.media.video import EncoderSettings, transcode
+    from marking.pipeline.config import load_config
+    from marking.pipeline.mark import AudioMarker, MarkConfig, mark_file, mark_image
+    from marking.pipeline.verify import Verification, verify_file
+    from marking.scheme.keys import DEFAULT_KEY, Key
+    from marking.scheme.payload import payload_for_label
+    from marking.tags.aigc_label import AigcLabel
+    from marking.tags.tagging import Signing, tag_file
+    from marking.watermark.audio import (
         AudioDetection,
         AudioDetector,
         AudioEmbedder,
         detect_audio,
         embed_audio,
     )
-    from marking.audio_watermark_io import detect_audio_file, embed_audio_file
-    from marking.content_sniffing import media_kind
-    from marking.image_io import detect_file, embed_file, label_file
-    from marking.image_watermark import ImageDetection, detect_image, embed_image
-    from marking.keys import DEFAULT_KEY, Key
-    from marking.mark_config import load_config
-    from marking.pipeline import AudioMarker, MarkConfig, mark_file, mark_image
-    from marking.tagging import Signing, tag_file
-    from marking.verify import Verification, payload_for_label, verify_file
-    from marking.video_io import EncoderSettings, transcode
-    from marking.video_label import VideoLabelSettings, label_video
-    from marking.video_watermark import VideoDetection, VideoDetector, VideoMarker
-    from marking.video_watermark_io import detect_video_file, embed_video_file
-    from marking.visible_label import LabelStyle, label_image
+    from marking.watermark.image import ImageDetection, detect_image, embed_image
+    from marking.watermark.video import VideoDetection, VideoDetector, VideoMarker
 
-__version__ = "0.1.0"
 
 #: Public name -> module that defines it; imported on first attribute access.
 _LAZY_EXPORTS = {
-    "embed_image": "marking.image_watermark",
-    "detect_image": "marking.image_watermark",
-    "ImageDetection": "marking.image_watermark",
-    "embed_file": "marking.image_io",
-    "AudioEmbedder": "marking.audio_watermark",
-    "AudioDetector": "marking.audio_watermark",
-    "AudioDetection": "marking.audio_watermark",
-    "embed_audio": "marking.audio_watermark",
-    "detect_audio": "marking.audio_watermark",
-    "embed_audio_file": "marking.audio_watermark_io",
-    "detect_audio_file": "marking.audio_watermark_io",
-    "detect_file": "marking.image_io",
-    "Key": "marking.keys",
-    "DEFAULT_KEY": "marking.keys",
-    "LabelStyle": "marking.visible_label",
-    "label_image": "marking.visible_label",
-    "label_file": "marking.image_io",
-    "VideoLabelSettings": "marking.video_label",
-    "label_video": "marking.video_label",
-    "VideoMarker": "marking.video_watermark",
-    "VideoDetector": "marking.video_watermark",
-    "VideoDetection": "marking.video_watermark",
-    "embed_video_file": "marking.video_watermark_io",
-    "detect_video_file": "marking.video_watermark_io",
-    "EncoderSettings": "marking.video_io",
-    "transcode": "marking.video_io",
-    "CueSettings": "marking.audio_cue",
-    "CueWriter": "marking.audio_cue",
-    "add_cue": "marking.audio_cue",
-    "label_audio_file": "marking.audio_cue",
-    "media_kind": "marking.content_sniffing",
-    "AigcLabel": "marking.aigc_label",
-    "Signing": "marking.tagging",
-    "tag_file": "marking.tagging",
-    "verify_file": "marking.verify",
-    "mark_file": "marking.pipeline",
-    "mark_image": "marking.pipeline",
-    "AudioMarker": "marking.pipeline",
-    "MarkConfig": "marking.pipeline",
-    "load_config": "marking.mark_config",
-    "payload_for_label": "marking.verify",
-    "Verification": "marking.verify",
+    "embed_image": "marking.watermark.image",
+    "detect_image": "marking.watermark.image",
+    "ImageDetection": "marking.watermark.image",
+    "embed_file": "marking.files.image",
+    "AudioEmbedder": "marking.watermark.audio",
+    "AudioDetector": "marking.watermark.audio",
+    "AudioDetection": "marking.watermark.audio",
+    "embed_audio": "marking.watermark.audio",
+    "detect_audio": "marking.watermark.audio",
+    "embed_audio_file": "marking.files.audio",
+    "detect_audio_file": "marking.files.audio",
+    "detect_file": "marking.files.image",
+    "Key": "marking.scheme.keys",
+    "DEFAULT_KEY": "marking.scheme.keys",
+    "LabelStyle": "marking.labels.visible",
+    "label_image": "marking.labels.visible",
+    "label_file": "marking.files.image",
+    "VideoLabelSettings": "marking.labels.video_label",
+    "label_video": "marking.files.video",
+    "VideoMarker": "marking.watermark.video",
+    "VideoDetector": "marking.watermark.video",
+    "VideoDetection": "marking.watermark.video",
+    "embed_video_file": "marking.files.video",
+    "detect_video_file": "marking.files.video",
+    "EncoderSettings": "marking.media.video",
+    "transcode": "marking.media.video",
+    "CueSettings": "marking.labels.audio_cue",
+    "CueWriter": "marking.labels.audio_cue",
+    "add_cue": "marking.labels.audio_cue",
+    "label_audio_file": "marking.files.audio",
+    "media_kind": "marking.media.sniffing",
+    "AigcLabel": "marking.tags.aigc_label",
+    "Signing": "marking.tags.tagging",
+    "tag_file": "marking.tags.tagging",
+    "verify_file": "marking.pipeline.verify",
+    "mark_file": "marking.pipeline.mark",
+    "mark_image": "marking.pipeline.mark",
+    "AudioMarker": "marking.pipeline.mark",
+    "MarkConfig": "marking.pipeline.mark",
+    "load_config": "marking.pipeline.config",
+    "payload_for_label": "marking.scheme.payload",
+    "Verification": "marking.pipeline.verify",
 }
 
 __all__ = [

@@ -6,6 +6,8 @@ fits on one line and names the problem, never a secret key.
 
 from __future__ import annotations
 
+import os
+
 
 class MarkingError(Exception):
     """Base of every error the toolkit raises on purpose."""
@@ -48,3 +50,34 @@ class UnusableOutputError(OutputError):
 
 class WorkerError(MarkingError):
     """Worker processes cannot do any work at all (they die before the first task)."""
+
+
+def one_line(text: str) -> str:
+    """Collapse a message to one line."""
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def describe_failure(error: BaseException, file: str | None = None) -> str:
+    """One line naming the problem with a file, without the file name the caller prints.
+
+    A message that starts with ``file`` (as readers' messages do) loses that prefix.
+    """
+    problem = getattr(error, "problem", None)
+    if problem:
+        return one_line(problem)
+    if isinstance(error, OSError):
+        return one_line(error.strerror or str(error))
+    if isinstance(error, MarkingError):
+        message = one_line(str(error))
+        if file is not None:
+            for shown in dict.fromkeys((file, display_path(file))):
+                if message.startswith(f"{shown}: "):
+                    return message[len(shown) + 2 :] or message
+        return message
+    return one_line(f"unexpected {type(error).__name__}: {error}")
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as text for a one-line message (control characters escaped)."""
+    text = os.fspath(path)
+    return text if text.isprintable() else repr(text)[1:-1]

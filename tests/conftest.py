@@ -39,7 +39,7 @@ EXIF_DATETIME = "2024:05:06 07:08:09"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "needs_watermark: exercises the real watermark in marking.image_watermark "
+        "needs_watermark: exercises the real watermark in marking.watermark.image "
         "(fails, rather than skips, while it is not implemented)",
     )
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from marking.aigc_label import AigcLabel
-from marking.image_tags import tag_image_bytes
-from marking.xmp import build_xmp
+from marking.tags.aigc_label import AigcLabel
+from marking.tags.image_tags import tag_image_bytes
+from marking.tags.xmp import build_xmp
 
 LABEL = AigcLabel.create("fuzz-producer", produce_id="seed-0001")
 XMP = build_xmp(LABEL, padding=64)
@@ -116,8 +116,8 @@ def media_seed(suffix: str, workdir: Path) -> bytes:
 
 def c2pa_seed(workdir: Path) -> bytes:
     """A small JPEG signed with a throwaway test CA."""
-    from marking.c2pa_manifest import ManifestInfo, sign_file
-    from marking.test_ca import make_test_ca
+    from marking.tags.c2pa import ManifestInfo, sign_file
+    from marking.tags.test_ca import make_test_ca
 
     ca = make_test_ca(workdir / "ca")
     src = workdir / "c2pa-src.jpg"

@@ -7,14 +7,14 @@ import re
 
 import pytest
 
-from marking.aigc_label import (
+from marking.errors import InputError, UsageError
+from marking.tags.aigc_label import (
     AigcLabel,
     LabelFormatError,
     is_provider_code,
     validate_provider_code,
 )
-from marking.errors import InputError, UsageError
-from marking.xmp import (
+from marking.tags.xmp import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     TRAINED_ALGORITHMIC_MEDIA,
     XPACKET_ID,

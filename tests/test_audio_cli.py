@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from marking.image_io import embed_file
+from marking.files.image import embed_file
 from tests.audio_clips import clip
 from tests.test_audio_io import MP3_DAMAGE, damaged_mp3
 from tests.test_cli import assert_one_error_line, run_cli, sha256

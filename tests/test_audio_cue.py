@@ -1,4 +1,4 @@
-"""The audible label (marking.audio_cue): Morse timing, placement, mixing, speech, files."""
+"""The audible label (marking.labels.audio_cue): Morse timing, placement, mixing, speech, files."""
 
 from __future__ import annotations
 
@@ -13,18 +13,6 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marking.audio_cue import (
-    MORSE_AI,
-    MORSE_AI_TIMING,
-    CuePlacement,
-    CueSettings,
-    CueWriter,
-    add_cue,
-    label_audio_file,
-    morse_cue,
-    morse_timing,
-    speech_cue,
-)
 from marking.errors import (
     InputError,
     InputTooSmallError,
@@ -32,7 +20,19 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
-from marking.morse_reader import detect_morse, detect_morse_file
+from marking.files.audio import detect_morse_file, label_audio_file
+from marking.labels.audio_cue import (
+    MORSE_AI,
+    MORSE_AI_TIMING,
+    CuePlacement,
+    CueSettings,
+    CueWriter,
+    add_cue,
+    morse_cue,
+    morse_timing,
+    speech_cue,
+)
+from marking.labels.morse_reader import detect_morse
 
 AI_PRINTED = "\u00b7\u2212 \u00b7\u00b7"  # dot dash, dot dot
 EXPECTED_ON_UNITS = (1, 3, 1, 1)

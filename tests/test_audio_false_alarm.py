@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from marking.audio_watermark import FALSE_ALARM_LIMIT, detect_audio, embed_audio
+from marking.watermark.audio import FALSE_ALARM_LIMIT, detect_audio, embed_audio
 from tests.audio_clips import CLIP_KINDS, clip, with_channels
 
 UNMARKED_TRIALS = 240

@@ -1,4 +1,4 @@
-"""Reading and writing audio files (marking.audio_io): probing, blocks, atomic writes, memory."""
+"""Reading and writing audio files (marking.media.audio): probing, blocks, atomic writes, memory."""
 
 from __future__ import annotations
 
@@ -17,8 +17,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from marking.audio_cue import CueSettings, label_audio_file
-from marking.audio_io import (
+from marking.cli import main as cli_main
+from marking.errors import (
+    InputError,
+    InputTooLargeError,
+    UnsupportedInputError,
+    UsageError,
+)
+from marking.files.audio import label_audio_file
+from marking.labels.audio_cue import CueSettings
+from marking.labels.morse_reader import detect_morse
+from marking.media.audio import (
     AudioInfo,
     AudioWriter,
     DamagedAudioError,
@@ -30,14 +39,6 @@ from marking.audio_io import (
     read_blocks,
     salvage_blocks,
 )
-from marking.cli import main as cli_main
-from marking.errors import (
-    InputError,
-    InputTooLargeError,
-    UnsupportedInputError,
-    UsageError,
-)
-from marking.morse_reader import detect_morse
 from tests.audio_clips import music_like
 from tests.bad_inputs import mp3_without_length_tag, noise_inside, with_id3_tag
 from tests.test_cli import run_cli
@@ -491,7 +492,7 @@ DAMAGED = [
 
 def marked_with_noise_inside(case: Damaged, directory: Path) -> Path:
     """Mark a music clip with the real embedder, then insert noise in the middle."""
-    from marking.audio_watermark_io import embed_audio_file
+    from marking.files.audio import embed_audio_file
 
     suffix = case.fmt.lower()
     plain, marked = directory / f"plain.{suffix}", directory / f"marked.{suffix}"
@@ -510,8 +511,8 @@ def test_readers_salvage_noise_in_the_middle_writers_refuse_it(
     """Issue 15 item 6: 4 KB of noise mid-file made libsndfile stop ("flac decoder lost
     sync") and detect and verify refuse the file. They now read it again with FFmpeg, which
     resyncs, and find the mark with a note; embed still refuses damage."""
-    from marking.audio_watermark_io import detect_audio_file, embed_audio_file
-    from marking.verify import verify_file
+    from marking.files.audio import detect_audio_file, embed_audio_file
+    from marking.pipeline.verify import verify_file
 
     damaged = marked_with_noise_inside(case, tmp_path)
     with pytest.raises(DamagedAudioError):  # the premise: libsndfile stops in it
@@ -546,7 +547,7 @@ def test_readers_salvage_noise_in_the_middle_writers_refuse_it(
 
 def test_too_little_decodes_to_salvage_keeps_the_error(tmp_path: Path) -> None:
     """When what FFmpeg decodes is under the detector's second, the damage is the answer."""
-    from marking.audio_watermark_io import detect_audio_file
+    from marking.files.audio import detect_audio_file
 
     path = tmp_path / "short.flac"
     tone_file(path, rate=16000, seconds=3.0, channels=1)
@@ -629,8 +630,8 @@ def test_every_mpeg_version_is_recognised(
 ) -> None:
     """Issue 15 item 9: MPEG-2.5 MP3 (8-12 kHz, sync FF E3) was "not a supported image,
     audio or video file" to every verb but tag, though libsndfile reads and writes it."""
-    from marking.av_tags import detect_format
-    from marking.content_sniffing import AUDIO, media_kind
+    from marking.media.sniffing import AUDIO, media_kind
+    from marking.tags.containers import detect_format
 
     path = tmp_path / "tone.mp3"
     tone_file(path, rate=rate, seconds=0.5, channels=channels)
@@ -667,7 +668,7 @@ def test_every_mpeg_version_is_recognised(
     ],
 )
 def test_is_mpeg_audio(head: bytes, mpeg: bool) -> None:
-    from marking.content_sniffing import is_mpeg_audio
+    from marking.media.sniffing import is_mpeg_audio
 
     assert is_mpeg_audio(head) is mpeg
 
@@ -682,8 +683,8 @@ def test_mpeg_2_and_2_5_mp3_through_every_verb(
 ) -> None:
     """embed, detect, verify and tag on MPEG-2.5 and MPEG-2 MP3. At 8 kHz the mark's band
     (300 Hz - 6.3 kHz) is cut at 3.6 kHz, 66 of its 120 bins: still found plainly."""
-    from marking.audio_watermark_io import detect_audio_file
-    from marking.av_tags import read_media_label
+    from marking.files.audio import detect_audio_file
+    from marking.tags.containers import read_media_label
 
     source = tmp_path / "plain.mp3"
     sound = music_like(8.0, rate, seed=4)[:, :channels]

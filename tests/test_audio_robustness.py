@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marking.audio_watermark import FALSE_ALARM_LIMIT, detect_audio, embed_audio
+from marking.watermark.audio import FALSE_ALARM_LIMIT, detect_audio, embed_audio
 from tests.audio_attacks import ATTACKS, GOAL_ATTACKS, MIN_CLIP_SECONDS, segmental_snr
 from tests.audio_clips import clip
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
-from marking.audio_watermark import (
+from marking.watermark.audio import (
     FALSE_ALARM_LIMIT,
     PERIOD,
     AudioDetection,

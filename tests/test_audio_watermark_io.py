@@ -18,8 +18,6 @@ import pytest
 import soundfile as sf
 
 import marking
-from marking.audio_watermark import FRAMES_PER_SECOND, PERIOD, detect_audio, embed_audio
-from marking.audio_watermark_io import detect_audio_file, embed_audio_file
 from marking.errors import (
     InputError,
     InputTooSmallError,
@@ -27,6 +25,8 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
+from marking.files.audio import detect_audio_file, embed_audio_file
+from marking.watermark.audio import FRAMES_PER_SECOND, PERIOD, detect_audio, embed_audio
 from tests.audio_attacks import segmental_snr
 from tests.audio_clips import clip
 
@@ -132,7 +132,7 @@ def test_streamed_file_equals_the_whole_signal_embedding(tmp_path: Path) -> None
 def test_cue_and_watermark_in_one_pass(tmp_path: Path, places: tuple[str, ...]) -> None:
     """The cue goes in first and the watermark covers it: the same samples as adding the cue
     to the whole signal and marking that, for any block size."""
-    from marking.audio_cue import CueSettings, add_cue
+    from marking.labels.audio_cue import CueSettings, add_cue
 
     original = np.array(clip("speech", SECONDS, 48000))
     source = write(tmp_path / "in.wav", original, 48000, "WAV", "FLOAT")

@@ -25,9 +25,9 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from PIL import Image
 
-from marking.aigc_label import AigcLabel
-from marking.av_tags import SUPPORTED, detect_format, read_media_label, tag_media
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.tags.aigc_label import AigcLabel
+from marking.tags.containers import SUPPORTED, detect_format, read_media_label, tag_media
 
 RATE = 48000
 TITLE, ARTIST = "Test Title", "Test Artist"
@@ -154,7 +154,7 @@ def _riff_chunks(path: Path) -> list[tuple[bytes, bytes]]:
 
 
 def _independent_entries(path: Path, fmt: str) -> list[str]:
-    """Every AIGC entry of the file, read without marking.av_tags."""
+    """Every AIGC entry of the file, read without marking.tags.containers."""
     if fmt == "wav":
         return [body.decode() for name, body in _riff_chunks(path) if name == b"AIGC"]
     if fmt == "mp3":

@@ -314,9 +314,9 @@ def test_representative_cases_as_subprocesses(corpus: list[Case], tmp_path: Path
 @pytest.fixture(scope="module")
 def signed_jpeg(corpus: list[Case], tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The corpus JPEG with a GB 45438 label and a C2PA manifest signed by a test CA."""
-    from marking.aigc_label import AigcLabel
-    from marking.tagging import Signing, tag_file
-    from marking.test_ca import make_test_ca
+    from marking.tags.aigc_label import AigcLabel
+    from marking.tags.tagging import Signing, tag_file
+    from marking.tags.test_ca import make_test_ca
 
     folder = tmp_path_factory.mktemp("signed")
     ca = make_test_ca(folder / "ca")
@@ -389,9 +389,9 @@ class SignedSet:
 def damaged_c2pa_set(corpus: list[Case], tmp_path_factory: pytest.TempPathFactory) -> SignedSet:
     """Every C2PA format marked (watermark, label, manifest signed by a test CA; M4A, which
     has no watermark, tagged and signed), then damaged in :func:`damaged_c2pa`'s ways."""
-    from marking.aigc_label import AigcLabel
-    from marking.tagging import Signing, tag_file
-    from marking.test_ca import make_test_ca
+    from marking.tags.aigc_label import AigcLabel
+    from marking.tags.tagging import Signing, tag_file
+    from marking.tags.test_ca import make_test_ca
 
     folder = tmp_path_factory.mktemp("c2pa-damaged")
     ca = make_test_ca(folder / "ca")
@@ -535,14 +535,14 @@ def test_a_damaged_c2pa_manifest_in_verify_alone(fmt: str, damaged_c2pa_set: Sig
 def _check_output(path: Path, signed: SignedSet, produce_id: str | None) -> list[str]:
     """An output made from a damaged file must be whole: a valid manifest (its hash covers
     every byte) carrying the label the file's metadata carries."""
-    from marking.c2pa_manifest import read_manifest
-    from marking.verify import Verification, _read_metadata
+    from marking.pipeline.verify import Verification, _read_metadata
+    from marking.tags.c2pa import read_manifest
 
     report = read_manifest(path, trust_anchors_pem=signed.ca.root_cert.read_bytes())
     problems = []
     if report.state != "valid":
         problems.append(f"output manifest {report.state}: {report.reason}")
-    from marking.content_sniffing import media_kind
+    from marking.media.sniffing import media_kind
 
     kind = media_kind(path)
     found = Verification(file=str(path), kind=kind)
@@ -957,8 +957,8 @@ def test_oversized_png_text_is_left_out_by_readers_and_refused_by_writers(
     """detect and verify read the picture, its label and its watermark without the chunk the
     decoder refuses (verify says what it left out); embed refuses on one line, since its copy
     would lose the chunk."""
-    from marking.image_io import detect_file
-    from marking.verify import verify_file
+    from marking.files.image import detect_file
+    from marking.pipeline.verify import verify_file
 
     chunk, before = OVERSIZED_PNG_CHUNKS[name]
     path = tmp_path / f"{name}.png"
@@ -981,8 +981,8 @@ def test_oversized_png_text_is_left_out_by_readers_and_refused_by_writers(
 def test_large_exif_and_xmp_are_read(fmt: str, labeled_marked_png: bytes, tmp_path: Path) -> None:
     """Several megabytes of EXIF (and of XMP) in the other places pictures keep them:
     every reader and writer takes them."""
-    from marking.image_io import detect_file
-    from marking.verify import verify_file
+    from marking.files.image import detect_file
+    from marking.pipeline.verify import verify_file
 
     source = tmp_path / "source.png"
     source.write_bytes(labeled_marked_png)
@@ -1086,8 +1086,8 @@ def test_deeply_nested_xmp_is_malformed_not_a_crash(
 ) -> None:
     """200,000 nested XMP elements: verify reads the picture (no label in such a packet), tag
     replaces the packet as it does any malformed one."""
-    from marking.image_tags import read_image_tags
-    from marking.verify import verify_file
+    from marking.pipeline.verify import verify_file
+    from marking.tags.image_tags import read_image_tags
 
     nested = (
         b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '

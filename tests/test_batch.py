@@ -1,4 +1,4 @@
-"""marking.batch in this process: collecting inputs, mirroring outputs, resume, clean-up.
+"""marking.pipeline.batch in this process: collecting inputs, mirroring outputs, resume, clean-up.
 
 The command line runs on top of these (tests/test_batch_cli.py); here each rule is checked on
 its own, on real small files.
@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from marking.batch import (
+from marking.errors import UsageError
+from marking.pipeline.batch import (
     FAILED,
     MARKED,
     SKIPPED,
@@ -30,8 +31,7 @@ from marking.batch import (
     remove_temporaries,
     run,
 )
-from marking.errors import UsageError
-from marking.pipeline import MarkConfig
+from marking.pipeline.mark import MarkConfig
 from tests.conftest import make_natural_image
 
 PRODUCER = "ExampleAI"

@@ -26,10 +26,10 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from marking.image_tags import read_image_tags
-from marking.pipeline import content_id
-from marking.test_ca import TestCA, make_test_ca
-from marking.verify import payload_for_label
+from marking.pipeline.mark import content_id
+from marking.pipeline.verify import payload_for_label
+from marking.tags.image_tags import read_image_tags
+from marking.tags.test_ca import TestCA, make_test_ca
 from tests.audio_clips import clip
 from tests.conftest import make_natural_image
 from tests.test_batch import MARK_RECORD_FIELDS

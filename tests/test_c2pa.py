@@ -14,7 +14,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from marking.c2pa_manifest import (
+from marking.errors import UnsupportedInputError, UsageError
+from marking.tags.c2pa import (
     AIGC_ASSERTION_LABEL,
     DISCLOSURE_ASSERTION_LABEL,
     SOFT_BINDING_ALG,
@@ -25,8 +26,7 @@ from marking.c2pa_manifest import (
     read_manifest,
     sign_file,
 )
-from marking.errors import UnsupportedInputError, UsageError
-from marking.test_ca import TestCA, main, make_root, make_test_ca
+from marking.tags.test_ca import TestCA, main, make_root, make_test_ca
 from tests.conftest import make_natural_image
 from tests.tsa_server import TimeStampAuthority, start_tsa
 
@@ -380,7 +380,7 @@ def _claim_thumbnail(path: Path) -> str | None:
 
     import c2pa
 
-    from marking.c2pa_manifest import _MIME_TYPES
+    from marking.tags.c2pa import _MIME_TYPES
 
     with path.open("rb") as stream, c2pa.Reader(_MIME_TYPES[path.suffix], stream) as reader:
         store = json.loads(reader.json())

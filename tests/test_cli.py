@@ -1,7 +1,7 @@
 """The ``aigc-mark`` command line, run as a user would: ``python -m marking ...``.
 
 Tests marked ``needs_watermark`` embed or detect for real and fail until
-marking.image_watermark is implemented; the others check parsing, errors and exit codes.
+marking.watermark.image is implemented; the others check parsing, errors and exit codes.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def test_version() -> None:
 def test_startup_imports_nothing_heavy(statement: str) -> None:
     check = (
         f"import sys; {statement}; "
-        "heavy = [m for m in ('numpy', 'numba', 'PIL', 'scipy', 'marking.image_io') "
+        "heavy = [m for m in ('numpy', 'numba', 'PIL', 'scipy', 'marking.media.image') "
         "if m in sys.modules]; print(heavy)"
     )
     result = subprocess.run(
@@ -124,8 +124,8 @@ def test_startup_imports_nothing_heavy(statement: str) -> None:
 
 
 def test_lazy_public_api() -> None:
-    from marking.image_io import embed_file
-    from marking.keys import DEFAULT_KEY, Key
+    from marking.files.image import embed_file
+    from marking.scheme.keys import DEFAULT_KEY, Key
 
     assert marking.embed_file is embed_file
     assert marking.Key is Key
@@ -241,12 +241,12 @@ def test_key_never_printed_on_errors(
 def test_unexpected_exception_is_one_line_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import marking.image_io
+    import marking.media.image
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"internal failure\nsecond line with {SECRET_KEY}")
 
-    monkeypatch.setattr(marking.image_io, "embed_file", broken)
+    monkeypatch.setattr(marking.files.image, "embed_file", broken)
     monkeypatch.delenv("AIGC_MARK_DEBUG", raising=False)
     code = cli_main.main(["embed", "x.png", "-o", str(tmp_path / "y.png"), "--key", SECRET_KEY])
     captured = capsys.readouterr()
@@ -264,12 +264,12 @@ def test_unexpected_exception_is_one_line_exit_3(
 def test_interrupt_exits_130_without_output(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import marking.image_io
+    import marking.media.image
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(marking.image_io, "embed_file", interrupted)
+    monkeypatch.setattr(marking.files.image, "embed_file", interrupted)
     assert cli_main.main(["embed", "x.png", "-o", str(tmp_path / "y.png")]) == 130
     assert capsys.readouterr().out == ""
 
@@ -277,9 +277,9 @@ def test_interrupt_exits_130_without_output(
 def test_detect_batch_continues_past_failures(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import marking.image_io
+    import marking.media.image
     from marking.errors import InputError
-    from marking.image_watermark import ImageDetection
+    from marking.watermark.image import ImageDetection
 
     def fake_detect(path: str, **kwargs: object) -> ImageDetection:
         if path == "bad.png":
@@ -290,7 +290,7 @@ def test_detect_batch_continues_past_failures(
             raise ValueError("decoder exploded")
         return ImageDetection(path == "marked.png", "ab" * 8, 1e-9, 12.0, {"scale": 1.0})
 
-    monkeypatch.setattr(marking.image_io, "detect_file", fake_detect)
+    monkeypatch.setattr(marking.files.image, "detect_file", fake_detect)
     files = ["marked.png", "bad.png", "plain.png", "crash.png"]
     assert cli_main.main(["detect", *files]) == 3
     captured = capsys.readouterr()

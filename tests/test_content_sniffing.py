@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from marking.content_sniffing import media_kind
 from marking.errors import InputError
+from marking.media.sniffing import media_kind
 
 
 def test_an_unreadable_container_is_named_once_with_the_reason(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The false-alarm bench (bench/false_alarms.py) counts and judges what it measures correctly.
 
 The bench runs for half an hour, so its parts are checked here on small inputs: the CRC-24
-written as an affine map agrees with :mod:`marking.payload` and counts matched check bits
+written as an affine map agrees with :mod:`marking.scheme.payload` and counts matched check bits
 exactly; the wrapped decoder records one count per decode attempt without changing the
 result; the verdict flags a detection, an optimistic p-value and a check-bit rate off from
 2^-k, and passes honest figures; a corpus picture of every class is made; and a few thousand
@@ -22,7 +22,7 @@ if str(BENCH_DIR) not in sys.path:  # the bench scripts import each other by bar
 
 import false_alarms as fa  # noqa: E402
 
-from marking.payload import (  # noqa: E402
+from marking.scheme.payload import (  # noqa: E402
     CHECK_BITS,
     PAYLOAD_BITS,
     bytes_to_bits,

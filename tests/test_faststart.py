@@ -15,11 +15,11 @@ import av
 import pytest
 
 from marking import EncoderSettings, MarkConfig, mark_file
-from marking.c2pa_manifest import read_manifest
 from marking.cli import main as cli_main
-from marking.tagging import Signing
-from marking.test_ca import TestCA, make_test_ca
-from marking.video_watermark_io import embed_video_file
+from marking.files.video import embed_video_file
+from marking.tags.c2pa import read_manifest
+from marking.tags.tagging import Signing
+from marking.tags.test_ca import TestCA, make_test_ca
 from tests.test_video_io import write_clip
 
 KEY = "faststart-test-key"
@@ -104,7 +104,7 @@ def test_watermarked_video_has_its_index_first(
 
 def test_moving_the_index_changes_no_packet(clips: dict[str, Path], tmp_path: Path) -> None:
     """The faststart pass (which reads the output back while writing it) moves bytes only."""
-    from marking import video_io
+    from marking.media import video as video_io
 
     settings = EncoderSettings(preset="ultrafast", extra_options={"threads": "1"})
     fast, late = tmp_path / "fast.mp4", tmp_path / "late.mp4"

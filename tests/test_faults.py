@@ -451,7 +451,7 @@ def test_a_read_only_outdir_fails_every_file_on_one_line(
 def test_a_read_only_subdirectory_fails_only_the_files_mirrored_into_it(
     unprivileged: Unprivileged, open_tree: Path
 ) -> None:
-    from marking.image_tags import read_image_tags
+    from marking.tags.image_tags import read_image_tags
 
     source = open_tree / "in"
     names = ["a.jpg", "b.jpg", "sub/c.jpg", "sub/deeper/d.jpg", "other/e.jpg"]

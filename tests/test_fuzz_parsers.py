@@ -27,12 +27,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from marking.aigc_label import FIELD_KEYS, LABEL_VALUES, AigcLabel, LabelFormatError
-from marking.av_tags import read_media_label
-from marking.c2pa_manifest import ManifestReport, read_manifest
 from marking.errors import InputError, InputTooLargeError, MarkingError, UsageError
-from marking.image_tags import read_xmp_bytes, sniff_format, tag_image_bytes
-from marking.payload import (
+from marking.scheme.payload import (
     CODED_BITS,
     PAYLOAD_BYTES,
     decode_payload,
@@ -40,7 +36,11 @@ from marking.payload import (
     parse_payload,
     parse_payload_option,
 )
-from marking.xmp import build_xmp, read_xmp_fields, source_type_uri, update_xmp
+from marking.tags.aigc_label import FIELD_KEYS, LABEL_VALUES, AigcLabel, LabelFormatError
+from marking.tags.c2pa import ManifestReport, read_manifest
+from marking.tags.containers import read_media_label
+from marking.tags.image_tags import read_xmp_bytes, sniff_format, tag_image_bytes
+from marking.tags.xmp import build_xmp, read_xmp_fields, source_type_uri, update_xmp
 from tests import fuzz_seeds
 
 _COMMON = {

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from marking.image_watermark import ImageDetection, detect_image, embed_image
+from marking.watermark.image import ImageDetection, detect_image, embed_image
 from tests.conftest import natural_pixels
 from tests.sample_photos import SAMPLE_PHOTOS, load_sample
 

@@ -1,4 +1,4 @@
-"""Reading, validating and writing image files (marking.image_io, marking.atomic).
+"""Reading, validating and writing image files (marking.media.image, marking.media.atomic).
 
 Metadata and mode tests pass images straight through ``write_image`` and need no
 watermark; tests marked ``needs_watermark`` call the real one and fail until it exists.
@@ -18,8 +18,6 @@ import pytest
 from PIL import Image, ImageFile, JpegImagePlugin
 from PIL.PngImagePlugin import PngInfo
 
-from marking import image_watermark
-from marking.atomic import atomic_write, check_output_path
 from marking.errors import (
     InputError,
     InputTooLargeError,
@@ -28,16 +26,17 @@ from marking.errors import (
     UnsupportedInputError,
     UsageError,
 )
-from marking.image_io import (
+from marking.files.image import detect_file, embed_file
+from marking.media.atomic import atomic_write, check_output_path
+from marking.media.image import (
     DEFAULT_MAX_PIXELS,
     ImageInfo,
-    detect_file,
-    embed_file,
     output_format,
     read_image,
     write_image,
 )
-from marking.image_watermark import MIN_SIDE
+from marking.watermark import image as image_watermark
+from marking.watermark.image import MIN_SIDE
 from tests.conftest import EXIF_ARTIST, EXIF_DATETIME, make_exif, make_natural_image
 
 ImageFileFactory = Callable[..., Path]

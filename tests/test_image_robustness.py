@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from marking.image_watermark import detect_image, embed_image, luma_psnr
+from marking.watermark.image import detect_image, embed_image, luma_psnr
 from tests.attacks import IMAGE_ATTACKS
 from tests.sample_photos import SAMPLE_PHOTOS, SAMPLES, load_sample
 

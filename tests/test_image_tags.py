@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from marking.aigc_label import AigcLabel
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
-from marking.image_tags import (
+from marking.tags.aigc_label import AigcLabel
+from marking.tags.image_tags import (
     JPEG_MAX_XMP,
     read_image_tags,
     read_xmp_bytes,
     tag_image,
     tag_image_bytes,
 )
-from marking.xmp import ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA, build_xmp
+from marking.tags.xmp import ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA, build_xmp
 from tests.conftest import EXIF_ARTIST, XMP_PACKET, make_exif, make_natural_image
 
 EXIFTOOL_CONFIG = Path(__file__).parent / "data" / "exiftool-tc260.config"

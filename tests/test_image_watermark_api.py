@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from marking.errors import InputTooSmallError, UnsupportedInputError
-from marking.image_watermark import (
+from marking.scheme.keys import Key
+from marking.watermark.image import (
     MIN_DETECT_SIDE,
     MIN_SIDE,
     ImageDetection,
@@ -19,7 +20,6 @@ from marking.image_watermark import (
     embed_image,
     luma_psnr,
 )
-from marking.keys import Key
 
 pytestmark = pytest.mark.needs_watermark
 

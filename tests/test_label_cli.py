@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from marking.content_sniffing import AUDIO, IMAGE, VIDEO, media_kind
 from marking.errors import InputError, UnsupportedInputError
+from marking.media.sniffing import AUDIO, IMAGE, VIDEO, media_kind
 from tests.sample_photos import SAMPLES
 from tests.test_cli import assert_one_error_line, run_cli, sha256
 
@@ -138,7 +138,7 @@ def test_label_bad_input_exits_3(tmp_path: Path) -> None:
 
 
 def test_label_recording_from_command_line(tmp_path: Path) -> None:
-    from marking.morse_reader import detect_morse_file
+    from marking.labels.morse_reader import detect_morse_file
 
     source = tmp_path / "speech.wav"
     rng = np.random.default_rng(0)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from marking.audio_cue import CueSettings
 from marking.errors import UsageError
-from marking.mark_config import config_from, default_config_text, load_config, parse_config
-from marking.pipeline import DEFAULT_STEPS, MarkConfig
-from marking.tagging import Signing
-from marking.video_io import EncoderSettings
-from marking.video_label import VideoLabelSettings
-from marking.visible_label import LabelStyle
+from marking.labels.audio_cue import CueSettings
+from marking.labels.video_label import VideoLabelSettings
+from marking.labels.visible import LabelStyle
+from marking.media.video import EncoderSettings
+from marking.pipeline.config import config_from, default_config_text, load_config, parse_config
+from marking.pipeline.mark import DEFAULT_STEPS, MarkConfig
+from marking.tags.tagging import Signing
 from tests.test_cli import assert_one_error_line, run_cli
 
 PRODUCER = "ExampleAI"

@@ -149,7 +149,7 @@ def test_open_regular_refuses_a_fifo_swapped_in_after_the_check(
 ) -> None:
     """The stat said regular file, the open found a FIFO: refused, without blocking (the FIFO
     is also held open for writing here, so a blocking open could not hang the test run)."""
-    from marking.atomic import open_regular
+    from marking.media.atomic import open_regular
 
     fifo = make_node(tmp_path / "swapped.jpg", "fifo")
     writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)

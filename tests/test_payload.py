@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marking.kernels.viterbi import viterbi_decode
-from marking.payload import (
+from marking.scheme.payload import (
     CHECK_MASK,
     CODED_BITS,
     INFO_BITS,

@@ -19,11 +19,11 @@ from PIL import Image
 
 import marking
 from marking import CueSettings, EncoderSettings, MarkConfig
-from marking.audio_cue import add_cue
-from marking.content_sniffing import FORMATS, media_kind
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
-from marking.pipeline import content_id
-from marking.verify import payload_for_label
+from marking.labels.audio_cue import add_cue
+from marking.media.sniffing import FORMATS, media_kind
+from marking.pipeline.mark import content_id
+from marking.pipeline.verify import payload_for_label
 from tests.audio_clips import clip
 from tests.conftest import make_natural_image
 from tests.video_clips import clip_path
@@ -156,15 +156,15 @@ class WorkStarted(Exception):
 @pytest.fixture
 def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make hashing, the label and the watermark steps, and tagging raise WorkStarted."""
-    import marking.pipeline
-    import marking.tagging
+    import marking.pipeline.mark
+    import marking.tags.tagging
 
     def started(*args: object, **kwargs: object) -> None:
         raise WorkStarted
 
     for name in ("content_id", "_mark_image_file", "_mark_audio_file", "_mark_video_file"):
-        monkeypatch.setattr(marking.pipeline, name, started)
-    monkeypatch.setattr(marking.tagging, "tag_file", started)
+        monkeypatch.setattr(marking.pipeline.mark, name, started)
+    monkeypatch.setattr(marking.tags.tagging, "tag_file", started)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +193,8 @@ def odd_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def signing(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from marking.tagging import Signing
-    from marking.test_ca import make_test_ca
+    from marking.tags.tagging import Signing
+    from marking.tags.test_ca import make_test_ca
 
     ca = make_test_ca(tmp_path_factory.mktemp("ca"))
     return Signing(ca.chain, ca.key)
@@ -521,7 +521,7 @@ def test_every_command_takes_mp4_and_mov_with_extra_tracks(
 
 
 def _format_sample(name: str, folder: Path) -> Path:
-    """A small file of the format table's ``name`` (see marking.content_sniffing.FORMATS)."""
+    """A small file of the format table's ``name`` (see marking.media.sniffing.FORMATS)."""
     import av
 
     from tests.test_video_io import write_clip
@@ -576,7 +576,7 @@ def _format_sample(name: str, folder: Path) -> Path:
 
 
 def _sniffed(path: Path) -> str | None:
-    from marking.content_sniffing import format_of_head
+    from marking.media.sniffing import format_of_head
 
     with path.open("rb") as stream:
         found = format_of_head(stream.read(64))
@@ -598,7 +598,7 @@ def test_every_command_takes_the_same_formats(
     name says (and verify reads the watermark of the outputs), or every command refuses it
     with the same line. A format without a place for the label (AIFF, CAF, Wave64, RF64)
     is refused by tag and mark's metadata step with the same line, and verify says so."""
-    from marking.content_sniffing import label_refusal
+    from marking.media.sniffing import label_refusal
 
     fmt = next(fmt for fmt in FORMATS if fmt.name == name)
     monkeypatch.setenv("AIGC_MARK_KEY", KEY)

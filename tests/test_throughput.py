@@ -11,9 +11,7 @@ import math
 
 import numpy as np
 
-from marking.audio_watermark import detect_audio, embed_audio
-from marking.image_watermark import detect_image, embed_image
-from marking.throughput import (
+from marking.pipeline.throughput import (
     AUDIO_RATE,
     KEY,
     PAYLOAD,
@@ -21,6 +19,8 @@ from marking.throughput import (
     synthetic_sound,
     table,
 )
+from marking.watermark.audio import detect_audio, embed_audio
+from marking.watermark.image import detect_image, embed_image
 from tests.test_cli import run_cli
 
 
@@ -63,7 +63,7 @@ def test_bench_command_reports_every_operation() -> None:
 
 
 def test_bench_table_lines_up() -> None:
-    from marking.throughput import Measurement
+    from marking.pipeline.throughput import Measurement
 
     text = table(
         [

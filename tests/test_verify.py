@@ -12,13 +12,13 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from marking.aigc_label import AigcLabel
-from marking.audio_watermark_io import embed_audio_file
 from marking.errors import UsageError
-from marking.image_io import embed_file
-from marking.tagging import Signing, tag_file
-from marking.test_ca import TestCA, make_test_ca
-from marking.verify import payload_for_label, verify_file
+from marking.files.audio import embed_audio_file
+from marking.files.image import embed_file
+from marking.pipeline.verify import payload_for_label, verify_file
+from marking.tags.aigc_label import AigcLabel
+from marking.tags.tagging import Signing, tag_file
+from marking.tags.test_ca import TestCA, make_test_ca
 from tests.audio_clips import clip
 from tests.sample_photos import SAMPLES
 from tests.test_cli import assert_one_error_line, run_cli
@@ -211,8 +211,8 @@ def test_audio_label_copied_onto_another_recording_is_a_mismatch(
 def test_video_label_copied_onto_another_clip_is_a_mismatch(tmp_path: Path) -> None:
     """The whole marking of one clip, then its metadata label put on another marked clip:
     verify reports the disagreement (the label was copied, or tampered with)."""
-    from marking.pipeline import MarkConfig, mark_file
-    from marking.video_io import EncoderSettings
+    from marking.media.video import EncoderSettings
+    from marking.pipeline.mark import MarkConfig, mark_file
     from tests.video_clips import clip_path
 
     config = MarkConfig(
@@ -285,8 +285,8 @@ def video_clip() -> Path:
 
 
 def test_video_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, video_clip: Path) -> None:
-    from marking.video_io import EncoderSettings
-    from marking.video_watermark_io import embed_video_file
+    from marking.files.video import embed_video_file
+    from marking.media.video import EncoderSettings
 
     payload = payload_for_label(PRODUCER, "job-v1")
     marked = tmp_path / "marked.mp4"
@@ -334,7 +334,7 @@ def test_video_every_mark_is_found_and_agrees(tmp_path: Path, ca: TestCA, video_
 
 
 def test_video_frames_and_sound_with_different_payloads_are_noted() -> None:
-    from marking.verify import Verification, _note_split_payloads
+    from marking.pipeline.verify import Verification, _note_split_payloads
 
     result = Verification(file="clip.mp4", kind="video")
     result.watermark = {
@@ -469,7 +469,7 @@ def _expiring_ca(directory: Path, seconds: float) -> TestCA:
     from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
-    from marking.test_ca import VALIDITY, _key_pem, _name, issue_leaf, make_root
+    from marking.tags.test_ca import VALIDITY, _key_pem, _name, issue_leaf, make_root
 
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
@@ -503,8 +503,8 @@ def _watermarked(directory: Path, fmt: str, payload: str) -> Path:
         sf.write(source, clip("speech", 8.0, 44100), 44100, subtype="PCM_16")
         embed_audio_file(source, target, key=KEY, payload=payload)
     else:
-        from marking.video_io import EncoderSettings
-        from marking.video_watermark_io import embed_video_file
+        from marking.files.video import embed_video_file
+        from marking.media.video import EncoderSettings
         from tests.video_clips import clip_path
 
         embed_video_file(
@@ -700,8 +700,8 @@ def test_untrusted_signer_notes_are_one_line_whatever_the_name() -> None:
     """A signer's name comes from a certificate anyone can make: a newline in it is escaped,
     a certificate without a name is "(unnamed)", and a manifest untrusted for another reason
     than its signer (its time stamp) says that reason."""
-    from marking.source_types import TRAINED_ALGORITHMIC_MEDIA
-    from marking.verify import Verification, _conclude
+    from marking.pipeline.verify import Verification, _conclude
+    from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA
 
     payload = payload_for_label(PRODUCER, "job-n")
     for organization, reason, expected in [

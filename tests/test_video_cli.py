@@ -16,8 +16,8 @@ import pytest
 
 from marking.cli import ProgressBar
 from marking.cli.detect import DEFAULT_EVERY as CLI_DEFAULT_EVERY
-from marking.video_io import probe_video
-from marking.video_watermark_io import DEFAULT_EVERY
+from marking.files.video import DEFAULT_EVERY
+from marking.media.video import probe_video
 from tests.test_cli import assert_one_error_line, run_cli, sha256
 from tests.test_video_watermark_io import DETECT_FIELDS, EMBED_FIELDS, audio_packets
 from tests.video_clips import clip_path

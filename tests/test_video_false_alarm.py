@@ -4,7 +4,7 @@ Unmarked clips of every kind in :mod:`tests.video_clips` (the real *Big Buck Bun
 pan and a tripod shot over photos), at three frame shapes (640x360, 480x270 and portrait
 360x640) and two seeds (another start frame, another photo), 2 s each, are checked with the
 test key and with two random keys each: 54 detections, none may report a mark. Each clip is
-decoded once and every frame goes to one :class:`~marking.video_watermark.VideoDetector` per
+decoded once and every frame goes to one :class:`~marking.watermark.video.VideoDetector` per
 key. A marked clip read with wrong keys must not be detected either (while its own key finds
 it).
 
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marking.image_watermark import FALSE_ALARM_LIMIT
 from marking.kernels._config import single_threaded
-from marking.video_io import EncoderSettings, FrameInfo, frames, transcode
-from marking.video_watermark import VideoDetection, VideoDetector, VideoMarker
+from marking.media.video import EncoderSettings, FrameInfo, frames, transcode
+from marking.watermark.image import FALSE_ALARM_LIMIT
+from marking.watermark.video import VideoDetection, VideoDetector, VideoMarker
 from tests.video_clips import KINDS, clip_path
 
 KEY = "video-false-alarm-test-key"

@@ -21,7 +21,7 @@ from PIL import Image
 from scipy.signal import resample_poly
 
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
-from marking.video_io import (
+from marking.media.video import (
     AudioStreamInfo,
     EncoderSettings,
     FrameInfo,
@@ -1083,8 +1083,7 @@ def test_frames_can_skip_non_reference_frames() -> None:
 def test_odd_sizes_are_kept_by_embed_and_label(tmp_path: Path, suffix: str, pix_fmt: str) -> None:
     """A 257x263 video comes out 257x263 from embed and label (never cropped to even), in
     4:4:4 when x264 cannot keep 4:2:0 at that size (a note says so); the mark is found."""
-    from marking.video_label import label_video
-    from marking.video_watermark_io import detect_video_file, embed_video_file
+    from marking.files.video import detect_video_file, embed_video_file, label_video
 
     # x264 cannot write odd 4:2:0 either: MPEG-4 Part 2 makes the odd 4:2:0 inputs.
     codec = "mpeg4" if pix_fmt == "yuv420p" else "libx264"

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from marking.errors import InputError, UsageError
-from marking.video_io import EncoderSettings, FrameInfo, frames, probe_video
-from marking.video_label import (
+from marking.labels.video_label import (
     VideoLabelSettings,
     coded_box,
     label_video,
@@ -19,7 +18,8 @@ from marking.video_label import (
     prepare_label,
     rgb_to_ycbcr,
 )
-from marking.visible_label import LabelStyle, composite, layout_label, render_label
+from marking.labels.visible import LabelStyle, composite, layout_label, render_label
+from marking.media.video import EncoderSettings, FrameInfo, frames, probe_video
 from tests.test_video_io import digest, packets, write_clip
 
 FAST = EncoderSettings(preset="ultrafast")

@@ -2,8 +2,8 @@
 
 Three small but real-looking clips from :mod:`tests.video_clips` (the *Big Buck Bunny* excerpt
 at its own 25 fps, a slow pan across a photo and a tripod shot of another, at 30 fps; 640x360,
-5 s) are marked once per module through :func:`marking.video_io.transcode` (default encoder
-settings: libx264 CRF 18 preset medium), one :class:`~marking.video_watermark.VideoMarker` per
+5 s) are marked once per module through :func:`marking.media.video.transcode` (default encoder
+settings: libx264 CRF 18 preset medium), one :class:`~marking.watermark.video.VideoMarker` per
 clip at default strength. The callback measures, on each frame's luma before the encoder sees it:
 
 - the luma PSNR (issue 6: at least 42 dB on every frame);
@@ -16,7 +16,7 @@ clip at default strength. The callback measures, on each frame's luma before the
 
 Every attack of :data:`tests.video_attacks.ATTACKS` is then applied to each marked clip, and
 the frames of the attacked file, every one of them, are averaged by a
-:class:`~marking.video_watermark.VideoDetector`; it must report the exact payload with a
+:class:`~marking.watermark.video.VideoDetector`; it must report the exact payload with a
 false-alarm probability of at most 1e-6. So must any 3 s segment (three offsets per clip).
 
 The attacks are meant for 1080p and 720p sources, so two are adapted to these clips:
@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marking.image_watermark import FALSE_ALARM_LIMIT
 from marking.kernels._config import single_threaded
-from marking.video_io import EncoderSettings, FrameInfo, frames, transcode
-from marking.video_watermark import VideoDetection, VideoDetector, VideoMarker
+from marking.media.video import EncoderSettings, FrameInfo, frames, transcode
+from marking.watermark.image import FALSE_ALARM_LIMIT
+from marking.watermark.video import VideoDetection, VideoDetector, VideoMarker
 from tests.video_attacks import ATTACKS, VideoAttack, frame_rate, scale, segment_attacks
 from tests.video_clips import clip_path
 

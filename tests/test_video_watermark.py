@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from marking.errors import InputTooSmallError, UnsupportedInputError
-from marking.video_watermark import VideoDetector, VideoMarker, mark_frames
+from marking.watermark.video import VideoDetector, VideoMarker, mark_frames
 
 KEY = "video-watermark-test-key"
 PAYLOAD = "0123456789abcdef"

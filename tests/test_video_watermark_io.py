@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from marking.errors import InputError, InputTooSmallError, OutputError, UsageError
-from marking.video_io import EncoderSettings, frames, probe_video
-from marking.video_label import VideoLabelSettings
-from marking.video_watermark_io import DEFAULT_EVERY, detect_video_file, embed_video_file
+from marking.files.video import DEFAULT_EVERY, detect_video_file, embed_video_file
+from marking.labels.video_label import VideoLabelSettings
+from marking.media.video import EncoderSettings, frames, probe_video
 from tests.video_clips import clip_path
 
 KEY = "Video-Io-Secret-2291"

@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from marking.errors import UnsupportedInputError, UsageError
-from marking.image_watermark import detect_image, embed_image
-from marking.label_options import POSITIONS, PRESETS
-from marking.visible_label import (
+from marking.labels.options import POSITIONS, PRESETS
+from marking.labels.visible import (
     MIN_CONTRAST,
     LabelStyle,
     contrast_ratio,
@@ -22,6 +21,7 @@ from marking.visible_label import (
     render_label,
     worst_case_contrast,
 )
+from marking.watermark.image import detect_image, embed_image
 from tests.sample_photos import load_sample
 
 SIZES = [(256, 256), (1920, 1080), (1080, 1920), (640, 480), (333, 1001)]  # (width, height)
@@ -200,7 +200,7 @@ def test_label_then_watermark_keeps_both() -> None:
 def test_label_file_keeps_format_and_metadata(
     image_file: Callable[..., Path], srgb_icc: bytes, xmp_packet: bytes, kind: str
 ) -> None:
-    from marking.image_io import label_file
+    from marking.files.image import label_file
     from tests.test_image_io import assert_metadata, make_source
 
     source = make_source(image_file, kind, srgb_icc, xmp_packet)

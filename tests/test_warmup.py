@@ -24,7 +24,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from marking import batch, warmup
+from marking.pipeline import batch
+from marking.watermark import warmup
 from tests.audio_clips import clip
 from tests.conftest import make_natural_image
 from tests.test_cli import run_cli

@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from marking.aigc_label import AigcLabel
-from marking.av_tags import read_media_label, tag_media
 from marking.cli import main as cli_main
 from marking.errors import InputError
-from marking.verify import verify_file
+from marking.pipeline.verify import verify_file
+from marking.tags.aigc_label import AigcLabel
+from marking.tags.containers import read_media_label, tag_media
 from tests.audio_clips import music_like
 from tests.test_cli import run_cli
 
@@ -70,7 +70,7 @@ def riff(*chunks: bytes, size: int | None = None) -> bytes:
 
 
 def walk(data: bytes) -> dict[bytes, tuple[int, int]]:
-    """Chunk id -> (offset of its body, declared size), read without marking.av_tags."""
+    """Chunk id -> (offset of its body, declared size), read without marking.tags.containers."""
     found = {}
     position = 12
     while position + 8 <= len(data):
@@ -419,7 +419,7 @@ MANY_CHUNKS = 5000
 @pytest.fixture(scope="module")
 def marked(parts: Parts, tmp_path_factory: pytest.TempPathFactory) -> Parts:
     """``parts`` with other samples (music), watermarked (PAYLOAD) by the real embedder."""
-    from marking.audio_watermark_io import embed_audio_file
+    from marking.files.audio import embed_audio_file
 
     directory = tmp_path_factory.mktemp("wav-marked")
     plain, out = directory / "plain.wav", directory / "marked.wav"
@@ -484,8 +484,8 @@ def test_a_wav_with_5000_list_chunks_before_its_samples_is_read(
     """Issue 15 item 16: libsndfile keeps the chunks before 'data' in a header buffer it does
     not grow past 64 KiB, so it refuses this file although players play it. The readers open
     it through a view without the chunks past 32 KiB: every verb works."""
-    from marking.audio_io import probe_audio
-    from marking.audio_watermark_io import detect_audio_file
+    from marking.files.audio import detect_audio_file
+    from marking.media.audio import probe_audio
 
     source = tmp_path / "many-lists.wav"
     source.write_bytes(many_chunks(marked))
@@ -541,7 +541,7 @@ def test_a_wav_with_5000_list_chunks_before_its_samples_is_read(
 def test_other_chunks_libsndfile_cannot_take_in_are_left_out_too(
     marked: Parts, tmp_path: Path, chunks: list[bytes]
 ) -> None:
-    from marking.audio_watermark_io import detect_audio_file
+    from marking.files.audio import detect_audio_file
 
     source = tmp_path / "chunky.wav"
     source.write_bytes(riff(F(marked), *chunks, D(marked)))

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from marking.test_ca import issue_leaf, make_root
+from marking.tags.test_ca import issue_leaf, make_root
 
 _CONFIG = """\
 [ tsa ]

@@ -35,8 +35,8 @@ from scipy.signal import resample_poly
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from marking.keys import as_key  # noqa: E402
-from marking.payload import CODED_BITS, decode_payload, encode_payload  # noqa: E402
+from marking.scheme.keys import as_key  # noqa: E402
+from marking.scheme.payload import CODED_BITS, decode_payload, encode_payload  # noqa: E402
 
 FRAME_S = 0.020
 HOP_S = 0.010

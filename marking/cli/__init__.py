@@ -15,13 +15,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from marking.errors import UsageError
+from marking.errors import UsageError, describe_failure, one_line
 
 if TYPE_CHECKING:
-    from marking.keys import Key
+    from marking.scheme.keys import Key
 
 PROG = "aigc-mark"
-KEY_ENV_VAR = "AIGC_MARK_KEY"  # mirrors marking.keys.KEY_ENV_VAR without importing NumPy
+KEY_ENV_VAR = "AIGC_MARK_KEY"  # mirrors marking.files.key_file.KEY_ENV_VAR without importing NumPy
 DEBUG_ENV_VAR = "AIGC_MARK_DEBUG"
 
 
@@ -136,7 +136,7 @@ def whole_number(text: str) -> int:
 
 def resolve_key(args: argparse.Namespace) -> Key:
     """The key the options (or ``$AIGC_MARK_KEY``) ask for; problems become UsageError."""
-    from marking.keys import exposed_key_file, load_key
+    from marking.files.key_file import exposed_key_file, load_key
 
     if args.key_file is not None:
         exposed = exposed_key_file(args.key_file)
@@ -150,7 +150,7 @@ def resolve_key(args: argparse.Namespace) -> Key:
             "--key-file: no such file (the name given is not shown, in case it is a key)"
         ) from None
     except OSError as error:
-        from marking.atomic import display_path
+        from marking.media.atomic import display_path
 
         reason = error.strerror or str(error)  # the file exists: its name is a path, not a key
         raise UsageError(f"--key-file {display_path(args.key_file)}: {reason}") from None
@@ -177,11 +177,6 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def one_line(text: str) -> str:
-    """Collapse a message to one line."""
-    return " ".join(str(text).split()) or "unknown error"
-
-
 def print_notes(record: dict[str, Any], shown: str) -> None:
     """Print a file's notes (``record["notes"]``, and those of the steps in ``details``) to
     stderr, one line each: what changed on the way is never silent (a stream not copied)."""
@@ -195,7 +190,7 @@ def print_notes(record: dict[str, Any], shown: str) -> None:
 
 def print_error(message: str, secrets: Sequence[str] = ()) -> None:
     """``aigc-mark: error: <message>`` on stderr, one line (control characters escaped)."""
-    from marking.atomic import display_path
+    from marking.media.atomic import display_path
 
     print(f"{PROG}: error: {display_path(redact(one_line(message), secrets))}", file=sys.stderr)
 
@@ -215,30 +210,6 @@ def json_line(record: dict[str, Any]) -> str:
     return json.dumps(json_safe(record), ensure_ascii=False, allow_nan=False)
 
 
-def describe_failure(error: BaseException, file: str | None = None) -> str:
-    """One line naming the problem with a file, without the file name the caller prints.
-
-    A message that starts with ``file`` (as readers' messages do) loses that prefix.
-    """
-    problem = getattr(error, "problem", None)
-    if problem:
-        return one_line(problem)
-    if isinstance(error, OSError):
-        return one_line(error.strerror or str(error))
-    from marking.errors import MarkingError
-
-    if isinstance(error, MarkingError):
-        message = one_line(str(error))
-        if file is not None:
-            from marking.atomic import display_path
-
-            for shown in dict.fromkeys((file, display_path(file))):
-                if message.startswith(f"{shown}: "):
-                    return message[len(shown) + 2 :] or message
-        return message
-    return one_line(f"unexpected {type(error).__name__}: {error}")
-
-
 def watermark_kind(path: str) -> str:
     """``"image"``, ``"audio"`` or ``"video"``: which watermark a file takes, by its content.
 
@@ -248,9 +219,9 @@ def watermark_kind(path: str) -> str:
     """
     from pathlib import Path
 
-    from marking.atomic import input_file_problem
-    from marking.content_sniffing import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
     from marking.errors import MarkingError, UnsupportedInputError
+    from marking.media.atomic import input_file_problem
+    from marking.media.sniffing import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
 
     try:
         return media_kind(path)
@@ -275,7 +246,7 @@ class ProgressBar:
     def __init__(self, label: str, *, delay: float = 1.0, stream: Any = None) -> None:
         import time
 
-        from marking.atomic import display_path
+        from marking.media.atomic import display_path
 
         self.label = display_path(label)
         self.stream = stream if stream is not None else sys.stderr
@@ -323,7 +294,7 @@ def run_batch(
     ``--json``) and the batch goes on. Exit 3 if any file failed, else 0 if any file was
     found marked, else 1.
     """
-    from marking.atomic import display_path
+    from marking.media.atomic import display_path
 
     any_found = any_failed = False
     for file in args.inputs:

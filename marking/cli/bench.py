@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marking.throughput import machine_line, measure, table
+    from marking.pipeline.throughput import machine_line, measure, table
 
     def progress(step: str) -> None:
         if sys.stderr.isatty():

@@ -15,7 +15,7 @@ from marking.cli import (
     whole_number,
 )
 
-#: Mirrors marking.video_watermark_io.DEFAULT_EVERY without importing NumPy.
+#: Mirrors marking.files.video.DEFAULT_EVERY without importing NumPy.
 DEFAULT_EVERY = 1
 
 
@@ -89,7 +89,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every file; exit 0 if any carries the mark, 1 if none, 3 if any failed."""
-    from marking.content_sniffing import AUDIO, VIDEO
+    from marking.media.sniffing import AUDIO, VIDEO
 
     key = resolve_key(args)
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             return _check_audio(file, key, args.speed_search)
         if kind == VIDEO:
             return _check_video(file, key, args)
-        from marking.image_io import detect_file
+        from marking.files.image import detect_file
 
         detection = detect_file(file, key=key)
         if detection.detected:
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_audio(file: str, key: Any, speed_search: bool) -> tuple[bool, dict[str, Any], str]:
-    from marking.audio_watermark_io import detect_audio_file
+    from marking.files.audio import detect_audio_file
 
     found = detect_audio_file(file, key=key, speed_search=speed_search)
     record = {"file": file, **{name: value for name, value in found.items() if name != "input"}}
@@ -133,7 +133,7 @@ def _check_audio(file: str, key: Any, speed_search: bool) -> tuple[bool, dict[st
 
 
 def _check_video(file: str, key: Any, args: argparse.Namespace) -> tuple[bool, dict[str, Any], str]:
-    from marking.video_watermark_io import detect_video_file
+    from marking.files.video import detect_video_file
 
     bar = ProgressBar(f"checking {file}")
     try:

@@ -6,7 +6,6 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from marking.atomic import display_path
 from marking.cli import (
     ProgressBar,
     add_key_options,
@@ -16,11 +15,12 @@ from marking.cli import (
     watermark_kind,
 )
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
+from marking.media.atomic import display_path
+from marking.scheme.limits import MAX_STRENGTH
 
 if TYPE_CHECKING:
-    from marking.keys import Key
+    from marking.scheme.keys import Key
 
-MAX_STRENGTH = 4.0
 #: x264's speed presets (libvpx-vp9 maps them onto its cpu-used knob).
 PRESETS = (
     "ultrafast",
@@ -140,7 +140,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Mark one file; print one line (or one JSON object). Errors propagate to main."""
-    from marking.content_sniffing import AUDIO, VIDEO
+    from marking.media.sniffing import AUDIO, VIDEO
 
     key = resolve_key(args)
     kind = watermark_kind(args.input)
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         snr = record["snr_db"]
         measure = "silent (nothing to mark)" if snr is None else f"snr={snr:.1f} dB"
     else:
-        from marking.image_io import embed_file
+        from marking.files.image import embed_file
 
         record = embed_file(
             args.input,
@@ -210,8 +210,8 @@ def _refuse_video_options(args: argparse.Namespace) -> None:
 
 def _embed_video(args: argparse.Namespace, key: Key) -> dict[str, Any]:
     from marking.errors import UsageError
-    from marking.video_io import EncoderSettings
-    from marking.video_watermark_io import embed_video_file
+    from marking.files.video import embed_video_file
+    from marking.media.video import EncoderSettings
 
     if args.quality is not None:
         raise UsageError("--quality applies to pictures; for video use --crf")
@@ -242,8 +242,8 @@ def _embed_video(args: argparse.Namespace, key: Key) -> dict[str, Any]:
 
 
 def _embed_audio(args: argparse.Namespace, key: Key) -> dict[str, Any]:
-    from marking.audio_watermark_io import embed_audio_file
     from marking.errors import UsageError
+    from marking.files.audio import embed_audio_file
 
     if args.quality is not None:
         raise UsageError(

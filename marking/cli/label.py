@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.atomic import display_path
 from marking.cli import json_line, print_notes
-from marking.label_options import DEFAULT_TEXT, POSITIONS, PRESETS
+from marking.labels.options import DEFAULT_TEXT, POSITIONS, PRESETS
+from marking.media.atomic import display_path
 
 PLACES = ("start", "middle", "end")
 
@@ -140,8 +140,8 @@ def add_span_options(group: Any, prefix: str = "") -> None:
 
 
 def style_from(args: argparse.Namespace, prefix: str = "") -> Any:
-    """The :class:`~marking.visible_label.LabelStyle` that :func:`add_style_options` asked for."""
-    from marking.visible_label import LabelStyle
+    """The :class:`~marking.labels.visible.LabelStyle` that :func:`add_style_options` asked for."""
+    from marking.labels.visible import LabelStyle
 
     def value(name: str) -> Any:
         return getattr(args, _dest(prefix, name))
@@ -160,8 +160,9 @@ def style_from(args: argparse.Namespace, prefix: str = "") -> Any:
 
 
 def video_label_settings(args: argparse.Namespace, prefix: str = "") -> Any:
-    """The :class:`~marking.video_label.VideoLabelSettings` the style and span options give."""
-    from marking.video_label import VideoLabelSettings
+    """The :class:`~marking.labels.video_label.VideoLabelSettings` the style and span options
+    give."""
+    from marking.labels.video_label import VideoLabelSettings
 
     def value(name: str) -> Any:
         return getattr(args, _dest(prefix, name))
@@ -233,19 +234,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _label(args: argparse.Namespace) -> dict[str, Any]:
-    from marking.content_sniffing import AUDIO, IMAGE, media_kind
     from marking.errors import UsageError
+    from marking.media.sniffing import AUDIO, IMAGE, media_kind
 
     kind = media_kind(args.input)
     if kind == IMAGE:
-        from marking.image_io import label_file
+        from marking.files.image import label_file
 
         return {
             "kind": kind,
             **label_file(args.input, args.output, style_from(args), quality=args.quality),
         }
     if kind == AUDIO:
-        from marking.audio_cue import CueSettings, label_audio_file
+        from marking.files.audio import label_audio_file
+        from marking.labels.audio_cue import CueSettings
 
         if args.cue == "speech" and not args.speech:
             raise UsageError("--cue speech needs --speech FILE")
@@ -259,8 +261,8 @@ def _label(args: argparse.Namespace) -> dict[str, Any]:
             speech_path=args.speech,
         )
         return {"kind": kind, **label_audio_file(args.input, args.output, settings)}
-    from marking.video_io import EncoderSettings
-    from marking.video_label import label_video
+    from marking.files.video import label_video
+    from marking.media.video import EncoderSettings
 
     settings = video_label_settings(args)
     encoder = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)

@@ -2,7 +2,7 @@
 
 Exit codes: 0 a mark was found (``detect``) or written (``embed``); 1 no mark in any
 file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 or 143
-interrupted by SIGINT (Ctrl-C) or SIGTERM (see marking.interrupts).
+interrupted by SIGINT (Ctrl-C) or SIGTERM (see marking.media.interrupts).
 This module imports nothing heavy: subcommands load NumPy, Numba and Pillow in ``run``.
 """
 
@@ -15,7 +15,6 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from marking import interrupts
 from marking.cli import (
     DEBUG_ENV_VAR,
     PROG,
@@ -32,6 +31,7 @@ from marking.cli import (
     verify,
 )
 from marking.errors import MarkingError
+from marking.media import interrupts
 
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
@@ -45,7 +45,7 @@ def package_version() -> str:
     try:
         return metadata.version("aigc-marking")
     except metadata.PackageNotFoundError:
-        from marking import __version__
+        from marking.version import __version__
 
         return __version__
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``aigc-mark``; return the exit code (argparse exits 2 itself on usage errors).
 
     SIGINT and SIGTERM are recorded while the command runs and stop it at its next safe
-    point (see :mod:`marking.interrupts`): exit 130 or 143, no output published, no
+    point (see :mod:`marking.media.interrupts`): exit 130 or 143, no output published, no
     temporary file left, nothing printed but a batch's summary. Run as the program
     (``argv`` None), the handlers stay until the process exits: a signal that comes once the
     exit code is settled (while Python shuts down) changes nothing, instead of killing the

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from marking.atomic import display_path
 from marking.cli import (
     add_key_options,
     add_signing_options,
@@ -25,6 +24,7 @@ from marking.cli import (
     secrets_in,
     whole_number,
 )
+from marking.media.atomic import display_path
 
 EXIT_FAILED = 3
 #: Batches smaller than this run in the calling process unless --workers says otherwise.
@@ -109,7 +109,7 @@ class _PrintConfig(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
-        from marking.mark_config import default_config_text
+        from marking.pipeline.config import default_config_text
 
         sys.stdout.write(default_config_text())
         parser.exit()
@@ -119,13 +119,13 @@ def _config(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
     from marking.errors import UsageError
-    from marking.mark_config import load_config
-    from marking.pipeline import C2PA
+    from marking.pipeline.config import load_config
+    from marking.pipeline.mark import C2PA
 
     signing = None
     require_signing_pair(args)
     if args.c2pa_cert:
-        from marking.tagging import Signing
+        from marking.tags.tagging import Signing
 
         signing = Signing(args.c2pa_cert, args.c2pa_key)
     steps = args.steps
@@ -201,7 +201,7 @@ def run_records(
     exit code of an interruption (130 for SIGINT, 143 for SIGTERM), or None. ``complete``
     fills in the fields a record lacks (a record the scheduler made for a lost file).
     """
-    from marking.batch import Interrupted, default_workers, run
+    from marking.pipeline.batch import Interrupted, default_workers, run
 
     secrets = secrets_in(args)
     # Starting a worker process costs about a second (imports): few files run in-process.
@@ -287,10 +287,10 @@ def without_report(jobs: list[Any], target: str | None, outdir: Any = None) -> l
     import os
     from pathlib import Path
 
-    from marking.atomic import check_output_path, display_path
-    from marking.batch import is_inside
-    from marking.content_sniffing import MEDIA_SUFFIXES, media_kind
     from marking.errors import MarkingError, UsageError
+    from marking.media.atomic import check_output_path, display_path
+    from marking.media.sniffing import MEDIA_SUFFIXES, media_kind
+    from marking.pipeline.batch import is_inside
 
     report = Path(target)
     shown = f"--report {display_path(report)}"
@@ -330,8 +330,8 @@ def _open_report(target: str | None) -> Iterator[TextIO | None]:
         return
     import io
 
-    from marking.atomic import atomic_write
     from marking.errors import MarkingError, UsageError
+    from marking.media.atomic import atomic_write
 
     try:
         with atomic_write(target, interruptible=False) as binary:
@@ -359,14 +359,14 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
     from pathlib import Path
 
-    from marking.batch import (
+    from marking.errors import UsageError
+    from marking.pipeline.batch import (
         mark_jobs,
         mark_one,
         missing_mark_fields,
         output_lock,
         remove_temporaries,
     )
-    from marking.errors import UsageError
 
     config = _config(args)
     key = resolve_key(args)
@@ -374,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
         args.report = "-"
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
-        from marking.atomic import file_type
+        from marking.media.atomic import file_type
 
         kind = file_type(outdir.stat().st_mode)
         raise UsageError(f"output directory {display_path(outdir)} is {kind}, not a directory")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.atomic import display_path
 from marking.cli import add_signing_options, json_line, print_notes, require_signing_pair
-from marking.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
+from marking.media.atomic import display_path
+from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,9 +61,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marking.aigc_label import AigcLabel, validate_provider_code
     from marking.errors import UsageError
-    from marking.tagging import Signing, tag_file
+    from marking.tags.aigc_label import AigcLabel, validate_provider_code
+    from marking.tags.tagging import Signing, tag_file
 
     require_signing_pair(args)
     if args.tsa_url and not args.c2pa_cert:

@@ -23,8 +23,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marking.atomic import display_path
-    from marking.test_ca import make_test_ca
+    from marking.media.atomic import display_path
+    from marking.tags.test_ca import make_test_ca
 
     ca = make_test_ca(args.directory, organization=args.organization)
     print(

@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _summary(record: dict[str, Any]) -> str:
     """One line about a verified file."""
-    from marking.verify import signer_name
+    from marking.pipeline.verify import signer_name
 
     if record["status"] == "skipped":
         return f"skipped ({record['reason']})"
@@ -67,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
     """Verify every file; exit 0 if any carries an AI mark, 1 if none, 3 if any failed."""
     from functools import partial
 
-    from marking.batch import verify_jobs, verify_one
     from marking.errors import UsageError
+    from marking.pipeline.batch import verify_jobs, verify_one
 
     key = resolve_key(args)
     if args.trust_anchors is not None:
-        from marking.verify import read_trust_anchors
+        from marking.pipeline.verify import read_trust_anchors
 
         read_trust_anchors(args.trust_anchors)  # a bad file is one usage error, not one per file
     if args.json and args.report is None:

@@ -2,8 +2,8 @@
 
 Numba refuses to define a cached kernel when it finds no writable cache directory (a
 ``RuntimeError``, "no locator available"): neither the ``__pycache__`` beside the modules
-(where ``python -m marking.warmup`` puts the machine code at install time) nor the user's cache
-directory. That is the case for a user who did not install the toolkit and has no writable
+(where ``python -m marking.warmup`` puts the machine code at install time) nor the user's
+cache directory. That is the case for a user who did not install the toolkit and has no writable
 home (a service account such as ``nobody``), so this package then points Numba at a private
 per-user directory under the system's temporary directory before any kernel is defined.
 """

@@ -1,6 +1,6 @@
 """Soft-decision Viterbi decoder for the K=7, rate-1/3 convolutional code (octal 133, 171, 165).
 
-Code convention (shared with the encoder in :mod:`marking.payload`):
+Code convention (shared with the encoder in :mod:`marking.scheme.payload`):
 
 * The encoder state is the last 6 input bits; state bit 5 is the newest, bit 0 the oldest.
 * At each step the 7-bit register is ``(input << 6) | state`` and output ``k`` is the parity of

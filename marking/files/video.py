@@ -1,0 +1,463 @@
+"""Watermarking video files: one streaming transcode marks every frame, and the sound too.
+
+The file-level twin of :mod:`marking.files.image`'s ``embed_file`` / ``detect_file`` and of
+:mod:`marking.files.audio`, for video. :func:`embed_video_file` runs
+:func:`marking.media.video.transcode`: each decoded frame's luma plane is marked in place by one
+:class:`~marking.watermark.video.VideoMarker` (in the decoded pixel format, 8 or 10 bit, no RGB
+round trip), after the visible label when one is asked for (the same pass), and the first audio
+track goes through an :class:`~marking.watermark.audio.AudioEmbedder` with the same key and
+payload (re-encoded with the source's codec and bit rate) unless it is to be copied untouched.
+:func:`detect_video_file` averages (sampled) frames in a
+:class:`~marking.watermark.video.VideoDetector` and runs an
+:class:`~marking.watermark.audio.AudioDetector` over the first audio track.
+
+Memory stays constant whatever the length (one decoded frame at a time, plus the codecs' and
+the audio watermark's bounded buffers); the input is never modified and the output appears
+atomically. Unusable input gives the same one-line :class:`~marking.errors.InputError` family
+as every other reader.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from marking.errors import InputError, InputTooSmallError, UsageError
+from marking.kernels._config import single_threaded
+from marking.labels.video_label import FrameLabeler, VideoLabelSettings
+from marking.media.atomic import StrPath, check_output_path, display_path, file_error
+from marking.media.video import (
+    EncoderSettings,
+    VideoInfo,
+    probe_video,
+    transcode,
+    video_duration,
+)
+from marking.scheme.keys import Key, as_key
+from marking.scheme.limits import check_strength
+
+if TYPE_CHECKING:
+    from marking.media.video import AudioStreamInfo, FrameInfo
+
+
+def frame_labeler(src: StrPath, settings: VideoLabelSettings, info: VideoInfo) -> FrameLabeler:
+    """A labeler for the video ``src`` described by ``info`` (reads its length if needed)."""
+    duration = info.duration_s
+    if duration <= 0 and (settings.also_end_s or settings.also_middle_s):
+        duration = video_duration(src)  # not declared: read the packet timestamps
+    return FrameLabeler(settings, duration)
+
+
+#: Detection decodes only the frames other frames refer to (the rest, most B-frames, are skipped
+#: by the decoder: about half the decoding on H.264 with B-frames, the same evidence after
+#: heavy compression) and averages every one of them by default.
+DEFAULT_EVERY = 1
+
+#: ``progress(done, total)``: frames done so far and the expected number (None if unknown).
+Progress = Callable[[int, int | None], None]
+
+
+class _LumaPsnr:
+    """Per-frame luma PSNR of the marked planes against the planes before marking."""
+
+    def __init__(self) -> None:
+        self.lowest = math.inf
+        self.total = 0.0
+        self.finite = 0
+
+    def add(self, before: np.ndarray, after: np.ndarray, max_value: int) -> None:
+        difference = np.subtract(after, before, dtype=np.float32).ravel()
+        squared = float(np.dot(difference, difference)) / difference.size
+        if squared <= 0:
+            return  # an unchanged frame (flat black, say): infinite PSNR, left out of the mean
+        psnr = 10 * math.log10(max_value * max_value / squared)
+        self.lowest = min(self.lowest, psnr)
+        self.total += psnr
+        self.finite += 1
+
+    def result(self) -> tuple[float | None, float | None]:
+        """(lowest, mean) over the frames that changed; None when none did."""
+        if not self.finite:
+            return None, None
+        return round(self.lowest, 3), round(self.total / self.finite, 3)
+
+
+class _MarkedSound:
+    """The audio watermark's embedder as a transcode audio processor, errors made one-line."""
+
+    def __init__(self, embedder: Any, source: Path) -> None:
+        self.embedder, self.source = embedder, source
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        try:
+            return self.embedder.push(samples)
+        except ValueError as error:  # NaN or infinity out of a float decoder
+            raise file_error(InputError, self.source, f"cannot mark the audio: {error}") from None
+
+    def finish(self) -> np.ndarray:
+        return self.embedder.finish()
+
+
+_AUDIO_ACTIONS = {"re-encoded": "watermarked", "copied": "copied", "skipped": "dropped"}
+
+
+def embed_video_file(
+    src: StrPath,
+    dst: StrPath,
+    *,
+    key: Key | str | bytes | None = None,
+    payload: bytes | str | int | None = None,
+    strength: float = 1.0,
+    settings: EncoderSettings | None = None,
+    copy_audio: bool = False,
+    label: VideoLabelSettings | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Write a watermarked copy of the video ``src`` to ``dst``; ``src`` is never modified.
+
+    Every frame's luma is marked in its decoded pixel format; the output keeps the container,
+    resolution, frame rate, time base, pixel format, colour tags and rotation, and is encoded
+    with ``settings`` (default libx264 CRF 18 preset medium; libvpx-vp9 for WebM). The first
+    audio track carries the audio watermark (same key and payload), re-encoded with its codec
+    and bit rate; ``copy_audio`` copies it untouched instead. Other streams are copied. With
+    ``label``, the visible label is blended into the frames first, in the same pass.
+    ``progress(done, total)`` is called after every frame.
+
+    Returns a record: ``input``, ``output``, ``kind`` ("video"), ``payload`` (hex),
+    ``psnr_min`` and ``psnr_mean`` (luma, dB, of the marked frames against the frames before
+    marking, before encoding), ``frames``, ``width``, ``height``, ``pix_fmt``, ``container``,
+    ``encoder``, ``crf`` (None with a bit rate), ``preset``, ``bitrate``, ``duration_s``,
+    ``audio`` ("watermarked", "copied", "dropped" or "none"), ``audio_stream`` (the
+    transcode's account of it), ``audio_note`` (why it was not watermarked, or None),
+    ``copied_streams``, ``skipped_streams``, ``notes`` (what changed that a user should know:
+    a stream not copied, 4:4:4 chroma for an odd size), ``label`` (what was labeled, or None)
+    and ``seconds``.
+
+    Raises :class:`InputError` (missing, empty, corrupt or truncated input, not a video),
+    :class:`InputTooSmallError` (frames under 256 px a side), :class:`UnsupportedInputError`
+    (container or pixel format not handled), :class:`OutputError` (output is the input,
+    directory missing, encoding failed) and :class:`UsageError` (bad payload, strength or
+    encoder settings, an output suffix of another container).
+    """
+    from marking.scheme.limits import MIN_SIDE
+    from marking.scheme.payload import parse_payload_option, random_payload
+    from marking.watermark.video import VideoMarker
+
+    payload_bytes = random_payload() if payload is None else parse_payload_option(payload)
+    strength = check_strength(strength)
+    the_key = as_key(key)
+    settings = settings or EncoderSettings()
+    source, target = Path(src), Path(dst)
+    check_output_path(target, forbid=[source])
+    info = probe_video(source)
+    if min(info.width, info.height) < MIN_SIDE:
+        raise file_error(
+            InputTooSmallError,
+            source,
+            f"frames are {info.width}x{info.height}; the watermark needs at least {MIN_SIDE} px "
+            "on each side",
+        )
+    labeler = None if label is None else frame_labeler(source, label, info)
+    marker = VideoMarker(payload=payload_bytes, key=the_key, strength=strength)
+    psnr = _LumaPsnr()
+    total = info.frame_count or None
+
+    def process(planes: list[np.ndarray], frame: FrameInfo) -> None:
+        if labeler is not None:
+            labeler(planes, frame)
+        luma = planes[0]
+        before = luma.copy()
+        marker.mark_plane(luma, max_value=frame.max_value)
+        psnr.add(before, luma, frame.max_value)
+        if progress is not None:
+            progress(frame.index + 1, total)
+
+    audio_note: list[str] = []
+
+    def process_audio(stream: AudioStreamInfo) -> _MarkedSound | None:
+        from marking.watermark.audio import AudioEmbedder
+
+        try:
+            embedder = AudioEmbedder(
+                rate=stream.sample_rate,
+                channels=stream.channels,
+                payload=payload_bytes,
+                key=the_key,
+                strength=strength,
+            )
+        except ValueError as error:  # a rate outside 8-192 kHz, more than 64 channels
+            audio_note.append(f"sound copied without a watermark: {error}")
+            return None
+        return _MarkedSound(embedder, source)
+
+    with single_threaded():
+        report = transcode(source, target, process, settings, None if copy_audio else process_audio)
+    if progress is not None:
+        progress(report.frames, report.frames)
+    lowest, mean = psnr.result()
+    audio = "none" if report.audio is None else _AUDIO_ACTIONS[report.audio["action"]]
+    duration = report.duration_s or info.duration_s
+    return {
+        "input": os.fspath(source),
+        "output": os.fspath(target),
+        "kind": "video",
+        "payload": payload_bytes.hex(),
+        "psnr_min": lowest,
+        "psnr_mean": mean,
+        "frames": report.frames,
+        "width": report.width,
+        "height": report.height,
+        "pix_fmt": report.pix_fmt_out,
+        "container": report.container,
+        "encoder": report.encoder,
+        "crf": settings.crf if settings.bitrate is None else None,
+        "preset": settings.preset,
+        "bitrate": settings.bitrate,
+        "duration_s": duration,
+        "audio": audio,
+        "audio_stream": report.audio,
+        "audio_note": audio_note[0] if audio_note else None,
+        "copied_streams": report.copied_streams,
+        "skipped_streams": report.skipped_streams,
+        "notes": report.notes,
+        "label": None if labeler is None else labeler.record(duration, info.rotation),
+        "seconds": report.seconds,
+    }
+
+
+# --- detection -------------------------------------------------------------------------------
+
+
+def _check_window(
+    every: int, start: float | None, seconds: float | None, max_frames: int | None
+) -> None:
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise UsageError(f"every must be a whole number of frames >= 1, got {every!r}")
+    if start is not None and not (math.isfinite(start) and start >= 0):
+        raise UsageError(f"start must be a number of seconds >= 0, got {start!r}")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"seconds must be a positive number of seconds, got {seconds!r}")
+    if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
+        raise UsageError(f"max_frames must be >= 1, got {max_frames!r}")
+
+
+def detect_video_file(
+    path: StrPath,
+    *,
+    key: Key | str | bytes | None = None,
+    every: int = DEFAULT_EVERY,
+    all_frames: bool = False,
+    start: float | None = None,
+    seconds: float | None = None,
+    max_frames: int | None = None,
+    audio: bool = True,
+    speed_search: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Look for the watermark in a video file's frames and in its sound (blind).
+
+    Frames are decoded one at a time (only those other frames refer to, unless
+    ``all_frames``: the decoder skips the rest, most B-frames) and every ``every``-th one of
+    those from ``start`` seconds on, for ``seconds`` seconds (default: all), at most
+    ``max_frames`` of them, is averaged into a :class:`~marking.watermark.video.VideoDetector`.
+    ``progress(done, total)`` counts frames by time. With ``audio``, the first
+    audio track over the same span goes through an
+    :class:`~marking.watermark.audio.AudioDetector` (``speed_search`` as for recordings).
+
+    Returns a record: ``input``, ``kind`` ("video"), ``detected`` (in the picture or the
+    sound), ``payload`` (the picture's if found there, else the sound's, else None),
+    ``false_alarm`` (of the mark reported; else the picture's), ``score`` and ``transform``
+    (the picture's), ``frames_used``, ``frames_decoded`` (frames delivered by the decoder),
+    ``every``, ``start_s``,
+    ``duration_s`` (the span looked at), ``found_in`` (a list: "video", "audio"), ``video``
+    (the picture's result: ``detected``, ``payload``, ``false_alarm``, ``score``) and
+    ``audio``: None without an audio track, ``{"checked": False, "reason": ...}`` when it
+    could not be looked at, else the sound's result (``checked``, ``detected``, ``payload``,
+    ``false_alarm``, ``score``, ``offset``, ``speed``, ``duration_s``).
+    """
+    from marking.media.video import frames
+    from marking.scheme.limits import MIN_DETECT_SIDE
+    from marking.watermark.video import VideoDetector
+
+    _check_window(every, start, seconds, max_frames)
+    the_key = as_key(key)
+    source = Path(path)
+    info = probe_video(source)
+    if min(info.width, info.height) < MIN_DETECT_SIDE:
+        raise file_error(
+            InputTooSmallError,
+            source,
+            f"frames are {info.width}x{info.height}; detection needs at least "
+            f"{MIN_DETECT_SIDE} px a side",
+        )
+    first = 0.0 if start is None else float(start)
+    stop = math.inf if seconds is None else first + seconds
+    detector = VideoDetector(key=the_key)
+    decoded = in_window = 0
+    span_start = span_end = None
+    total = info.frame_count or None
+    rate = float(info.frame_rate)
+    stream = frames(source, reference_only=not all_frames)
+    try:
+        for planes, frame in stream:
+            decoded += 1
+            if progress is not None:  # by time: skipped frames count as done
+                done = round(frame.time * rate) + 1
+                progress(done if total is None else min(done, total), total)
+            if frame.time < first - 1e-9:
+                continue
+            if frame.time >= stop - 1e-9:
+                break
+            if span_start is None:
+                span_start = frame.time
+            span_end = frame.time + 1 / rate
+            if in_window % every == 0:
+                detector.push_plane(planes[0], max_value=frame.max_value)
+            in_window += 1
+            if max_frames is not None and detector.frames >= max_frames:
+                break
+    finally:
+        stream.close()
+    if detector.frames == 0:
+        raise file_error(InputError, source, f"no video frames at or after {first:g} s to look at")
+    video = detector.result()
+    sound = None
+    if audio:
+        sound_stop = min(stop, span_end) if max_frames is not None else stop
+        sound = _detect_sound(source, the_key, first, sound_stop, speed_search)
+    found_in = [
+        name
+        for name, found in (
+            ("video", video.detected),
+            ("audio", bool(sound and sound.get("detected"))),
+        )
+        if found
+    ]
+    if video.detected:
+        payload, false_alarm = video.payload, video.false_alarm
+    elif found_in:
+        payload, false_alarm = sound["payload"], sound["false_alarm"]
+    else:
+        payload, false_alarm = None, video.false_alarm
+    return {
+        "input": os.fspath(source),
+        "kind": "video",
+        "detected": bool(found_in),
+        "payload": payload,
+        "false_alarm": false_alarm,
+        "score": video.score,
+        "transform": dict(video.transform),
+        "frames_used": video.frames,
+        "frames_decoded": decoded,
+        "every": every,
+        "start_s": round(span_start or 0.0, 6),
+        "duration_s": round((span_end or 0.0) - (span_start or 0.0), 6),
+        "found_in": found_in,
+        "video": {
+            "detected": video.detected,
+            "payload": video.payload,
+            "false_alarm": video.false_alarm,
+            "score": video.score,
+        },
+        "audio": sound,
+    }
+
+
+def _detect_sound(
+    source: Path, key: Key, start: float, stop: float, speed_search: bool
+) -> dict[str, Any] | None:
+    """The audio watermark's verdict on the first audio track between ``start`` and ``stop``
+    seconds (None without an audio track)."""
+    import av
+
+    from marking.media.audio import av_audio_blocks
+    from marking.watermark import audio as audio_watermark
+
+    shown = display_path(source)
+    try:
+        container = av.open(os.fspath(source), "r", metadata_errors="replace")
+    except (av.FFmpegError, OSError) as error:  # it opened a moment ago for the frames
+        raise file_error(InputError, source, f"cannot open: {error}") from None
+    with container:
+        stream = next(iter(container.streams.audio), None)
+        if stream is None:
+            return None
+        rate = int(stream.codec_context.sample_rate)
+        try:
+            detector = audio_watermark.AudioDetector(rate=rate, key=key, speed_search=speed_search)
+        except ValueError as error:  # a sample rate outside 8-192 kHz
+            return {"checked": False, "reason": str(error)}
+        first, last = math.ceil(start * rate), math.inf if math.isinf(stop) else stop * rate
+        pushed = 0
+        for position, samples in av_audio_blocks(container, stream, source):
+            if position >= last:
+                break
+            low = max(0, first - position)
+            high = len(samples) if position + len(samples) <= last else math.ceil(last - position)
+            if high > low:
+                piece = samples[low:high]
+                if not np.isfinite(piece).all():
+                    raise file_error(InputError, source, "the audio holds NaN or infinity")
+                detector.push(piece)
+                pushed += high - low
+    shortest = audio_watermark.MIN_DETECT_SECONDS
+    if pushed < shortest * rate:
+        return {
+            "checked": False,
+            "reason": f"{shown}: {pushed / rate:.2f} s of audio is too short to reveal a "
+            f"watermark (at least {shortest:g} s)",
+        }
+    found = detector.result()
+    return {
+        "checked": True,
+        "detected": found.detected,
+        "payload": found.payload,
+        "false_alarm": found.false_alarm,
+        "score": found.score,
+        "offset": found.offset,
+        "speed": found.speed,
+        "duration_s": found.seconds,
+    }
+
+
+__all__ = ["DEFAULT_EVERY", "detect_video_file", "embed_video_file"]
+
+
+def label_video(
+    src: StrPath,
+    dst: StrPath,
+    settings: VideoLabelSettings | None = None,
+    encoder: EncoderSettings | None = None,
+) -> dict[str, Any]:
+    """Burn the label into ``src`` and write ``dst`` (atomically); returns a JSON-able record.
+
+    Audio and every other stream are copied untouched; see :func:`marking.media.video.transcode`.
+    """
+    settings = settings or VideoLabelSettings()
+    info = probe_video(src)
+    labeler = frame_labeler(src, settings, info)
+    report = transcode(src, dst, labeler, encoder or EncoderSettings())
+    label = labeler.record(report.duration_s or labeler.duration, info.rotation)
+    record: dict[str, Any] = {
+        "input": os.fspath(src),
+        "output": os.fspath(dst),
+        "frames": report.frames,
+        "frames_labeled": label.pop("frames_labeled"),
+        "intervals": label.pop("intervals"),
+        "duration_s": label.pop("duration_s"),
+        "text": label.pop("text"),
+        "encoder": report.encoder,
+        "pix_fmt": report.pix_fmt_out,
+        "copied_streams": report.copied_streams,
+        "skipped_streams": report.skipped_streams,
+        "notes": report.notes,
+        "corrupt_frames": report.corrupt_frames,
+        "seconds": report.seconds,
+        **label,
+    }
+    return record
