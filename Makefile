@@ -85,6 +85,7 @@ bench-false-alarms: $(VENV)/.installed-bench
 lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/lint-imports
 
 # Issue 9: the hypothesis fuzz tests with many more examples, then each atheris harness in
 # fuzz/ for FUZZ_SECONDS. Every harness runs even when one finds a crash; crash inputs go to

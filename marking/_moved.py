@@ -39,7 +39,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.pipeline": ("marking.pipeline.mark",),
     "marking.source_types": ("marking.tags.source_types",),
     "marking.tagging": ("marking.tags.tagging",),
-    "marking.test_ca": ("marking.tags.test_ca",),
+    "marking.test_ca": ("marking.tags.test_ca", "marking.cli.test_ca"),
     "marking.throughput": ("marking.pipeline.throughput",),
     "marking.tile_pattern": ("marking.scheme.tile_pattern",),
     "marking.verify": ("marking.pipeline.verify", "marking.scheme.payload"),

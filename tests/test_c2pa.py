@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from marking.cli.test_ca import main
 from marking.errors import UnsupportedInputError, UsageError
 from marking.tags.c2pa import (
     AIGC_ASSERTION_LABEL,
@@ -26,7 +27,7 @@ from marking.tags.c2pa import (
     read_manifest,
     sign_file,
 )
-from marking.tags.test_ca import TestCA, main, make_root, make_test_ca
+from marking.tags.test_ca import TestCA, make_root, make_test_ca
 from tests.conftest import make_natural_image
 from tests.tsa_server import TimeStampAuthority, start_tsa
 

@@ -32,3 +32,12 @@ def run(args: argparse.Namespace) -> int:
         f"sign with --c2pa-cert {display_path(ca.chain)} --c2pa-key {display_path(ca.key)}"
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """0.1's ``python -m marking.test_ca DIR [--organization NAME]``: ``aigc-mark test-ca``."""
+    import sys
+
+    from marking.cli.main import main as aigc_mark
+
+    return aigc_mark(["test-ca", *(sys.argv[1:] if argv is None else argv)])
