@@ -74,7 +74,7 @@ import harness
 import numpy as np
 from harness import SAMPLES, log
 from PIL import Image
-from results_writer import Machine, duration, machine_lines
+from results_writer import Machine, duration, report_head
 
 VENV_BIN = Path(sys.executable).parent
 PRODUCER = "BenchAI"
@@ -822,9 +822,8 @@ def report(
     media_lines: list[str],
     notes: list[str],
 ) -> str:
-    out = ["# Batch marking throughput (`aigc-mark mark`)", ""]
-    out += machine_lines(machine)
-    out += [f"- {name}: {value}" for name, value in facts.items() if value]
+    given = {name: value for name, value in facts.items() if value}
+    out = report_head("Batch marking throughput (`aigc-mark mark`)", machine, given)
     out += ["", *picture_lines, *media_lines]
     out += [
         "## Columns",

@@ -36,7 +36,7 @@ from typing import Any
 import harness
 import numpy as np
 from harness import KEY
-from results_writer import Machine, machine_lines, ordered, yes
+from results_writer import Machine, grid, machine_lines, ordered, yes
 
 import marking.watermark.audio as aw
 from marking.kernels._config import single_threaded
@@ -426,19 +426,16 @@ def robustness_markdown(results: AudioResults) -> str:
         "",
         "<details><summary>sync score z (detected / best) and detection time per cell</summary>",
         "",
-        "| attack | " + " | ".join(clips) + " |",
-        "| --- |" + " --- |" * len(clips),
     ]
-    for attack in attacks:
-        cells = []
-        for clip in clips:
-            r = cell.get((clip, attack))
-            if r is None:
-                cells.append("-")
-                continue
-            speed = f", speed {r.speed:g}" if r.detected and r.speed != 1.0 else ""
-            cells.append(f"{r.score:.1f}{' ✓' if r.exact else ''}{speed}, {r.detect_ms:.0f} ms")
-        out.append(f"| {attack} | " + " | ".join(cells) + " |")
+
+    def detail(attack: str, clip: str) -> str | None:
+        r = cell.get((clip, attack))
+        if r is None:
+            return None
+        speed = f", speed {r.speed:g}" if r.detected and r.speed != 1.0 else ""
+        return f"{r.score:.1f}{' ✓' if r.exact else ''}{speed}, {r.detect_ms:.0f} ms"
+
+    out += grid("attack", attacks, clips, detail)
     out += [
         "",
         "✓ = exact payload. The time includes the speed search whenever nothing is found at "

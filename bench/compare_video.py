@@ -62,6 +62,7 @@ from results_writer import (
     BITS_FROM_PAYLOAD,
     BITS_PEER,
     Machine,
+    grid,
     machine_lines,
     ordered,
     yes,
@@ -884,21 +885,18 @@ def robustness_markdown(results: VideoResults, detection: str) -> str:
         "",
         "<details><summary>score, bit accuracy, frames used and times per cell (ours)</summary>",
         "",
-        "| attack | " + " | ".join(clips) + " |",
-        "| --- |" + " --- |" * len(clips),
     ]
-    for attack in attacks:
-        cells = []
-        for clip in clips:
-            r = cell.get((clip, attack))
-            if r is None:
-                cells.append("-")
-                continue
-            cells.append(
-                f"{r.score:.1f}{' ✓' if r.exact else ''}, {100 * r.bit_accuracy:.0f} %, "
-                f"{r.frames_used} fr, {r.attack_seconds:.0f}+{r.detect_seconds:.1f} s"
-            )
-        out.append(f"| {attack} | " + " | ".join(cells) + " |")
+
+    def detail(attack: str, clip: str) -> str | None:
+        r = cell.get((clip, attack))
+        if r is None:
+            return None
+        return (
+            f"{r.score:.1f}{' ✓' if r.exact else ''}, {100 * r.bit_accuracy:.0f} %, "
+            f"{r.frames_used} fr, {r.attack_seconds:.0f}+{r.detect_seconds:.1f} s"
+        )
+
+    out += grid("attack", attacks, clips, detail)
     out += [
         "",
         "Score = the sync peak's z-score; ✓ = exact payload; % = bit accuracy; fr = frames "

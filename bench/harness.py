@@ -233,6 +233,14 @@ class Phase:
         return self.media_seconds / self.cpu if self.cpu else float("nan")
 
 
+#: How :func:`measured` finds a phase's peak, for the reports' notes.
+PEAK_RSS_NOTE = (
+    "Peak RSS is the process's resident set during that phase: the kernel's high-water mark "
+    "(VmHWM, reset through /proc/self/clear_refs at the start of the phase), checked against a "
+    "thread sampling VmRSS every 20 ms."
+)
+
+
 @contextlib.contextmanager
 def measured(phase: Phase, interval: float = 0.02) -> Iterator[Phase]:
     """Time the block and record its peak RSS.

@@ -26,8 +26,8 @@ from typing import Any
 import harness
 import numpy as np
 import soundfile as sf
-from harness import KEY, SAMPLES, Phase, PhaseRunner
-from results_writer import Machine, machine_lines
+from harness import KEY, PEAK_RSS_NOTE, SAMPLES, Phase, PhaseRunner
+from results_writer import Machine, report_head
 
 from marking.media.audio import AudioWriter, probe_audio, read_blocks
 from marking.watermark.audio import AudioDetector, AudioEmbedder, detect_audio
@@ -161,9 +161,7 @@ def report(
     facts: dict[str, str],
     notes: list[str],
 ) -> str:
-    out = [f"# Audio watermark on a {hours:g}-hour 48 kHz stereo file", ""]
-    out += machine_lines(machine)
-    out += [f"- {name}: {value}" for name, value in facts.items()]
+    out = report_head(f"Audio watermark on a {hours:g}-hour 48 kHz stereo file", machine, facts)
     out += [
         "",
         "| phase | audio | wall s | CPU s | x real time | x real time per core "
@@ -186,10 +184,8 @@ def report(
         "of the process (all threads), so it is the throughput one core gives.",
         "- Times include FLAC decoding (and, for embedding, FLAC encoding) through "
         "libsndfile; the *read only* row is the decoding alone.",
-        "- Peak RSS is the process's resident set during that phase: the kernel's high-water "
-        "mark (VmHWM, reset through /proc/self/clear_refs at the start of the phase), checked "
-        "against a thread sampling VmRSS every 20 ms. It includes the interpreter, NumPy, "
-        "SciPy and the loaded Numba kernels (the *RSS before* column).",
+        f"- {PEAK_RSS_NOTE} It includes the interpreter, NumPy, SciPy and the loaded Numba "
+        "kernels (the *RSS before* column).",
         *(f"- {note}" for note in notes),
         "",
     ]

@@ -36,8 +36,8 @@ from typing import Any
 
 import harness
 import numpy as np
-from harness import KEY, Phase, PhaseRunner
-from results_writer import Machine, duration, machine_lines
+from harness import KEY, PEAK_RSS_NOTE, Phase, PhaseRunner
+from results_writer import Machine, duration, report_head
 
 from marking.kernels._config import single_threaded
 from marking.media.video import EncoderSettings, FrameInfo, frames, probe_video, transcode
@@ -161,9 +161,8 @@ def _machine() -> Machine:
 def report(
     machine: Machine, minutes: float, phases: list[Phase], facts: dict[str, str], notes: list[str]
 ) -> str:
-    out = [f"# Video watermark on a {minutes:g}-minute 1080p30 H.264 file", ""]
-    out += machine_lines(machine)
-    out += [f"- {name}: {value}" for name, value in facts.items()]
+    title = f"Video watermark on a {minutes:g}-minute 1080p30 H.264 file"
+    out = report_head(title, machine, facts)
     out += [
         "",
         "| phase | video | wall s | CPU s | x real time | RSS before, MiB | peak RSS, MiB |",
@@ -178,11 +177,8 @@ def report(
         "",
         "- *x real time* = video duration / wall time. CPU time is the whole process (the "
         "codecs' threads included), so CPU / wall shows how many of the cores were busy.",
-        "- Peak RSS is the process's resident set during that phase: the kernel's high-water "
-        "mark (VmHWM, reset through /proc/self/clear_refs at the start of the phase), checked "
-        "against a thread sampling VmRSS every 20 ms. It includes the interpreter, NumPy, the "
-        "loaded Numba kernels and FFmpeg's libraries (the *RSS before* column); what streaming "
-        "adds is the difference.",
+        f"- {PEAK_RSS_NOTE} It includes the interpreter, NumPy, the loaded Numba kernels and "
+        "FFmpeg's libraries (the *RSS before* column); what streaming adds is the difference.",
         *(f"- {note}" for note in notes),
         "",
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +134,24 @@ def yes(value: bool) -> str:
 def duration(seconds: float) -> str:
     """A length of media or time: minutes from two minutes on, else seconds."""
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def grid(
+    corner: str, rows: Iterable[str], columns: Sequence[str], cell: Callable[[str, str], str | None]
+) -> list[str]:
+    """A Markdown table with a line per row and a column per column: ``cell(row, column)``
+    in each place, "-" where it gives None (nothing was measured there)."""
+    out = [f"| {corner} | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    for row in rows:
+        cells = [cell(row, column) for column in columns]
+        out.append(f"| {row} | " + " | ".join("-" if c is None else c for c in cells) + " |")
+    return out
+
+
+def report_head(title: str, machine: Machine | None, facts: dict[str, str]) -> list[str]:
+    """The top of a long-run report: its title, the machine lines, then ``- name: value`` for
+    every fact."""
+    return [f"# {title}", "", *machine_lines(machine), *(f"- {k}: {v}" for k, v in facts.items())]
 
 
 def machine_lines(machine: Machine | None) -> list[str]:
