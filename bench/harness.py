@@ -346,7 +346,8 @@ def arguments(
     ``--outdir`` (default ``bench/results/``), ``--tmpdir``, ``--repeats`` (given its default),
     ``--output`` (a file name in ``bench/results/`` as default) and ``--no-write`` (what is
     not written)."""
-    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    summary = (doc or "").strip().splitlines()
+    parser = argparse.ArgumentParser(description=summary[0] if summary else None)
     if outdir:
         parser.add_argument("--outdir", type=Path, default=RESULTS)
     if tmpdir:
