@@ -533,6 +533,31 @@ def compare_outputs(first: Path, second: Path) -> str:
     return f"{same}/{len(a)} byte-identical{extra}"
 
 
+def verify_problems(record: dict[str, Any], payload: str) -> list[str]:
+    """What is wrong with one file's verify record: it must be AI-marked, carry our producer's
+    metadata label and the watermark with ``payload``, and nothing it carries may name another
+    payload. Without a trusted signer the label's payload agreeing with the watermark is
+    "consistent" (not "agree", which needs a signed manifest); that is what a batch gives."""
+    from marking.pipeline.verify import AGREE, CONSISTENT
+
+    name = Path(record.get("input") or "?").name
+    watermark = record.get("watermark") or {}
+    aigc = record.get("aigc") or {}
+    problems = []
+    if not record.get("ai_marked"):
+        problems.append(f"{name}: not AI-marked ({record.get('verdict')})")
+    if not watermark.get("detected") or watermark.get("payload") != payload:
+        problems.append(
+            f"{name}: watermark {watermark.get('payload')} (detected="
+            f"{watermark.get('detected')}), marked with {payload}"
+        )
+    if aigc.get("ContentProducer") != PRODUCER:
+        problems.append(f"{name}: metadata label producer {aigc.get('ContentProducer')}")
+    if record.get("agreement") not in (None, AGREE, CONSISTENT):
+        problems.append(f"{name}: agreement {record.get('agreement')}")
+    return problems
+
+
 def verify_files(
     targets: Sequence[str], expected: dict[str, str], report: Path, workers: int = 2
 ) -> tuple[RunResult, list[str]]:
@@ -549,24 +574,11 @@ def verify_files(
     problems = []
     by_file = {record.get("input"): record for record in result.records}
     for path, payload in expected.items():
-        name = Path(path).name
         record = by_file.get(path)
         if record is None:
-            problems.append(f"{name}: no verify record")
-            continue
-        watermark = record.get("watermark") or {}
-        aigc = record.get("aigc") or {}
-        if not record.get("ai_marked"):
-            problems.append(f"{name}: not AI-marked ({record.get('verdict')})")
-        if not watermark.get("detected") or watermark.get("payload") != payload:
-            problems.append(
-                f"{name}: watermark {watermark.get('payload')} (detected="
-                f"{watermark.get('detected')}), marked with {payload}"
-            )
-        if aigc.get("ContentProducer") != PRODUCER:
-            problems.append(f"{name}: metadata label producer {aigc.get('ContentProducer')}")
-        if record.get("agreement") not in (None, "agree"):
-            problems.append(f"{name}: agreement {record.get('agreement')}")
+            problems.append(f"{Path(path).name}: no verify record")
+        else:
+            problems += verify_problems(record, payload)
     if not expected:
         problems.append("nothing to verify")
     return result, problems

@@ -580,3 +580,31 @@ def test_the_shared_options_and_report_writing(tmp_path: Path) -> None:
     assert (args.tmpdir, args.output) == (Path("t"), harness.RESULTS / "y.md")
     written = harness.write_report("# title\n", tmp_path / "deeper" / "r.md")
     assert written.read_text(encoding="utf-8") == "# title\n"
+
+
+def test_the_batch_bench_accepts_what_verify_says_of_a_good_unsigned_mark() -> None:
+    """Without a trusted signer, verify calls a label that names the watermark's payload
+    "consistent" ("agree" needs a signed manifest): that is a well-marked file, not a problem.
+    Another payload anywhere, a missing watermark or producer is one."""
+    import batch_throughput as bt
+
+    payload = "00112233445566ff"
+    good = {
+        "input": "/out/a.jpg",
+        "ai_marked": True,
+        "watermark": {"detected": True, "payload": payload},
+        "aigc": {"ContentProducer": bt.PRODUCER},
+    }
+    for agreement in ("consistent", "agree", None):
+        assert bt.verify_problems(good | {"agreement": agreement}, payload) == []
+    assert bt.verify_problems(good | {"agreement": "mismatch"}, payload) == [
+        "a.jpg: agreement mismatch"
+    ]
+    assert bt.verify_problems(good, "ffeeddccbbaa9988") == [
+        f"a.jpg: watermark {payload} (detected=True), marked with ffeeddccbbaa9988"
+    ]
+    unlabelled = good | {"ai_marked": False, "verdict": "not marked", "aigc": {}}
+    assert bt.verify_problems(unlabelled, payload) == [
+        "a.jpg: not AI-marked (not marked)",
+        "a.jpg: metadata label producer None",
+    ]
