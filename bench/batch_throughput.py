@@ -52,7 +52,6 @@ target (1.8x), 1 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -71,25 +70,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
+from harness import SAMPLES, log
 from PIL import Image
+from results_writer import Machine, duration, report_head
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-for _path in (str(BENCH_DIR), str(ROOT)):  # sibling bench modules, and tests.video_clips
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from compare_audio import core_revision  # noqa: E402
-from results_writer import (  # noqa: E402
-    Machine,
-    _machine_lines,
-    distribution_version,
-    this_machine,
-)
-
-SAMPLES = ROOT / "samples"
-RESULTS = BENCH_DIR / "results"
 VENV_BIN = Path(sys.executable).parent
 PRODUCER = "BenchAI"
 WIDTH, HEIGHT = 1920, 1080
@@ -108,21 +94,13 @@ IMAGE_STEPS = ("read", "label", "watermark", "write", "metadata")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def _aigc_mark() -> str:
     found = VENV_BIN / "aigc-mark"
     return str(found) if found.exists() else shutil.which("aigc-mark") or "aigc-mark"
 
 
 def _load() -> tuple[float, float, float]:
-    return os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-
-
-def _load_text(load: Sequence[float]) -> str:
-    return ", ".join(f"{x:.2f}" for x in load)
+    return harness.load_average() or (float("nan"),) * 3
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -170,7 +148,7 @@ def make_pictures(folder: Path, count: int, folders: int, seed: int = SEED) -> d
         digests.add(hashlib.blake2b(data, digest_size=16).digest())
         total += len(data)
         if (index + 1) % 200 == 0:
-            _log(f"  {index + 1}/{count} pictures")
+            log(f"  {index + 1}/{count} pictures")
     return {
         "count": count,
         "distinct": len(digests),
@@ -234,7 +212,7 @@ def wait_quiet(threshold: float, minutes: float) -> str:
                 f"the 1-minute load average never fell below {threshold:g} in {minutes:g} min "
                 f"(it was {load:.2f}): run anyway"
             )
-        _log(f"  load {load:.2f} >= {threshold:g}, waiting ({waited:.0f} s so far)")
+        log(f"  load {load:.2f} >= {threshold:g}, waiting ({waited:.0f} s so far)")
         time.sleep(30)
 
 
@@ -262,7 +240,7 @@ def wait_idle(max_percent: float, minutes: float, window: float = 10.0) -> tuple
         waited = time.monotonic() - began
         if percent < max_percent or waited >= minutes * 60:
             return percent, waited
-        _log(f"  other processes use {percent:.0f} % of the CPUs, waiting ({waited:.0f} s)")
+        log(f"  other processes use {percent:.0f} % of the CPUs, waiting ({waited:.0f} s)")
 
 
 class Gate:
@@ -478,7 +456,7 @@ def run_batch(
     environment), measured."""
     command = [_aigc_mark(), *arguments, *extra, "--report", str(report)]
     result = RunResult(name, workers, command, load_start=_load())
-    _log(f"{name}: {' '.join(command)}")
+    log(f"{name}: {' '.join(command)}")
     busy0, steal0 = _cpu_busy_seconds()
     self0, children0 = (
         _rusage_seconds(resource.RUSAGE_SELF),
@@ -527,7 +505,7 @@ def run_batch(
         if output and record.get("status") == "marked" and Path(output).is_file():
             result.output_bytes[output] = Path(output).stat().st_size
     summary = result.stderr.strip().splitlines()[-1:] or [f"{len(result.records)} records"]
-    _log(
+    log(
         f"  {result.wall:.1f} s wall, {result.cpu:.1f} s CPU, other processes "
         f"{result.other_percent:.0f} % of the CPUs, peak RSS {result.peak_rss_mib:.0f} MiB; "
         f"{summary[0]}"
@@ -555,6 +533,31 @@ def compare_outputs(first: Path, second: Path) -> str:
     return f"{same}/{len(a)} byte-identical{extra}"
 
 
+def verify_problems(record: dict[str, Any], payload: str) -> list[str]:
+    """What is wrong with one file's verify record: it must be AI-marked, carry our producer's
+    metadata label and the watermark with ``payload``, and nothing it carries may name another
+    payload. Without a trusted signer the label's payload agreeing with the watermark is
+    "consistent" (not "agree", which needs a signed manifest); that is what a batch gives."""
+    from marking.pipeline.verify import AGREE, CONSISTENT
+
+    name = Path(record.get("input") or "?").name
+    watermark = record.get("watermark") or {}
+    aigc = record.get("aigc") or {}
+    problems = []
+    if not record.get("ai_marked"):
+        problems.append(f"{name}: not AI-marked ({record.get('verdict')})")
+    if not watermark.get("detected") or watermark.get("payload") != payload:
+        problems.append(
+            f"{name}: watermark {watermark.get('payload')} (detected="
+            f"{watermark.get('detected')}), marked with {payload}"
+        )
+    if aigc.get("ContentProducer") != PRODUCER:
+        problems.append(f"{name}: metadata label producer {aigc.get('ContentProducer')}")
+    if record.get("agreement") not in (None, AGREE, CONSISTENT):
+        problems.append(f"{name}: agreement {record.get('agreement')}")
+    return problems
+
+
 def verify_files(
     targets: Sequence[str], expected: dict[str, str], report: Path, workers: int = 2
 ) -> tuple[RunResult, list[str]]:
@@ -571,24 +574,11 @@ def verify_files(
     problems = []
     by_file = {record.get("input"): record for record in result.records}
     for path, payload in expected.items():
-        name = Path(path).name
         record = by_file.get(path)
         if record is None:
-            problems.append(f"{name}: no verify record")
-            continue
-        watermark = record.get("watermark") or {}
-        aigc = record.get("aigc") or {}
-        if not record.get("ai_marked"):
-            problems.append(f"{name}: not AI-marked ({record.get('verdict')})")
-        if not watermark.get("detected") or watermark.get("payload") != payload:
-            problems.append(
-                f"{name}: watermark {watermark.get('payload')} (detected="
-                f"{watermark.get('detected')}), marked with {payload}"
-            )
-        if aigc.get("ContentProducer") != PRODUCER:
-            problems.append(f"{name}: metadata label producer {aigc.get('ContentProducer')}")
-        if record.get("agreement") not in (None, "agree"):
-            problems.append(f"{name}: agreement {record.get('agreement')}")
+            problems.append(f"{Path(path).name}: no verify record")
+        else:
+            problems += verify_problems(record, payload)
     if not expected:
         problems.append("nothing to verify")
     return result, problems
@@ -652,18 +642,9 @@ def picture_figures(run: RunResult, files: int) -> PictureFigures:
 
 
 def _machine() -> Machine:
-    import av
-    import PIL
-
-    versions = {
-        name: distribution_version(name) for name in ("aigc-marking", "numpy", "numba", "dask")
-    }
-    versions["Pillow"] = PIL.__version__
-    versions["av"] = av.__version__
-    versions["FFmpeg (libavcodec)"] = ".".join(map(str, av.library_versions["libavcodec"]))
-    return this_machine(
-        versions,
-        notes=(f"Code: {core_revision()}.",),
+    return harness.describe_machine(
+        ("aigc-marking", "numpy", "numba", "dask", ("Pillow", "pillow"), "av"),
+        extra={"FFmpeg (libavcodec)": harness.ffmpeg_version()},
     )
 
 
@@ -682,10 +663,6 @@ def _processes_text(run: RunResult) -> str:
 
 def _run_name(run: RunResult) -> str:
     return run.name + (" *disturbed*" if run.disturbed else "")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def picture_section(
@@ -815,7 +792,7 @@ def media_section(
             steps = ", ".join(f"{k} {v:.1f}" for k, v in (record.get("timings") or {}).items())
             out.append(
                 f"| {_run_name(run)} | {path.name} ({record.get('status', 'no record')}) | "
-                f"{_duration(media[key + '_seconds'])} | {path.stat().st_size / 1e6:.0f} | "
+                f"{duration(media[key + '_seconds'])} | {path.stat().st_size / 1e6:.0f} | "
                 f"{out_mb:.0f} | {seconds:.1f} | {media[key + '_seconds'] / seconds:.2f} | "
                 f"{steps} |"
             )
@@ -857,9 +834,8 @@ def report(
     media_lines: list[str],
     notes: list[str],
 ) -> str:
-    out = ["# Batch marking throughput (`aigc-mark mark`)", ""]
-    out += _machine_lines(machine)
-    out += [f"- {name}: {value}" for name, value in facts.items() if value]
+    given = {name: value for name, value in facts.items() if value}
+    out = report_head("Batch marking throughput (`aigc-mark mark`)", machine, given)
     out += ["", *picture_lines, *media_lines]
     out += [
         "## Columns",
@@ -907,7 +883,7 @@ def _fresh(path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, tmpdir=True, output="batch.md", no_write="the report")
     parser.add_argument("--files", type=int, default=DEFAULT_FILES, help="number of JPEGs")
     parser.add_argument("--folders", type=int, default=10, help="sub-folders to spread them in")
     parser.add_argument("--repeats", type=int, default=1, help="pairs of 1- and 2-worker runs")
@@ -947,9 +923,6 @@ def main(argv: list[str] | None = None) -> int:
         help="with --wait-quiet: before each timed run, wait up to this long until other "
         "processes use less than --max-other %% of the CPUs over 10 s",
     )
-    parser.add_argument("--tmpdir", type=Path, default=None, help="where the files go")
-    parser.add_argument("--output", type=Path, default=RESULTS / "batch.md")
-    parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     if args.files < 1 or args.repeats < 1 or args.folders < 1:
@@ -960,15 +933,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # clean up the temporary directory
     machine = _machine()  # load average before this script adds to it
     started = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix="aigc-batch-bench-", dir=args.tmpdir))
     needed = 0.0 if args.no_pictures else args.files * 2.5e6
     if not args.no_media:
         needed += 4 * (args.video_minutes * 60 * 1.2e6 + args.audio_minutes * 60 * 2e5)
-    free = shutil.disk_usage(workdir).free
-    if free < needed:
-        shutil.rmtree(workdir)
-        _log(f"need about {needed / 1e9:.1f} GB free in {workdir.parent}, have {free / 1e9:.1f}")
-        return 1
     facts: dict[str, str] = {}
     notes: list[str] = []
     ok = True
@@ -976,13 +943,18 @@ def main(argv: list[str] | None = None) -> int:
     media_lines: list[str] = []
     speedup: float | None = None
     gate = Gate(args.wait_quiet is not None, args.max_other, args.wait_each_minutes)
-    _log(f"working in {workdir}")
-    try:
+    hint = "--files or the minutes options"
+    with harness.work_directory(
+        "aigc-batch-bench-", args.tmpdir, needed, hint, keep=args.keep
+    ) as workdir:
+        if workdir is None:
+            return 1
+        log(f"working in {workdir}")
         # --- preparing the inputs (untimed) ---
         pictures: dict[str, Any] = {}
         inputs = workdir / "pictures"
         if not args.no_pictures:
-            _log(f"making {args.files} pictures ...")
+            log(f"making {args.files} pictures ...")
             begun = time.perf_counter()
             pictures = make_pictures(inputs, args.files, args.folders)
             facts["Pictures"] = (
@@ -998,7 +970,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_media:
             lengths = [("long media", 1.0)] + ([] if args.no_reference else [("quarter", 0.25)])
             for name, scale in reversed(lengths):
-                _log(f"making the {name} files ...")
+                log(f"making the {name} files ...")
                 begun = time.perf_counter()
                 media = make_media(
                     workdir / f"media-{scale:g}",
@@ -1006,7 +978,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.audio_minutes * 60 * scale,
                 )
                 media_sets.append((name, media))
-                _log(f"  made in {time.perf_counter() - begun:.0f} s")
+                log(f"  made in {time.perf_counter() - begun:.0f} s")
             for name, media in reversed(media_sets):
                 if name == "long media":
                     facts["Long video"] = media["video_text"]
@@ -1016,9 +988,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{media['video_text']}; and {media['audio_text']}"
                     )
         if args.wait_quiet is not None:
-            _log(f"waiting for the 1-minute load average to fall below {args.wait_quiet} ...")
+            log(f"waiting for the 1-minute load average to fall below {args.wait_quiet} ...")
             waited = wait_quiet(args.wait_quiet, args.wait_minutes)
-            _log(f"  {waited}")
+            log(f"  {waited}")
             notes.append(f"Before timing: {waited}.")
             machine = Machine(**{**machine.__dict__, "load_average": _load()})
 
@@ -1164,11 +1136,6 @@ def main(argv: list[str] | None = None) -> int:
                     if not run.disturbed:
                         break
             media_lines = media_section(runs, verify, problems)
-    finally:
-        if args.keep:
-            _log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     if speedup is not None:
         # The issue's target is for 1,000 files; a shorter run (make bench's quick one) pays
@@ -1215,14 +1182,11 @@ def main(argv: list[str] | None = None) -> int:
             "more (the quarter-length reference is not repeated: its peak memory, the figure it "
             "is there for, does not depend on other jobs)."
         )
-    facts["Load average at the end (1, 5, 15 min)"] = _load_text(_load())
+    facts["Load average at the end (1, 5, 15 min)"] = harness.load_average_text()
     text = report(machine, facts, picture_lines, media_lines, notes)
     print(text)
     if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        shown = args.output.resolve()
-        _log(str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown))
+        harness.write_report(text, args.output)
     return 0 if ok else 1
 
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compare_audio import KEY, speed_clip
+from compare_audio import speed_clip
+from conftest import paced
+from harness import KEY, PAYLOAD
 
 import marking.watermark.audio as aw
 
 ROUNDS = 10
-PAYLOAD = bytes.fromhex("0123456789abcdef")
 
 #: (name, seconds of audio, median seconds) of every finished benchmark, for the summary.
 _REALTIME: list[tuple[str, float, float]] = []
@@ -58,10 +59,6 @@ def marked(clip: tuple[np.ndarray, int]) -> np.ndarray:
     return aw.embed_audio(samples, rate, PAYLOAD, key=KEY)
 
 
-def _run(benchmark: Any, fn: Any) -> Any:
-    return benchmark.pedantic(fn, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-
-
 def _record(benchmark: Any, seconds: float) -> None:
     if benchmark.stats is None:  # --benchmark-disable: run once as a test, nothing timed
         return
@@ -75,7 +72,7 @@ def _record(benchmark: Any, seconds: float) -> None:
 @pytest.mark.benchmark(group="audio")
 def test_audio_embed(benchmark: Any, clip: tuple[np.ndarray, int]) -> None:
     samples, rate = clip
-    out = _run(benchmark, lambda: aw.embed_audio(samples, rate, PAYLOAD, key=KEY))
+    out = paced(benchmark, lambda: aw.embed_audio(samples, rate, PAYLOAD, key=KEY), ROUNDS)
     assert out.shape == samples.shape
     _record(benchmark, samples.shape[0] / rate)
 
@@ -85,7 +82,7 @@ def test_audio_detect_marked(
     benchmark: Any, clip: tuple[np.ndarray, int], marked: np.ndarray
 ) -> None:
     rate = clip[1]
-    result = _run(benchmark, lambda: aw.detect_audio(marked, rate, key=KEY))
+    result = paced(benchmark, lambda: aw.detect_audio(marked, rate, key=KEY), ROUNDS)
     assert result.detected
     assert result.payload == PAYLOAD.hex()
     _record(benchmark, marked.shape[0] / rate)
@@ -95,6 +92,6 @@ def test_audio_detect_marked(
 def test_audio_detect_unmarked(benchmark: Any, clip: tuple[np.ndarray, int]) -> None:
     """Nothing is found at normal speed, so the playback-speed search runs too."""
     samples, rate = clip
-    result = _run(benchmark, lambda: aw.detect_audio(samples, rate, key=KEY))
+    result = paced(benchmark, lambda: aw.detect_audio(samples, rate, key=KEY), ROUNDS)
     assert not result.detected
     _record(benchmark, samples.shape[0] / rate)

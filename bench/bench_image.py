@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import harness
 import numba
 import numpy as np
 import pytest
-from conftest import record_throughput
+from conftest import paced, record_throughput
 
 import marking.watermark.image as iw
 
@@ -27,28 +28,20 @@ PEER_METHODS = ("dwtDct", "dwtDctSvd")
 @pytest.fixture(params=["default", 1], ids=lambda threads: f"threads-{threads}")
 def numba_threads(request: pytest.FixtureRequest) -> Iterator[int]:
     """Run with numba's default thread count, or with one thread (restored afterwards)."""
-    previous = numba.get_num_threads()
-    threads = previous if request.param == "default" else int(request.param)
-    numba.set_num_threads(threads)
-    try:
+    threads = numba.get_num_threads() if request.param == "default" else int(request.param)
+    with harness.numba_threads(threads):
         yield threads
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _megapixels(image: np.ndarray) -> float:
     return image.shape[0] * image.shape[1] / 1e6
 
 
-def _run(benchmark: Any, fn: Any, rounds: int) -> Any:
-    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
-
-
 @pytest.mark.benchmark(group="embed")
 def test_ours_embed(
     benchmark: Any, numba_threads: int, frame: np.ndarray, key: str, payload: bytes
 ) -> None:
-    marked = _run(benchmark, lambda: iw.embed_image(frame, key=key, payload=payload), OUR_ROUNDS)
+    marked = paced(benchmark, lambda: iw.embed_image(frame, key=key, payload=payload), OUR_ROUNDS)
     assert marked.shape == frame.shape
     assert marked.dtype == np.uint8
     record_throughput(benchmark, _megapixels(frame), system="ours", numba_threads=numba_threads)
@@ -58,7 +51,7 @@ def test_ours_embed(
 def test_ours_detect_marked(
     benchmark: Any, numba_threads: int, marked_frame: np.ndarray, key: str, payload: bytes
 ) -> None:
-    result = _run(benchmark, lambda: iw.detect_image(marked_frame, key=key), OUR_ROUNDS)
+    result = paced(benchmark, lambda: iw.detect_image(marked_frame, key=key), OUR_ROUNDS)
     assert result.detected
     assert result.payload == payload.hex()
     record_throughput(
@@ -70,7 +63,7 @@ def test_ours_detect_marked(
 def test_ours_detect_unmarked(
     benchmark: Any, numba_threads: int, frame: np.ndarray, key: str
 ) -> None:
-    result = _run(benchmark, lambda: iw.detect_image(frame, key=key), OUR_ROUNDS)
+    result = paced(benchmark, lambda: iw.detect_image(frame, key=key), OUR_ROUNDS)
     assert not result.detected
     record_throughput(benchmark, _megapixels(frame), system="ours", numba_threads=numba_threads)
 
@@ -81,7 +74,7 @@ def test_peer_encode(
     benchmark: Any, peer: Any, method: str, frame: np.ndarray, payload: bytes
 ) -> None:
     bgr = peer.rgb_to_bgr(frame)  # the peer's native channel order, converted untimed
-    encoded = _run(benchmark, lambda: peer.encode(method, bgr, payload), PEER_ROUNDS)
+    encoded = paced(benchmark, lambda: peer.encode(method, bgr, payload), PEER_ROUNDS)
     assert encoded.shape == bgr.shape
     record_throughput(benchmark, _megapixels(frame), system=method)
 
@@ -92,6 +85,6 @@ def test_peer_decode(
     benchmark: Any, peer: Any, method: str, frame: np.ndarray, payload: bytes
 ) -> None:
     encoded = peer.encode(method, peer.rgb_to_bgr(frame), payload)
-    bits = _run(benchmark, lambda: peer.decode(method, encoded), PEER_ROUNDS)
+    bits = paced(benchmark, lambda: peer.decode(method, encoded), PEER_ROUNDS)
     assert bits.shape == (64,)  # correctness is compare_image.py's business: dwtDct often fails
     record_throughput(benchmark, _megapixels(frame), system=method)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import record_throughput
+from conftest import paced, record_throughput
 
 from marking.kernels._config import single_threaded
 from marking.watermark.video import VideoDetector, VideoMarker
@@ -40,10 +40,6 @@ def luma(frame: np.ndarray) -> np.ndarray:
     return np.rint(frame.astype(np.float32) @ weights + 16).astype(np.uint8)
 
 
-def _run(benchmark: Any, fn: Any) -> Any:
-    return benchmark.pedantic(fn, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-
-
 def _record(benchmark: Any, plane: np.ndarray, **info: Any) -> None:
     if benchmark.stats is None:  # --benchmark-disable: run once as a test, nothing timed
         return
@@ -62,7 +58,7 @@ def test_video_mark_plane(benchmark: Any, luma: np.ndarray, key: str, payload: b
         marker.mark_plane(plane)
         return plane
 
-    marked = _run(benchmark, mark)
+    marked = paced(benchmark, mark, ROUNDS)
     assert not np.array_equal(marked, luma)
     _record(benchmark, luma, system="ours")
 
@@ -74,7 +70,7 @@ def test_video_first_frame(benchmark: Any, luma: np.ndarray, key: str, payload: 
     def first() -> None:
         VideoMarker(payload=payload, key=key).mark_plane(luma.copy())
 
-    _run(benchmark, first)
+    paced(benchmark, first, ROUNDS)
     _record(benchmark, luma, system="ours")
 
 
@@ -82,7 +78,7 @@ def test_video_first_frame(benchmark: Any, luma: np.ndarray, key: str, payload: 
 def test_video_push_plane(benchmark: Any, luma: np.ndarray, key: str) -> None:
     """The detector's per-frame work: adding the plane to its running sum."""
     detector = VideoDetector(key=key)
-    _run(benchmark, lambda: detector.push_plane(luma))
+    paced(benchmark, lambda: detector.push_plane(luma), ROUNDS)
     _record(benchmark, luma, system="ours")
 
 
@@ -111,7 +107,7 @@ def test_video_search(
     detector = VideoDetector(key=key)
     for plane in marked_planes if marked else [luma] * AVERAGED:
         detector.push_plane(plane)
-    result = _run(benchmark, detector.result)
+    result = paced(benchmark, detector.result, ROUNDS)
     assert result.detected is marked
     if marked:
         assert result.payload == payload.hex()

@@ -23,36 +23,24 @@ Run: ``.venv/bin/python bench/compare_audio.py [--outdir DIR] [--repeats N] [--f
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import harness
 import numpy as np
+from harness import KEY
+from results_writer import Machine, grid, machine_lines, ordered, yes
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, and tests.audio_*
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+import marking.watermark.audio as aw
+from marking.kernels._config import single_threaded
 
-from results_writer import (  # noqa: E402
-    Machine,
-    _machine_lines,
-    distribution_version,
-    this_machine,
-)
-
-import marking.watermark.audio as aw  # noqa: E402
-
-RESULTS = BENCH_DIR / "results"
-KEY = "aigc-marking-bench"
 WRONG_KEY = "not-the-bench-key"
 PAYLOAD_SEED = 2025
 CLIP_SECONDS = 30.0
@@ -323,23 +311,10 @@ def measure_false_alarms(count: int) -> list[FalseAlarmRecord]:
     return records
 
 
-def _timed(fn: Callable[[], object], repeats: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    fn()  # warm-up: numba cache load, first-touch allocations, FFT plans
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        cpu.append(1000.0 * (time.process_time() - c))
-        wall.append(1000.0 * (time.perf_counter() - w))
-    return tuple(wall), tuple(cpu)
-
-
 def measure_speed(repeats: int) -> list[TimingRecord]:
     """Embed and detect on the 30 s tabla clip, with Numba limited to one thread."""
-    import numba
-
     samples, rate = speed_clip()
-    payload = bytes.fromhex("0123456789abcdef")
+    payload = harness.PAYLOAD
     marked = aw.embed_audio(samples, rate, payload, key=KEY)
     seconds = samples.shape[0] / rate
     label = f"tabla {CLIP_SECONDS:g} s, {rate / 1000:g} kHz stereo"
@@ -352,54 +327,21 @@ def measure_speed(repeats: int) -> list[TimingRecord]:
         ),
     }
     records = []
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with single_threaded():
         for operation, fn in cases.items():
             print(f"  {operation}", file=sys.stderr)
-            wall, cpu = _timed(fn, repeats)
-            records.append(TimingRecord(operation, label, seconds, wall, cpu))
-    finally:
-        numba.set_num_threads(previous)
+            runs = harness.timed_runs(fn, repeats)
+            records.append(TimingRecord(operation, label, seconds, runs.wall_ms, runs.cpu_ms))
     return records
 
 
-def core_revision() -> str:
-    """The commit of ``marking/``, and whether it has uncommitted changes (for the headers)."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return ""
-        return done.stdout
-
-    commit = git("rev-parse", "--short", "HEAD").strip()
-    if not commit:
-        return "code revision unknown (not a git checkout)"
-    dirty = [line[3:] for line in git("status", "--porcelain", "--", "marking").splitlines()]
-    if not dirty:
-        return f"`marking/` at commit {commit}"
-    shown = ", ".join(f"`{path}`" for path in dirty[:8]) + (", ..." if len(dirty) > 8 else "")
-    return f"`marking/` at commit {commit}, plus uncommitted changes to {shown}"
-
-
 def machine_record() -> Machine:
-
-    versions = {
-        name: distribution_version(name)
-        for name in ("aigc-marking", "numpy", "numba", "scipy", "soundfile", "av")
-    }
-    return this_machine(
-        versions,
+    return harness.describe_machine(
+        ("aigc-marking", "numpy", "numba", "scipy", "soundfile", "av"),
         notes=(
             f"Key `{KEY}`; one random 64-bit payload per clip (seed {PAYLOAD_SEED}); default "
             "strength. Clips and attacks are the test suite's (`tests/audio_clips.py`, "
             "`tests/audio_attacks.py`); codecs run in memory through PyAV.",
-            f"Code: {core_revision()}.",
         ),
     )
 
@@ -407,20 +349,12 @@ def machine_record() -> Machine:
 # --- formatting (pure: no measuring) -----------------------------------------------------------
 
 
-def _yes(value: bool) -> str:
-    return "yes" if value else "**no**"
-
-
-def _ordered(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
 def robustness_markdown(results: AudioResults) -> str:
-    clips = _ordered(r.clip for r in results.clips)
-    attacks = _ordered(r.attack for r in results.attacks)
+    clips = ordered(r.clip for r in results.clips)
+    attacks = ordered(r.attack for r in results.attacks)
     cell = {(r.clip, r.attack): r for r in results.attacks}
     out = ["# Audio watermark robustness, with audiowmark's reference figures", ""]
-    out += _machine_lines(results.machine)
+    out += machine_lines(results.machine)
 
     out += ["## Clips and imperceptibility", ""]
     out += [
@@ -467,7 +401,7 @@ def robustness_markdown(results: AudioResults) -> str:
     out.append("| --- |" + " --- |" * (len(clips) + 2))
     for attack in attacks:
         row = [cell.get((clip, attack)) for clip in clips]
-        cells = ["-" if r is None else _yes(r.exact) for r in row]
+        cells = ["-" if r is None else yes(r.exact) for r in row]
         done = [r for r in row if r is not None]
         total = f"{sum(r.exact for r in done)}/{len(done)}"
         peer = AUDIOWMARK_ATTACKS.get(attack, "not stated")
@@ -492,19 +426,16 @@ def robustness_markdown(results: AudioResults) -> str:
         "",
         "<details><summary>sync score z (detected / best) and detection time per cell</summary>",
         "",
-        "| attack | " + " | ".join(clips) + " |",
-        "| --- |" + " --- |" * len(clips),
     ]
-    for attack in attacks:
-        cells = []
-        for clip in clips:
-            r = cell.get((clip, attack))
-            if r is None:
-                cells.append("-")
-                continue
-            speed = f", speed {r.speed:g}" if r.detected and r.speed != 1.0 else ""
-            cells.append(f"{r.score:.1f}{' ✓' if r.exact else ''}{speed}, {r.detect_ms:.0f} ms")
-        out.append(f"| {attack} | " + " | ".join(cells) + " |")
+
+    def detail(attack: str, clip: str) -> str | None:
+        r = cell.get((clip, attack))
+        if r is None:
+            return None
+        speed = f", speed {r.speed:g}" if r.detected and r.speed != 1.0 else ""
+        return f"{r.score:.1f}{' ✓' if r.exact else ''}{speed}, {r.detect_ms:.0f} ms"
+
+    out += grid("attack", attacks, clips, detail)
     out += [
         "",
         "✓ = exact payload. The time includes the speed search whenever nothing is found at "
@@ -518,7 +449,7 @@ def robustness_markdown(results: AudioResults) -> str:
     if fa:
         detections = [r for r in fa if r.detected]
         top = max(fa, key=lambda r: r.score)
-        kinds = _ordered(r.kind for r in fa)
+        kinds = ordered(r.kind for r in fa)
         rates = sorted({r.rate for r in fa})
         out += ["## False alarms on unmarked audio", ""]
         out += [
@@ -552,7 +483,7 @@ def robustness_markdown(results: AudioResults) -> str:
 
 def speed_markdown(results: AudioResults) -> str:
     out = ["# Audio watermark speed, with audiowmark's reference figures", ""]
-    out += _machine_lines(results.machine)
+    out += machine_lines(results.machine)
     timings = results.timings
     if not timings:
         return "\n".join([*out, "No timings recorded.", ""])
@@ -617,8 +548,8 @@ def _robustness_chart(path: Path, results: AudioResults) -> None:
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
 
-    clips = _ordered(r.clip for r in results.attacks)
-    attacks = _ordered(r.attack for r in results.attacks)
+    clips = ordered(r.clip for r in results.attacks)
+    attacks = ordered(r.attack for r in results.attacks)
     cell = {(r.clip, r.attack): r for r in results.attacks}
     grid = np.full((len(attacks), len(clips)), np.nan)
     for i, attack in enumerate(attacks):
@@ -695,9 +626,7 @@ def write_audio_results(results: AudioResults, outdir: Path | str) -> list[Path]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path, default=RESULTS)
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per operation")
+    parser = harness.arguments(__doc__, outdir=True, repeats=5)
     parser.add_argument(
         "--false-clips", type=int, default=100, help="unmarked clips for the false-alarm check"
     )
@@ -729,9 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.false_clips and not args.skip_robustness:
         print(f"false alarms on {args.false_clips} unmarked clips:", file=sys.stderr)
         results.false_alarms = measure_false_alarms(args.false_clips)
-    for path in write_audio_results(results, args.outdir):
-        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-    print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    harness.list_written(write_audio_results(results, args.outdir), start)
     return 0
 
 

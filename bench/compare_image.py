@@ -13,26 +13,19 @@ Run: ``.venv/bin/python bench/compare_image.py [--outdir DIR] [--repeats N]``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
+import peers
+from harness import KEY, SAMPLES
 from PIL import Image
-
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-for _path in (str(BENCH_DIR), str(ROOT)):  # peers/results_writer, and tests.attacks
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import peers  # noqa: E402
-from results_writer import (  # noqa: E402
+from results_writer import (
     BITS_CHANCE,
     BITS_FROM_DECODER,
     BITS_FROM_PAYLOAD,
@@ -42,20 +35,15 @@ from results_writer import (  # noqa: E402
     Record,
     RobustnessRecord,
     SpeedRecord,
-    distribution_version,
-    this_machine,
     write_results,
 )
 
-import marking.watermark.image as iw  # noqa: E402
+import marking.watermark.image as iw
 
-SAMPLES = ROOT / "samples"
-RESULTS = BENCH_DIR / "results"
 MIN_SHORT_SIDE = 512
 #: Benchmark frame: the dandelion photo (1600x900, 16:9) resized to full HD.
 FRAME_SOURCE = SAMPLES / "photo-dandelions.jpg"
 FRAME_SIZE = (1920, 1080)
-KEY = "aigc-marking-bench"
 PAYLOAD_SEED = 2024
 
 
@@ -194,42 +182,27 @@ def measure_robustness(
     return records
 
 
-def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, ...]:
-    fn()  # warm-up: numba compilation / cache load, first-touch allocations
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(1000.0 * (time.perf_counter() - start))
-    return tuple(times)
-
-
 def measure_speed(repeats: int) -> list[Record]:
     """Embed/decode timings at 1920x1080 for every system."""
     import numba
 
     frame = frame_1080p()
     megapixels = frame.shape[0] * frame.shape[1] / 1e6
-    payload = bytes.fromhex("0123456789abcdef")
+    payload = harness.PAYLOAD
     marked = iw.embed_image(frame, key=KEY, payload=payload)
     records: list[Record] = []
-    default_threads = numba.get_num_threads()
-    for threads in dict.fromkeys((default_threads, 1)):
-        numba.set_num_threads(threads)
-        try:
+    cases = {
+        "embed": lambda: iw.embed_image(frame, key=KEY, payload=payload),
+        "detect (marked)": lambda: iw.detect_image(marked, key=KEY),
+        "detect (unmarked)": lambda: iw.detect_image(frame, key=KEY),
+    }
+    for threads in dict.fromkeys((numba.get_num_threads(), 1)):
+        with harness.numba_threads(threads):
             label = f"numba {threads}"
-            cases = {
-                "embed": lambda: iw.embed_image(frame, key=KEY, payload=payload),
-                "detect (marked)": lambda: iw.detect_image(marked, key=KEY),
-                "detect (unmarked)": lambda: iw.detect_image(frame, key=KEY),
-            }
             for operation, fn in cases.items():
                 print(f"  ours {operation} [{label}]", file=sys.stderr)
-                records.append(
-                    SpeedRecord("ours", operation, _timed(fn, repeats), megapixels, label)
-                )
-        finally:
-            numba.set_num_threads(default_threads)
+                times = harness.timed_runs(fn, repeats).wall_ms
+                records.append(SpeedRecord("ours", operation, times, megapixels, label))
     bgr = peers.rgb_to_bgr(frame)
     for method in peers.METHODS:
         encoded = peers.encode(method, bgr, payload)
@@ -238,7 +211,7 @@ def measure_speed(repeats: int) -> list[Record]:
             SpeedRecord(
                 method,
                 "embed",
-                _timed(lambda m=method: peers.encode(m, bgr, payload), repeats),
+                harness.timed_runs(lambda m=method: peers.encode(m, bgr, payload), repeats).wall_ms,
                 megapixels,
             )
         )
@@ -246,7 +219,7 @@ def measure_speed(repeats: int) -> list[Record]:
             SpeedRecord(
                 method,
                 "decode",
-                _timed(lambda m=method, e=encoded: peers.decode(m, e), repeats),
+                harness.timed_runs(lambda m=method, e=encoded: peers.decode(m, e), repeats).wall_ms,
                 megapixels,
             )
         )
@@ -255,24 +228,19 @@ def measure_speed(repeats: int) -> list[Record]:
 
 def machine_record(photos: dict[str, np.ndarray]) -> Machine:
     """Platform, core count, library versions and load, for the Markdown headers."""
-
-    versions = {
-        name: distribution_version(dist)
-        for name, dist in (
-            ("aigc-marking", "aigc-marking"),
-            ("numpy", "numpy"),
-            ("numba", "numba"),
-            ("scipy", "scipy"),
-            ("Pillow", "pillow"),
-            ("invisible-watermark", "invisible-watermark"),
-            ("blind-watermark", "blind-watermark"),
-            ("opencv-python-headless", "opencv-python-headless"),
-            ("PyWavelets", "PyWavelets"),
-        )
-    }
     sizes = ", ".join(f"{name} {a.shape[1]}x{a.shape[0]}" for name, a in photos.items())
-    return this_machine(
-        versions,
+    return harness.describe_machine(
+        (
+            "aigc-marking",
+            "numpy",
+            "numba",
+            "scipy",
+            ("Pillow", "pillow"),
+            "invisible-watermark",
+            "blind-watermark",
+            "opencv-python-headless",
+            "PyWavelets",
+        ),
         notes=(
             f"Photos (short side >= {MIN_SHORT_SIDE} px): {sizes}. Grey photos are given to "
             "every system as RGB with equal channels (the peers need 3 channels).",
@@ -288,9 +256,7 @@ def machine_record(photos: dict[str, np.ndarray]) -> Machine:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path, default=RESULTS)
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per operation")
+    parser = harness.arguments(__doc__, outdir=True, repeats=5)
     parser.add_argument("--skip-speed", action="store_true", help="robustness only")
     args = parser.parse_args(argv)
 
@@ -303,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         records += measure_speed(args.repeats)
     print("robustness:", file=sys.stderr)
     records += measure_robustness(photos, image_attacks())
-    for path in write_results(records, args.outdir):
-        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-    print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    harness.list_written(write_results(records, args.outdir), start)
     return 0
 
 

@@ -40,49 +40,38 @@ Run: ``.venv/bin/python bench/compare_video.py [--outdir DIR] [--repeats N] [--s
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import math
-import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import harness
 import numpy as np
-
-from marking.kernels._config import single_threaded
-
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, peers, and tests.video_*
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from compare_audio import core_revision  # noqa: E402
-from compare_image import captured_decodes, payload_bits, rgb_psnr  # noqa: E402
-from results_writer import (  # noqa: E402
+from compare_image import captured_decodes, payload_bits, rgb_psnr
+from harness import KEY
+from results_writer import (
     BITS_CHANCE,
     BITS_FROM_DECODER,
     BITS_FROM_PAYLOAD,
     BITS_PEER,
     Machine,
-    _machine_lines,
-    distribution_version,
-    this_machine,
+    grid,
+    machine_lines,
+    ordered,
+    yes,
 )
 
-from marking.media.video import EncoderSettings, FrameInfo, frames, transcode  # noqa: E402
-from marking.watermark.video import VideoDetector, VideoMarker  # noqa: E402
+from marking.kernels._config import single_threaded
+from marking.media.video import EncoderSettings, FrameInfo, frames, transcode
+from marking.watermark.video import VideoDetector, VideoMarker
 
-RESULTS = BENCH_DIR / "results"
-KEY = "aigc-marking-bench"
 WRONG_KEY = "not-the-bench-key"
 PAYLOAD_SEED = 2026
 SECONDS = 6.0
@@ -227,11 +216,7 @@ class VideoResults:
 
 def file_api() -> ModuleType | None:
     """``marking.files.video`` when it exists (it is written separately)."""
-    if importlib.util.find_spec("marking.files.video") is None:
-        return None
-    import marking.files.video as module
-
-    return module
+    return harness.optional_module("marking.files.video")
 
 
 def _even(value: float) -> int:
@@ -674,34 +659,6 @@ def measure_robustness(
 # --- speed -----------------------------------------------------------------------------------
 
 
-def _warm_up() -> None:
-    """Load the Numba kernels (and the audio watermark's) outside the timed runs."""
-    from marking.watermark.audio import detect_audio, embed_audio
-
-    rng = np.random.default_rng(0)
-    plane = (rng.random((1080, 1920)) * 200 + 16).astype(np.uint8)
-    marker = VideoMarker(payload=b"\x00" * 8, key=KEY)
-    marker.mark_plane(plane)
-    detector = VideoDetector(key=KEY)
-    detector.push_plane(plane)
-    detector.result()
-    sound = (rng.standard_normal((48000 * 4, 2)) * 0.1).astype(np.float32)
-    detect_audio(embed_audio(sound, 48000, b"\x00" * 8, key=KEY), 48000, key=KEY)
-
-
-def load_average() -> str:
-    """The load average now (other jobs on the machine slow the encoders)."""
-    if not hasattr(os, "getloadavg"):
-        return "unknown"
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _timed(fn: Callable[[], object]) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 def measure_speed(folder: Path, repeats: int) -> tuple[list[TimingRecord], dict[str, str]]:
     """Embed against a plain transcode (same settings, rounds interleaved), then detection."""
     spec = SPEED_CLIP
@@ -734,27 +691,19 @@ def measure_speed(folder: Path, repeats: int) -> tuple[list[TimingRecord], dict[
         embeds["mark: embed_video_file (default: sound watermarked too)"] = lambda: (
             api.embed_video_file(source, folder / "api.mp4", key=KEY, payload=payload)
         )
-    _warm_up()
-    names = list(embeds)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(repeats):
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
-            w, c = _timed(embeds[name])
-            wall[name].append(w)
-            cpu[name].append(c)
-            print(f"  {name}: {w:.1f} s wall, {c:.1f} s CPU", file=sys.stderr)
+    harness.warm_kernels()
+    rounds = harness.paired_rounds(embeds, repeats)
+    baseline = next(iter(embeds))
     seconds = SECONDS
     records = [
         TimingRecord(
             name,
             seconds,
-            tuple(wall[name]),
-            tuple(cpu[name]),
-            () if name == names[0] else tuple(wall[names[0]]),
+            runs.wall,
+            runs.cpu,
+            () if name == baseline else rounds[baseline].wall,
         )
-        for name in names
+        for name, runs in rounds.items()
     ]
 
     marked = folder / ("marked.mp4" if api is None else "api.mp4")
@@ -775,11 +724,8 @@ def measure_speed(folder: Path, repeats: int) -> tuple[list[TimingRecord], dict[
     else:
         detections["VideoDetector, every 2nd frame"] = lambda: _detect_every(marked, 2)
     for name, fn in detections.items():
-        fn()  # warm-up: file cache
-        times = [_timed(fn) for _ in range(repeats)]
-        records.append(
-            TimingRecord(name, seconds, tuple(t[0] for t in times), tuple(t[1] for t in times))
-        )
+        runs = harness.timed_runs(fn, repeats)
+        records.append(TimingRecord(name, seconds, runs.wall, runs.cpu))
         print(f"  {name}: {records[-1].realtime:.1f}x real time", file=sys.stderr)
     facts = {
         "Clip": f"{spec.label}, {seconds:g} s, from `tests.video_clips` (libx264 CRF 12, AAC "
@@ -801,21 +747,13 @@ def _detect_every(path: Path, every: int) -> Any:
 
 
 def machine_record() -> Machine:
-
-    versions = {
-        name: distribution_version(name)
-        for name in ("aigc-marking", "numpy", "numba", "av", "invisible-watermark")
-    }
-    import av
-
-    versions["FFmpeg (libavcodec)"] = ".".join(map(str, av.library_versions["libavcodec"]))
-    return this_machine(
-        versions,
+    return harness.describe_machine(
+        ("aigc-marking", "numpy", "numba", "av", "invisible-watermark"),
+        extra={"FFmpeg (libavcodec)": harness.ffmpeg_version()},
         notes=(
             f"Key `{KEY}`; one random 64-bit payload per clip (seed {PAYLOAD_SEED}); default "
             "strength; embedding with the default encoder settings (libx264 CRF 18, preset "
             "medium), Numba on one thread while the encoder runs.",
-            f"Code: {core_revision()}.",
         ),
     )
 
@@ -823,23 +761,15 @@ def machine_record() -> Machine:
 # --- formatting (pure: no measuring) -----------------------------------------------------------
 
 
-def _ordered(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _yes(value: bool) -> str:
-    return "yes" if value else "**no**"
-
-
 def robustness_markdown(results: VideoResults, detection: str) -> str:
     ours = [r for r in results.attacks if r.system == "ours"]
     peer = [r for r in results.attacks if r.system == PEER]
-    clips = _ordered(q.clip for q in results.quality if q.system == "ours")
-    attacks = _ordered(r.attack for r in ours)
+    clips = ordered(q.clip for q in results.quality if q.system == "ours")
+    attacks = ordered(r.attack for r in ours)
     cell = {(r.clip, r.attack): r for r in ours}
     peer_cell = {r.attack: r for r in peer}
     out = ["# Video watermark robustness, with per-frame dwtDctSvd", ""]
-    out += _machine_lines(results.machine)
+    out += machine_lines(results.machine)
     out += [f"- Detection (ours): {detection}.", ""]
 
     out += ["## Imperceptibility (every frame, before the encoder)", ""]
@@ -891,7 +821,7 @@ def robustness_markdown(results: VideoResults, detection: str) -> str:
     out.append("| --- |" + " --- |" * (len(clips) + 1 + bool(peer)))
     for attack in attacks:
         row = [cell.get((clip, attack)) for clip in clips]
-        cells = ["-" if r is None else _yes(r.exact) for r in row]
+        cells = ["-" if r is None else yes(r.exact) for r in row]
         done = [r for r in row if r is not None]
         total = f"{sum(r.exact for r in done)}/{len(done)}"
         extra = ""
@@ -915,7 +845,7 @@ def robustness_markdown(results: VideoResults, detection: str) -> str:
         + (" |" if peer else "")
     )
     wrong = [r for r in ours if r.detected and not r.exact]
-    applied = _ordered(f"`{r.attack}`: {r.applied}" for r in ours if r.clip == clips[0])
+    applied = ordered(f"`{r.attack}`: {r.applied}" for r in ours if r.clip == clips[0])
     applied_720 = [
         f"`{r.attack}`: {r.applied}"
         for r in ours
@@ -955,21 +885,18 @@ def robustness_markdown(results: VideoResults, detection: str) -> str:
         "",
         "<details><summary>score, bit accuracy, frames used and times per cell (ours)</summary>",
         "",
-        "| attack | " + " | ".join(clips) + " |",
-        "| --- |" + " --- |" * len(clips),
     ]
-    for attack in attacks:
-        cells = []
-        for clip in clips:
-            r = cell.get((clip, attack))
-            if r is None:
-                cells.append("-")
-                continue
-            cells.append(
-                f"{r.score:.1f}{' ✓' if r.exact else ''}, {100 * r.bit_accuracy:.0f} %, "
-                f"{r.frames_used} fr, {r.attack_seconds:.0f}+{r.detect_seconds:.1f} s"
-            )
-        out.append(f"| {attack} | " + " | ".join(cells) + " |")
+
+    def detail(attack: str, clip: str) -> str | None:
+        r = cell.get((clip, attack))
+        if r is None:
+            return None
+        return (
+            f"{r.score:.1f}{' ✓' if r.exact else ''}, {100 * r.bit_accuracy:.0f} %, "
+            f"{r.frames_used} fr, {r.attack_seconds:.0f}+{r.detect_seconds:.1f} s"
+        )
+
+    out += grid("attack", attacks, clips, detail)
     out += [
         "",
         "Score = the sync peak's z-score; ✓ = exact payload; % = bit accuracy; fr = frames "
@@ -1026,7 +953,7 @@ def _split_timings(
 
 def speed_markdown(timings: Sequence[TimingRecord], machine: Machine | None, facts: dict) -> str:
     out = ["# Video watermark speed (1080p30 H.264)", ""]
-    out += _machine_lines(machine)
+    out += machine_lines(machine)
     out += [f"- {name}: {value}" for name, value in facts.items()]
     if not timings:
         return "\n".join([*out, "", "No timings recorded.", ""])
@@ -1086,8 +1013,8 @@ def _robustness_chart(path: Path, results: VideoResults) -> None:
 
     ours = [r for r in results.attacks if r.system == "ours" and r.attack != "none"]
     peer = {r.attack: r for r in results.attacks if r.system == PEER}
-    attacks = _ordered(r.attack for r in ours)
-    clips = _ordered(r.clip for r in ours)
+    attacks = ordered(r.attack for r in ours)
+    clips = ordered(r.clip for r in ours)
     fig = Figure(figsize=(max(9.0, 0.6 * len(attacks) + 2), 7.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     series = [*clips, PEER] if peer else clips
@@ -1218,10 +1145,7 @@ def write_video_results(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path, default=RESULTS)
-    parser.add_argument("--tmpdir", type=Path, default=None, help="where marked files go")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per operation")
+    parser = harness.arguments(__doc__, outdir=True, tmpdir=True, repeats=3)
     parser.add_argument(
         "--peer-seconds",
         type=float,
@@ -1271,20 +1195,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"speed on {SPEED_CLIP.label}:", file=sys.stderr)
             timings, speed_facts = measure_speed(folder, args.repeats)
             speed_facts["Time for the speed part"] = f"{time.perf_counter() - started:.0f} s"
-            speed_facts["Load average after it (1, 5, 15 min)"] = load_average()
+            speed_facts["Load average after it (1, 5, 15 min)"] = harness.load_average_text()
         if not args.skip_robustness:
             begun = time.perf_counter()
             results = measure_robustness(folder, peer_seconds, clips)
             results.facts["Time for the robustness part"] = f"{time.perf_counter() - begun:.0f} s"
-            results.facts["Load average at the end (1, 5, 15 min)"] = load_average()
+            results.facts["Load average at the end (1, 5, 15 min)"] = harness.load_average_text()
         if not args.skip_speed:
             results.timings = timings
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results.machine = machine
-    for path in write_video_results(results, args.outdir, detection_method(), speed_facts):
-        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-    print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    written = write_video_results(results, args.outdir, detection_method(), speed_facts)
+    harness.list_written(written, started)
     return 0
 
 

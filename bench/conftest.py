@@ -2,8 +2,9 @@
 
 The repository's pytest configuration collects ``test_*.py`` under ``tests/``; the benchmark
 modules are named ``bench_*.py`` so ``make test`` never picks them up, and this conftest makes
-``pytest bench`` collect them. After the run it prints the megapixels per second recorded in
-each benchmark's ``extra_info``.
+``pytest bench`` collect them (importing :mod:`harness` sets up the paths, as for every bench
+script). After the run it prints the megapixels per second recorded in each benchmark's
+``extra_info``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import pytest
-from compare_image import KEY, frame_1080p
+from compare_image import frame_1080p
 
 import marking.watermark.image as iw
 
@@ -25,6 +27,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+def paced(benchmark: Any, fn: Any, rounds: int) -> Any:
+    """Time ``rounds`` whole calls of ``fn`` after one untimed call (Numba compilation or
+    cache loading is not measured); returns its value."""
+    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
 
 
 def record_throughput(benchmark: Any, megapixels: float, **info: Any) -> None:
@@ -60,12 +68,12 @@ def frame() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def payload() -> bytes:
-    return bytes.fromhex("0123456789abcdef")
+    return harness.PAYLOAD
 
 
 @pytest.fixture(scope="session")
 def key() -> str:
-    return KEY
+    return harness.KEY
 
 
 @pytest.fixture(scope="session")

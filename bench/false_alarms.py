@@ -41,7 +41,6 @@ Run: ``.venv/bin/python bench/false_alarms.py [--scale X] [--workers N] [--outpu
 
 from __future__ import annotations
 
-import argparse
 import math
 import multiprocessing
 import os
@@ -54,17 +53,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
+from results_writer import Machine, machine_lines
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-for _path in (str(BENCH_DIR), str(ROOT)):  # results_writer, compare_audio, tests.*
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from results_writer import Machine, _machine_lines, distribution_version, this_machine  # noqa: E402
-
-from marking.scheme.payload import (  # noqa: E402
+from marking.scheme.payload import (
     CHECK_BITS,
     CODED_BITS,
     PAYLOAD_BITS,
@@ -73,7 +66,6 @@ from marking.scheme.payload import (  # noqa: E402
     payload_check,
 )
 
-RESULTS = BENCH_DIR / "results"
 #: Items and keys per item of the full run (``--scale`` multiplies the item counts).
 PICTURES, PICTURE_KEYS = 1600, 4
 SOUNDS, SOUND_KEYS = 800, 1
@@ -224,7 +216,7 @@ def _video_frames() -> list[np.ndarray]:
 
     from tests.video_clips import VIDEO_SAMPLE
 
-    with av.open(str(ROOT / "samples" / VIDEO_SAMPLE)) as container:
+    with av.open(str(harness.SAMPLES / VIDEO_SAMPLE)) as container:
         decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     return decoded[::4]
 
@@ -647,7 +639,7 @@ def _fmt_share(count: int, total: int) -> str:
 def results_markdown(results: Results, machine: Machine | None, scale: float) -> str:
     """The tables of ``false-alarms.md``."""
     lines = ["# False alarms on unmarked media", ""]
-    lines += _machine_lines(machine)
+    lines += machine_lines(machine)
     lines += [
         f"Scale {scale:g} of the full corpus (bench/false_alarms.py). A detection is reported "
         "only when its false-alarm probability is at most 1e-6 per file: the sync search's "
@@ -760,30 +752,22 @@ def _deepest_prefix(results: Results) -> str:
 
 
 def machine_record(workers: int) -> Machine:
-    from compare_audio import core_revision
-
-    versions = {name: distribution_version(name) for name in ("aigc-marking", "numpy", "numba")}
-    return this_machine(
-        versions,
-        notes=(
-            f"{workers} worker processes, Numba on one thread each.",
-            f"Code: {core_revision()}.",
-        ),
+    return harness.describe_machine(
+        ("aigc-marking", "numpy", "numba"),
+        notes=(f"{workers} worker processes, Numba on one thread each.",),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, output="false-alarms.md")
     parser.add_argument("--scale", type=float, default=1.0, help="share of the full corpus")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--seed", type=int, default=9)
-    parser.add_argument("--output", type=Path, default=RESULTS / "false-alarms.md")
     args = parser.parse_args(argv)
     results = measure(args.scale, args.workers, args.seed)
     text = results_markdown(results, machine_record(args.workers), args.scale)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
     print(text)
+    harness.write_report(text, args.output)
     return 1 if verdicts(results) else 0
 
 

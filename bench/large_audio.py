@@ -19,42 +19,22 @@ files and writes ``audio-large.md`` to ``--outdir`` (default ``bench/results/``)
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import datetime as dt
-import importlib.util
-import os
-import platform
-import shutil
-import sys
-import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import soundfile as sf
+from harness import KEY, PEAK_RSS_NOTE, SAMPLES, Phase, PhaseRunner
+from results_writer import Machine, report_head
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
+from marking.media.audio import AudioWriter, probe_audio, read_blocks
+from marking.watermark.audio import AudioDetector, AudioEmbedder, detect_audio
 
-from compare_audio import core_revision  # noqa: E402
-from results_writer import Machine, _machine_lines  # noqa: E402
-
-from marking.media.audio import AudioWriter, probe_audio, read_blocks  # noqa: E402
-from marking.watermark.audio import AudioDetector, AudioEmbedder, detect_audio  # noqa: E402
-
-SAMPLES = ROOT / "samples"
-RESULTS = BENCH_DIR / "results"
 RATE = 48000
 CHANNELS = 2
-KEY = "aigc-marking-bench"
-PAYLOAD = "0123456789abcdef"
+PAYLOAD = harness.PAYLOAD_HEX
 SEED = 3
 #: Samples per generated / read block (about 1.4 s at 48 kHz).
 BLOCK = 65536
@@ -62,83 +42,6 @@ BLOCK = 65536
 #: file, plus a few samples so it is not aligned on anything).
 EXCERPT_SECONDS = 20.0
 EXCERPT_AT = 0.4613
-
-
-# --- memory ----------------------------------------------------------------------------------
-
-
-def _status_kib(field: str) -> int | None:
-    """A ``VmRSS``/``VmHWM`` line of /proc/self/status in KiB (None off Linux)."""
-    try:
-        with Path("/proc/self/status").open(encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False when not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
-    except OSError:
-        return False
-    return True
-
-
-@dataclass
-class Phase:
-    """Wall and CPU time and peak memory of one phase."""
-
-    name: str
-    audio_seconds: float
-    wall: float = 0.0
-    cpu: float = 0.0
-    rss_before_mib: float = 0.0
-    peak_mib: float = 0.0
-    note: str = ""
-
-    @property
-    def realtime(self) -> float:
-        return self.audio_seconds / self.wall if self.wall else float("nan")
-
-    @property
-    def realtime_per_core(self) -> float:
-        return self.audio_seconds / self.cpu if self.cpu else float("nan")
-
-
-@contextlib.contextmanager
-def measured(phase: Phase, interval: float = 0.02) -> Iterator[Phase]:
-    """Time the block and record its peak RSS.
-
-    The peak is the kernel's VmHWM after resetting it at the start (exact), or, where the reset
-    is refused, the highest VmRSS a sampling thread saw every ``interval`` seconds.
-    """
-    exact = _reset_peak()
-    before = _status_kib("VmRSS") or 0
-    sampled = [before]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(interval):
-            sampled.append(_status_kib("VmRSS") or 0)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    wall, cpu = time.perf_counter(), time.process_time()
-    try:
-        yield phase
-    finally:
-        phase.wall = time.perf_counter() - wall
-        phase.cpu = time.process_time() - cpu
-        stop.set()
-        thread.join()
-        hwm = _status_kib("VmHWM") if exact else None
-        peak = max(max(sampled), hwm or 0)
-        phase.rss_before_mib = before / 1024
-        phase.peak_mib = peak / 1024
 
 
 # --- the long programme ----------------------------------------------------------------------
@@ -206,11 +109,7 @@ def write_programme(path: Path, seconds: float) -> None:
 
 def _file_api() -> Any | None:
     """``marking.files.audio`` when it exists (it is written separately)."""
-    if importlib.util.find_spec("marking.files.audio") is None:
-        return None
-    import marking.files.audio as module
-
-    return module
+    return harness.optional_module("marking.files.audio")
 
 
 def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
@@ -245,37 +144,13 @@ def read_only(path: Path) -> int:
     return sum(block.shape[0] for block in read_blocks(path, BLOCK))
 
 
-def _warm_up() -> None:
-    """Load or compile the Numba kernels outside the measured phases."""
-    rng = np.random.default_rng(0)
-    clip = (rng.standard_normal((4 * RATE, CHANNELS)) * 0.1).astype(np.float32)
-    embedder = AudioEmbedder(rate=RATE, channels=CHANNELS, payload=PAYLOAD, key=KEY)
-    marked = np.concatenate([embedder.push(clip), embedder.finish()])
-    detect_audio(marked, RATE, key=KEY, speed_search=False)
-
-
 # --- report ----------------------------------------------------------------------------------
 
 
 def _machine() -> Machine:
-    import numba
-    import scipy
-
-    return Machine(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu_count=os.cpu_count(),
-        numba_threads=numba.get_num_threads(),
-        versions={
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "scipy": scipy.__version__,
-            "soundfile": sf.__version__,
-            "libsndfile": sf.__libsndfile_version__,
-        },
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
-        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        notes=(f"Code: {core_revision()}.",),
+    return harness.describe_machine(
+        ("aigc-marking", "numpy", "numba", "scipy", "soundfile"),
+        extra={"libsndfile": sf.__libsndfile_version__},
     )
 
 
@@ -286,9 +161,7 @@ def report(
     facts: dict[str, str],
     notes: list[str],
 ) -> str:
-    out = [f"# Audio watermark on a {hours:g}-hour 48 kHz stereo file", ""]
-    out += _machine_lines(machine)
-    out += [f"- {name}: {value}" for name, value in facts.items()]
+    out = report_head(f"Audio watermark on a {hours:g}-hour 48 kHz stereo file", machine, facts)
     out += [
         "",
         "| phase | audio | wall s | CPU s | x real time | x real time per core "
@@ -297,9 +170,9 @@ def report(
     ]
     for p in phases:
         audio = (
-            f"{p.audio_seconds / 3600:.2f} h"
-            if p.audio_seconds >= 600
-            else (f"{p.audio_seconds:.0f} s")
+            f"{p.media_seconds / 3600:.2f} h"
+            if p.media_seconds >= 600
+            else (f"{p.media_seconds:.0f} s")
         )
         out.append(
             f"| {p.name} | {audio} | {p.wall:.2f} | {p.cpu:.2f} | {p.realtime:.0f} | "
@@ -311,10 +184,8 @@ def report(
         "of the process (all threads), so it is the throughput one core gives.",
         "- Times include FLAC decoding (and, for embedding, FLAC encoding) through "
         "libsndfile; the *read only* row is the decoding alone.",
-        "- Peak RSS is the process's resident set during that phase: the kernel's high-water "
-        "mark (VmHWM, reset through /proc/self/clear_refs at the start of the phase), checked "
-        "against a thread sampling VmRSS every 20 ms. It includes the interpreter, NumPy, "
-        "SciPy and the loaded Numba kernels (the *RSS before* column).",
+        f"- {PEAK_RSS_NOTE} It includes the interpreter, NumPy, SciPy and the loaded Numba "
+        "kernels (the *RSS before* column).",
         *(f"- {note}" for note in notes),
         "",
     ]
@@ -322,50 +193,25 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, outdir=True, tmpdir=True, no_write="audio-large.md")
     parser.add_argument("--hours", type=float, default=3.0, help="length of the file")
-    parser.add_argument("--tmpdir", type=Path, default=None, help="where the files go")
-    parser.add_argument("--outdir", type=Path, default=RESULTS)
-    parser.add_argument(
-        "--no-write", action="store_true", help="print only; do not write audio-large.md"
-    )
     args = parser.parse_args(argv)
     if not 0 < args.hours <= 24:
         parser.error("--hours must be in (0, 24]")
     seconds = args.hours * 3600
     machine = _machine()  # load average before this script adds to it
 
-    workdir = Path(tempfile.mkdtemp(prefix="aigc-large-audio-", dir=args.tmpdir))
     needed = 2.5 * seconds * RATE * CHANNELS * 2  # two FLACs, each at most the size of a WAV
-    free = shutil.disk_usage(workdir).free
-    if free < needed:
-        shutil.rmtree(workdir)
-        print(
-            f"need about {needed / 1e9:.1f} GB free in {workdir.parent}, have "
-            f"{free / 1e9:.1f} GB; use --tmpdir or --hours",
-            file=sys.stderr,
-        )
-        return 1
-    source, target = workdir / "programme.flac", workdir / "marked.flac"
-    phases: list[Phase] = []
+    runner = PhaseRunner(realtime_digits=0)
+    run = runner.run
     facts: dict[str, str] = {}
     notes: list[str] = []
 
-    def run(name: str, audio_seconds: float, fn: Callable[[], Any]) -> Any:
-        print(f"{name} ...", file=sys.stderr, flush=True)
-        phase = Phase(name, audio_seconds)
-        with measured(phase):
-            value = fn()
-        phases.append(phase)
-        print(
-            f"  {phase.wall:.1f} s wall, {phase.cpu:.1f} s CPU, {phase.realtime:.0f}x real time, "
-            f"peak RSS {phase.peak_mib:.0f} MiB",
-            file=sys.stderr,
-        )
-        return value
-
-    try:
-        _warm_up()
+    with harness.work_directory("aigc-large-audio-", args.tmpdir, needed, "--hours") as workdir:
+        if workdir is None:
+            return 1
+        source, target = workdir / "programme.flac", workdir / "marked.flac"
+        harness.warm_kernels()
         run("generate (write FLAC)", seconds, lambda: write_programme(source, seconds))
         info = probe_audio(source)
         facts["File"] = (
@@ -407,16 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             f"from {start / RATE:.3f} s: detected={part.detected}, payload {part.payload}, "
             f"offset {part.offset}"
         )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
-    text = report(machine, args.hours, phases, facts, notes)
+    text = report(machine, args.hours, runner.phases, facts, notes)
     print(text)
     if not args.no_write:
-        args.outdir.mkdir(parents=True, exist_ok=True)
-        path = args.outdir / "audio-large.md"
-        path.write_text(text, encoding="utf-8")
-        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path, file=sys.stderr)
+        harness.write_report(text, args.outdir / "audio-large.md")
     return 0 if found["detected"] and found["payload"] == PAYLOAD else 1
 
 

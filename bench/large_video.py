@@ -28,43 +28,22 @@ Without ``marking.files.video`` the frame API is timed instead (``transcode`` +
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import os
-import shutil
-import sys
-import tempfile
 import time
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
+from harness import KEY, PEAK_RSS_NOTE, Phase, PhaseRunner
+from results_writer import Machine, duration, report_head
 
 from marking.kernels._config import single_threaded
+from marking.media.video import EncoderSettings, FrameInfo, frames, probe_video, transcode
+from marking.watermark.video import VideoDetector, VideoMarker
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-for _path in (str(BENCH_DIR), str(ROOT)):  # large_audio / results_writer, and tests.video_clips
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from compare_audio import core_revision  # noqa: E402
-from large_audio import Phase, measured  # noqa: E402
-from results_writer import (  # noqa: E402
-    Machine,
-    _machine_lines,
-    distribution_version,
-    this_machine,
-)
-
-from marking.media.video import EncoderSettings, FrameInfo, frames, probe_video, transcode  # noqa: E402
-from marking.watermark.video import VideoDetector, VideoMarker  # noqa: E402
-
-RESULTS = BENCH_DIR / "results"
-KEY = "aigc-marking-bench"
-PAYLOAD = "0123456789abcdef"
+PAYLOAD = harness.PAYLOAD_HEX
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
 BASE_SECONDS = 6.0
 DEFAULT_MINUTES = 10.0
@@ -126,11 +105,8 @@ def loop_file(base: Path, target: Path, seconds: float) -> int:
 
 
 def _file_api() -> Any | None:
-    if importlib.util.find_spec("marking.files.video") is None:
-        return None
-    import marking.files.video as module
-
-    return module
+    """``marking.files.video`` when it exists (it is written separately)."""
+    return harness.optional_module("marking.files.video")
 
 
 def stream_embed(source: Path, target: Path) -> tuple[dict[str, Any], str]:
@@ -172,45 +148,21 @@ def plain_transcode(source: Path, target: Path) -> int:
     return report.frames
 
 
-def _warm_up() -> None:
-    """Load the Numba kernels (video and audio) outside the measured phases."""
-    from marking.watermark.audio import detect_audio, embed_audio
-
-    rng = np.random.default_rng(0)
-    plane = (rng.random((HEIGHT, WIDTH)) * 200 + 16).astype(np.uint8)
-    VideoMarker(payload=PAYLOAD, key=KEY).mark_plane(plane)
-    detector = VideoDetector(key=KEY)
-    detector.push_plane(plane)
-    detector.result()
-    sound = (rng.standard_normal((48000 * 4, 2)) * 0.1).astype(np.float32)
-    detect_audio(embed_audio(sound, 48000, PAYLOAD, key=KEY), 48000, key=KEY)
-
-
 # --- report ------------------------------------------------------------------------------------
 
 
 def _machine() -> Machine:
-    import av
-
-    versions = {name: distribution_version(name) for name in ("aigc-marking", "numpy", "numba")}
-    versions["av"] = av.__version__
-    versions["FFmpeg (libavcodec)"] = ".".join(map(str, av.library_versions["libavcodec"]))
-    return this_machine(
-        versions,
-        notes=(f"Code: {core_revision()}.",),
+    return harness.describe_machine(
+        ("aigc-marking", "numpy", "numba", "av"),
+        extra={"FFmpeg (libavcodec)": harness.ffmpeg_version()},
     )
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def report(
     machine: Machine, minutes: float, phases: list[Phase], facts: dict[str, str], notes: list[str]
 ) -> str:
-    out = [f"# Video watermark on a {minutes:g}-minute 1080p30 H.264 file", ""]
-    out += _machine_lines(machine)
-    out += [f"- {name}: {value}" for name, value in facts.items()]
+    title = f"Video watermark on a {minutes:g}-minute 1080p30 H.264 file"
+    out = report_head(title, machine, facts)
     out += [
         "",
         "| phase | video | wall s | CPU s | x real time | RSS before, MiB | peak RSS, MiB |",
@@ -218,18 +170,15 @@ def report(
     ]
     for p in phases:
         out.append(
-            f"| {p.name} | {_duration(p.audio_seconds)} | {p.wall:.1f} | {p.cpu:.1f} | "
+            f"| {p.name} | {duration(p.media_seconds)} | {p.wall:.1f} | {p.cpu:.1f} | "
             f"{p.realtime:.2f} | {p.rss_before_mib:.0f} | {p.peak_mib:.0f} |"
         )
     out += [
         "",
         "- *x real time* = video duration / wall time. CPU time is the whole process (the "
         "codecs' threads included), so CPU / wall shows how many of the cores were busy.",
-        "- Peak RSS is the process's resident set during that phase: the kernel's high-water "
-        "mark (VmHWM, reset through /proc/self/clear_refs at the start of the phase), checked "
-        "against a thread sampling VmRSS every 20 ms. It includes the interpreter, NumPy, the "
-        "loaded Numba kernels and FFmpeg's libraries (the *RSS before* column); what streaming "
-        "adds is the difference.",
+        f"- {PEAK_RSS_NOTE} It includes the interpreter, NumPy, the loaded Numba kernels and "
+        "FFmpeg's libraries (the *RSS before* column); what streaming adds is the difference.",
         *(f"- {note}" for note in notes),
         "",
     ]
@@ -237,13 +186,8 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, outdir=True, tmpdir=True, no_write="video-large.md")
     parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="length of the file")
-    parser.add_argument("--tmpdir", type=Path, default=None, help="where the files go")
-    parser.add_argument("--outdir", type=Path, default=RESULTS)
-    parser.add_argument(
-        "--no-write", action="store_true", help="print only; do not write video-large.md"
-    )
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= 180:
         parser.error("--minutes must be in (0, 180]")
@@ -251,38 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine()  # load average before this script adds to it
     started = time.perf_counter()
 
-    workdir = Path(tempfile.mkdtemp(prefix="aigc-large-video-", dir=args.tmpdir))
     needed = 2.5 * seconds * 1.2e6  # two files of at most about 8 Mbit/s, and a margin
-    free = shutil.disk_usage(workdir).free
-    if free < needed:
-        shutil.rmtree(workdir)
-        print(
-            f"need about {needed / 1e9:.1f} GB free in {workdir.parent}, have "
-            f"{free / 1e9:.1f} GB; use --tmpdir or --minutes",
-            file=sys.stderr,
-        )
-        return 1
-    source, target = workdir / "long.mp4", workdir / "marked.mp4"
-    phases: list[Phase] = []
+    runner = PhaseRunner(realtime_digits=2)
+    run = runner.run
     facts: dict[str, str] = {}
     notes: list[str] = []
 
-    def run(name: str, video_seconds: float, fn: Callable[[], Any]) -> Any:
-        print(f"{name} ...", file=sys.stderr, flush=True)
-        phase = Phase(name, video_seconds)
-        with measured(phase):
-            value = fn()
-        phases.append(phase)
-        print(
-            f"  {phase.wall:.1f} s wall, {phase.cpu:.1f} s CPU, {phase.realtime:.2f}x real time, "
-            f"peak RSS {phase.peak_mib:.0f} MiB",
-            file=sys.stderr,
-        )
-        return value
-
     found: dict[str, Any] = {}
-    try:
-        _warm_up()
+    with harness.work_directory("aigc-large-video-", args.tmpdir, needed, "--minutes") as workdir:
+        if workdir is None:
+            return 1
+        source, target = workdir / "long.mp4", workdir / "marked.mp4"
+        harness.warm_kernels()
         begun = time.perf_counter()
         repeats = loop_file(base_clip(workdir), source, seconds)
         info = probe_video(source)
@@ -328,26 +252,20 @@ def main(argv: list[str] | None = None) -> int:
             f"detected={both['detected']}, payload {both['payload']}, found in "
             f"{both.get('found_in', ['video'])}"
         )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     facts["Total run time"] = f"{time.perf_counter() - started:.0f} s"
     if hasattr(os, "getloadavg"):  # other jobs on the machine show here
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        facts["Load average at the end (1, 5, 15 min)"] = load
+        facts["Load average at the end (1, 5, 15 min)"] = harness.load_average_text()
 
-    text = report(machine, args.minutes, phases, facts, notes)
+    text = report(machine, args.minutes, runner.phases, facts, notes)
     print(text)
     if not args.no_write:
-        args.outdir.mkdir(parents=True, exist_ok=True)
         # Only the default length updates video-large.md (a quick run does not replace it).
         name = (
             "video-large.md"
             if args.minutes == DEFAULT_MINUTES
             else f"video-large-{args.minutes:g}min.md"
         )
-        path = args.outdir / name
-        path.write_text(text, encoding="utf-8")
-        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path, file=sys.stderr)
+        harness.write_report(text, args.outdir / name)
     return 0 if found.get("detected") and found.get("payload") == PAYLOAD else 1
 
 

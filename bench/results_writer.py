@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,11 +117,45 @@ Record = Machine | RobustnessRecord | QualityRecord | SpeedRecord
 
 
 def _systems(names: Iterable[str]) -> list[str]:
-    seen = list(dict.fromkeys(names))
+    seen = ordered(names)
     return [s for s in SYSTEM_ORDER if s in seen] + [s for s in seen if s not in SYSTEM_ORDER]
 
 
-def _machine_lines(machine: Machine | None) -> list[str]:
+def ordered(values: Iterable[str]) -> list[str]:
+    """``values`` without repeats, in first-seen order (the rows and columns of a table)."""
+    return list(dict.fromkeys(values))
+
+
+def yes(value: bool) -> str:
+    """A table cell for a check: "yes", or a bold "no" that stands out."""
+    return "yes" if value else "**no**"
+
+
+def duration(seconds: float) -> str:
+    """A length of media or time: minutes from two minutes on, else seconds."""
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def grid(
+    corner: str, rows: Iterable[str], columns: Sequence[str], cell: Callable[[str, str], str | None]
+) -> list[str]:
+    """A Markdown table with a line per row and a column per column: ``cell(row, column)``
+    in each place, "-" where it gives None (nothing was measured there)."""
+    out = [f"| {corner} | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    for row in rows:
+        cells = [cell(row, column) for column in columns]
+        out.append(f"| {row} | " + " | ".join("-" if c is None else c for c in cells) + " |")
+    return out
+
+
+def report_head(title: str, machine: Machine | None, facts: dict[str, str]) -> list[str]:
+    """The top of a long-run report: its title, the machine lines, then ``- name: value`` for
+    every fact."""
+    return [f"# {title}", "", *machine_lines(machine), *(f"- {k}: {v}" for k, v in facts.items())]
+
+
+def machine_lines(machine: Machine | None) -> list[str]:
+    """The header lines of every report: where, with what and when it was measured."""
     if machine is None:
         return ["Machine: not recorded.", ""]
     versions = ", ".join(f"{name} {version}" for name, version in machine.versions.items())
@@ -153,7 +187,7 @@ def _robustness_markdown(
     attacks = list(dict.fromkeys(r.attack for r in marked))
     images = list(dict.fromkeys(r.image for r in [*quality, *robustness]))
     out = ["# Image watermark robustness: ours vs invisible-watermark and blind-watermark", ""]
-    out += _machine_lines(machine)
+    out += machine_lines(machine)
 
     out += ["## Quality (PSNR of the marked image, dB)", ""]
     out.append("| image | size | " + " | ".join(f"{s} luma / RGB" for s in systems) + " |")
@@ -288,7 +322,7 @@ def _robustness_markdown(
 
 def _speed_markdown(machine: Machine | None, speed: Sequence[SpeedRecord]) -> str:
     out = ["# Image watermark speed: ours vs invisible-watermark and blind-watermark", ""]
-    out += _machine_lines(machine)
+    out += machine_lines(machine)
     if not speed:
         return "\n".join([*out, "No timings recorded.", ""])
     sizes = sorted({f"{s.megapixels:.2f}" for s in speed})

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
@@ -494,3 +495,116 @@ def test_every_bench_script_describes_this_machine() -> None:
         assert any("Code:" in note for note in facts.notes), name
     image_facts = importlib.import_module("compare_image").machine_record({})
     assert image_facts.versions["numpy"] == np.__version__
+
+
+# --- the shared harness -------------------------------------------------------------------------
+
+#: Bench modules that are libraries of the others rather than scripts: they need no path set-up.
+BENCH_LIBRARIES = {"harness.py", "results_writer.py", "peers.py"}
+
+
+def test_only_the_harness_sets_up_paths_and_every_script_uses_it() -> None:
+    """The path set-up, timing loops, machine description and phase runner are written once, in
+    ``bench/harness.py``; a script that copies them again (or skips the harness) fails here."""
+    copies = ("sys.path", "def _timed", "def core_revision", "def measured", "def _warm_up")
+    for path in sorted(BENCH_DIR.glob("*.py")):
+        if path.name == "harness.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [copy for copy in copies if copy in text], path.name
+        if path.name not in BENCH_LIBRARIES and not path.name.startswith("bench_"):
+            assert "import harness" in text or "from harness import" in text, path.name
+
+
+def test_paired_rounds_rotate_the_order_and_time_every_case_each_round() -> None:
+    import harness
+
+    order: list[str] = []
+    cases = {name: (lambda name=name: order.append(name)) for name in "abc"}
+    rounds = harness.paired_rounds(cases, 3, report=False)
+    assert "".join(order) == "abcbcacab"
+    assert list(rounds) == ["a", "b", "c"]
+    assert all(len(t.wall) == len(t.cpu) == 3 for t in rounds.values())
+    assert all(w >= 0 for t in rounds.values() for w in t.wall_ms)
+
+
+def test_timed_runs_time_the_repeats_after_one_untimed_call() -> None:
+    import harness
+
+    calls: list[int] = []
+    timings = harness.timed_runs(lambda: calls.append(1), 4)
+    assert len(calls) == 5
+    assert len(timings.wall) == len(timings.cpu) == 4
+    assert timings.wall_ms == tuple(1000 * s for s in timings.wall)
+
+
+def test_a_phase_records_its_time_and_peak_memory() -> None:
+    import harness
+
+    runner = harness.PhaseRunner(realtime_digits=1)
+    size = 64 * 2**20
+    value = runner.run("allocate", 10.0, lambda: int(np.ones(size, np.uint8).sum()))
+    assert value == size
+    [phase] = runner.phases
+    assert phase.name == "allocate"
+    assert phase.wall > 0
+    assert phase.realtime == pytest.approx(10.0 / phase.wall)
+    assert phase.peak_mib - phase.rss_before_mib >= 48  # the 64 MiB array was counted
+
+
+def test_the_work_directory_is_removed_kept_or_refused_for_space(tmp_path: Path) -> None:
+    import harness
+
+    with harness.work_directory("w-", tmp_path) as workdir:
+        assert workdir is not None
+        assert workdir.parent == tmp_path
+        (workdir / "file").write_bytes(b"x")
+    assert not workdir.exists()
+    with harness.work_directory("k-", tmp_path, keep=True) as kept:
+        assert kept is not None
+    assert kept.is_dir()
+    with harness.work_directory("n-", tmp_path, needed=1e18, hint="--smaller") as refused:
+        assert refused is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]
+
+
+def test_the_shared_options_and_report_writing(tmp_path: Path) -> None:
+    import harness
+
+    parser = harness.arguments("Title line.\n\nMore.", outdir=True, repeats=3, no_write="x.md")
+    args = parser.parse_args([])
+    assert parser.description == "Title line."
+    assert (args.outdir, args.repeats, args.no_write) == (harness.RESULTS, 3, False)
+    assert not hasattr(args, "tmpdir")
+    args = harness.arguments(None, tmpdir=True, output="y.md").parse_args(["--tmpdir", "t"])
+    assert (args.tmpdir, args.output) == (Path("t"), harness.RESULTS / "y.md")
+    written = harness.write_report("# title\n", tmp_path / "deeper" / "r.md")
+    assert written.read_text(encoding="utf-8") == "# title\n"
+
+
+def test_the_batch_bench_accepts_what_verify_says_of_a_good_unsigned_mark() -> None:
+    """Without a trusted signer, verify calls a label that names the watermark's payload
+    "consistent" ("agree" needs a signed manifest): that is a well-marked file, not a problem.
+    Another payload anywhere, a missing watermark or producer is one."""
+    import batch_throughput as bt
+
+    payload = "00112233445566ff"
+    good = {
+        "input": "/out/a.jpg",
+        "ai_marked": True,
+        "watermark": {"detected": True, "payload": payload},
+        "aigc": {"ContentProducer": bt.PRODUCER},
+    }
+    for agreement in ("consistent", "agree", None):
+        assert bt.verify_problems(good | {"agreement": agreement}, payload) == []
+    assert bt.verify_problems(good | {"agreement": "mismatch"}, payload) == [
+        "a.jpg: agreement mismatch"
+    ]
+    assert bt.verify_problems(good, "ffeeddccbbaa9988") == [
+        f"a.jpg: watermark {payload} (detected=True), marked with ffeeddccbbaa9988"
+    ]
+    unlabelled = good | {"ai_marked": False, "verdict": "not marked", "aigc": {}}
+    assert bt.verify_problems(unlabelled, payload) == [
+        "a.jpg: not AI-marked (not marked)",
+        "a.jpg: metadata label producer None",
+    ]
