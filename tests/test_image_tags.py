@@ -404,3 +404,26 @@ def test_one_png_walker_for_streams_and_bytes(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="bad signature"):
         list(png_chunk_headers(io.BytesIO(b"GIF89a" + bytes(16))))
 
+
+def test_read_label_reads_any_file(tmp_path: Path, label: AigcLabel) -> None:
+    """One function reads the metadata label of a picture (XMP) or a recording (container)."""
+    import soundfile as sf
+
+    from marking.tags.containers import tag_media
+    from marking.tags.tagging import FileLabel, read_label
+
+    picture = tmp_path / "in.png"
+    make_natural_image("RGB", SIZE).save(picture)
+    assert read_label(picture) == FileLabel(None, None)
+    tag_image(picture, tmp_path / "tagged.png", label)
+    found = read_label(tmp_path / "tagged.png")
+    assert found == FileLabel(label, TRAINED_ALGORITHMIC_MEDIA)
+    assert read_label(tmp_path / "tagged.png", kind="image") == found
+
+    sound = tmp_path / "in.wav"
+    sf.write(sound, np.zeros((800, 1), np.float32), 8000)
+    assert read_label(sound) == FileLabel(None, None)
+    tag_media(sound, tmp_path / "tagged.wav", label)
+    assert read_label(tmp_path / "tagged.wav") == FileLabel(label, None)
+    with pytest.raises(InputError, match="no such file"):
+        read_label(tmp_path / "missing.png")
