@@ -30,7 +30,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.audio_watermark_io": ("marking.files.audio", "marking.scheme.limits"),
     "marking.av_tags": ("marking.tags.containers", "marking.media.riff"),
     "marking.batch": ("marking.pipeline.batch",),
-    "marking.c2pa_manifest": ("marking.tags.c2pa",),
+    "marking.c2pa_manifest": ("marking.tags.c2pa", "marking.tags.c2pa_read"),
     "marking.content_sniffing": ("marking.media.sniffing",),
     "marking.image_io": (
         "marking.media.image",

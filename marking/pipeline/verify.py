@@ -244,7 +244,7 @@ def read_trust_anchors(trust_anchors: str | os.PathLike[str]) -> bytes:
 
 
 def _read_c2pa(result: Verification, path: Any, trust_anchors: Any) -> None:
-    from marking.tags.c2pa import read_manifest
+    from marking.tags.c2pa_read import read_manifest
 
     anchors = None if trust_anchors is None else read_trust_anchors(trust_anchors)
     try:
