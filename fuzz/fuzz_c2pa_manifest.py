@@ -5,7 +5,7 @@ from __future__ import annotations
 import _common
 
 from marking.errors import MarkingError
-from marking.tags.c2pa import read_manifest
+from marking.tags.c2pa_read import read_manifest
 from tests.fuzz_seeds import c2pa_seed
 
 WORKDIR = _common.workdir()

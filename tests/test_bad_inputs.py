@@ -536,7 +536,7 @@ def _check_output(path: Path, signed: SignedSet, produce_id: str | None) -> list
     """An output made from a damaged file must be whole: a valid manifest (its hash covers
     every byte) carrying the label the file's metadata carries."""
     from marking.pipeline.verify import Verification, _read_metadata
-    from marking.tags.c2pa import read_manifest
+    from marking.tags.c2pa_read import read_manifest
 
     report = read_manifest(path, trust_anchors_pem=signed.ca.root_cert.read_bytes())
     problems = []

@@ -24,9 +24,9 @@ from marking.tags.c2pa import (
     C2paError,
     ManifestInfo,
     build_manifest,
-    read_manifest,
     sign_file,
 )
+from marking.tags.c2pa_read import read_manifest
 from marking.tags.test_ca import TestCA, make_root, make_test_ca
 from tests.conftest import make_natural_image
 from tests.tsa_server import TimeStampAuthority, start_tsa
@@ -381,9 +381,9 @@ def _claim_thumbnail(path: Path) -> str | None:
 
     import c2pa
 
-    from marking.tags.c2pa import _MIME_TYPES
+    from marking.tags.c2pa import MIME_TYPES
 
-    with path.open("rb") as stream, c2pa.Reader(_MIME_TYPES[path.suffix], stream) as reader:
+    with path.open("rb") as stream, c2pa.Reader(MIME_TYPES[path.suffix], stream) as reader:
         store = json.loads(reader.json())
     thumbnail = store["manifests"][store["active_manifest"]].get("thumbnail")
     return thumbnail["format"] if thumbnail else None

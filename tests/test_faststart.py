@@ -17,7 +17,7 @@ import pytest
 from marking import EncoderSettings, MarkConfig, mark_file
 from marking.cli import main as cli_main
 from marking.files.video import embed_video_file
-from marking.tags.c2pa import read_manifest
+from marking.tags.c2pa_read import read_manifest
 from marking.tags.tagging import Signing
 from marking.tags.test_ca import TestCA, make_test_ca
 from tests.test_video_io import write_clip

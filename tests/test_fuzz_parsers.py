@@ -37,7 +37,7 @@ from marking.scheme.payload import (
     parse_payload_option,
 )
 from marking.tags.aigc_label import FIELD_KEYS, LABEL_VALUES, AigcLabel, LabelFormatError
-from marking.tags.c2pa import ManifestReport, read_manifest
+from marking.tags.c2pa_read import ManifestReport, read_manifest
 from marking.tags.containers import read_media_label
 from marking.tags.image_tags import read_xmp_bytes, sniff_format, tag_image_bytes
 from marking.tags.xmp import build_xmp, read_xmp_fields, source_type_uri, update_xmp

@@ -1,4 +1,4 @@
-"""Reading, validating and writing image files (marking.media.image, marking.media.atomic).
+"""Reading, validating and writing image files (marking.media.image, .image_write, .atomic).
 
 Metadata and mode tests pass images straight through ``write_image`` and need no
 watermark; tests marked ``needs_watermark`` call the real one and fail until it exists.
@@ -28,13 +28,8 @@ from marking.errors import (
 )
 from marking.files.image import detect_file, embed_file
 from marking.media.atomic import atomic_write, check_output_path
-from marking.media.image import (
-    DEFAULT_MAX_PIXELS,
-    ImageInfo,
-    output_format,
-    read_image,
-    write_image,
-)
+from marking.media.image import DEFAULT_MAX_PIXELS, ImageInfo, read_image
+from marking.media.image_write import output_format, write_image
 from marking.watermark import image as image_watermark
 from marking.watermark.image import MIN_SIDE
 from tests.conftest import EXIF_ARTIST, EXIF_DATETIME, make_exif, make_natural_image

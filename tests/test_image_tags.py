@@ -379,3 +379,51 @@ def test_tiff_points_at_new_ifd(tmp_path: Path, label: AigcLabel) -> None:
     assert after_tags.pop(700) == build_xmp(label)
     before_tags.pop(700)
     assert after_tags == before_tags
+
+
+def test_one_png_walker_for_streams_and_bytes(tmp_path: Path) -> None:
+    """The picture reader walks a PNG file's chunks with the same walker the tag writer's
+    in-memory split is built on: same chunks, same end, same truncation."""
+    import io
+
+    from marking.media.png import png_chunk_headers, png_chunks
+
+    path = tmp_path / "text.png"
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", PNG_COMMENT)
+    make_natural_image("RGB", SIZE).save(path, pnginfo=text)
+    data = path.read_bytes()
+    split = [(kind, len(body)) for kind, body in png_chunks(data)]
+    assert list(png_chunk_headers(io.BytesIO(data))) == split
+    assert split[-1] == (b"IEND", 0)
+    cut = data[: len(data) - 20]  # inside the last IDAT
+    walked = list(png_chunk_headers(io.BytesIO(cut)))
+    assert walked == split[:-1]
+    with pytest.raises(InputError, match="truncated PNG file \\(in a 'IDAT' chunk\\)"):
+        png_chunks(cut)
+    with pytest.raises(InputError, match="bad signature"):
+        list(png_chunk_headers(io.BytesIO(b"GIF89a" + bytes(16))))
+
+
+def test_read_label_reads_any_file(tmp_path: Path, label: AigcLabel) -> None:
+    """One function reads the metadata label of a picture (XMP) or a recording (container)."""
+    import soundfile as sf
+
+    from marking.tags.containers import tag_media
+    from marking.tags.tagging import FileLabel, read_label
+
+    picture = tmp_path / "in.png"
+    make_natural_image("RGB", SIZE).save(picture)
+    assert read_label(picture) == FileLabel(None, None)
+    tag_image(picture, tmp_path / "tagged.png", label)
+    found = read_label(tmp_path / "tagged.png")
+    assert found == FileLabel(label, TRAINED_ALGORITHMIC_MEDIA)
+    assert read_label(tmp_path / "tagged.png", kind="image") == found
+
+    sound = tmp_path / "in.wav"
+    sf.write(sound, np.zeros((800, 1), np.float32), 8000)
+    assert read_label(sound) == FileLabel(None, None)
+    tag_media(sound, tmp_path / "tagged.wav", label)
+    assert read_label(tmp_path / "tagged.wav") == FileLabel(label, None)
+    with pytest.raises(InputError, match="no such file"):
+        read_label(tmp_path / "missing.png")

@@ -1,7 +1,8 @@
 """Pictures on disk: write a watermarked or labeled copy, or look for the watermark.
 
-Each function joins the Pillow edge (:mod:`marking.media.image`: read, check, write
-atomically, keeping format and metadata) with the watermark or the visible label.
+Each function joins the Pillow edge (:mod:`marking.media.image` reads and checks,
+:mod:`marking.media.image_write` writes atomically, keeping format and metadata) with the
+watermark or the visible label.
 """
 
 from __future__ import annotations
@@ -11,13 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from marking.errors import UsageError
 from marking.media.atomic import StrPath
-from marking.media.image import (
-    DEFAULT_MAX_PIXELS,
-    memory_guard,
-    open_for_rewrite,
-    read_image,
-    write_image,
-)
+from marking.media.image import DEFAULT_MAX_PIXELS, memory_guard, read_image
+from marking.media.image_write import open_for_rewrite, write_image
 from marking.scheme.limits import MIN_DETECT_SIDE, check_strength
 
 if TYPE_CHECKING:

@@ -1,12 +1,12 @@
-"""Reading and writing image files: the only module that opens them.
+"""Reading image files: the only module that opens them with Pillow to decode them.
 
 :func:`read_image` opens a JPEG, PNG, WebP or TIFF file, decodes it fully and checks that
 the watermark can work with it, turning every way a file can be unusable into one
 :class:`~marking.errors.InputError` with a one-line message. Alongside the pixels it
 returns an :class:`ImageInfo`: the metadata a marked copy must carry over (ICC profile,
-EXIF, XMP, resolution, PNG text, the encoder settings of the source). :func:`write_image`
-writes such a copy atomically. :mod:`marking.files.image` joins the two with the watermark
-and the visible label.
+EXIF, XMP, resolution, PNG text, the encoder settings of the source).
+:mod:`marking.media.image_write` writes such a copy atomically, and
+:mod:`marking.files.image` joins the two with the watermark and the visible label.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import struct
 import threading
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,21 +32,17 @@ from marking.errors import (
     InputTooLargeError,
     InputTooSmallError,
     MarkingError,
-    OutputError,
     UnsupportedInputError,
-    UsageError,
 )
 from marking.media.atomic import (
     StrPath,
-    atomic_write,
-    check_output_path,
-    display_path,
     file_error,
     input_file_problem,
     open_regular,
     read_whole,
 )
-from marking.media.sniffing import IMAGE_SUFFIX_FORMATS, suffix_mismatch
+from marking.media.png import PNG_XMP_KEYWORD, png_chunk_headers
+from marking.media.sniffing import PILLOW_NAMES, image_format_of_file
 from marking.scheme.limits import MIN_SIDE
 
 #: Images with more pixels than this are refused (a decompression-bomb guard).
@@ -55,8 +51,10 @@ DEFAULT_MAX_PIXELS = 200_000_000
 #: Formats we read and write, by Pillow's format name. MPO (a JPEG with extra frames, as
 #: phone cameras write) is read as its primary JPEG image.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
-_FORMAT_ALIASES = {"MPO": "JPEG"}
-_FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF"}
+#: Pillow's formats read (and written) as another: MPO as JPEG.
+FORMAT_ALIASES = {"MPO": "JPEG"}
+#: Pillow's format names as messages show them (``WEBP`` as ``WebP``).
+_FORMAT_NAMES = {pillow: name for name, pillow in PILLOW_NAMES.items()}
 
 #: Pixel modes the watermark handles.
 SUPPORTED_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I", "F")
@@ -68,24 +66,13 @@ _MODE_ADVICE = {
     "YCbCr": "YCbCr images are not supported; convert to RGB first",
 }
 
-#: Modes each output format stores without losing channels or bit depth. WebP keeps
-#: grayscale as RGB, which loses nothing.
-_WRITABLE_MODES = {
-    "JPEG": ("L", "RGB"),
-    "PNG": ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L"),
-    "WEBP": ("L", "LA", "RGB", "RGBA"),
-    "TIFF": SUPPORTED_MODES,
-}
-
 #: PNG ancillary chunks copied verbatim into a PNG copy: text and colour description.
 #: (pHYs, iCCP, eXIf and tRNS are written from their decoded values instead; tIME is
 #: deliberately dropped because the copy is a new modification.)
 _PNG_COPIED_CHUNKS = frozenset(
     {b"tEXt", b"zTXt", b"iTXt", b"gAMA", b"cHRM", b"cICP", b"sRGB", b"sBIT", b"bKGD"}
 )
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MAX_COPIED_BYTES = 16 * 1024 * 1024
-_PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
 
 #: JPEG APP segments copied verbatim: Photoshop IRB / IPTC (APP13) and extended XMP (APP1).
 #: C2PA manifests (APP11) are not copied: they bind to the original pixels.
@@ -93,11 +80,10 @@ _JPEG_COPIED_SEGMENTS = {
     "APP13": (b"Photoshop 3.0\x00",),
     "APP1": (b"http://ns.adobe.com/xmp/extension/\x00",),
 }
-_JPEG_MARKERS = {"APP1": b"\xff\xe1", "APP13": b"\xff\xed"}
 _JPEG_MAX_SEGMENT = 65533
 
 #: TIFF tags that describe the picture (as opposed to its layout) and so belong in a copy.
-_TIFF_DESCRIPTIVE_TAGS = (
+TIFF_DESCRIPTIVE_TAGS = (
     269,  # DocumentName
     270,  # ImageDescription
     271,  # Make
@@ -110,11 +96,10 @@ _TIFF_DESCRIPTIVE_TAGS = (
     316,  # HostComputer
     33432,  # Copyright
 )
-_EXIF_IFD = 0x8769
-_GPS_IFD = 0x8825
-_TIFF_XMP = 700
+#: The tags pointing at a TIFF's (or an EXIF block's) EXIF and GPS sub-IFDs.
+EXIF_IFD = 0x8769
+GPS_IFD = 0x8825
 _TIFF_RESOLUTION_TAGS = (282, 283, 296)  # XResolution, YResolution, ResolutionUnit
-_DEFAULT_TIFF_COMPRESSION = "tiff_adobe_deflate"
 _EXIF_HEADER = b"Exif\x00\x00"
 
 # Pillow keeps its decompression-bomb limit and truncated-image switch in module globals;
@@ -175,7 +160,8 @@ class ImageInfo:
         return self.mode in ("LA", "RGBA") or self.transparency is not None
 
 
-def _format_name(pillow_format: str) -> str:
+def format_name(pillow_format: str) -> str:
+    """A format as messages name it: Pillow's ``WEBP`` is ``WebP``."""
     return _FORMAT_NAMES.get(pillow_format, pillow_format)
 
 
@@ -289,7 +275,7 @@ def _png_repaired(path: Path, *, salvage: bool) -> tuple[bytes, tuple[str, ...]]
     (:func:`~marking.media.png.png_salvaged`; without ``salvage``, only damaged ones)."""
     from marking.media.png import png_salvaged
 
-    if _sniff_supported_format(path) != "PNG" or path.stat().st_size > PNG_REPAIR_LIMIT:
+    if image_format_of_file(path) != "PNG" or path.stat().st_size > PNG_REPAIR_LIMIT:
         return None
     limits = (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) if salvage else None
     return png_salvaged(read_whole(path), text_limits=limits)
@@ -307,7 +293,7 @@ def _decode(
     try:
         with _pillow_guards(max_pixels), Image.open(source) as opened:
             size = opened.size
-            pillow_format = _FORMAT_ALIASES.get(opened.format or "", opened.format or "")
+            pillow_format = FORMAT_ALIASES.get(opened.format or "", opened.format or "")
             _check_opened(path, opened, pillow_format, max_pixels, min_side)
             reduced_bit_depth = _decodes_to_fewer_bits(opened)
             opened.load()
@@ -318,8 +304,8 @@ def _decode(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _too_large(path, size, max_pixels, str(error)) from None
     except UnidentifiedImageError:
-        if damaged_format := _sniff_supported_format(path):
-            problem = f"corrupt or truncated {_format_name(damaged_format)} file"
+        if damaged_format := image_format_of_file(path):
+            problem = f"corrupt or truncated {format_name(damaged_format)} file"
             raise file_error(InputError, path, problem) from None
         raise file_error(
             UnsupportedInputError, path, "not an image, or an image format that is not supported"
@@ -350,24 +336,6 @@ _DECODER_ERRORS = (
 )
 
 
-def _sniff_supported_format(path: Path) -> str | None:
-    """The supported format whose signature the file starts with, if any."""
-    try:
-        with open_regular(path) as stream:
-            head = stream.read(12)
-    except OSError:
-        return None
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(_PNG_SIGNATURE):
-        return "PNG"
-    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
-        return "TIFF"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    return None
-
-
 def _decode_problem(error: BaseException) -> str:
     """One line saying why decoding failed."""
     if isinstance(error, PermissionError):
@@ -384,7 +352,7 @@ def _check_opened(
 ) -> None:
     """Checks that need only the header: format, frames, size, mode."""
     if pillow_format not in SUPPORTED_FORMATS:
-        supported = ", ".join(_format_name(name) for name in SUPPORTED_FORMATS)
+        supported = ", ".join(format_name(name) for name in SUPPORTED_FORMATS)
         raise file_error(
             UnsupportedInputError,
             path,
@@ -478,10 +446,10 @@ def _tiff_exif(image: Image.Image) -> bytes | None:
     """The descriptive part of a TIFF's first IFD (plus EXIF and GPS IFDs) as EXIF bytes."""
     tags = image.getexif()
     exif = Image.Exif()
-    for tag in _TIFF_DESCRIPTIVE_TAGS:
+    for tag in TIFF_DESCRIPTIVE_TAGS:
         if tag in tags:
             exif[tag] = tags[tag]
-    for ifd in (_EXIF_IFD, _GPS_IFD):
+    for ifd in (EXIF_IFD, GPS_IFD):
         if ifd in tags:
             with contextlib.suppress(Exception):
                 if sub_ifd := dict(tags.get_ifd(ifd)):
@@ -508,29 +476,13 @@ def _jpeg_segments(image: Image.Image) -> tuple[tuple[str, bytes], ...]:
     return tuple(segments)
 
 
-def _iter_png_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, int]]:
-    """Walk a PNG's chunk headers, yielding (type, length) with the stream at the data."""
-    if stream.read(8) != _PNG_SIGNATURE:
-        return
-    while True:
-        header = stream.read(8)
-        if len(header) < 8:
-            return
-        length, chunk_type = struct.unpack(">I4s", header)
-        position = stream.tell()
-        yield chunk_type, length
-        if chunk_type == b"IEND":
-            return
-        stream.seek(position + length + 4)  # past the data and the CRC
-
-
 def _png_chunks(path: Path) -> tuple[tuple[bytes, bytes, bool], ...]:
     """Raw text and colour chunks of a PNG, in file order, XMP excluded (kept separately)."""
     chunks = []
     copied = 0
     after_idat = False
     with open_regular(path) as stream:
-        for chunk_type, length in _iter_png_chunks(stream):
+        for chunk_type, length in png_chunk_headers(stream):
             if chunk_type == b"IDAT":
                 after_idat = True
             if chunk_type not in _PNG_COPIED_CHUNKS or copied + length > _PNG_MAX_COPIED_BYTES:
@@ -538,7 +490,7 @@ def _png_chunks(path: Path) -> tuple[tuple[bytes, bytes, bool], ...]:
             data = stream.read(length)
             if len(data) < length:
                 break
-            if chunk_type == b"iTXt" and data.split(b"\x00", 1)[0] == _PNG_XMP_KEYWORD:
+            if chunk_type == b"iTXt" and data.split(b"\x00", 1)[0] == PNG_XMP_KEYWORD:
                 continue
             copied += length
             chunks.append((chunk_type, data, after_idat))
@@ -571,198 +523,3 @@ def _webp_is_lossless(path: Path) -> bool:
             if fourcc == b"VP8 ":
                 return False
             stream.seek(length + (length & 1), os.SEEK_CUR)
-
-
-def output_format(path: StrPath, source_format: str, source: StrPath | None = None) -> str:
-    """The format to write ``path`` in: its suffix's if it names a supported format, the
-    source's if the suffix is missing or not an image suffix.
-
-    Raises :class:`OutputError` for image suffixes of unsupported formats (``.gif``).
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_SUFFIX_FORMATS:
-        return IMAGE_SUFFIX_FORMATS[suffix]
-    if suffix and suffix in Image.registered_extensions():
-        supported = ", ".join(sorted(IMAGE_SUFFIX_FORMATS))
-        raise OutputError(
-            f"{display_path(path)}: cannot write {suffix} files (supported: {supported})"
-        )
-    mismatch = suffix_mismatch(display_path(path), "a picture", source=source)
-    if mismatch is not None:  # a sound's or a video's name (.wav, .mp4)
-        raise UsageError(mismatch)
-    return _FORMAT_ALIASES.get(source_format, source_format)
-
-
-def check_writable_mode(path: StrPath, mode: str, target_format: str) -> None:
-    """Refuse an output format that would drop the alpha channel or bit depth of ``mode``."""
-    if mode not in _WRITABLE_MODES.get(target_format, ()):
-        better = "PNG or TIFF" if mode in _WRITABLE_MODES["PNG"] else "TIFF"
-        raise OutputError(
-            f"{display_path(path)}: a {mode} image cannot be saved as "
-            f"{_format_name(target_format)} without losing data; write {better} instead"
-        )
-
-
-def _exif_for_tiff(exif_bytes: bytes | None, xmp: bytes | None, compression: str) -> Image.Exif:
-    """TIFF tags for the copy: the descriptive EXIF tags and the XMP packet.
-
-    Pillow's libtiff writer (every compressed TIFF) cannot write sub-IFDs, so the EXIF
-    and GPS IFDs survive only in uncompressed TIFF.
-    """
-    tags = Image.Exif()
-    if exif_bytes:
-        source = Image.Exif()
-        with contextlib.suppress(Exception):
-            source.load(exif_bytes)
-        for tag in _TIFF_DESCRIPTIVE_TAGS:
-            if tag in source:
-                tags[tag] = source[tag]
-        if compression == "raw":
-            for ifd in (_EXIF_IFD, _GPS_IFD):
-                with contextlib.suppress(Exception):
-                    if ifd in source and (sub_ifd := dict(source.get_ifd(ifd))):
-                        tags[ifd] = sub_ifd
-    if xmp:
-        tags[_TIFF_XMP] = xmp
-    if _EXIF_IFD in tags or _GPS_IFD in tags:
-        # Pillow's TIFF writer reads sub-IFDs back from a parsed block, not from dicts.
-        parsed = Image.Exif()
-        parsed.load(tags.tobytes())
-        return parsed
-    return tags
-
-
-def _png_info(info: ImageInfo) -> PngImagePlugin.PngInfo:
-    png_info = PngImagePlugin.PngInfo()
-    if info.format == "PNG":
-        for chunk_type, data, after_idat in info.png_chunks:
-            png_info.add(chunk_type, data, after_idat)
-    if info.xmp:
-        png_info.add_itxt(_PNG_XMP_KEYWORD.decode(), info.xmp.decode("utf-8", "replace"))
-    return png_info
-
-
-def _jpeg_extra(info: ImageInfo) -> bytes:
-    """Copied APP segments, encoded as JPEG markers."""
-    extra = b""
-    for marker, content in info.jpeg_segments:
-        extra += _JPEG_MARKERS[marker] + struct.pack(">H", len(content) + 2) + content
-    return extra
-
-
-def save_params(target_format: str, info: ImageInfo, *, quality: int = 95) -> dict[str, Any]:
-    """Pillow ``save()`` keyword arguments writing ``info``'s metadata in ``target_format``.
-
-    Every metadata key is passed explicitly (even as ``None``) so that nothing leaks in
-    from the ``info`` dict of the image being saved.
-    """
-    same_format = target_format == info.format
-    params: dict[str, Any] = {"icc_profile": info.icc_profile}
-    if target_format == "JPEG":
-        params |= {
-            "quality": quality,
-            "exif": info.exif or b"",
-            "xmp": info.xmp or b"",
-            "comment": info.jpeg_comment if same_format else None,
-            "progressive": info.jpeg_progressive and same_format,
-            "optimize": True,
-        }
-        if same_format and info.jpeg_subsampling not in (None, -1):
-            params["subsampling"] = info.jpeg_subsampling
-        if same_format and info.jpeg_segments:
-            params["extra"] = _jpeg_extra(info)
-        if info.dpi:
-            params["dpi"] = info.dpi
-    elif target_format == "PNG":
-        params |= {
-            "exif": info.exif or b"",
-            "pnginfo": _png_info(info),
-            "transparency": info.transparency if same_format else None,
-            "dpi": info.dpi,
-        }
-    elif target_format == "WEBP":
-        lossless = bool(info.webp_lossless) if same_format else info.format != "JPEG"
-        params |= {"lossless": lossless, "exif": info.exif or b"", "xmp": info.xmp or b""}
-        params |= {"exact": True} if lossless else {"quality": quality}
-    elif target_format == "TIFF":
-        compression = (info.tiff_compression if same_format else None) or (
-            _DEFAULT_TIFF_COMPRESSION
-        )
-        params |= {
-            "compression": compression,
-            "exif": _exif_for_tiff(info.exif, info.xmp, compression),
-        }
-        if compression == "jpeg":
-            params["quality"] = quality
-        if same_format and info.tiff_resolution:
-            x_resolution, y_resolution, unit = info.tiff_resolution
-            params |= {
-                "x_resolution": x_resolution,
-                "y_resolution": y_resolution,
-                "resolution_unit": unit,
-            }
-        elif info.dpi:
-            params["dpi"] = info.dpi
-    else:
-        raise OutputError(f"cannot write {_format_name(target_format)} images")
-    return params
-
-
-def write_image(
-    image: Image.Image,
-    path: StrPath,
-    info: ImageInfo,
-    *,
-    quality: int = 95,
-    forbid: Iterable[StrPath] = (),
-) -> str:
-    """Write ``image`` to ``path`` atomically, carrying over ``info``'s metadata.
-
-    The format is the source's unless the suffix of ``path`` names another supported one.
-    Refuses to write onto any path in ``forbid`` (and onto ``info.source``), and to write a
-    mode the format cannot hold. Returns the format written (Pillow's name).
-    """
-    if not 1 <= quality <= 100:
-        raise UsageError(f"quality must be between 1 and 100, got {quality}")
-    forbidden = [*forbid, *([info.source] if info.source is not None else [])]
-    check_output_path(path, forbidden)
-    target_format = output_format(path, info.format, info.source)
-    check_writable_mode(path, image.mode, target_format)
-    params = save_params(target_format, info, quality=quality)
-    if isinstance(image, ImageFile.ImageFile):
-        # A file-backed image would add its own stale tags (TIFF) and info on save.
-        image = image.copy()
-    # Encode in memory, then write the bytes: Pillow's optimized JPEG path drops write errors
-    # (a full disk gave a silently truncated file), while a plain write always reports them.
-    encoded = io.BytesIO()
-    try:
-        image.save(encoded, format=target_format, **params)
-    except (OSError, ValueError, RuntimeError, TypeError, struct.error) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise OutputError(
-            f"{display_path(path)}: cannot write {_format_name(target_format)}: {reason}"
-        ) from error
-    with atomic_write(path, forbid=forbidden) as stream:
-        stream.write(encoded.getbuffer())
-    return target_format
-
-
-def open_for_rewrite(
-    src: StrPath, dst: StrPath, verb: str, *, max_pixels: int, min_side: int | None = None
-) -> tuple[Image.Image, ImageInfo]:
-    """Read ``src`` for writing a changed copy to ``dst``, checking both ends first.
-
-    Refuses an output that is the input, 16-bit colour (Pillow would reduce it to 8 bits)
-    and output formats that cannot hold the image's mode.
-    """
-    check_output_path(dst, forbid=[src])
-    image, info = read_image(src, max_pixels=max_pixels, min_side=min_side)
-    if info.reduced_bit_depth:
-        raise file_error(
-            UnsupportedInputError,
-            src,
-            f"16-bit colour images cannot be {verb} yet (they would be reduced to 8 bits); "
-            "convert to 8 bits per channel first",
-        )
-    check_writable_mode(dst, image.mode, output_format(dst, info.format, src))
-    return image, info

@@ -1,20 +1,45 @@
 """PNG files chunk by chunk: the one walker the picture reader and the tag writer share.
 
-A PNG is a signature and a run of chunks (length, type, data, CRC). :func:`png_chunks` splits
-one and checks every CRC; :func:`png_salvaged` rebuilds a damaged file without the ancillary
-chunks a reader would skip, so a picture with bit rot in its metadata still reads.
+A PNG is a signature and a run of chunks (length, type, data, CRC). :func:`png_chunk_headers`
+walks a file's chunks without reading their data (the picture reader copies the text chunks
+it needs); :func:`png_chunks` splits a PNG held in memory on that walk and checks every CRC;
+:func:`png_salvaged` rebuilds a damaged file without the ancillary chunks a reader would
+skip, so a picture with bit rot in its metadata still reads.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from marking.errors import InputError
+from marking.media.sniffing import PNG_SIGNATURE
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Keyword of the ``iTXt`` chunk that holds an XMP packet.
 PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+
+
+def png_chunk_headers(stream: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """Walk a PNG's chunks from the start of ``stream``: (type, declared length) each, the
+    stream at the chunk's data when it is yielded (read it or not: the walk goes on after its
+    CRC). Stops after ``IEND`` or where the stream ends; :class:`InputError` without the PNG
+    signature. Reads only the 8-byte headers, so a file of any size walks in constant memory.
+    """
+    if stream.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+        raise InputError("corrupt PNG file (bad signature)")
+    while True:
+        header = stream.read(8)
+        if len(header) < 8:
+            return
+        length, kind = struct.unpack(">I4s", header)
+        data_start = stream.tell()
+        yield kind, length
+        if kind == b"IEND":
+            return
+        stream.seek(data_start + length + 4)  # past the data and the CRC
 
 
 def png_chunks(data: bytes, *, rewriting: bool = True) -> list[tuple[bytes, bytes]]:
@@ -24,20 +49,17 @@ def png_chunks(data: bytes, *, rewriting: bool = True) -> list[tuple[bytes, byte
     one whose CRC fails is left out, as libpng does: bit rot in a C2PA ``caBX`` chunk must
     not hide the label beside it. A rewrite refuses it, since it would copy the damage.
     """
-    if not data.startswith(PNG_SIGNATURE):
-        raise InputError("corrupt PNG file (bad signature)")
+    stream = io.BytesIO(data)
     chunks: list[tuple[bytes, bytes]] = []
-    position = len(PNG_SIGNATURE)
-    while True:
-        if position + 12 > len(data):
-            raise InputError("truncated PNG file (no IEND chunk)")
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
-        end = position + 8 + length
-        if end + 4 > len(data):
+    ended = False
+    for kind, length in png_chunk_headers(stream):
+        start = stream.tell() - 8
+        if start + 12 > len(data):
+            break  # not even room for a CRC: no IEND chunk
+        if start + 12 + length > len(data):
             raise InputError(f"truncated PNG file (in a {kind.decode('latin-1')!r} chunk)")
-        body = data[position + 8 : end]
-        (crc,) = struct.unpack(">I", data[end : end + 4])
-        position = end + 4
+        body = stream.read(length)
+        (crc,) = struct.unpack(">I", stream.read(4))
         if zlib.crc32(kind + body) != crc:
             ancillary = bool(kind[0] & 0x20)
             if rewriting or not ancillary or is_png_xmp(kind, body):
@@ -46,8 +68,9 @@ def png_chunks(data: bytes, *, rewriting: bool = True) -> list[tuple[bytes, byte
                 )
             continue
         chunks.append((kind, body))
-        if kind == b"IEND":
-            break
+        ended = kind == b"IEND"
+    if not ended:
+        raise InputError("truncated PNG file (no IEND chunk)")
     if chunks[0][0] != b"IHDR" or not any(kind == b"IDAT" for kind, _ in chunks):
         raise InputError("corrupt PNG file (no IHDR or IDAT chunk)")
     return chunks

@@ -76,6 +76,14 @@ FORMATS: tuple[MediaFormat, ...] = (
     ),
 )
 _BY_NAME = {fmt.name: fmt for fmt in FORMATS}
+#: Pillow's names of the picture formats read and written, by their name in :data:`FORMATS`.
+PILLOW_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WebP": "WEBP", "TIFF": "TIFF"}
+
+#: How the pictures read and written start: a JPEG (and an MPO) with its SOI marker, a PNG with
+#: its signature, a TIFF with its byte order and 42 (classic) or 43 (BigTIFF).
+JPEG_START = b"\xff\xd8"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIFF_STARTS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 #: The formats that hold a GB 45438 label, for messages.
 LABEL_FORMATS = "WAV, MP3, FLAC, Ogg, M4A, MP4, MOV, MKV and WebM"
 
@@ -100,14 +108,15 @@ class NoLabelPlaceError(UnsupportedInputError):
 def format_of_head(head: bytes) -> MediaFormat | None:
     """The format a file's first bytes (64 or more) show, or None when no format matches.
 
-    An ID3 tag counts as MP3 (FLAC behind one is audio too).
+    An ID3 tag counts as MP3 (FLAC behind one is audio too). The one sniffer: pictures are
+    told apart here for every command (:func:`image_format_of_head` gives Pillow's names).
     """
     name = None
-    if head.startswith(b"\xff\xd8\xff"):
+    if head.startswith(JPEG_START):  # MPO (a phone camera's JPEG with extra frames) too
         name = "JPEG"
-    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
+    elif head.startswith(PNG_SIGNATURE):
         name = "PNG"
-    elif head.startswith((b"II*\x00", b"MM\x00*")):
+    elif head.startswith(TIFF_STARTS):  # classic TIFF and BigTIFF
         name = "TIFF"
     elif head[:4] == b"RIFF":
         name = {b"WEBP": "WebP", b"WAVE": "WAV"}.get(head[8:12])
@@ -131,6 +140,25 @@ def format_of_head(head: bytes) -> MediaFormat | None:
     elif head.startswith(b"OggS"):
         name = "Ogg"
     return None if name is None else _BY_NAME[name]
+
+
+def image_format_of_head(head: bytes) -> str | None:
+    """Pillow's name (``"JPEG"``, ``"PNG"``, ``"WEBP"``, ``"TIFF"``) of the picture format the
+    first bytes show, or None for anything else (:func:`format_of_head` decides)."""
+    fmt = format_of_head(head)
+    return PILLOW_NAMES.get(fmt.name) if fmt is not None else None
+
+
+def image_format_of_file(path: str | os.PathLike[str]) -> str | None:
+    """:func:`image_format_of_head` of a file's first bytes; None when it cannot be read."""
+    from marking.media.atomic import open_regular
+
+    try:
+        with open_regular(path) as stream:
+            head = stream.read(64)
+    except OSError:
+        return None
+    return image_format_of_head(head)
 
 
 def suffix_format(path: str | os.PathLike[str]) -> MediaFormat | None:

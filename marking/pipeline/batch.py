@@ -370,16 +370,9 @@ def output_is_complete(path: str, config: Any, key: Any, source: str | None = No
         return False
     try:
         if METADATA in config.steps:
-            from marking.media.sniffing import IMAGE, media_kind
+            from marking.tags.tagging import read_label
 
-            if media_kind(target) == IMAGE:
-                from marking.tags.image_tags import read_image_tags
-
-                label = read_image_tags(target).label
-            else:
-                from marking.tags.containers import read_media_label
-
-                label = read_media_label(target)
+            label = read_label(target).label
             if label is None or label.content_producer != config.producer:
                 return False
             return source is None or label.produce_id == content_id(source, config.producer)

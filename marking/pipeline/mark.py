@@ -290,7 +290,8 @@ def _mark_image_file(
     details: dict[str, Any],
 ) -> Path:
     """Label and watermark a picture in memory: one decode, one encode."""
-    from marking.media.image import DEFAULT_MAX_PIXELS, memory_guard, open_for_rewrite, write_image
+    from marking.media.image import DEFAULT_MAX_PIXELS, memory_guard
+    from marking.media.image_write import open_for_rewrite, write_image
 
     if not config.steps & {LABEL, WATERMARK}:
         return source

@@ -201,18 +201,12 @@ def _note_split_payloads(result: Verification) -> None:
 
 
 def _read_metadata(result: Verification, path: Any, kind: str) -> None:
-    from marking.media.sniffing import IMAGE, NoLabelPlaceError
+    from marking.media.sniffing import NoLabelPlaceError
+    from marking.tags.tagging import read_label
 
     try:
-        if kind == IMAGE:
-            from marking.tags.image_tags import read_image_tags
-
-            tags = read_image_tags(path)
-            label, result.source_type = tags.label, tags.source_type
-        else:
-            from marking.tags.containers import read_media_label
-
-            label = read_media_label(path, notes=result.notes)
+        found = read_label(path, notes=result.notes, kind=kind)
+        label, result.source_type = found.label, found.source_type
     except NoLabelPlaceError as error:
         # Nothing to read, and nothing missing: only the watermark can mark such a file.
         result.labelable = False
@@ -250,7 +244,7 @@ def read_trust_anchors(trust_anchors: str | os.PathLike[str]) -> bytes:
 
 
 def _read_c2pa(result: Verification, path: Any, trust_anchors: Any) -> None:
-    from marking.tags.c2pa import read_manifest
+    from marking.tags.c2pa_read import read_manifest
 
     anchors = None if trust_anchors is None else read_trust_anchors(trust_anchors)
     try:

@@ -1,4 +1,4 @@
-"""C2PA content credentials: build, sign and read a manifest for AI-generated media.
+"""C2PA content credentials: build and sign a manifest for AI-generated media.
 
 The manifest says, in a form anyone's C2PA reader understands, that the content was made
 by an AI system: its first action is ``c2pa.created`` with the IPTC digital source type
@@ -13,13 +13,13 @@ Built on ``c2pa-python`` 0.38 (c2pa-rs 0.91): :class:`c2pa.Builder`, :class:`c2p
 :class:`c2pa.Reader`, each with a :class:`c2pa.Context`: the reader's carries the trust
 settings, the builder's turns off c2pa's automatic claim thumbnail (or makes it a small JPEG).
 Order is the caller's job: write the GB 45438 label and the IPTC digital source type into
-the file first, then sign, so the manifest's hash covers them.
+the file first, then sign, so the manifest's hash covers them. Reading and validating a
+manifest is :mod:`marking.tags.c2pa_read`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import uuid
@@ -43,15 +43,12 @@ from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA
 __all__ = [
     "AIGC_ASSERTION_LABEL",
     "DISCLOSURE_ASSERTION_LABEL",
-    "NO_TRUST_ANCHORS",
     "SOFT_BINDING_ALG",
     "TRAINED_ALGORITHMIC_MEDIA",
     "C2paError",
     "ManifestInfo",
-    "ManifestReport",
     "build_manifest",
     "check_signable",
-    "read_manifest",
     "sign_file",
     "supported_suffixes",
 ]
@@ -61,7 +58,7 @@ __all__ = [
 #: standard asks; C2PA defines no label for it.
 AIGC_ASSERTION_LABEL = "cn.org.tc260.aigc"
 #: Labels readers also accept for the GB 45438 assertion (older spellings).
-_AIGC_LABEL_ALIASES = (AIGC_ASSERTION_LABEL, "cn.tc260.aigc")
+AIGC_LABEL_ALIASES = (AIGC_ASSERTION_LABEL, "cn.tc260.aigc")
 
 #: Custom assertion with the latent-disclosure fields (California SB 942 / AB 853): C2PA and
 #: CAWG define no assertion for them (``c2pa.metadata`` and ``cawg.metadata`` only admit
@@ -77,7 +74,7 @@ SOFT_BINDING_ALG = "org.aigc-marking.image-dct-tile.1"
 GB45438_FIELDS = tuple(key for key, _ in FIELD_KEYS)
 
 #: MIME type per file suffix for the formats signed and tested here.
-_MIME_TYPES = {
+MIME_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".jpe": "image/jpeg",
@@ -117,9 +114,6 @@ _UNSIGNABLE_NAMES = {
     ".au": "AU",
 }
 
-_UNTRUSTED_CODES = frozenset({"signingCredential.untrusted", "timeStamp.untrusted"})
-#: The reason an intact manifest read without trust anchors gives: its signer is unverified.
-NO_TRUST_ANCHORS = "no trust anchors given"
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
@@ -129,7 +123,7 @@ class C2paError(MarkingError):
 
 def supported_suffixes() -> tuple[str, ...]:
     """File suffixes :func:`sign_file` accepts."""
-    return tuple(_MIME_TYPES)
+    return tuple(MIME_TYPES)
 
 
 def _now_iso() -> str:
@@ -245,7 +239,7 @@ def _package_version() -> str:
 
 def _mime_type(path: Path) -> str:
     suffix = path.suffix.lower()
-    mime = _MIME_TYPES.get(suffix)
+    mime = MIME_TYPES.get(suffix)
     if mime is None:
         if suffix in _UNSIGNABLE_NAMES:
             what = f"C2PA defines no way to embed a manifest in {_UNSIGNABLE_NAMES[suffix]} files"
@@ -349,7 +343,7 @@ def _existing_manifest(mime: str, stream: BinaryIO) -> str | None:
     return "readable"
 
 
-def _c2pa_message(error: Exception) -> str:
+def c2pa_message(error: Exception) -> str:
     """A one-line message for a c2pa error, with anything PEM-like cut out."""
     text = " ".join(str(error).split())
     return re.sub(r"-----BEGIN [^-]*-----.*?(-----END [^-]*-----|$)", "[PEM]", text)
@@ -427,221 +421,9 @@ def sign_file(
             if found == "damaged":
                 raise C2paError(
                     f"{display_path(source)}: its C2PA manifest is damaged and c2pa cannot "
-                    f"replace it: {_c2pa_message(error)}"
+                    f"replace it: {c2pa_message(error)}"
                 ) from None
             raise C2paError(
-                f"{display_path(source)}: C2PA signing failed: {_c2pa_message(error)}"
+                f"{display_path(source)}: C2PA signing failed: {c2pa_message(error)}"
             ) from None
     return manifest
-
-
-@dataclass(frozen=True)
-class ManifestReport:
-    """What a reader found: a validation verdict and the active manifest's AI-labelling facts.
-
-    ``state`` is ``"valid"`` (intact and signed by a trusted chain), ``"untrusted"``
-    (intact, but the signer chains to no given trust anchor), ``"invalid"`` (a manifest is
-    there but a signature or hash check failed, or it cannot be decoded: ``reason`` says
-    which), ``"unreadable"`` (the file around it could not be parsed, so whether it holds a
-    manifest is unknown) or ``"absent"`` (no manifest).
-    """
-
-    state: str
-    reason: str = ""
-    failure_codes: tuple[str, ...] = ()
-    manifest_label: str | None = None
-    actions: tuple[dict[str, Any], ...] = ()
-    digital_source_type: str | None = None
-    software_agent: dict[str, Any] | None = None
-    when: str | None = None
-    aigc: dict[str, str] | None = None
-    disclosure: dict[str, Any] | None = None
-    soft_binding_alg: str | None = None
-    soft_binding_payload: str | None = None
-    signer_organization: str | None = None
-    signer_common_name: str | None = None
-    timestamped: bool = False
-    timestamp_time: str | None = None
-    ingredients: int = 0
-
-    @property
-    def first_action(self) -> dict[str, Any] | None:
-        """The first action of the first actions assertion."""
-        return self.actions[0] if self.actions else None
-
-
-def _reader_settings(trust_anchors_pem: bytes | str | None) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "verify": {"verify_trust": True, "ocsp_fetch": False, "remote_manifest_fetch": False}
-    }
-    if trust_anchors_pem:
-        pem = (
-            trust_anchors_pem.decode("ascii")
-            if isinstance(trust_anchors_pem, bytes)
-            else trust_anchors_pem
-        )
-        settings["trust"] = {"user_anchors": pem}
-    return settings
-
-
-def _aigc_from(data: Any) -> dict[str, str] | None:
-    if isinstance(data, Mapping) and isinstance(data.get("AIGC"), Mapping):
-        data = data["AIGC"]
-    if isinstance(data, Mapping):
-        return {str(k): str(v) for k, v in data.items()}
-    return None
-
-
-def _summarize(store: dict[str, Any]) -> dict[str, Any]:
-    """Pull the AI-labelling facts out of a reader's manifest-store JSON."""
-    label = store.get("active_manifest")
-    manifest = store.get("manifests", {}).get(label, {}) if label else {}
-    out: dict[str, Any] = {"manifest_label": label}
-    actions: list[dict[str, Any]] | None = None
-    for assertion in manifest.get("assertions", []):
-        name = assertion.get("label", "")
-        data = assertion.get("data")
-        base = re.sub(r"__\d+$", "", name)
-        if base in ("c2pa.actions", "c2pa.actions.v2") and actions is None:
-            actions = list(data.get("actions", [])) if isinstance(data, Mapping) else []
-        elif base in _AIGC_LABEL_ALIASES and "aigc" not in out:
-            out["aigc"] = _aigc_from(data)
-        elif base == DISCLOSURE_ASSERTION_LABEL and isinstance(data, Mapping):
-            out["disclosure"] = dict(data)
-        elif base == "c2pa.soft-binding" and isinstance(data, Mapping):
-            blocks = data.get("blocks") or []
-            if data.get("alg") == SOFT_BINDING_ALG or "soft_binding_alg" not in out:
-                out["soft_binding_alg"] = data.get("alg")
-                out["soft_binding_payload"] = blocks[0].get("value") if blocks else None
-    out["actions"] = tuple(actions or ())
-    if actions:
-        first = actions[0]
-        out["digital_source_type"] = first.get("digitalSourceType")
-        agent = first.get("softwareAgent")
-        out["software_agent"] = agent if isinstance(agent, Mapping) else None
-        out["when"] = first.get("when")
-    signature = manifest.get("signature_info", {})
-    out["signer_organization"] = signature.get("issuer")
-    out["signer_common_name"] = signature.get("common_name")
-    out["timestamp_time"] = signature.get("time")
-    out["ingredients"] = len(manifest.get("ingredients", []))
-    return out
-
-
-#: The JUMBF description box that opens a C2PA manifest store: ``jumd``, the store's type
-#: UUID (63327061-0011-0010-8000-00AA00389B71, "c2pa" and the ISO suffix).
-_STORE_SIGNATURE = b"jumdc2pa\x00\x11\x00\x10\x80\x00\x00\xaa\x00\x38\x9b\x71"
-#: Bytes searched for a stray store at each end of a file (formats keep it near one end).
-_STRAY_WINDOW = 16 << 20
-
-
-def _absent(source: Path, reason: str) -> ManifestReport:
-    """``"absent"``, unless a manifest store's bytes are in the file after all.
-
-    c2pa looks for the store only where the format keeps it; a damaged container (an ID3
-    frame declaring too few bytes, a box size gone wrong) hides it there, and c2pa then
-    answers "no manifest". A verifier must not call a damaged manifest absent, so the first
-    and last 16 MiB are searched for the store's JUMBF signature.
-    """
-    try:
-        with open_regular(source) as stream:
-            head = stream.read(_STRAY_WINDOW)
-            size = stream.seek(0, os.SEEK_END)
-            tail = b""
-            if size > len(head):
-                stream.seek(max(len(head), size - _STRAY_WINDOW) - len(_STORE_SIGNATURE))
-                tail = stream.read()
-    except OSError:
-        return ManifestReport(state="absent", reason=reason)
-    if _STORE_SIGNATURE in head or _STORE_SIGNATURE in tail:
-        return ManifestReport(
-            state="unreadable",
-            reason="the file holds a C2PA manifest store where c2pa does not find it "
-            "(a damaged or misplaced container)",
-        )
-    return ManifestReport(state="absent", reason=reason)
-
-
-def _is_asset_error(error: c2pa.C2paError) -> bool:
-    """Whether c2pa failed on the file around the manifest, not on a manifest it found.
-
-    "asset could not be parsed" (a box running past the end of a truncated MP4, a TIFF
-    offset outside the file) leaves open whether there is a manifest at all: calling it an
-    invalid one would claim more than was seen. Errors about a store c2pa did find
-    (CBOR, COSE, JUMBF boxes, hashes) mean a manifest that is there and broken.
-    """
-    kinds = tuple(
-        kind
-        for kind in (getattr(c2pa.C2paError, name, None) for name in ("Io", "NotSupported"))
-        if isinstance(kind, type)
-    )
-    if kinds and isinstance(error, kinds):
-        return True
-    other = getattr(c2pa.C2paError, "Other", None)
-    return (
-        isinstance(other, type)
-        and isinstance(error, other)
-        and "asset could not be parsed" in str(error)
-    )
-
-
-def read_manifest(
-    path: str | os.PathLike[str], *, trust_anchors_pem: bytes | str | None = None
-) -> ManifestReport:
-    """Read and validate the C2PA manifest of ``path``.
-
-    ``trust_anchors_pem``: root certificates (PEM) the caller trusts; without them a
-    correctly signed file is reported ``"untrusted"`` (reason :data:`NO_TRUST_ANCHORS`),
-    never ``"valid"``, whatever trust list c2pa itself may carry.
-    """
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"{display_path(source)}: no such file")
-    mime = _MIME_TYPES.get(source.suffix.lower())
-    try:
-        context = c2pa.Context.from_dict(_reader_settings(trust_anchors_pem))
-    except c2pa.C2paError as error:
-        raise UsageError(f"trust anchors: {_c2pa_message(error)}") from None
-    if mime is None:
-        context.close()
-        kind = f"{source.suffix.lower()} files" if source.suffix else "files without a suffix"
-        return _absent(source, f"C2PA defines no embedding for {kind}")
-    try:
-        with context, open_regular(source) as stream:
-            reader = c2pa.Reader.try_create(mime, stream, None, context)
-            if reader is None:
-                return _absent(source, "no C2PA manifest")
-            with reader:
-                store = json.loads(reader.json())
-                state = reader.get_validation_state()
-                results = reader.get_validation_results() or {}
-    except c2pa.C2paError as error:
-        state = "unreadable" if _is_asset_error(error) else "invalid"
-        return ManifestReport(state=state, reason=_c2pa_message(error))
-    active = results.get("activeManifest", {}) if isinstance(results, Mapping) else {}
-    failures = [item.get("code", "") for item in active.get("failure", [])]
-    successes = {item.get("code", "") for item in active.get("success", [])}
-    hard = [code for code in failures if code not in _UNTRUSTED_CODES]
-    summary = _summarize(store)
-    timestamped = any(code.startswith("timeStamp.") for code in (*failures, *successes)) or bool(
-        summary.get("timestamp_time")
-    )
-    if hard or (state == "Invalid" and not failures):
-        verdict, reason = "invalid", ", ".join(hard) or f"validation state {state}"
-    elif state == "Trusted" and not failures and trust_anchors_pem:
-        verdict, reason = "valid", ""
-    elif not trust_anchors_pem:
-        # Whatever trust list c2pa may carry, only anchors the caller names make a signer
-        # trusted: without them an intact manifest is at most "untrusted".
-        verdict = "untrusted"
-        reason = ", ".join((*failures, NO_TRUST_ANCHORS))
-    else:
-        verdict = "untrusted"
-        reason = ", ".join(failures) or "signer does not chain to a given trust anchor"
-    return ManifestReport(
-        state=verdict,
-        reason=reason,
-        failure_codes=tuple(failures),
-        timestamped=timestamped,
-        **summary,
-    )

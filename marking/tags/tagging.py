@@ -125,6 +125,39 @@ def _tag(is_image: bool, src: Any, dst: Any, label: AigcLabel, source_type: str)
     return tag_media(src, dst, label)
 
 
+@dataclass(frozen=True)
+class FileLabel:
+    """What a file's metadata says: the GB 45438 label and, for a picture, the IPTC digital
+    source type in its XMP (``None`` where absent)."""
+
+    label: AigcLabel | None
+    source_type: str | None = None
+
+
+def read_label(
+    path: str | os.PathLike[str], *, notes: list[str] | None = None, kind: str | None = None
+) -> FileLabel:
+    """The metadata label of any file: a picture's from its XMP, a recording's or a video's
+    from its container's own tag. The one place that rule is written.
+
+    ``kind`` (``"image"``, ``"audio"``, ``"video"``), when the caller has it, spares sniffing
+    the file again. ``notes``: see :func:`marking.tags.containers.read_media_label` (a damaged
+    label container is then salvaged with a note instead of refused). Raises what the readers
+    raise: :class:`~marking.errors.InputError` for a missing or damaged file,
+    :class:`~marking.media.sniffing.NoLabelPlaceError` for a format with no place for a label.
+    """
+    from marking.media.sniffing import IMAGE, media_kind
+
+    if (kind or media_kind(path)) == IMAGE:
+        from marking.tags.image_tags import read_image_tags
+
+        tags = read_image_tags(path)
+        return FileLabel(tags.label, tags.source_type)
+    from marking.tags.containers import read_media_label
+
+    return FileLabel(read_media_label(path, notes=notes))
+
+
 def _version() -> str:
     from marking.version import __version__
 
