@@ -37,7 +37,7 @@ def test_import_contracts_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
     code = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
     report = capsys.readouterr().out
     assert code == 0, report
-    assert "BROKEN" not in report and "broken" not in report.split("Contracts:")[-1].split(",")[0]
+    assert "0 broken" in report
 
 
 def test_every_layer_is_a_folder_with_its_rule() -> None:
@@ -74,9 +74,11 @@ def _private_imports(path: Path) -> list[str]:
         parent, _, last = module.rpartition(".")
         if last.startswith("_") and parent != package:
             found.append(f"{path.relative_to(ROOT)}: from {module} import ...")
-        for alias in node.names:
-            if alias.name.startswith("_") and not alias.name.startswith("__"):
-                found.append(f"{path.relative_to(ROOT)}: from {module} import {alias.name}")
+        found.extend(
+            f"{path.relative_to(ROOT)}: from {module} import {alias.name}"
+            for alias in node.names
+            if alias.name.startswith("_") and not alias.name.startswith("__")
+        )
     return found
 
 
