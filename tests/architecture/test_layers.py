@@ -18,9 +18,7 @@ CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     "importlinter"
 ]
 LAYERS = [
-    name.strip()
-    for row in CONTRACTS["contracts"][0]["layers"]
-    for name in re.split(r"[|:]", row)
+    name.strip() for row in CONTRACTS["contracts"][0]["layers"] for name in re.split(r"[|:]", row)
 ]
 #: "About 600 lines" a module and "about 80" a function (issue 16), with a little slack.
 MAX_MODULE_LINES = 650
@@ -63,9 +61,7 @@ def _private_imports(path: Path) -> list[str]:
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     found = []
     statements = [
-        inner
-        for node in tree.body
-        for inner in (node.body if isinstance(node, ast.If) else [node])
+        inner for node in tree.body for inner in (node.body if isinstance(node, ast.If) else [node])
     ]
     for node in statements:
         if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("marking"):
