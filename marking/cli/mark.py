@@ -290,7 +290,7 @@ def without_report(jobs: list[Any], target: str | None, outdir: Any = None) -> l
     from marking.errors import MarkingError, UsageError
     from marking.media.atomic import check_output_path, display_path
     from marking.media.sniffing import MEDIA_SUFFIXES, media_kind
-    from marking.pipeline.batch import is_inside
+    from marking.pipeline.inputs import is_inside
 
     report = Path(target)
     shown = f"--report {display_path(report)}"
@@ -360,13 +360,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from marking.errors import UsageError
-    from marking.pipeline.batch import (
-        mark_jobs,
-        mark_one,
-        missing_mark_fields,
-        output_lock,
-        remove_temporaries,
-    )
+    from marking.pipeline.inputs import mark_jobs
+    from marking.pipeline.jobs import mark_one, missing_mark_fields
+    from marking.pipeline.outdir import output_lock, remove_temporaries
 
     config = _config(args)
     key = resolve_key(args)

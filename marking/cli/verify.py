@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from marking.errors import UsageError
-    from marking.pipeline.batch import verify_jobs, verify_one
+    from marking.pipeline.inputs import verify_jobs
+    from marking.pipeline.jobs import verify_one
 
     key = resolve_key(args)
     if args.trust_anchors is not None:
