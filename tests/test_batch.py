@@ -269,6 +269,20 @@ def test_the_sweep_takes_every_temporary_name_the_writers_make(tmp_path: Path) -
     assert all(path.name.startswith(".") for path in ours + theirs)
 
 
+def test_temporary_names_are_made_in_one_module_only() -> None:
+    """A new kind of temporary file made elsewhere would escape the sweep: every name beside
+    an output is made by marking.media.temporaries."""
+    import marking
+
+    package = Path(marking.__file__).parent
+    makers = [
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "mkstemp(" in path.read_text(encoding="utf-8")
+    ]
+    assert makers == ["media/temporaries.py"]
+
+
 # --- a worker that dies ------------------------------------------------------------------------
 
 
