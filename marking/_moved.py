@@ -29,7 +29,14 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.audio_watermark": ("marking.watermark.audio", "marking.scheme.limits"),
     "marking.audio_watermark_io": ("marking.files.audio", "marking.scheme.limits"),
     "marking.av_tags": ("marking.tags.containers", "marking.media.riff"),
-    "marking.batch": ("marking.pipeline.batch",),
+    "marking.batch": (
+        "marking.pipeline.batch",
+        "marking.pipeline.inputs",
+        "marking.pipeline.jobs",
+        "marking.pipeline.outdir",
+        "marking.pipeline.pool",
+        "marking.pipeline.dask_run",
+    ),
     "marking.c2pa_manifest": ("marking.tags.c2pa", "marking.tags.c2pa_read"),
     "marking.content_sniffing": ("marking.media.sniffing",),
     "marking.image_io": (

@@ -1,4 +1,5 @@
-"""The toolkit's errors: one small hierarchy, so callers catch what they can handle.
+"""The toolkit's errors: one small hierarchy, so callers catch what they can handle, and the
+exit codes of the command line (:class:`ExitCode`), defined here once.
 
 Every error carries the exit code the command line returns for it and a message that
 fits on one line and names the problem, never a secret key.
@@ -7,12 +8,44 @@ fits on one line and names the problem, never a secret key.
 from __future__ import annotations
 
 import os
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What ``aigc-mark`` exits with; every layer may name these, only the CLI exits.
+
+    A failure wins over the rest: a batch in which any file failed exits :attr:`FAILED`,
+    whatever the others found. A command stopped by a signal exits 128 + its number, as a
+    shell reports it.
+    """
+
+    #: The work is done: marked, or (``detect``, ``verify``) a mark found in at least one input.
+    OK = 0
+    #: ``detect``, ``verify``: no mark found in any input.
+    NO_MARK = 1
+    #: Options that do not fit together, values out of range, an output that is not a regular
+    #: file (argparse's own errors exit with this too).
+    USAGE = 2
+    #: An input or output failed (the other files of a batch are still done and reported).
+    FAILED = 3
+    #: Stopped by SIGINT (Ctrl-C): 128 + 2.
+    INTERRUPTED = 130
+    #: The reader of standard output went away (``| head``): 128 + SIGPIPE (13).
+    BROKEN_PIPE = 141
+    #: Stopped by SIGTERM: 128 + 15.
+    TERMINATED = 143
+
+    @classmethod
+    def of_signal(cls, number: int) -> int:
+        """The exit code of a command stopped by signal ``number``: 128 + ``number``."""
+        code = 128 + int(number)
+        return cls(code) if code in cls._value2member_map_ else code
 
 
 class MarkingError(Exception):
     """Base of every error the toolkit raises on purpose."""
 
-    exit_code = 3
+    exit_code: int = ExitCode.FAILED
 
 
 class InputError(MarkingError):
@@ -38,7 +71,7 @@ class OutputError(MarkingError):
 class UsageError(MarkingError):
     """Options that do not fit together or values out of range."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class UnusableOutputError(OutputError):

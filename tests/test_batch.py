@@ -16,22 +16,13 @@ from typing import Any
 import pytest
 
 from marking.errors import UsageError
-from marking.pipeline.batch import (
-    FAILED,
-    MARKED,
-    SKIPPED,
-    WORKER_DIED,
-    Job,
-    collect,
-    dask_client,
-    mark_jobs,
-    mark_one,
-    missing_mark_fields,
-    output_path,
-    remove_temporaries,
-    run,
-)
+from marking.pipeline.batch import run
+from marking.pipeline.dask_run import dask_client
+from marking.pipeline.inputs import Job, collect, mark_jobs, output_path
+from marking.pipeline.jobs import FAILED, MARKED, SKIPPED, mark_one, missing_mark_fields
 from marking.pipeline.mark import MarkConfig
+from marking.pipeline.outdir import remove_temporaries
+from marking.pipeline.pool import WORKER_DIED
 from tests.conftest import make_natural_image
 
 PRODUCER = "ExampleAI"
@@ -245,6 +236,51 @@ def test_remove_temporaries_takes_only_the_batch_leftovers(tmp_path: Path) -> No
     assert all(path.exists() for path in kept)
     assert remove_temporaries(jobs) == []
     assert remove_temporaries([Job("x", str(tmp_path / "missing" / "x.png"))]) == []
+
+
+def test_the_sweep_takes_every_temporary_name_the_writers_make(tmp_path: Path) -> None:
+    """The names are made and recognised in one module (marking.media.temporaries): what
+    atomic_write, the pipeline's intermediates and tag_file make, the sweep removes; the same
+    names made for a file outside the batch are left alone."""
+    from marking.media.temporaries import open_part, scratch_name, tagged_name
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def made(output: Path) -> list[Path]:
+        scratch = touch(scratch_name(output, output.suffix))
+        paths = [scratch, touch(tagged_name(output.parent, output.suffix))]
+        for target in (output, scratch):  # the output, and the intermediate, being written
+            descriptor, part = open_part(target)
+            os.close(descriptor)
+            paths.append(part)
+        return paths
+
+    other = made(out / "other.mp4")
+    theirs = [path for path in other if ".tagged." not in path.name]
+    # tag_file's copies are not named after an output: the sweep takes every one.
+    ours = made(out / "clip.mp4") + made(out / "photo.jpg") + sorted(set(other) - set(theirs))
+    jobs = [Job("clip.mp4", str(out / "clip.mp4")), Job("photo.jpg", str(out / "photo.jpg"))]
+
+    removed = remove_temporaries(jobs)
+
+    assert sorted(removed) == sorted(ours)
+    assert all(path.exists() for path in theirs)
+    assert all(path.name.startswith(".") for path in ours + theirs)
+
+
+def test_temporary_names_are_made_in_one_module_only() -> None:
+    """A new kind of temporary file made elsewhere would escape the sweep: every name beside
+    an output is made by marking.media.temporaries."""
+    import marking
+
+    package = Path(marking.__file__).parent
+    makers = [
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "mkstemp(" in path.read_text(encoding="utf-8")
+    ]
+    assert makers == ["media/temporaries.py"]
 
 
 # --- a worker that dies ------------------------------------------------------------------------

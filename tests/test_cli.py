@@ -241,7 +241,7 @@ def test_key_never_printed_on_errors(
 def test_unexpected_exception_is_one_line_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import marking.media.image
+    import marking.files.image
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"internal failure\nsecond line with {SECRET_KEY}")
@@ -264,7 +264,7 @@ def test_unexpected_exception_is_one_line_exit_3(
 def test_interrupt_exits_130_without_output(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import marking.media.image
+    import marking.files.image
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -274,10 +274,40 @@ def test_interrupt_exits_130_without_output(
     assert capsys.readouterr().out == ""
 
 
+def test_exit_codes_are_defined_once_and_readme_says_the_same() -> None:
+    """Every exit code comes from marking.errors.ExitCode: the errors', the interrupts' and
+    the command line's; README's table names the same numbers."""
+    import re
+    import signal
+
+    from marking.errors import ExitCode, MarkingError, UnusableOutputError, UsageError
+    from marking.media.interrupts import Interrupted
+
+    assert MarkingError.exit_code is ExitCode.FAILED
+    assert UsageError.exit_code is UnusableOutputError.exit_code is ExitCode.USAGE
+    assert Interrupted(signal.SIGINT).exit_code is ExitCode.INTERRUPTED
+    assert Interrupted(signal.SIGTERM).exit_code is ExitCode.TERMINATED
+    assert ExitCode.of_signal(signal.SIGPIPE) is ExitCode.BROKEN_PIPE
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = re.search(r"- Exit codes: (.*?)\n(?:- |\n)", readme, re.DOTALL)
+    assert table is not None
+    assert [int(code) for code in re.findall(r"\*\*(\d+)\*\*", table[1])] == [
+        ExitCode.OK,
+        ExitCode.NO_MARK,
+        ExitCode.USAGE,
+        ExitCode.FAILED,
+    ]
+    assert f"exit {ExitCode.INTERRUPTED} or {ExitCode.TERMINATED}" in readme
+    sources = Path(marking.__file__).parent
+    for module in ("cli/__init__.py", "cli/main.py", "cli/mark.py", "cli/verify.py"):
+        text = (sources / module).read_text(encoding="utf-8")
+        assert not re.search(r"EXIT_\w+ = |return [0-3]\b|128 \+", text), module
+
+
 def test_detect_batch_continues_past_failures(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import marking.media.image
+    import marking.files.image
     from marking.errors import InputError
     from marking.watermark.image import ImageDetection
 

@@ -24,7 +24,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from marking.pipeline import batch
+from marking.pipeline import batch, dask_run
 from marking.watermark import warmup
 from tests.audio_clips import clip
 from tests.conftest import make_natural_image
@@ -182,7 +182,7 @@ def test_a_dask_batch_warms_the_kernels_before_submitting(
         events.append("cluster")
         yield Client()
 
-    monkeypatch.setattr(batch, "dask_client", dask_client)
+    monkeypatch.setattr(dask_run, "dask_client", dask_client)
     with pytest.raises(_Started):
         list(batch.run([batch.Job("a.png")], repr, dask="local:2"))
     assert events == ["cluster", "warm", "submit"]

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from marking.errors import UsageError, describe_failure, one_line
+from marking.errors import ExitCode, UsageError, describe_failure, one_line
 
 if TYPE_CHECKING:
     from marking.scheme.keys import Key
@@ -86,7 +86,7 @@ class RedactingParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {redact_words(message, self._secrets)}\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {redact_words(message, self._secrets)}\n")
 
 
 def add_key_options(parser: argparse.ArgumentParser) -> None:
@@ -292,7 +292,7 @@ def run_batch(
 
     A file that fails is reported (one line on stderr, and a JSON error record with
     ``--json``) and the batch goes on. Exit 3 if any file failed, else 0 if any file was
-    found marked, else 1.
+    found marked, else 1 (:class:`~marking.errors.ExitCode`).
     """
     from marking.media.atomic import display_path
 
@@ -313,5 +313,5 @@ def run_batch(
         any_found = any_found or found
         print(json_line(record) if args.json else f"{shown}: {display_path(line)}", flush=True)
     if any_failed:
-        return 3
-    return 0 if any_found else 1
+        return ExitCode.FAILED
+    return ExitCode.OK if any_found else ExitCode.NO_MARK

@@ -1,8 +1,9 @@
 """Entry point of ``aigc-mark``: argument parsing, exit codes and error reporting.
 
-Exit codes: 0 a mark was found (``detect``) or written (``embed``); 1 no mark in any
-file; 2 usage error; 3 an input or output failed (wins over 0 and 1); 130 or 143
-interrupted by SIGINT (Ctrl-C) or SIGTERM (see marking.media.interrupts).
+The exit codes are :class:`marking.errors.ExitCode`: 0 a mark was found (``detect``) or
+written (``embed``); 1 no mark in any file; 2 usage error; 3 an input or output failed
+(wins over 0 and 1); 130 or 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (see
+marking.media.interrupts); 141 when the reader of standard output went away.
 This module imports nothing heavy: subcommands load NumPy, Numba and Pillow in ``run``.
 """
 
@@ -30,12 +31,8 @@ from marking.cli import (
     test_ca,
     verify,
 )
-from marking.errors import MarkingError
+from marking.errors import ExitCode, MarkingError
 from marking.media import interrupts
-
-EXIT_FAILED = 3
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
 
 
 def package_version() -> str:
@@ -65,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = RedactingParser(
         prog=PROG,
         description="Label and watermark AI-generated media, and verify the marks.",
-        epilog="exit status: 0 mark found / written, 1 no mark found, 2 usage error, "
-        "3 an input or output failed. The key comes from --key, --key-file or "
-        "$AIGC_MARK_KEY, else the documented public key.",
+        epilog=f"exit status: {ExitCode.OK} mark found / written, {ExitCode.NO_MARK} no mark "
+        f"found, {ExitCode.USAGE} usage error, {ExitCode.FAILED} an input or output failed. The "
+        "key comes from --key, --key-file or $AIGC_MARK_KEY, else the documented public key.",
     )
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -87,7 +84,7 @@ def _debug() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``aigc-mark``; return the exit code (argparse exits 2 itself on usage errors).
+    """Run ``aigc-mark``; return the exit code (argparse exits itself on usage errors).
 
     SIGINT and SIGTERM are recorded while the command runs and stop it at its next safe
     point (see :mod:`marking.media.interrupts`): exit 130 or 143, no output published, no
@@ -99,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with interrupts.handled(keep=argv is None):
         code = _run(argv)
         stopped = interrupts.received()
-    return code if stopped is None else 128 + stopped
+    return code if stopped is None else ExitCode.of_signal(stopped)
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -110,17 +107,18 @@ def _run(argv: Sequence[str] | None) -> int:
     except interrupts.Interrupted as stop:
         return stop.exit_code
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+        return ExitCode.BROKEN_PIPE
     except Exception as error:
         stopped = interrupts.received()
         if stopped is not None:
-            return 128 + stopped  # a failure the stop caused, or met while stopping: no line
+            # A failure the stop caused, or met while stopping: no line.
+            return ExitCode.of_signal(stopped)
         return _report_failure(error, secrets)
 
 
@@ -134,9 +132,9 @@ def _report_failure(error: Exception, secrets: Any) -> int:
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         print_error(f"{where}{error.strerror or error}", secrets)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print_error(f"unexpected {type(error).__name__}: {error}", secrets)
-    return EXIT_FAILED
+    return ExitCode.FAILED
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ from marking.cli import (
     secrets_in,
     whole_number,
 )
+from marking.errors import ExitCode
 from marking.media.atomic import display_path
 
-EXIT_FAILED = 3
 #: Batches smaller than this run in the calling process unless --workers says otherwise.
 SMALL_BATCH = 3
 _STEPS = ("label", "watermark", "metadata", "c2pa")
@@ -76,9 +76,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(walked recursively; its tree is mirrored under OUTDIR), a glob pattern, or '-' for "
         "paths on standard input. The kind of media is read from each file's content. Inputs "
         "are never modified; outputs appear whole or not at all. A second run skips outputs "
-        "that already exist and carry the mark, so an interrupted batch can be resumed. Exit 0 "
-        "when every file was marked or skipped, 3 when any failed (the others are still "
-        "done), 2 on a usage error, 130 when interrupted by Ctrl-C (SIGINT), 143 by SIGTERM.",
+        "that already exist and carry the mark, so an interrupted batch can be resumed. Exit "
+        f"{ExitCode.OK} when every file was marked or skipped, {ExitCode.FAILED} when any "
+        f"failed (the others are still done), {ExitCode.USAGE} on a usage error, "
+        f"{ExitCode.INTERRUPTED} when interrupted by Ctrl-C (SIGINT), {ExitCode.TERMINATED} "
+        "by SIGTERM.",
     )
     parser.add_argument("inputs", metavar="INPUT", nargs="+", help="files, directories, globs, -")
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", required=True)
@@ -234,7 +236,7 @@ def run_records(
                 elif not to_stdout:
                     progress.write(f"{shown}: {display_path(describe(record))}", sys.stdout)
         except Interrupted as stop:
-            interrupted = 128 + stop.signal_number
+            interrupted = stop.exit_code
         finally:
             # Stop the workers now (not whenever the generator is collected), before the summary.
             records.close()
@@ -290,7 +292,7 @@ def without_report(jobs: list[Any], target: str | None, outdir: Any = None) -> l
     from marking.errors import MarkingError, UsageError
     from marking.media.atomic import check_output_path, display_path
     from marking.media.sniffing import MEDIA_SUFFIXES, media_kind
-    from marking.pipeline.batch import is_inside
+    from marking.pipeline.inputs import is_inside
 
     report = Path(target)
     shown = f"--report {display_path(report)}"
@@ -360,13 +362,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from marking.errors import UsageError
-    from marking.pipeline.batch import (
-        mark_jobs,
-        mark_one,
-        missing_mark_fields,
-        output_lock,
-        remove_temporaries,
-    )
+    from marking.pipeline.inputs import mark_jobs
+    from marking.pipeline.jobs import mark_one, missing_mark_fields
+    from marking.pipeline.outdir import output_lock, remove_temporaries
 
     config = _config(args)
     key = resolve_key(args)
@@ -397,4 +395,4 @@ def run(args: argparse.Namespace) -> int:
     if interrupted is not None:
         print_error("interrupted; run the same command again to finish the batch")
         return interrupted
-    return EXIT_FAILED if counts.get("failed") else 0
+    return ExitCode.FAILED if counts.get("failed") else ExitCode.OK

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from marking.cli import add_key_options, print_error, resolve_key
-from marking.cli.mark import EXIT_FAILED, add_batch_options, run_records, without_report
+from marking.cli.mark import add_batch_options, run_records, without_report
+from marking.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -17,9 +18,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="For each FILE, read the GB 45438 metadata label, the IPTC digital source "
         "type, the C2PA manifest and the invisible watermark, check that they agree, and give "
         "a verdict. FILE may also be a directory (walked recursively), a glob pattern or '-' "
-        "for paths on standard input; many files are checked in parallel. Exit 0 when any "
-        "file carries an AI mark, 1 when none does, 3 when a file cannot be read (the others "
-        "are still checked), 130 when interrupted by Ctrl-C (SIGINT), 143 by SIGTERM.",
+        "for paths on standard input; many files are checked in parallel. Exit "
+        f"{ExitCode.OK} when any file carries an AI mark, {ExitCode.NO_MARK} when none does, "
+        f"{ExitCode.FAILED} when a file cannot be read (the others are still checked), "
+        f"{ExitCode.INTERRUPTED} when interrupted by Ctrl-C (SIGINT), {ExitCode.TERMINATED} by "
+        "SIGTERM.",
     )
     parser.add_argument(
         "inputs", metavar="FILE", nargs="+", help="files, directories, globs, or - (stdin)"
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from marking.errors import UsageError
-    from marking.pipeline.batch import verify_jobs, verify_one
+    from marking.pipeline.inputs import verify_jobs
+    from marking.pipeline.jobs import verify_one
 
     key = resolve_key(args)
     if args.trust_anchors is not None:
@@ -86,5 +90,5 @@ def run(args: argparse.Namespace) -> int:
         print_error("interrupted")
         return interrupted
     if counts.get("failed"):
-        return EXIT_FAILED
-    return 0 if counts.get("ai-marked") else 1
+        return ExitCode.FAILED
+    return ExitCode.OK if counts.get("ai-marked") else ExitCode.NO_MARK

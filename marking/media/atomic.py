@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +22,7 @@ from marking.errors import (
     display_path,  # re-exported: callers name paths in errors
 )
 from marking.media.interrupts import check as check_interrupted
+from marking.media.temporaries import open_part
 
 StrPath = str | os.PathLike[str]
 
@@ -175,12 +175,9 @@ def atomic_write(
     if interruptible:
         check_interrupted()
     try:
-        fd, temp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
+        fd, temp_path = open_part(target)
     except OSError as error:
         raise OutputError(f"{shown}: cannot create a file here: {error.strerror}") from error
-    temp_path = Path(temp_name)
     try:
         with os.fdopen(fd, "w+b" if readable else "wb") as stream:
             yield stream

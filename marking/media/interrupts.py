@@ -28,6 +28,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from marking.errors import ExitCode
+
 #: The signals that stop a command.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -52,7 +54,7 @@ class Interrupted(BaseException):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signal_number
+        return ExitCode.of_signal(self.signal_number)
 
 
 def _record(signal_number: int, _frame: Any) -> None:
@@ -68,7 +70,7 @@ def _exit_now() -> None:
     """End a batch worker at once (it holds no temporary file between jobs)."""
     with contextlib.suppress(Exception):
         sys.stderr.flush()
-    os._exit(128 + (_received or signal.SIGTERM))
+    os._exit(ExitCode.of_signal(_received or signal.SIGTERM))
 
 
 def received() -> int | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from typing import Any
 
 from marking.errors import MarkingError, UnsupportedInputError, UsageError
 from marking.media.atomic import check_output_path, display_path, name_in_error, open_regular
+from marking.media.temporaries import SCRATCH_MARK, scratch_name
 from marking.scheme.limits import check_strength
 from marking.tags.aigc_label import AigcLabel
 from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA
@@ -36,8 +36,9 @@ LABEL, WATERMARK, METADATA, C2PA = "label", "watermark", "metadata", "c2pa"
 #: Every step, in the order they run.
 STEPS = (LABEL, WATERMARK, METADATA, C2PA)
 DEFAULT_STEPS = frozenset({LABEL, WATERMARK, METADATA})
-#: Prefix of the hidden intermediate files next to an output (never taken as inputs).
-TEMP_MARK = ".aigc-"
+#: What marks the hidden intermediate files next to an output (made and recognised by
+#: :mod:`marking.media.temporaries`).
+TEMP_MARK = SCRATCH_MARK
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,7 @@ def _scratch(dst: Path) -> Iterator[Any]:
     made: list[Path] = []
 
     def new(suffix: str) -> Path:
-        handle, name = tempfile.mkstemp(
-            dir=dst.parent, prefix=f".{dst.stem}{TEMP_MARK}", suffix=suffix
-        )
-        os.close(handle)
-        path = Path(name)
-        path.unlink()  # the writers create it themselves (atomically)
+        path = scratch_name(dst, suffix)
         made.append(path)
         return path
 

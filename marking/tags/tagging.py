@@ -8,13 +8,13 @@ never decoded or re-encoded.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from marking.errors import UsageError
 from marking.media.atomic import check_output_path
+from marking.media.temporaries import tagged_name
 from marking.tags.aigc_label import AigcLabel
 from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA
 
@@ -81,10 +81,8 @@ def tag_file(
     chain, key = signing.read()
     directory = Path(dst).resolve().parent
     # Tag into a temporary file beside the output, then sign it into place.
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tagged.", suffix=Path(dst).suffix)
-    os.close(handle)
+    temporary = tagged_name(directory, Path(dst).suffix)
     try:
-        Path(temporary).unlink()
         record = _tag(kind == IMAGE, src, temporary, label, source_type)
         info = ManifestInfo(
             producer=label.content_producer,

@@ -1,0 +1,196 @@
+"""The work on one file of a batch, run in a worker: mark it, or verify it, and say how it
+went in a record (a dict, JSON-ready), whatever happens: a failure is a record too, never
+the end of the batch. Resuming lives here: a finished output is skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from marking.errors import OutputError, describe_failure
+from marking.media.atomic import display_path
+from marking.pipeline.inputs import Job
+
+#: Record statuses.
+MARKED, SKIPPED, VERIFIED, FAILED = "marked", "skipped", "verified", "failed"
+
+
+def failure_record(job: Job, error: BaseException | str, started: float, **fields: Any) -> dict:
+    """The ``failed`` record of ``job``: ``error`` (an exception, or a message) in one line."""
+    message = error if isinstance(error, str) else describe_failure(error, job.input)
+    return {
+        "input": job.input,
+        "output": job.output,
+        "modality": fields.pop("modality", None),
+        "status": FAILED,
+        "error": message,
+        "bytes": job.size,
+        "seconds": round(time.perf_counter() - started, 4),
+        **fields,
+    }
+
+
+def missing_mark_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with every field of a ``mark`` record, those it lacks set to "none": the
+    report's lines all have the same shape, including records made without :func:`mark_one`
+    (a file whose worker process died)."""
+    defaults: dict[str, Any] = {
+        "modality": None,
+        "status": None,
+        "steps": [],
+        "payload": None,
+        "produce_id": None,
+        "error": None,
+        "bytes": 0,
+        "seconds": 0.0,
+        "timings": {},
+        "notes": [],
+    }
+    return record | {name: value for name, value in defaults.items() if name not in record}
+
+
+def _mark_record(job: Job, **fields: Any) -> dict[str, Any]:
+    return missing_mark_fields(
+        {"input": job.input, "output": job.output, "bytes": job.size} | fields
+    )
+
+
+def _modality(path: str) -> str | None:
+    from marking.media.sniffing import media_kind
+
+    try:
+        return media_kind(path)
+    except Exception:
+        return None
+
+
+def output_is_complete(path: str, config: Any, key: Any, source: str | None = None) -> bool:
+    """Whether an existing output is a finished one (for resuming a batch).
+
+    Outputs only ever appear whole (they are renamed into place), so existence already means
+    complete; this also reads the mark back: the metadata label when the batch writes one,
+    else the watermark, else that the file still decodes as media. With ``source`` (the
+    input), the label's ProduceID must also be the one the input's bytes give now: an input
+    replaced since the output was made (a new render under the same name) is marked again.
+    """
+    from marking.pipeline.mark import METADATA, WATERMARK, content_id
+
+    target = Path(path)
+    if not target.is_file() or target.stat().st_size == 0:
+        return False
+    try:
+        if METADATA in config.steps:
+            from marking.tags.tagging import read_label
+
+            label = read_label(target).label
+            if label is None or label.content_producer != config.producer:
+                return False
+            return source is None or label.produce_id == content_id(source, config.producer)
+        if WATERMARK in config.steps:
+            from marking.pipeline.verify import read_watermark
+
+            return bool(read_watermark(target, _modality(path) or "", key).get("detected"))
+        return _modality(path) is not None
+    except Exception:
+        return False
+
+
+def not_media(job: Job) -> bool:
+    """A file met while walking a directory that is plainly not media (a README, a JSON
+    sidecar): neither its name nor its content says picture, recording or video. Those are
+    skipped; a named file, or one with a media suffix, is processed and fails if it is bad."""
+    from marking.media.sniffing import MEDIA_SUFFIXES, media_kind
+
+    if not job.found or Path(job.input).suffix.lower() in MEDIA_SUFFIXES:
+        return False
+    try:
+        media_kind(job.input)
+    except Exception:
+        return True
+    return False
+
+
+NOT_MEDIA = "not a picture, recording or video"
+
+
+def _make_output_directory(target: Path) -> None:
+    """Make the directory ``target`` goes in (mirrored below OUTDIR); a failure names both."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"{display_path(target)}: cannot make directory {display_path(target.parent)}: "
+            f"{error.strerror or error}"
+        ) from None
+
+
+def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, Any]:
+    """Mark one file; a record whatever happens (exceptions become ``failed`` records)."""
+    from marking.kernels._config import single_threaded
+    from marking.pipeline.mark import mark_file
+
+    started = time.perf_counter()
+    if job.skip is not None:
+        return _mark_record(job, status=SKIPPED, output=None, reason=job.skip)
+    if job.problem is not None or job.output is None:
+        return _mark_record(job, **failure_record(job, job.problem or "no output path", started))
+    if not_media(job):
+        return _mark_record(job, status=SKIPPED, output=None, reason=NOT_MEDIA)
+    try:
+        if resume and output_is_complete(job.output, config, key, job.input):
+            return _mark_record(
+                job,
+                status=SKIPPED,
+                modality=_modality(job.output),
+                reason="output exists and carries the mark",
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        _make_output_directory(Path(job.output))
+        with single_threaded():
+            record = mark_file(job.input, job.output, config, key=key)
+    except Exception as error:
+        failure = failure_record(job, error, started, modality=_modality(job.input))
+        return _mark_record(job, **failure)
+    return _mark_record(
+        job,
+        status=MARKED,
+        modality=record["kind"],
+        steps=record["steps"],
+        payload=record["payload"],
+        produce_id=record["produce_id"],
+        seconds=record["seconds"],
+        timings=record["timings"],
+        notes=record["notes"],
+    )
+
+
+def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
+    """Verify one file; a record whatever happens."""
+    from marking.kernels._config import single_threaded
+    from marking.pipeline.verify import verify_file
+
+    started = time.perf_counter()
+    if job.skip is not None or not_media(job):
+        return {
+            "input": job.input,
+            "modality": None,
+            "status": SKIPPED,
+            "reason": job.skip or NOT_MEDIA,
+            "bytes": job.size,
+            "seconds": 0.0,
+        }
+    try:
+        with single_threaded():
+            result = verify_file(job.input, key=key, trust_anchors=trust_anchors)
+    except Exception as error:
+        return failure_record(job, error, started, modality=_modality(job.input), file=job.input)
+    return {
+        "input": job.input,
+        "modality": result.kind,
+        "status": VERIFIED,
+        "bytes": job.size,
+        "seconds": round(time.perf_counter() - started, 4),
+        **result.to_dict(),
+    }
