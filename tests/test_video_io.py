@@ -21,11 +21,11 @@ from PIL import Image
 from scipy.signal import resample_poly
 
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.media.sound_pass import interleaved
 from marking.media.video import (
     AudioStreamInfo,
     EncoderSettings,
     FrameInfo,
-    _interleaved,
     frames,
     probe_video,
     transcode,
@@ -1042,7 +1042,7 @@ def test_samples_reach_the_processor_as_interleaved_float(fmt: str) -> None:
     frame.sample_rate = 48000
     if fmt == "s64":
         [frame] = av.AudioResampler(format="s64", layout=layout, rate=48000).resample(frame)
-    converted = _interleaved(frame)
+    converted = interleaved(frame)
     assert converted.dtype == np.float32
     np.testing.assert_array_equal(converted, reference.astype(np.float32))
 
