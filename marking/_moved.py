@@ -23,7 +23,12 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.audio_io": ("marking.media.audio",),
     "marking.audio_watermark": ("marking.watermark.audio", "marking.scheme.limits"),
     "marking.audio_watermark_io": ("marking.files.audio", "marking.scheme.limits"),
-    "marking.av_tags": ("marking.tags.containers", "marking.media.riff"),
+    "marking.av_tags": (
+        "marking.tags.containers",
+        "marking.tags.wav_tags",
+        "marking.media.remux",
+        "marking.media.riff",
+    ),
     "marking.batch": ("marking.pipeline.batch",),
     "marking.c2pa_manifest": ("marking.tags.c2pa",),
     "marking.content_sniffing": ("marking.media.sniffing",),
