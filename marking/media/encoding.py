@@ -47,7 +47,8 @@ VP9_CPU_USED = dict(zip(X264_PRESETS, (8, 7, 6, 5, 4, 3, 2, 1, 0, 0), strict=Tru
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """How the processed video stream is encoded (audio: see :func:`transcode`).
+    """How the processed video stream is encoded (audio: see
+    :func:`~marking.media.transcode.transcode`).
 
     ``codec`` None picks libx264 (MP4, MOV, MKV) or libvpx-vp9 (WebM). ``crf`` and ``preset``
     apply to libx264/libx265 (libvpx-vp9 takes ``crf`` and maps the preset to ``cpu-used``);

@@ -61,7 +61,8 @@ class AudioProcessor(Protocol):
 
 @dataclass(frozen=True)
 class AudioStreamInfo:
-    """The audio stream :func:`transcode` hands to a ``process_audio`` factory.
+    """The audio stream :func:`~marking.media.transcode.transcode` hands a ``process_audio``
+    factory.
 
     ``bit_rate`` is the source's (bits per second; None when the file does not say).
     Samples reach the processor at ``sample_rate`` with ``channels`` columns, in the order of

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class FrameInfo:
-    """One decoded frame, as :func:`transcode` and :func:`frames` hand it over.
+    """One decoded frame, as :func:`~marking.media.transcode.transcode` and :func:`frames`
+    hand it over.
 
     ``time`` is in seconds from the start of the video stream (pts x time base; frames without
     a pts are timed by their index and the frame rate). ``max_value`` is the largest sample
