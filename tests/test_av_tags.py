@@ -455,3 +455,28 @@ def test_a_file_that_ends_inside_its_id3_tag_is_called_truncated(tmp_path: Path)
     cut.write_bytes(b"ID3\x04\x00\x00\x00\x00\x07\x68" + bytes(40))  # declares 1000 bytes
     with pytest.raises(InputError, match=r"cut\.flac: truncated: the file ends inside its ID3"):
         detect_format(cut)
+
+
+def test_tags_never_open_media_with_a_codec_library() -> None:
+    """marking.tags works on bytes and containers through marking.media: no module of it
+    imports PyAV or soundfile itself, at the top or inside a function (the import-linter
+    contract in pyproject.toml says the same)."""
+    import ast
+
+    import marking.tags
+
+    folder = Path(marking.tags.__file__).parent
+    found = []
+    for module in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            found += [
+                f"{module.name}: {name}"
+                for name in names
+                if name.split(".")[0] in ("av", "soundfile")
+            ]
+    assert found == []

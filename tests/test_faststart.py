@@ -104,14 +104,14 @@ def test_watermarked_video_has_its_index_first(
 
 def test_moving_the_index_changes_no_packet(clips: dict[str, Path], tmp_path: Path) -> None:
     """The faststart pass (which reads the output back while writing it) moves bytes only."""
-    from marking.media import video as video_io
+    from marking.media import transcode as transcoding
 
     settings = EncoderSettings(preset="ultrafast", extra_options={"threads": "1"})
     fast, late = tmp_path / "fast.mp4", tmp_path / "late.mp4"
-    video_io.transcode(clips["mp4"], fast, lambda planes, info: None, settings)
+    transcoding.transcode(clips["mp4"], fast, lambda planes, info: None, settings)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(video_io, "_container_options", lambda name, tags: {})
-        video_io.transcode(clips["mp4"], late, lambda planes, info: None, settings)
+        patch.setattr(transcoding, "_container_options", lambda name, tags: {})
+        transcoding.transcode(clips["mp4"], late, lambda planes, info: None, settings)
     assert top_level_boxes(late).index("moov") > top_level_boxes(late).index("mdat")
     assert_faststart(fast)
     assert packet_digests(fast) == packet_digests(late)

@@ -169,6 +169,30 @@ def test_video_usage_errors(clip: Path, tmp_path: Path, extra: list[str], messag
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("verb", "option", "dest"),
+    [
+        ("embed", "--preset", "preset"),
+        ("label", "--preset-x264", "encoder_preset"),
+    ],
+)
+def test_both_verbs_offer_every_x264_preset(verb: str, option: str, dest: str) -> None:
+    """embed and label take the presets EncoderSettings takes, from its one list (embed's
+    own copy lacked placebo; label took any word and failed later), and refuse others."""
+    from marking.cli.main import build_parser
+    from marking.media.encoding import X264_PRESETS, EncoderSettings
+
+    parser = build_parser()
+    assert "placebo" in X264_PRESETS
+    for preset in X264_PRESETS:
+        args = parser.parse_args([verb, "in.mp4", "-o", "out.mp4", option, preset])
+        assert getattr(args, dest) == preset
+        EncoderSettings(preset=preset)
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args([verb, "in.mp4", "-o", "out.mp4", option, "ludicrous"])
+    assert refused.value.code == 2
+
+
 def test_video_options_are_refused_for_pictures(tmp_path: Path) -> None:
     photo = Path(__file__).resolve().parent.parent / "samples" / "photo-dandelions.jpg"
     result = run_cli("embed", photo, "-o", tmp_path / "out.jpg", "--copy-audio", "--label")

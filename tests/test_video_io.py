@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import tracemalloc
 from fractions import Fraction
@@ -21,14 +22,15 @@ from PIL import Image
 from scipy.signal import resample_poly
 
 from marking.errors import InputError, OutputError, UnsupportedInputError, UsageError
+from marking.media.sound_pass import interleaved
 from marking.media.video import (
     AudioStreamInfo,
     EncoderSettings,
     FrameInfo,
-    _interleaved,
     frames,
     probe_video,
     transcode,
+    truncation,
     video_duration,
 )
 
@@ -315,6 +317,25 @@ def test_bad_inputs_give_one_line_input_errors(
     assert "\n" not in str(probed.value)
     with pytest.raises(InputError, match=BAD_INPUT_MESSAGES[kind]):
         transcode(bad_inputs[kind], tmp_path / "out.mp4", keep, FAST)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("reader", ["probe", "duration", "truncation", "frames", "transcode"])
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path, reader: str) -> None:
+    """Every video reader checks its input as every other reader does (a FIFO or device is
+    refused before FFmpeg opens it, which would block until a writer came)."""
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    calls = {
+        "probe": lambda: probe_video(fifo),
+        "duration": lambda: video_duration(fifo),
+        "truncation": lambda: truncation(fifo),
+        "frames": lambda: next(frames(fifo)),
+        "transcode": lambda: transcode(fifo, tmp_path / "out.mp4", keep, FAST),
+    }
+    with pytest.raises(InputError, match=r"clip\.mp4: a FIFO, not a regular file"):
+        calls[reader]()
     assert not (tmp_path / "out.mp4").exists()
 
 
@@ -1042,7 +1063,7 @@ def test_samples_reach_the_processor_as_interleaved_float(fmt: str) -> None:
     frame.sample_rate = 48000
     if fmt == "s64":
         [frame] = av.AudioResampler(format="s64", layout=layout, rate=48000).resample(frame)
-    converted = _interleaved(frame)
+    converted = interleaved(frame)
     assert converted.dtype == np.float32
     np.testing.assert_array_equal(converted, reference.astype(np.float32))
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from marking.errors import InputError, UsageError
+from marking.files.video import label_video
 from marking.labels.video_label import (
     VideoLabelSettings,
     coded_box,
-    label_video,
     matrix_for,
     prepare_label,
     rgb_to_ycbcr,

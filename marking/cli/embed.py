@@ -16,23 +16,12 @@ from marking.cli import (
 )
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
 from marking.media.atomic import display_path
+from marking.media.encoding import X264_PRESETS
 from marking.scheme.limits import MAX_STRENGTH
 
 if TYPE_CHECKING:
     from marking.scheme.keys import Key
 
-#: x264's speed presets (libvpx-vp9 maps them onto its cpu-used knob).
-PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-)
 #: Video options, by destination, that only make sense for video input.
 _VIDEO_ONLY = ("codec", "crf", "preset", "copy_audio", "label")
 
@@ -117,7 +106,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     video.add_argument(
         "--crf", type=_crf, metavar="N", help="encoder constant rate factor (default: 18)"
     )
-    video.add_argument("--preset", choices=PRESETS, help="encoder speed preset (default: medium)")
+    video.add_argument(
+        "--preset", choices=X264_PRESETS, help="encoder speed preset (default: medium)"
+    )
     video.add_argument(
         "--copy-audio",
         action="store_true",

@@ -12,6 +12,7 @@ from typing import Any
 from marking.cli import json_line, print_notes
 from marking.labels.options import DEFAULT_TEXT, POSITIONS, PRESETS
 from marking.media.atomic import display_path
+from marking.media.encoding import X264_PRESETS
 
 PLACES = ("start", "middle", "end")
 
@@ -204,6 +205,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--preset-x264",
         dest="encoder_preset",
         default="medium",
+        choices=X264_PRESETS,
         metavar="PRESET",
         help="encoder speed preset (default medium)",
     )

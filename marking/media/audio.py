@@ -275,3 +275,24 @@ class AudioWriter:
         if stack is None:
             return False
         return bool(stack.__exit__(exc_type, exc, traceback))
+
+
+def check_tail_decodes(path: StrPath, what: str, frames: int = 4096) -> None:
+    """Decode the last ``frames`` sample frames of ``path``; a one-line :class:`InputError`
+    ("truncated...") when they do not all decode.
+
+    For writers that copy a file without decoding it (``tag``): a FLAC file cut short still
+    states its full length in its header, and only decoding its end shows the cut. ``what``
+    names the format in messages ("FLAC").
+    """
+    shown = display_path(path)
+    try:
+        with sf.SoundFile(path) as sound:
+            if sound.frames > 0:
+                start = max(0, sound.frames - frames)
+                sound.seek(start)
+                got = len(sound.read(sound.frames - start, dtype="int16"))
+                if got < sound.frames - start:
+                    raise InputError(f"{shown}: truncated: the {what} audio ends early")
+    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
+        raise InputError(f"{shown}: truncated or corrupt {what} audio ({error})") from None
