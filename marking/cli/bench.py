@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from marking.cli import json_line, whole_number
+from marking.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,4 +44,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(header)
         print(table(results))
-    return 0
+    return ExitCode.OK

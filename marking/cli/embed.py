@@ -15,6 +15,7 @@ from marking.cli import (
     watermark_kind,
 )
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
+from marking.errors import ExitCode
 from marking.media.atomic import display_path
 from marking.media.encoding import X264_PRESETS
 from marking.scheme.limits import MAX_STRENGTH
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         source, target = display_path(record["input"]), display_path(record["output"])
         print(f"marked {source} -> {target} payload={record['payload']} {measure}")
     print_notes(record, args.input)
-    return 0
+    return ExitCode.OK
 
 
 def _label_options_given(args: argparse.Namespace) -> list[str]:

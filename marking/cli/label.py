@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from marking.cli import json_line, print_notes
+from marking.errors import ExitCode
 from marking.labels.options import DEFAULT_TEXT, POSITIONS, PRESETS
 from marking.media.atomic import display_path
 from marking.media.encoding import X264_PRESETS
@@ -280,4 +281,4 @@ def run(args: argparse.Namespace) -> int:
         source, target = display_path(record["input"]), display_path(record["output"])
         print(f"labeled {record['kind']} {source} -> {target}")
     print_notes(record, args.input)
-    return 0
+    return ExitCode.OK

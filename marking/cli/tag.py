@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from marking.cli import add_signing_options, json_line, print_notes, require_signing_pair
+from marking.errors import ExitCode
 from marking.media.atomic import display_path
 from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
 
@@ -103,4 +104,4 @@ def run(args: argparse.Namespace) -> int:
             f"ProduceID {display_path(label.produce_id)}"
         )
     print_notes(record, args.input)
-    return 0
+    return ExitCode.OK

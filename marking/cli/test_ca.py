@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from marking.errors import ExitCode
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         f"test CA in {display_path(args.directory)}: trust anchor {display_path(ca.root_cert)}, "
         f"sign with --c2pa-cert {display_path(ca.chain)} --c2pa-key {display_path(ca.key)}"
     )
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:

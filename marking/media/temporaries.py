@@ -19,11 +19,15 @@ stopped; :func:`leftovers` finds those of a process killed outright.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
+
+from marking.errors import OutputError, display_path
 
 #: Suffix of a file being written by atomic_write.
 PART_SUFFIX = ".part"
@@ -53,6 +57,18 @@ def part_pattern(target: Path) -> str:
     import glob
 
     return f".{glob.escape(target.name)}.*{PART_SUFFIX}"
+
+
+def part_path_of(stream: BinaryIO, target: Path) -> Path:
+    """The path of the ``.part`` file of ``target`` that ``stream`` (from
+    :func:`~marking.media.atomic.atomic_write`) writes, found by its inode."""
+    status = os.fstat(stream.fileno())
+    for candidate in target.parent.glob(part_pattern(target)):
+        with contextlib.suppress(OSError):
+            found = candidate.stat()
+            if (found.st_ino, found.st_dev) == (status.st_ino, status.st_dev):
+                return candidate
+    raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
 
 
 def scratch_name(output: Path, suffix: str) -> Path:

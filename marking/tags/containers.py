@@ -14,12 +14,11 @@ absent), is read back before it replaces ``dst``, and ``src`` is never modified.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from marking.errors import (
     InputError,
@@ -41,6 +40,7 @@ from marking.media.audio import check_tail_decodes
 from marking.media.av_util import first_line
 from marking.media.remux import container_tags, remux_with_tags
 from marking.media.sniffing import is_mpeg_audio
+from marking.media.temporaries import part_path_of
 from marking.tags.aigc_label import WRAPPER_KEY, AigcLabel
 from marking.tags.wav_tags import COPY_BLOCK, check_wav_copy, wav_label_text, write_wav_label
 
@@ -291,18 +291,6 @@ def _resolve_kind(source: Path, kind: str | None) -> str:
     return kind
 
 
-def _temp_path_of(stream: BinaryIO, target: Path) -> Path:
-    """The path of the temporary file :func:`atomic_write` opened (found by its inode)."""
-    status = os.fstat(stream.fileno())
-    pattern = f".{glob.escape(target.name)}.*.part"
-    for candidate in target.parent.glob(pattern):
-        with contextlib.suppress(OSError):
-            found = candidate.stat()
-            if (found.st_ino, found.st_dev) == (status.st_ino, status.st_dev):
-                return candidate
-    raise OutputError(f"{display_path(target)}: cannot find the temporary output file")
-
-
 #: The format table's name (marking.media.sniffing.FORMATS) of each kind written here.
 _TABLE_NAMES = {
     **_NAMES,
@@ -365,7 +353,7 @@ def tag_media(
     temp: Path | None = None
     try:
         with atomic_write(target, forbid=[source]) as stream:
-            temp = _temp_path_of(stream, target)
+            temp = part_path_of(stream, target)
             if kind in _FAMILY:
                 remux_with_tags(source, temp, _MUXERS[kind], {KEY: text}, _NAMES[kind], notes)
             elif kind == "wav":
