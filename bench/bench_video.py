@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import paced, record_throughput
 
-from marking.kernels._config import single_threaded
+from marking.kernels.config import single_threaded
 from marking.watermark.video import VideoDetector, VideoMarker
 
 ROUNDS = 20

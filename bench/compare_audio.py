@@ -39,7 +39,7 @@ from harness import KEY
 from results_writer import Machine, grid, machine_lines, ordered, yes
 
 import marking.watermark.audio as aw
-from marking.kernels._config import single_threaded
+from marking.kernels.config import single_threaded
 
 WRONG_KEY = "not-the-bench-key"
 PAYLOAD_SEED = 2025

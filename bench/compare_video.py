@@ -68,7 +68,7 @@ from results_writer import (
     yes,
 )
 
-from marking.kernels._config import single_threaded
+from marking.kernels.config import single_threaded
 from marking.media.video import EncoderSettings, FrameInfo, frames, transcode
 from marking.watermark.video import VideoDetector, VideoMarker
 

@@ -170,7 +170,7 @@ def worker_setup() -> None:
     global _CHECK
     import marking.watermark.audio as audio
     import marking.watermark.image as image
-    from marking.kernels._config import single_threaded
+    from marking.kernels.config import single_threaded
 
     single_threaded()
     _CHECK = check_matrix()

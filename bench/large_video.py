@@ -39,7 +39,7 @@ import numpy as np
 from harness import KEY, PEAK_RSS_NOTE, Phase, PhaseRunner
 from results_writer import Machine, duration, report_head
 
-from marking.kernels._config import single_threaded
+from marking.kernels.config import single_threaded
 from marking.media.video import EncoderSettings, FrameInfo, frames, probe_video, transcode
 from marking.watermark.video import VideoDetector, VideoMarker
 

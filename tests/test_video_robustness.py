@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marking.kernels._config import single_threaded
+from marking.kernels.config import single_threaded
 from marking.media.video import EncoderSettings, FrameInfo, frames, transcode
 from marking.watermark.image import FALSE_ALARM_LIMIT
 from marking.watermark.video import VideoDetection, VideoDetector, VideoMarker

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from marking.errors import InputError, InputTooSmallError, UsageError
-from marking.kernels._config import single_threaded
+from marking.kernels.config import single_threaded
 from marking.labels.video_label import FrameLabeler, VideoLabelSettings
 from marking.media.atomic import StrPath, check_output_path, display_path, file_error
 from marking.media.video import (

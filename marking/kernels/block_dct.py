@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from marking.kernels._config import FASTMATH
+from marking.kernels.config import FASTMATH
 
 BLOCK = 8
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from marking.kernels._config import FASTMATH
+from marking.kernels.config import FASTMATH
 
 #: Features are clipped to this many nats, so a transient or a spectral hole cannot dominate.
 FEATURE_CLIP = 2.5

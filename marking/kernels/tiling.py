@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from marking.kernels._config import FASTMATH
+from marking.kernels.config import FASTMATH
 
 
 @njit(cache=True)

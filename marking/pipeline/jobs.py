@@ -128,7 +128,7 @@ def _make_output_directory(target: Path) -> None:
 
 def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, Any]:
     """Mark one file; a record whatever happens (exceptions become ``failed`` records)."""
-    from marking.kernels._config import single_threaded
+    from marking.kernels.config import single_threaded
     from marking.pipeline.mark import mark_file
 
     started = time.perf_counter()
@@ -168,7 +168,7 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
 
 def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
     """Verify one file; a record whatever happens."""
-    from marking.kernels._config import single_threaded
+    from marking.kernels.config import single_threaded
     from marking.pipeline.verify import verify_file
 
     started = time.perf_counter()

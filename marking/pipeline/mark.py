@@ -406,7 +406,7 @@ def _mark_video_file(
     details: dict[str, Any],
 ) -> Path:
     """Label and watermark a video in one transcode (its sound carries the audio watermark)."""
-    from marking.kernels._config import single_threaded
+    from marking.kernels.config import single_threaded
     from marking.labels.video_label import VideoLabelSettings
 
     labeled = LABEL in config.steps

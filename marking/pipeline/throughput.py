@@ -157,7 +157,7 @@ def _measure_video_file(repeats: int, say: Callable[[str], None]) -> list[Measur
     import numba
 
     from marking.files.video import detect_video_file, embed_video_file
-    from marking.kernels._config import single_threaded
+    from marking.kernels.config import single_threaded
 
     say("video file")
     threads = numba.get_num_threads()
