@@ -22,7 +22,6 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -54,6 +53,7 @@ from marking.scheme.payload import (
     encode_payload,
     parse_payload,
 )
+from marking.scheme.results import AudioDetection
 
 #: Frame length and hop in seconds: the grid is the same at every sample rate.
 FRAME_SECONDS = 0.02
@@ -414,36 +414,6 @@ def embed_audio(
 
 
 # --- detection -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AudioDetection:
-    """What blind detection found in a signal.
-
-    ``offset`` is the time (s) in the input where a period of the pattern starts, ``speed``
-    the playback speed the mark was found at (1.0 unless the audio was sped up or slowed
-    down). ``false_alarm`` is the probability that unmarked audio scores as high; it is at
-    most :data:`FALSE_ALARM_LIMIT` whenever ``detected`` is true.
-    """
-
-    detected: bool
-    payload: str | None
-    false_alarm: float
-    score: float
-    offset: float | None
-    speed: float
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "detected": self.detected,
-            "payload": self.payload,
-            "false_alarm": self.false_alarm,
-            "score": self.score,
-            "offset": self.offset,
-            "speed": self.speed,
-            "duration_s": self.seconds,
-        }
 
 
 def _normal_tail(z: float) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +39,7 @@ from marking.scheme.payload import (
     parse_payload,
     random_payload,
 )
+from marking.scheme.results import ImageDetection
 from marking.scheme.tile_pattern import (
     TILE,
     CarrierLayout,
@@ -88,31 +89,6 @@ STRIP_PIXELS = 1 << 20
 #: (96 x 2,000,000 px gave 5.5 gigapixels). The mark repeats over the whole picture, so the
 #: crop still holds 32 periods of it; the odds of a false alarm do not depend on the crop.
 MAX_DETECT_ASPECT = 8
-
-
-@dataclass(frozen=True)
-class ImageDetection:
-    """What blind detection found in one image.
-
-    ``false_alarm`` is the probability that an unmarked image scores at least as high; it is
-    at most :data:`FALSE_ALARM_LIMIT` whenever ``detected`` is true. ``transform`` gives the tile
-    period found (pixels, x and y) and the tile origin's position in the image.
-    """
-
-    detected: bool
-    payload: str | None
-    false_alarm: float
-    score: float
-    transform: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "detected": self.detected,
-            "payload": self.payload,
-            "false_alarm": self.false_alarm,
-            "score": self.score,
-            "transform": dict(self.transform),
-        }
 
 
 # --- pixels in and out -------------------------------------------------------------------
