@@ -48,6 +48,7 @@ from results_writer import (  # noqa: E402
 )
 
 import marking.watermark.image as iw  # noqa: E402
+import marking.watermark.image_detect as iw_detect  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 RESULTS = BENCH_DIR / "results"
@@ -98,11 +99,11 @@ def payload_bits(payload: bytes) -> np.ndarray:
 def captured_decodes() -> Iterator[list[Any]]:
     """Record every ``DecodedPayload`` our detector produces while the block runs.
 
-    ``detect_image`` returns no bits when detection fails; wrapping the module's
+    ``detect_image`` returns no bits when detection fails; wrapping the detection module's
     ``decode_payload`` lets the benchmark read them without re-implementing the detector. If
     the module stops calling it, nothing is captured and the caller falls back to chance.
     """
-    original = getattr(iw, "decode_payload", None)
+    original = getattr(iw_detect, "decode_payload", None)
     seen: list[Any] = []
     if original is None:
         yield seen
@@ -113,11 +114,11 @@ def captured_decodes() -> Iterator[list[Any]]:
         seen.append(result)
         return result
 
-    iw.decode_payload = spy
+    iw_detect.decode_payload = spy
     try:
         yield seen
     finally:
-        iw.decode_payload = original
+        iw_detect.decode_payload = original
 
 
 def ours_decode(image: np.ndarray, want: np.ndarray) -> tuple[bool, bool, float, str]:

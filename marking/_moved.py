@@ -23,6 +23,9 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.audio_io": ("marking.media.audio",),
     "marking.audio_watermark": (
         "marking.watermark.audio",
+        "marking.watermark.audio_embed",
+        "marking.watermark.audio_detect",
+        "marking.watermark.audio_layout",
         "marking.scheme.results",
         "marking.scheme.limits",
     ),
@@ -35,6 +38,9 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.image_tags": ("marking.tags.image_tags", "marking.media.png"),
     "marking.image_watermark": (
         "marking.watermark.image",
+        "marking.watermark.image_embed",
+        "marking.watermark.image_detect",
+        "marking.watermark.pixels",
         "marking.scheme.results",
         "marking.scheme.limits",
     ),

@@ -24,19 +24,13 @@ import numpy as np
 from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.kernels.luma import luma
 from marking.scheme.keys import Key, as_key
+from marking.scheme.limits import MIN_DETECT_SIDE, MIN_SIDE
 from marking.scheme.payload import parse_payload, random_payload
-from marking.scheme.results import VideoDetection
-from marking.watermark.image import (
-    MIN_DETECT_SIDE,
-    MIN_SIDE,
-    TILE,
-    ImageDetection,
-    add_tile,
-    as_pixels,
-    detect_working_plane,
-    informed_tile,
-    working_plane,
-)
+from marking.scheme.results import ImageDetection, VideoDetection
+from marking.scheme.tile_pattern import TILE
+from marking.watermark.image_detect import detect_working_plane, working_plane
+from marking.watermark.image_embed import add_tile, informed_tile
+from marking.watermark.pixels import as_pixels
 
 #: The tile period as a share of the frame's short side. Pictures use a quarter; video uses a
 #: third: lower spatial frequencies survive video codecs and downscaling better (measured on a
