@@ -45,6 +45,7 @@ from marking.scheme.results import (
     Detection,
     SoundDetection,
     Unchecked,
+    VideoDetection,
     VideoEmbedding,
     VideoFileDetection,
     VideoLabeling,
@@ -350,6 +351,18 @@ def detect_video_file(
     if audio:
         sound_stop = min(stop, span.end) if max_frames is not None else stop
         sound = _detect_sound(source, the_key, first, sound_stop, speed_search)
+    return _file_detection(source, video, sound, span, every)
+
+
+def _file_detection(
+    source: Path,
+    video: VideoDetection,
+    sound: SoundDetection | Unchecked | None,
+    span: _Span,
+    every: int,
+) -> VideoFileDetection:
+    """The picture's and the sound's verdicts as one: found in either, the picture's payload
+    first."""
     found_in = [
         name
         for name, found in (
