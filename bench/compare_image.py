@@ -39,6 +39,7 @@ from results_writer import (
 )
 
 import marking.watermark.image as iw
+import marking.watermark.image_detect as iw_detect
 
 MIN_SHORT_SIDE = 512
 #: Benchmark frame: the dandelion photo (1600x900, 16:9) resized to full HD.
@@ -86,11 +87,11 @@ def payload_bits(payload: bytes) -> np.ndarray:
 def captured_decodes() -> Iterator[list[Any]]:
     """Record every ``DecodedPayload`` our detector produces while the block runs.
 
-    ``detect_image`` returns no bits when detection fails; wrapping the module's
+    ``detect_image`` returns no bits when detection fails; wrapping the detection module's
     ``decode_payload`` lets the benchmark read them without re-implementing the detector. If
     the module stops calling it, nothing is captured and the caller falls back to chance.
     """
-    original = getattr(iw, "decode_payload", None)
+    original = getattr(iw_detect, "decode_payload", None)
     seen: list[Any] = []
     if original is None:
         yield seen
@@ -101,11 +102,11 @@ def captured_decodes() -> Iterator[list[Any]]:
         seen.append(result)
         return result
 
-    iw.decode_payload = spy
+    iw_detect.decode_payload = spy
     try:
         yield seen
     finally:
-        iw.decode_payload = original
+        iw_detect.decode_payload = original
 
 
 def ours_decode(image: np.ndarray, want: np.ndarray) -> tuple[bool, bool, float, str]:

@@ -168,8 +168,8 @@ def _record_attempts(decode: Callable[[np.ndarray], Any]) -> Callable[[np.ndarra
 def worker_setup() -> None:
     """Wrap the detectors' payload decoder once per worker; Numba on one thread."""
     global _CHECK
-    import marking.watermark.audio as audio
-    import marking.watermark.image as image
+    import marking.watermark.audio_detect as audio
+    import marking.watermark.image_detect as image
     from marking.kernels.config import single_threaded
 
     single_threaded()

@@ -138,7 +138,7 @@ def test_label_bad_input_exits_3(tmp_path: Path) -> None:
 
 
 def test_label_recording_from_command_line(tmp_path: Path) -> None:
-    from marking.labels.morse_reader import detect_morse_file
+    from marking.files.audio import detect_morse_file
 
     source = tmp_path / "speech.wav"
     rng = np.random.default_rng(0)

@@ -89,80 +89,66 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every file; exit 0 if any carries the mark, 1 if none, 3 if any failed."""
-    from marking.media.sniffing import AUDIO, VIDEO
+    from marking.scheme.results import as_json_record
 
     key = resolve_key(args)
 
     def check(file: str) -> tuple[bool, dict[str, Any], str]:
-        kind = watermark_kind(file)
-        if kind == AUDIO:
-            return _check_audio(file, key, args.speed_search)
-        if kind == VIDEO:
-            return _check_video(file, key, args)
-        from marking.files.image import detect_file
-
-        detection = detect_file(file, key=key)
-        if detection.detected:
-            line = (
-                f"watermark found, payload {detection.payload}, "
-                f"false alarm {detection.false_alarm:.1e}"
-            )
-        else:
-            line = f"no watermark (score {detection.score:.2f})"
-        return detection.detected, {"file": file, **detection.to_dict()}, line
+        found = _detect(file, key, args)
+        return found["detected"], as_json_record(found, ("input",), file=file), _summary(found)
 
     return run_batch(args, check)
 
 
-def _check_audio(file: str, key: Any, speed_search: bool) -> tuple[bool, dict[str, Any], str]:
-    from marking.files.audio import detect_audio_file
+def _detect(file: str, key: Any, args: argparse.Namespace) -> Any:
+    """The detection result for one file, by the kind of media it holds."""
+    from marking.media.sniffing import AUDIO, VIDEO
 
-    found = detect_audio_file(file, key=key, speed_search=speed_search)
-    record = {"file": file, **{name: value for name, value in found.items() if name != "input"}}
-    if found["detected"]:
-        line = (
-            f"watermark found, payload {found['payload']}, "
-            f"false alarm {found['false_alarm']:.1e}, at {found['offset']:.2f} s"
-        )
-        if found["speed"] != 1.0:
-            line += f", speed {found['speed']:.4g}x"
+    kind = watermark_kind(file)
+    if kind == AUDIO:
+        from marking.files.audio import detect_audio_file
+
+        return detect_audio_file(file, key=key, speed_search=args.speed_search)
+    if kind == VIDEO:
+        from marking.files.video import detect_video_file
+
+        bar = ProgressBar(f"checking {file}")
+        try:
+            return detect_video_file(
+                file,
+                key=key,
+                every=args.every,
+                all_frames=args.all_frames,
+                start=args.start,
+                seconds=args.seconds,
+                audio=args.audio,
+                speed_search=args.speed_search,
+                progress=bar,
+            )
+        finally:
+            bar.close()
+    from marking.files.image import detect_file
+
+    return detect_file(file, key=key)
+
+
+def _summary(found: Any) -> str:
+    """The line printed for one file: what was found where, or the best score."""
+    from marking.scheme.results import AudioDetection, VideoFileDetection
+
+    if not found.detected:
+        line = f"no watermark (score {found.score:.2f})"
     else:
-        line = f"no watermark (score {found['score']:.2f})"
-    line = "; ".join([line, *found["notes"]])
-    return found["detected"], record, line
-
-
-def _check_video(file: str, key: Any, args: argparse.Namespace) -> tuple[bool, dict[str, Any], str]:
-    from marking.files.video import detect_video_file
-
-    bar = ProgressBar(f"checking {file}")
-    try:
-        found = detect_video_file(
-            file,
-            key=key,
-            every=args.every,
-            all_frames=args.all_frames,
-            start=args.start,
-            seconds=args.seconds,
-            audio=args.audio,
-            speed_search=args.speed_search,
-            progress=bar,
-        )
-    finally:
-        bar.close()
-    record = {"file": file, **{name: value for name, value in found.items() if name != "input"}}
-    if found["detected"]:
-        where = " and the ".join(
-            "frames" if place == "video" else "sound" for place in found["found_in"]
-        )
-        line = (
-            f"watermark found, payload {found['payload']}, "
-            f"false alarm {found['false_alarm']:.1e}, in the {where}"
-        )
-        sound = found["audio"] or {}
-        video = found["video"]
-        if video["detected"] and sound.get("detected") and sound["payload"] != video["payload"]:
-            line += f" (the sound carries another payload, {sound['payload']})"
-    else:
-        line = f"no watermark (score {found['score']:.2f})"
-    return found["detected"], record, line
+        line = f"watermark found, payload {found.payload}, false alarm {found.false_alarm:.1e}"
+        if isinstance(found, AudioDetection):
+            line += f", at {found.offset:.2f} s"
+            if found.speed != 1.0:
+                line += f", speed {found.speed:.4g}x"
+        elif isinstance(found, VideoFileDetection):
+            places = ("frames" if place == "video" else "sound" for place in found.found_in)
+            line += f", in the {' and the '.join(places)}"
+            sound = found.audio or {}
+            other = sound.get("payload") != found.video.payload
+            if found.video.detected and sound.get("detected") and other:
+                line += f" (the sound carries another payload, {sound['payload']})"
+    return "; ".join([line, *found.get("notes", [])])

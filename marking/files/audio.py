@@ -42,6 +42,12 @@ from marking.media.audio import (
 )
 from marking.scheme.keys import Key
 from marking.scheme.limits import check_strength
+from marking.scheme.results import (
+    AudioEmbedding,
+    AudioFileDetection,
+    AudioLabeling,
+    fields_of,
+)
 
 #: Segment length of the segmental SNR (seconds).
 SNR_SEGMENT_SECONDS = 0.02
@@ -159,20 +165,22 @@ def embed_audio_file(
     strength: float = 1.0,
     blocksize: int = DEFAULT_BLOCKSIZE,
     cue: Any = None,
-) -> dict[str, Any]:
+) -> AudioEmbedding:
     """Write a watermarked copy of the recording ``src`` to ``dst``; ``src`` is never modified.
 
     With ``cue`` (:class:`~marking.labels.audio_cue.CueSettings`), the audible label goes in
-    first and the watermark covers the result, in the same single pass (one decode, one encode); the
-    record then also has ``cue`` and ``placements``, and ``snr_db`` is the watermark's alone.
+    first and the watermark covers the result, in the same single pass (one decode, one
+    encode); the record then also has ``cue`` and ``placements``, and ``snr_db`` is the
+    watermark's alone.
 
     ``payload`` is 8 bytes, 16 hex digits or an int; ``None`` draws a random one. The copy keeps
     the input's format, subtype, sample rate and channels (a lossy input is encoded again, with
-    libsndfile's default settings) and is written atomically, block by block. Returns a record:
-    ``input``, ``output``, ``kind`` ("audio"), ``payload`` (hex), ``snr_db`` (segmental SNR of
-    the marked samples against the original, before the output's encoding; ``None`` for a
-    silent file, which stays silent and carries no mark), ``format``, ``subtype``,
-    ``sample_rate``, ``channels``, ``duration_s``.
+    libsndfile's default settings) and is written atomically, block by block. Returns an
+    :class:`~marking.scheme.results.AudioEmbedding` (read as a dict too): ``input``,
+    ``output``, ``kind`` ("audio"), ``payload`` (hex), ``snr_db`` (segmental SNR of the marked
+    samples against the original, before the output's encoding; ``None`` for a silent file,
+    which stays silent and carries no mark), ``format``, ``subtype``, ``sample_rate``,
+    ``channels``, ``duration_s``.
 
     Raises :class:`InputError` (missing, empty, corrupt or truncated input),
     :class:`InputTooSmallError` (shorter than the detector can look at: 1 s),
@@ -182,7 +190,6 @@ def embed_audio_file(
     another format).
     """
     from marking.scheme.payload import parse_payload_option, random_payload
-    from marking.watermark.audio import AudioEmbedder
 
     payload_bytes = random_payload() if payload is None else parse_payload_option(payload)
     strength = check_strength(strength)
@@ -193,23 +200,58 @@ def embed_audio_file(
     shortest = _shortest_detectable()
     if info.length_exact:
         _check_length(source, info.duration, shortest, "mark")
+    embedder = _audio_embedder(source, info, payload_bytes, key, strength)
+    writer = None
+    if cue is not None:
+        info = count_frames(source, info=info)  # an MP3 without a length tag: decode to count
+        writer = CueWriter(info.samplerate, info.channels, cue, info.frames)
+    snr, frames = _mark_stream(source, target, info, embedder, writer, blocksize)
+    _check_length(source, frames / info.samplerate, shortest, "mark")  # MP3 without length
+    rate = info.samplerate
+    return AudioEmbedding(
+        input=os.fspath(source),
+        output=os.fspath(target),
+        payload=payload_bytes.hex(),
+        snr_db=snr,
+        format=info.format,
+        subtype=info.subtype,
+        sample_rate=rate,
+        channels=info.channels,
+        duration_s=(frames if writer is None else writer.frames_out) / rate,
+        cue=None if writer is None else cue.describe() | {"duration_s": len(writer.cue) / rate},
+        placements=None if writer is None else [place.seconds(rate) for place in writer.placements],
+    )
+
+
+def _audio_embedder(
+    source: Path, info: AudioInfo, payload: bytes, key: Key | str | bytes | None, strength: float
+) -> Any:
+    """The watermark's embedder for the recording's layout; a refused layout (rate, channels)
+    as a one-line error."""
+    from marking.watermark.audio import AudioEmbedder
+
     try:
-        embedder = AudioEmbedder(
+        return AudioEmbedder(
             rate=info.samplerate,
             channels=info.channels,
-            payload=payload_bytes,
+            payload=payload,
             key=key,
             strength=strength,
         )
     except ValueError as error:
         raise _unmarkable(source, error) from None
-    writer = None
-    if cue is not None:
-        from marking.labels.audio_cue import CueWriter
-        from marking.media.audio import count_frames
 
-        info = count_frames(source, info=info)  # an MP3 without a length tag: decode to count
-        writer = CueWriter(info.samplerate, info.channels, cue, info.frames)
+
+def _mark_stream(
+    source: Path,
+    target: Path,
+    info: AudioInfo,
+    embedder: Any,
+    writer: CueWriter | None,
+    blocksize: int,
+) -> tuple[float | None, int]:
+    """Stream ``source`` through the cue ``writer`` (if any) and the embedder into ``target``
+    (atomically); returns the segmental SNR of the watermark and the input frames read."""
     snr = SegmentalSnr(info.samplerate, info.channels)
     frames = 0
 
@@ -230,14 +272,7 @@ def embed_audio_file(
         marked = _mark(embedder.finish, source)
         snr.marked(marked)
         output.write(marked)
-        _check_length(source, frames / info.samplerate, shortest, "mark")  # MP3 without length
-    record = _embed_record(source, target, info, payload_bytes, snr.result(), frames)
-    if writer is not None:
-        rate = info.samplerate
-        record["duration_s"] = writer.frames_out / rate
-        record["cue"] = cue.describe() | {"duration_s": len(writer.cue) / rate}
-        record["placements"] = [placement.seconds(rate) for placement in writer.placements]
-    return record
+    return snr.result(), frames
 
 
 def _mark(step: Any, source: Path, *block: np.ndarray) -> np.ndarray:
@@ -267,37 +302,21 @@ def _check_length(source: Path, seconds: float, shortest: float, verb: str) -> N
         )
 
 
-def _embed_record(
-    source: Path, target: Path, info: AudioInfo, payload: bytes, snr: float | None, frames: int
-) -> dict[str, Any]:
-    return {
-        "input": os.fspath(source),
-        "output": os.fspath(target),
-        "kind": "audio",
-        "payload": payload.hex(),
-        "snr_db": snr,
-        "format": info.format,
-        "subtype": info.subtype,
-        "sample_rate": info.samplerate,
-        "channels": info.channels,
-        "duration_s": frames / info.samplerate,
-    }
-
-
 def detect_audio_file(
     path: StrPath,
     *,
     key: Key | str | bytes | None = None,
     speed_search: bool = True,
     blocksize: int = DEFAULT_BLOCKSIZE,
-) -> dict[str, Any]:
+) -> AudioFileDetection:
     """Read a recording block by block and look for the watermark (blind: no original needed).
 
-    Returns a record: ``input``, ``kind`` ("audio"), ``detected``, ``payload`` (hex or
-    ``None``), ``false_alarm``, ``score``, ``offset`` (seconds into the file where a period of
-    the mark starts, ``None`` when nothing was found), ``speed`` (playback speed the mark was
-    found at), ``duration_s``, ``notes`` (damage read past: a reader salvages what decodes,
-    see :func:`~marking.media.audio.salvage_blocks`). Raises :class:`InputError` for unusable input,
+    Returns an :class:`~marking.scheme.results.AudioFileDetection` (read as a dict too):
+    ``input``, ``kind`` ("audio"), ``detected``, ``payload`` (hex or ``None``),
+    ``false_alarm``, ``score``, ``offset`` (seconds into the file where a period of the mark
+    starts, ``None`` when nothing was found), ``speed`` (playback speed the mark was found at),
+    ``duration_s``, ``notes`` (damage read past: a reader salvages what decodes, see
+    :func:`~marking.media.audio.salvage_blocks`). Raises :class:`InputError` for unusable input,
     :class:`InputTooSmallError` for less than a second of audio and
     :class:`UnsupportedInputError` for a sample rate outside 8-192 kHz.
     """
@@ -332,18 +351,11 @@ def detect_audio_file(
             raise damage from None  # too little decodes to look: the damage is the answer
     detection = detector.result()
     _check_length(source, detection.seconds, shortest, "detect")
-    return {
-        "input": os.fspath(source),
-        "kind": "audio",
-        "detected": detection.detected,
-        "payload": detection.payload,
-        "false_alarm": detection.false_alarm,
-        "score": detection.score,
-        "offset": detection.offset,
-        "speed": detection.speed,
-        "duration_s": detection.seconds,
-        "notes": salvage.notes if salvage is not None else [],
-    }
+    return AudioFileDetection(
+        **fields_of(detection),
+        input=os.fspath(source),
+        notes=salvage.notes if salvage is not None else [],
+    )
 
 
 def label_audio_file(
@@ -352,7 +364,7 @@ def label_audio_file(
     settings: CueSettings | None = None,
     *,
     blocksize: int = DEFAULT_BLOCKSIZE,
-) -> dict[str, Any]:
+) -> AudioLabeling:
     """Write a copy of ``src`` to ``dst`` with the audible label; return a record of it.
 
     The copy keeps the input's format, subtype, sample rate and channels and is written
@@ -382,20 +394,20 @@ def label_audio_file(
         for block in writer.stream(read_blocks(source, blocksize, info=info)):
             output.write(block)
     rate = info.samplerate
-    return {
-        "input": str(source),
-        "output": str(target),
-        "format": info.format,
-        "subtype": info.subtype,
-        "sample_rate": rate,
-        "channels": info.channels,
-        "frames_in": writer.frames_in,
-        "frames_out": writer.frames_out,
-        "duration_in_s": writer.frames_in / rate,
-        "duration_out_s": writer.frames_out / rate,
-        "cue": settings.describe() | {"duration_s": len(cue) / rate},
-        "placements": [placement.seconds(rate) for placement in writer.placements],
-    }
+    return AudioLabeling(
+        input=str(source),
+        output=str(target),
+        format=info.format,
+        subtype=info.subtype,
+        sample_rate=rate,
+        channels=info.channels,
+        frames_in=writer.frames_in,
+        frames_out=writer.frames_out,
+        duration_in_s=writer.frames_in / rate,
+        duration_out_s=writer.frames_out / rate,
+        cue=settings.describe() | {"duration_s": len(cue) / rate},
+        placements=[placement.seconds(rate) for placement in writer.placements],
+    )
 
 
 def detect_morse_file(path: StrPath, settings: CueSettings | None = None) -> list[MorseHit]:

@@ -8,18 +8,18 @@ watermark or the visible label.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from marking.errors import UsageError
 from marking.media.atomic import StrPath
 from marking.media.image import DEFAULT_MAX_PIXELS, memory_guard, read_image
 from marking.media.image_write import open_for_rewrite, write_image
 from marking.scheme.limits import MIN_DETECT_SIDE, check_strength
+from marking.scheme.results import ImageDetection, ImageEmbedding, ImageLabeling
 
 if TYPE_CHECKING:
     from marking.labels.visible import LabelStyle
     from marking.scheme.keys import Key
-    from marking.watermark.image import ImageDetection
 
 
 def embed_file(
@@ -31,12 +31,13 @@ def embed_file(
     strength: float = 1.0,
     quality: int = 95,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> dict[str, Any]:
+) -> ImageEmbedding:
     """Write a watermarked copy of ``src`` to ``dst``; ``src`` is never modified.
 
-    ``payload`` is 8 bytes, 16 hex digits or an int; ``None`` draws a random one. Returns a
-    record: ``input``, ``output``, ``payload`` (hex), ``psnr`` (luma, dB), ``width``,
-    ``height``, ``format`` (of the output).
+    ``payload`` is 8 bytes, 16 hex digits or an int; ``None`` draws a random one. Returns an
+    :class:`~marking.scheme.results.ImageEmbedding` (read as a dict too): ``input``,
+    ``output``, ``payload`` (hex), ``psnr`` (luma, dB), ``width``, ``height``, ``format`` (of
+    the output).
     """
     from marking.scheme.payload import parse_payload_option, random_payload
     from marking.watermark import image as image_watermark
@@ -51,15 +52,15 @@ def embed_file(
             image, key=key, payload=payload_bytes, strength=strength, release_input=True
         )
         written = write_image(marked, dst, info, quality=quality, forbid=[src])
-    return {
-        "input": os.fspath(src),
-        "output": os.fspath(dst),
-        "payload": payload_bytes.hex(),
-        "psnr": psnr,
-        "width": info.width,
-        "height": info.height,
-        "format": written,
-    }
+    return ImageEmbedding(
+        input=os.fspath(src),
+        output=os.fspath(dst),
+        payload=payload_bytes.hex(),
+        psnr=psnr,
+        width=info.width,
+        height=info.height,
+        format=written,
+    )
 
 
 def label_file(
@@ -69,10 +70,11 @@ def label_file(
     *,
     quality: int = 95,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> dict[str, Any]:
+) -> ImageLabeling:
     """Write a copy of ``src`` with the visible label drawn on it; ``src`` is never modified.
 
-    Keeps format, mode, alpha and metadata as :func:`embed_file` does. Returns a record with
+    Keeps format, mode, alpha and metadata as :func:`embed_file` does. Returns an
+    :class:`~marking.scheme.results.ImageLabeling` with
     ``input``, ``output``, ``format`` and the label's ``box``, ``text_height`` and ``contrast``.
     """
     from marking.labels.visible import label_image
@@ -83,14 +85,14 @@ def label_file(
         image, info = open_for_rewrite(src, dst, "labeled", max_pixels=max_pixels, min_side=1)
         labeled, result = label_image(image, style)
         written = write_image(labeled, dst, info, quality=quality, forbid=[src])
-    return {
-        "input": os.fspath(src),
-        "output": os.fspath(dst),
-        "format": written,
-        "width": info.width,
-        "height": info.height,
-        **result.to_dict(),
-    }
+    return ImageLabeling(
+        input=os.fspath(src),
+        output=os.fspath(dst),
+        format=written,
+        width=info.width,
+        height=info.height,
+        label=result.to_dict(),
+    )
 
 
 def detect_file(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +41,19 @@ from marking.media.video import (
 )
 from marking.scheme.keys import Key, as_key
 from marking.scheme.limits import check_strength
+from marking.scheme.results import (
+    Detection,
+    SoundDetection,
+    Unchecked,
+    VideoDetection,
+    VideoEmbedding,
+    VideoFileDetection,
+    VideoLabeling,
+    fields_of,
+)
 
 if TYPE_CHECKING:
-    from marking.media.video import AudioStreamInfo, FrameInfo
+    from marking.media.video import AudioStreamInfo, FrameInfo, TranscodeReport
 
 
 def frame_labeler(src: StrPath, settings: VideoLabelSettings, info: VideoInfo) -> FrameLabeler:
@@ -117,7 +128,7 @@ def embed_video_file(
     copy_audio: bool = False,
     label: VideoLabelSettings | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> VideoEmbedding:
     """Write a watermarked copy of the video ``src`` to ``dst``; ``src`` is never modified.
 
     Every frame's luma is marked in its decoded pixel format; the output keeps the container,
@@ -128,7 +139,8 @@ def embed_video_file(
     ``label``, the visible label is blended into the frames first, in the same pass.
     ``progress(done, total)`` is called after every frame.
 
-    Returns a record: ``input``, ``output``, ``kind`` ("video"), ``payload`` (hex),
+    Returns a :class:`~marking.scheme.results.VideoEmbedding` (read as a dict too): ``input``,
+    ``output``, ``kind`` ("video"), ``payload`` (hex),
     ``psnr_min`` and ``psnr_mean`` (luma, dB, of the marked frames against the frames before
     marking, before encoding), ``frames``, ``width``, ``height``, ``pix_fmt``, ``container``,
     ``encoder``, ``crf`` (None with a bit rate), ``preset``, ``bitrate``, ``duration_s``,
@@ -155,17 +167,81 @@ def embed_video_file(
     source, target = Path(src), Path(dst)
     check_output_path(target, forbid=[source])
     info = probe_video(source)
-    if min(info.width, info.height) < MIN_SIDE:
-        raise file_error(
-            InputTooSmallError,
-            source,
-            f"frames are {info.width}x{info.height}; the watermark needs at least {MIN_SIDE} px "
-            "on each side",
-        )
+    _check_frame_size(source, info, MIN_SIDE, "the watermark needs at least {} px on each side")
     labeler = None if label is None else frame_labeler(source, label, info)
     marker = VideoMarker(payload=payload_bytes, key=the_key, strength=strength)
     psnr = _LumaPsnr()
-    total = info.frame_count or None
+    sound = _SoundMarking(source, payload_bytes, the_key, strength)
+    process = _frame_marking(marker, labeler, psnr, progress, info.frame_count or None)
+    with single_threaded():
+        report = transcode(source, target, process, settings, None if copy_audio else sound)
+    if progress is not None:
+        progress(report.frames, report.frames)
+    label_record = None if labeler is None else labeler.record
+    return _embedding(
+        source, target, payload_bytes, info, report, settings, psnr, sound.note, label_record
+    )
+
+
+def _embedding(
+    source: Path,
+    target: Path,
+    payload: bytes,
+    info: VideoInfo,
+    report: TranscodeReport,
+    settings: EncoderSettings,
+    psnr: _LumaPsnr,
+    audio_note: str | None,
+    label_record: Callable[[float, int], dict[str, Any]] | None,
+) -> VideoEmbedding:
+    """The record of :func:`embed_video_file` from the transcode's report."""
+    lowest, mean = psnr.result()
+    duration = report.duration_s or info.duration_s
+    return VideoEmbedding(
+        input=os.fspath(source),
+        output=os.fspath(target),
+        payload=payload.hex(),
+        psnr_min=lowest,
+        psnr_mean=mean,
+        frames=report.frames,
+        width=report.width,
+        height=report.height,
+        pix_fmt=report.pix_fmt_out,
+        container=report.container,
+        encoder=report.encoder,
+        crf=settings.crf if settings.bitrate is None else None,
+        preset=settings.preset,
+        bitrate=settings.bitrate,
+        duration_s=duration,
+        audio="none" if report.audio is None else _AUDIO_ACTIONS[report.audio["action"]],
+        audio_stream=report.audio,
+        audio_note=audio_note,
+        copied_streams=report.copied_streams,
+        skipped_streams=report.skipped_streams,
+        notes=report.notes,
+        label=None if label_record is None else label_record(duration, info.rotation),
+        seconds=report.seconds,
+    )
+
+
+def _check_frame_size(source: Path, info: VideoInfo, smallest: int, need: str) -> None:
+    """Refuse frames under ``smallest`` px a side; ``need`` says why ({} is ``smallest``)."""
+    if min(info.width, info.height) < smallest:
+        raise file_error(
+            InputTooSmallError,
+            source,
+            f"frames are {info.width}x{info.height}; {need.format(smallest)}",
+        )
+
+
+def _frame_marking(
+    marker: Any,
+    labeler: FrameLabeler | None,
+    psnr: _LumaPsnr,
+    progress: Progress | None,
+    total: int | None,
+) -> Callable[[list[np.ndarray], FrameInfo], None]:
+    """The transcode's frame processor: the label (if any), then the watermark on luma."""
 
     def process(planes: list[np.ndarray], frame: FrameInfo) -> None:
         if labeler is not None:
@@ -177,57 +253,32 @@ def embed_video_file(
         if progress is not None:
             progress(frame.index + 1, total)
 
-    audio_note: list[str] = []
+    return process
 
-    def process_audio(stream: AudioStreamInfo) -> _MarkedSound | None:
+
+class _SoundMarking:
+    """The transcode's audio processor factory: an audio watermark embedder for the first
+    audio track, or none (``note`` then says why the sound was copied unmarked)."""
+
+    def __init__(self, source: Path, payload: bytes, key: Key, strength: float) -> None:
+        self.source, self.payload, self.key, self.strength = source, payload, key, strength
+        self.note: str | None = None
+
+    def __call__(self, stream: AudioStreamInfo) -> _MarkedSound | None:
         from marking.watermark.audio import AudioEmbedder
 
         try:
             embedder = AudioEmbedder(
                 rate=stream.sample_rate,
                 channels=stream.channels,
-                payload=payload_bytes,
-                key=the_key,
-                strength=strength,
+                payload=self.payload,
+                key=self.key,
+                strength=self.strength,
             )
         except ValueError as error:  # a rate outside 8-192 kHz, more than 64 channels
-            audio_note.append(f"sound copied without a watermark: {error}")
+            self.note = f"sound copied without a watermark: {error}"
             return None
-        return _MarkedSound(embedder, source)
-
-    with single_threaded():
-        report = transcode(source, target, process, settings, None if copy_audio else process_audio)
-    if progress is not None:
-        progress(report.frames, report.frames)
-    lowest, mean = psnr.result()
-    audio = "none" if report.audio is None else _AUDIO_ACTIONS[report.audio["action"]]
-    duration = report.duration_s or info.duration_s
-    return {
-        "input": os.fspath(source),
-        "output": os.fspath(target),
-        "kind": "video",
-        "payload": payload_bytes.hex(),
-        "psnr_min": lowest,
-        "psnr_mean": mean,
-        "frames": report.frames,
-        "width": report.width,
-        "height": report.height,
-        "pix_fmt": report.pix_fmt_out,
-        "container": report.container,
-        "encoder": report.encoder,
-        "crf": settings.crf if settings.bitrate is None else None,
-        "preset": settings.preset,
-        "bitrate": settings.bitrate,
-        "duration_s": duration,
-        "audio": audio,
-        "audio_stream": report.audio,
-        "audio_note": audio_note[0] if audio_note else None,
-        "copied_streams": report.copied_streams,
-        "skipped_streams": report.skipped_streams,
-        "notes": report.notes,
-        "label": None if labeler is None else labeler.record(duration, info.rotation),
-        "seconds": report.seconds,
-    }
+        return _MarkedSound(embedder, self.source)
 
 
 # --- detection -------------------------------------------------------------------------------
@@ -258,7 +309,7 @@ def detect_video_file(
     audio: bool = True,
     speed_search: bool = True,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> VideoFileDetection:
     """Look for the watermark in a video file's frames and in its sound (blind).
 
     Frames are decoded one at a time (only those other frames refer to, unless
@@ -269,7 +320,8 @@ def detect_video_file(
     audio track over the same span goes through an
     :class:`~marking.watermark.audio.AudioDetector` (``speed_search`` as for recordings).
 
-    Returns a record: ``input``, ``kind`` ("video"), ``detected`` (in the picture or the
+    Returns a :class:`~marking.scheme.results.VideoFileDetection` (read as a dict too):
+    ``input``, ``kind`` ("video"), ``detected`` (in the picture or the
     sound), ``payload`` (the picture's if found there, else the sound's, else None),
     ``false_alarm`` (of the mark reported; else the picture's), ``score`` and ``transform``
     (the picture's), ``frames_used``, ``frames_decoded`` (frames delivered by the decoder),
@@ -280,7 +332,6 @@ def detect_video_file(
     could not be looked at, else the sound's result (``checked``, ``detected``, ``payload``,
     ``false_alarm``, ``score``, ``offset``, ``speed``, ``duration_s``).
     """
-    from marking.media.video import frames
     from marking.scheme.limits import MIN_DETECT_SIDE
     from marking.watermark.video import VideoDetector
 
@@ -288,16 +339,89 @@ def detect_video_file(
     the_key = as_key(key)
     source = Path(path)
     info = probe_video(source)
-    if min(info.width, info.height) < MIN_DETECT_SIDE:
-        raise file_error(
-            InputTooSmallError,
-            source,
-            f"frames are {info.width}x{info.height}; detection needs at least "
-            f"{MIN_DETECT_SIDE} px a side",
-        )
+    _check_frame_size(source, info, MIN_DETECT_SIDE, "detection needs at least {} px a side")
     first = 0.0 if start is None else float(start)
     stop = math.inf if seconds is None else first + seconds
     detector = VideoDetector(key=the_key)
+    span = _average_frames(
+        source, info, detector, _Window(first, stop, every, max_frames), all_frames, progress
+    )
+    video = detector.result()
+    sound = None
+    if audio:
+        sound_stop = min(stop, span.end) if max_frames is not None else stop
+        sound = _detect_sound(source, the_key, first, sound_stop, speed_search)
+    return _file_detection(source, video, sound, span, every)
+
+
+def _file_detection(
+    source: Path,
+    video: VideoDetection,
+    sound: SoundDetection | Unchecked | None,
+    span: _Span,
+    every: int,
+) -> VideoFileDetection:
+    """The picture's and the sound's verdicts as one: found in either, the picture's payload
+    first."""
+    found_in = [
+        name
+        for name, found in (
+            ("video", video.detected),
+            ("audio", isinstance(sound, SoundDetection) and sound.detected),
+        )
+        if found
+    ]
+    reported = video if video.detected or not found_in else sound
+    return VideoFileDetection(
+        detected=bool(found_in),
+        payload=reported.payload,
+        false_alarm=reported.false_alarm,
+        score=video.score,
+        input=os.fspath(source),
+        transform=dict(video.transform),
+        frames=video.frames,
+        frames_decoded=span.decoded,
+        every=every,
+        start_s=round(span.start, 6),
+        duration_s=round(span.end - span.start, 6),
+        found_in=found_in,
+        video=Detection(video.detected, video.payload, video.false_alarm, video.score),
+        audio=sound,
+    )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Which frames detection averages: from ``first`` to ``stop`` seconds, every ``every``-th
+    frame decoded, at most ``max_frames`` of them."""
+
+    first: float
+    stop: float
+    every: int
+    max_frames: int | None
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What the frame pass covered: frames decoded, and the span of the frames averaged (s)."""
+
+    decoded: int
+    start: float
+    end: float
+
+
+def _average_frames(
+    source: Path,
+    info: VideoInfo,
+    detector: Any,
+    window: _Window,
+    all_frames: bool,
+    progress: Progress | None,
+) -> _Span:
+    """Push the luma of the frames in ``window`` into ``detector``, one decoded frame at a time
+    (only those other frames refer to, unless ``all_frames``)."""
+    from marking.media.video import frames
+
     decoded = in_window = 0
     span_start = span_end = None
     total = info.frame_count or None
@@ -309,68 +433,30 @@ def detect_video_file(
             if progress is not None:  # by time: skipped frames count as done
                 done = round(frame.time * rate) + 1
                 progress(done if total is None else min(done, total), total)
-            if frame.time < first - 1e-9:
+            if frame.time < window.first - 1e-9:
                 continue
-            if frame.time >= stop - 1e-9:
+            if frame.time >= window.stop - 1e-9:
                 break
             if span_start is None:
                 span_start = frame.time
             span_end = frame.time + 1 / rate
-            if in_window % every == 0:
+            if in_window % window.every == 0:
                 detector.push_plane(planes[0], max_value=frame.max_value)
             in_window += 1
-            if max_frames is not None and detector.frames >= max_frames:
+            if window.max_frames is not None and detector.frames >= window.max_frames:
                 break
     finally:
         stream.close()
     if detector.frames == 0:
-        raise file_error(InputError, source, f"no video frames at or after {first:g} s to look at")
-    video = detector.result()
-    sound = None
-    if audio:
-        sound_stop = min(stop, span_end) if max_frames is not None else stop
-        sound = _detect_sound(source, the_key, first, sound_stop, speed_search)
-    found_in = [
-        name
-        for name, found in (
-            ("video", video.detected),
-            ("audio", bool(sound and sound.get("detected"))),
+        raise file_error(
+            InputError, source, f"no video frames at or after {window.first:g} s to look at"
         )
-        if found
-    ]
-    if video.detected:
-        payload, false_alarm = video.payload, video.false_alarm
-    elif found_in:
-        payload, false_alarm = sound["payload"], sound["false_alarm"]
-    else:
-        payload, false_alarm = None, video.false_alarm
-    return {
-        "input": os.fspath(source),
-        "kind": "video",
-        "detected": bool(found_in),
-        "payload": payload,
-        "false_alarm": false_alarm,
-        "score": video.score,
-        "transform": dict(video.transform),
-        "frames_used": video.frames,
-        "frames_decoded": decoded,
-        "every": every,
-        "start_s": round(span_start or 0.0, 6),
-        "duration_s": round((span_end or 0.0) - (span_start or 0.0), 6),
-        "found_in": found_in,
-        "video": {
-            "detected": video.detected,
-            "payload": video.payload,
-            "false_alarm": video.false_alarm,
-            "score": video.score,
-        },
-        "audio": sound,
-    }
+    return _Span(decoded, span_start or 0.0, span_end or 0.0)
 
 
 def _detect_sound(
     source: Path, key: Key, start: float, stop: float, speed_search: bool
-) -> dict[str, Any] | None:
+) -> SoundDetection | Unchecked | None:
     """The audio watermark's verdict on the first audio track between ``start`` and ``stop``
     seconds (None without an audio track)."""
     import av
@@ -391,7 +477,7 @@ def _detect_sound(
         try:
             detector = audio_watermark.AudioDetector(rate=rate, key=key, speed_search=speed_search)
         except ValueError as error:  # a sample rate outside 8-192 kHz
-            return {"checked": False, "reason": str(error)}
+            return Unchecked(str(error))
         first, last = math.ceil(start * rate), math.inf if math.isinf(stop) else stop * rate
         pushed = 0
         for position, samples in av_audio_blocks(container, stream, source):
@@ -407,22 +493,11 @@ def _detect_sound(
                 pushed += high - low
     shortest = audio_watermark.MIN_DETECT_SECONDS
     if pushed < shortest * rate:
-        return {
-            "checked": False,
-            "reason": f"{shown}: {pushed / rate:.2f} s of audio is too short to reveal a "
-            f"watermark (at least {shortest:g} s)",
-        }
-    found = detector.result()
-    return {
-        "checked": True,
-        "detected": found.detected,
-        "payload": found.payload,
-        "false_alarm": found.false_alarm,
-        "score": found.score,
-        "offset": found.offset,
-        "speed": found.speed,
-        "duration_s": found.seconds,
-    }
+        return Unchecked(
+            f"{shown}: {pushed / rate:.2f} s of audio is too short to reveal a "
+            f"watermark (at least {shortest:g} s)"
+        )
+    return SoundDetection(**fields_of(detector.result()))
 
 
 __all__ = ["DEFAULT_EVERY", "detect_video_file", "embed_video_file"]
@@ -433,8 +508,9 @@ def label_video(
     dst: StrPath,
     settings: VideoLabelSettings | None = None,
     encoder: EncoderSettings | None = None,
-) -> dict[str, Any]:
-    """Burn the label into ``src`` and write ``dst`` (atomically); returns a JSON-able record.
+) -> VideoLabeling:
+    """Burn the label into ``src`` and write ``dst`` (atomically); returns a
+    :class:`~marking.scheme.results.VideoLabeling` (read as a dict too).
 
     Audio and every other stream are copied untouched; see :func:`marking.media.video.transcode`.
     """
@@ -443,21 +519,20 @@ def label_video(
     labeler = frame_labeler(src, settings, info)
     report = transcode(src, dst, labeler, encoder or EncoderSettings())
     label = labeler.record(report.duration_s or labeler.duration, info.rotation)
-    record: dict[str, Any] = {
-        "input": os.fspath(src),
-        "output": os.fspath(dst),
-        "frames": report.frames,
-        "frames_labeled": label.pop("frames_labeled"),
-        "intervals": label.pop("intervals"),
-        "duration_s": label.pop("duration_s"),
-        "text": label.pop("text"),
-        "encoder": report.encoder,
-        "pix_fmt": report.pix_fmt_out,
-        "copied_streams": report.copied_streams,
-        "skipped_streams": report.skipped_streams,
-        "notes": report.notes,
-        "corrupt_frames": report.corrupt_frames,
-        "seconds": report.seconds,
-        **label,
-    }
-    return record
+    return VideoLabeling(
+        input=os.fspath(src),
+        output=os.fspath(dst),
+        frames=report.frames,
+        frames_labeled=label.pop("frames_labeled"),
+        intervals=label.pop("intervals"),
+        duration_s=label.pop("duration_s"),
+        text=label.pop("text"),
+        encoder=report.encoder,
+        pix_fmt=report.pix_fmt_out,
+        copied_streams=report.copied_streams,
+        skipped_streams=report.skipped_streams,
+        notes=report.notes,
+        corrupt_frames=report.corrupt_frames,
+        seconds=report.seconds,
+        layout=label,
+    )

@@ -15,6 +15,7 @@ trusted signer backs and which it does not.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from marking.errors import (
 )
 from marking.media.atomic import display_path, read_small_file
 from marking.scheme.payload import payload_for_label
+from marking.scheme.results import Unchecked, as_json_record
 from marking.tags.source_types import AI_SOURCE_TYPES
 
 #: ``agreement``: a valid manifest from a trusted signer names the watermark's payload.
@@ -153,40 +155,44 @@ def _note_truncation(result: Verification, path: Any) -> None:
 
 
 def read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
-    """The watermark detector's report, with ``checked`` saying whether it could look."""
+    """The watermark detector's report, with ``checked`` saying whether it could look.
+
+    Damage read past goes into ``notes`` (left out when there is none).
+    """
+    from marking.media.sniffing import AUDIO, VIDEO
+
+    # Refusals that leave the metadata to speak: M4A (libsndfile cannot decode it), rates
+    # outside 8-192 kHz and recordings under a second; frames under 96 px.
+    tolerated = {AUDIO: (UnsupportedInputError, InputTooSmallError), VIDEO: (InputTooSmallError,)}
+    notes: list[str] = []
+    try:
+        found = _detect(path, kind, key, notes)
+    except tolerated.get(kind, ()) as error:
+        found = Unchecked(str(error))
+    notes = notes or list(found.get("notes") or [])
+    checked = {} if isinstance(found, Unchecked) else {"checked": True}
+    record = as_json_record(found, ("input", "kind", "notes"), **checked)
+    return {**record, **({"notes": notes} if notes else {})}
+
+
+def _detect(path: Any, kind: str, key: Any, notes: list[str]) -> Mapping[str, Any]:
+    """The detector's result for a file of this kind (damage a picture reader read past goes
+    into ``notes``)."""
     from marking.media.sniffing import AUDIO, IMAGE, VIDEO
 
     if kind == IMAGE:
         from marking.files.image import detect_file
 
-        notes: list[str] = []
-        found = detect_file(path, key=key, notes=notes)
-        return {"checked": True, **found.to_dict(), **({"notes": notes} if notes else {})}
+        return detect_file(path, key=key, notes=notes)
     if kind == AUDIO:
         from marking.files.audio import detect_audio_file
 
-        try:
-            found = detect_audio_file(path, key=key)
-        except (UnsupportedInputError, InputTooSmallError) as error:
-            # M4A (libsndfile cannot decode it), rates outside 8-192 kHz, under a second:
-            # the metadata still counts.
-            return {"checked": False, "reason": str(error)}
-        return {
-            "checked": True,
-            **{name: value for name, value in found.items() if name not in ("input", "kind")},
-        }
+        return detect_audio_file(path, key=key)
     if kind == VIDEO:
         from marking.files.video import detect_video_file
 
-        try:
-            found = detect_video_file(path, key=key)
-        except InputTooSmallError as error:  # frames under 96 px: the metadata still counts
-            return {"checked": False, "reason": str(error)}
-        return {
-            "checked": True,
-            **{name: value for name, value in found.items() if name not in ("input", "kind")},
-        }
-    return {"checked": False, "reason": f"no {kind} watermark detector yet"}
+        return detect_video_file(path, key=key)
+    return Unchecked(f"no {kind} watermark detector yet")
 
 
 def _note_split_payloads(result: Verification) -> None:

@@ -17,7 +17,6 @@ any bit depth) or as pictures (:meth:`VideoMarker.mark`: arrays or PIL images, l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,18 +24,13 @@ import numpy as np
 from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.kernels.luma import luma
 from marking.scheme.keys import Key, as_key
+from marking.scheme.limits import MIN_DETECT_SIDE, MIN_SIDE
 from marking.scheme.payload import parse_payload, random_payload
-from marking.watermark.image import (
-    MIN_DETECT_SIDE,
-    MIN_SIDE,
-    TILE,
-    ImageDetection,
-    add_tile,
-    as_pixels,
-    detect_working_plane,
-    informed_tile,
-    working_plane,
-)
+from marking.scheme.results import ImageDetection, VideoDetection
+from marking.scheme.tile_pattern import TILE
+from marking.watermark.image_detect import detect_working_plane, working_plane
+from marking.watermark.image_embed import add_tile, informed_tile
+from marking.watermark.pixels import as_pixels
 
 #: The tile period as a share of the frame's short side. Pictures use a quarter; video uses a
 #: third: lower spatial frequencies survive video codecs and downscaling better (measured on a
@@ -120,28 +114,6 @@ class VideoMarker:
         marked = add_tile(pixels.array, plane8, tile, scale, pixels.value_max, pixels.round_values)
         self.frames += 1
         return pixels.rebuild(marked)
-
-
-@dataclass(frozen=True)
-class VideoDetection:
-    """What blind detection found in a set of frames (see :class:`ImageDetection`)."""
-
-    detected: bool
-    payload: str | None
-    false_alarm: float
-    score: float
-    frames: int
-    transform: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "detected": self.detected,
-            "payload": self.payload,
-            "false_alarm": self.false_alarm,
-            "score": self.score,
-            "frames_used": self.frames,
-            "transform": dict(self.transform),
-        }
 
 
 class VideoDetector:

@@ -1,0 +1,336 @@
+"""Detecting the image watermark blindly: find the tile's period and position, then decode.
+
+See :mod:`marking.watermark.image` for how the watermark works. The detector resamples the
+picture to a working size and tries first the periods an uncropped picture has; only if that
+fails does it scan the whole range crops can produce (a half-size scan, then full size around
+its best periods). It folds the picture at each period onto one tile, finds the tile's position
+by phase correlation with the reference, and decodes the payload through the error-correcting
+code and its CRC; the false-alarm figure accounts for every position and scale tried.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from marking.errors import InputTooSmallError
+from marking.kernels.luma import luma
+from marking.kernels.tiling import fold_scaled_many
+from marking.scheme.keys import Key, as_key
+from marking.scheme.limits import FALSE_ALARM_LIMIT, MIN_DETECT_SIDE
+from marking.scheme.payload import (
+    CHECK_BITS,
+    decode_payload,
+)
+from marking.scheme.results import ImageDetection
+from marking.scheme.tile_pattern import (
+    TILE,
+    CarrierLayout,
+    carrier_layout,
+    payload_statistics,
+    whitened_coefficients,
+)
+from marking.watermark.image_embed import PREFILTER_SIGMA, resize_periodic
+from marking.watermark.pixels import Regions, region_reader, strip_rows
+
+#: Detection works on the picture resampled to this short side.
+WORKING_SIDE = 512
+#: Tile periods searched, as fractions of the working short side: from an uncropped picture
+#: (1/4, with slack for small crops) to one whose short side was cropped to about 45 %.
+PERIOD_RANGE = (1 / 4.4, 1 / 1.8)
+FINE_STEP = 0.0025
+#: The half-size scan keeps a narrower band, so its peaks are wider and it can step further.
+COARSE_STEP = 0.004
+PRIOR_STEPS = 8
+COARSE_KEEP = 4
+PRIOR_SPAN = PRIOR_STEPS * FINE_STEP
+PERIOD_NUDGES = (
+    (1 + FINE_STEP, 1.0),
+    (1 - FINE_STEP, 1.0),
+    (1.0, 1 + FINE_STEP),
+    (1.0, 1 - FINE_STEP),
+)
+#: Decoding is attempted only above this reference correlation (noise peaks sit near 4.5-5).
+SYNC_GATE = 4.0
+DECODE_ATTEMPTS = 2
+#: Detection reads at most this many short sides along the long side, a centred crop: the
+#: working plane (short side WORKING_SIDE) of a thinner picture grows with its aspect ratio
+#: (96 x 2,000,000 px gave 5.5 gigapixels). The mark repeats over the whole picture, so the
+#: crop still holds 32 periods of it; the odds of a false alarm do not depend on the crop.
+MAX_DETECT_ASPECT = 8
+
+
+# --- detection ---------------------------------------------------------------------------
+
+
+def working_plane(plane: np.ndarray) -> tuple[np.ndarray, float]:
+    """Resample luma so its short side is WORKING_SIDE; returns the plane and the factor used."""
+    from PIL import Image
+
+    height, width = plane.shape
+    factor = WORKING_SIDE / min(height, width)
+    size = (max(1, int(width * factor)), max(1, int(height * factor)))
+    # The box makes the factor exact on both axes (the output size alone would round it).
+    box = (0.0, 0.0, min(width, size[0] / factor), min(height, size[1] / factor))
+    resized = Image.fromarray(plane, "F").resize(size, Image.Resampling.BICUBIC, box=box)
+    return np.asarray(resized, dtype=np.float32), factor
+
+
+def _prefilter(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """High-pass (remove the picture's smooth shading) and clip outliers (edges, highlights)."""
+    from scipy.ndimage import gaussian_filter
+
+    detail = plane - gaussian_filter(plane, sigma, mode="reflect")
+    spread = 1.4826 * float(np.median(np.abs(detail))) + 1e-6
+    return np.clip(detail, -3 * spread, 3 * spread).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _SyncPeak:
+    score: float
+    period_y: float
+    period_x: float
+    shift_y: float
+    shift_x: float
+    folded: np.ndarray
+
+
+def _parabolic(left: np.ndarray, middle: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Sub-sample offset of a peak from its two neighbours (vectorised over candidates)."""
+    denominator = left - 2 * middle + right
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return np.where(denominator == 0, 0.0, np.clip(0.5 * (left - right) / safe, -0.5, 0.5))
+
+
+def _sync_many(
+    plane: np.ndarray, periods_y: np.ndarray, periods_x: np.ndarray, reference: np.ndarray
+) -> list[_SyncPeak]:
+    """Fold at every candidate period and phase-correlate each fold with the reference.
+
+    The score is the correlation peak in standard deviations of its own surface, so it is
+    comparable across candidates and pictures. Folds run one candidate per thread and the FFTs
+    in one batch, so a scan of hundreds of periods costs tens of milliseconds.
+    """
+    from scipy import fft
+
+    size = reference.shape[0]
+    periods_y = np.ascontiguousarray(periods_y, dtype=np.float64)
+    periods_x = np.ascontiguousarray(periods_x, dtype=np.float64)
+    folded = fold_scaled_many(plane, periods_y, periods_x, size)
+    spectra = fft.rfft2(folded, axes=(1, 2), workers=-1)
+    spectra *= reference / (np.abs(spectra) + 1e-9)
+    surfaces = fft.irfft2(spectra, s=(size, size), axes=(1, 2), workers=-1)
+    flat = surfaces.reshape(len(periods_y), -1)
+    flat -= flat.mean(axis=1, keepdims=True)
+    flat /= flat.std(axis=1, keepdims=True) + 1e-12
+    best = flat.argmax(axis=1)
+    rows, cols = np.divmod(best, size)
+    index = np.arange(len(periods_y))
+    middle = surfaces[index, rows, cols]
+    shift_y = rows + _parabolic(
+        surfaces[index, (rows - 1) % size, cols], middle, surfaces[index, (rows + 1) % size, cols]
+    )
+    shift_x = cols + _parabolic(
+        surfaces[index, rows, (cols - 1) % size], middle, surfaces[index, rows, (cols + 1) % size]
+    )
+    return [
+        _SyncPeak(
+            float(middle[i]),
+            float(periods_y[i]),
+            float(periods_x[i]),
+            float(shift_y[i]),
+            float(shift_x[i]),
+            folded[i],
+        )
+        for i in index
+    ]
+
+
+def _period_grid(short_side: int, step: float) -> np.ndarray:
+    low, high = short_side * PERIOD_RANGE[0], short_side * PERIOD_RANGE[1]
+    return low * np.exp(np.arange(0.0, math.log(high / low) + step, step))
+
+
+def _distinct_best(peaks: list[_SyncPeak], count: int) -> list[_SyncPeak]:
+    """The best peaks, at most one per neighbourhood of periods."""
+    chosen: list[_SyncPeak] = []
+    for peak in sorted(peaks, key=lambda peak: -peak.score):
+        if all(abs(math.log(peak.period_x / c.period_x)) > 2.5 * FINE_STEP for c in chosen):
+            chosen.append(peak)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _refine(work: np.ndarray, layout: CarrierLayout, peak: _SyncPeak) -> _SyncPeak:
+    """Let the two axes settle separately (a picture resized to another aspect ratio)."""
+    factors = np.array(PERIOD_NUDGES)
+    trials = _sync_many(
+        work,
+        peak.period_y * factors[:, 0],
+        peak.period_x * factors[:, 1],
+        layout.reference_spectrum,
+    )
+    return max([peak, *trials], key=lambda candidate: candidate.score)
+
+
+def _scan(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> list[_SyncPeak]:
+    """Sync peaks at each period, the best of every local neighbourhood first."""
+    peaks = _sync_many(work, periods, periods, layout.reference_spectrum)
+    return [_refine(work, layout, peak) for peak in _distinct_best(peaks, DECODE_ATTEMPTS)]
+
+
+@lru_cache(maxsize=8)
+def _half_reference(layout: CarrierLayout) -> np.ndarray:
+    return np.conj(np.fft.rfft2(resize_periodic(layout.reference_tile, TILE // 2)))
+
+
+def _coarse_candidates(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> np.ndarray:
+    """Periods worth a full-resolution look, from a scan of the half-size picture.
+
+    Folding a half-size picture onto a half-size tile costs a quarter as much and keeps the
+    tile's band up to 0.25 cycles per pixel, so the true period still stands out; only the few
+    best survive to the full-resolution scan around them.
+    """
+    rows, cols = work.shape[0] // 2 * 2, work.shape[1] // 2 * 2
+    half = work[:rows, :cols].reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
+    half = np.ascontiguousarray(half, dtype=np.float32)
+    peaks = _sync_many(half, periods / 2, periods / 2, _half_reference(layout))
+    steps = 1 + FINE_STEP * np.arange(-1, 2)
+    return np.concatenate([2 * c.period_x * steps for c in _distinct_best(peaks, COARSE_KEEP)])
+
+
+def _prior_periods(short_side: int, factor: float, fraction: float = 0.25) -> np.ndarray:
+    """Periods an unresized or uniformly resized picture has, with slack for trimmed edges.
+
+    The embedder sets the period to a quarter of the short side (at least TILE px): resizing
+    keeps that ratio, so most pictures are found here without the full search.
+    """
+    centres = {short_side * fraction}
+    if TILE * factor > short_side * fraction * (1 + PRIOR_SPAN):
+        centres.add(TILE * factor)  # a small original never resized: period TILE px
+    steps = FINE_STEP * np.arange(-PRIOR_STEPS, PRIOR_STEPS + 1)
+    return np.concatenate([c * (1 + steps) for c in sorted(centres)])
+
+
+def _search_hypotheses(short_side: int) -> float:
+    """Independent (period, position) hypotheses the search can pick its best from."""
+    low, high = short_side * PERIOD_RANGE[0], short_side * PERIOD_RANGE[1]
+    return (math.log(high / low) / FINE_STEP + 2 * PRIOR_STEPS + 1) * TILE * TILE
+
+
+def _aligned(folded: np.ndarray, shift_y: float, shift_x: float) -> np.ndarray:
+    frequency = np.fft.fftfreq(folded.shape[0])
+    phase = np.exp(2j * np.pi * (frequency[:, None] * shift_y + frequency[None, :] * shift_x))
+    return np.fft.ifft2(np.fft.fft2(folded) * phase).real
+
+
+def _normal_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDetection:
+    """Look for the watermark blindly (no original needed) and decode its payload.
+
+    Memory and time are bounded whatever the shape: a thin picture is read in a centred crop
+    at most MAX_DETECT_ASPECT short sides long, a large one box-averaged a strip at a time
+    down to at least twice the working side before the final resampling.
+    """
+    the_key = as_key(key)
+    regions = region_reader(image)
+    height, width = regions.height, regions.width
+    if min(height, width) < MIN_DETECT_SIDE:
+        raise InputTooSmallError(
+            f"image is {width}x{height}; detection needs at least {MIN_DETECT_SIDE} px a side"
+        )
+    short = min(height, width)
+    kept_height, kept_width = (min(side, MAX_DETECT_ASPECT * short) for side in (height, width))
+    top, left = (height - kept_height) // 2, (width - kept_width) // 2
+    reduce_by = max(1, short // (2 * WORKING_SIDE))
+    plane = _reduced_luma(regions, (top, top + kept_height, left, left + kept_width), reduce_by)
+    work, factor = working_plane(plane)
+    found = detect_working_plane(work, factor / reduce_by, the_key)
+    if not (top or left) or not found.transform:
+        return found
+    moved = dict(found.transform)
+    moved["origin_x"] = (moved["origin_x"] - left) % moved["period_x"]
+    moved["origin_y"] = (moved["origin_y"] - top) % moved["period_y"]
+    return replace(found, transform=moved)
+
+
+def _reduced_luma(regions: Regions, box: tuple[int, int, int, int], reduce_by: int) -> np.ndarray:
+    """Luma (8-bit units) of ``box`` (top, bottom, left, right), averaged over ``reduce_by``
+    squared blocks, computed a strip at a time. Rows and columns past the last whole block
+    are left out, so the scale is exactly 1 / reduce_by from the box's corner."""
+    top, bottom, left, right = box
+    rows = (bottom - top) // reduce_by * reduce_by
+    cols = (right - left) // reduce_by * reduce_by
+    reduced = np.empty((rows // reduce_by, cols // reduce_by), np.float32)
+    step = strip_rows(cols, reduce_by)
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        strip = luma(regions.read(top + start, top + stop, left, left + cols), regions.to_8bit)
+        if reduce_by > 1:
+            blocks = strip.reshape((stop - start) // reduce_by, reduce_by, -1, reduce_by)
+            strip = blocks.mean(axis=(1, 3), dtype=np.float32)
+        reduced[start // reduce_by : stop // reduce_by] = strip
+    return reduced
+
+
+def detect_working_plane(
+    work: np.ndarray, factor: float, key: Key, period_fraction: float = 0.25
+) -> ImageDetection:
+    """Blind detection on a plane from :func:`working_plane` (or an average of several).
+
+    ``period_fraction`` is the embedder's period as a share of the short side, tried first.
+    """
+    layout = carrier_layout(key)
+    work = _prefilter(work, PREFILTER_SIGMA)
+    short = min(work.shape)
+    peaks = _scan(work, layout, _prior_periods(short, factor, period_fraction))
+    result = _decode(layout, peaks, short, factor)
+    if result is None:
+        coarse_grid = _period_grid(short, COARSE_STEP)
+        peaks = _scan(work, layout, _coarse_candidates(work, layout, coarse_grid))
+        result = _decode(layout, peaks, short, factor)
+    if result is not None:
+        return result
+    best = peaks[0]
+    sync_false_alarm = min(1.0, _search_hypotheses(short) * _normal_tail(best.score))
+    return ImageDetection(False, None, sync_false_alarm, best.score, _transform(best, factor))
+
+
+def _transform(peak: _SyncPeak, factor: float) -> dict[str, float]:
+    """Tile period and tile origin found, in the input image's pixels."""
+    return {
+        "period_x": float(peak.period_x / factor),
+        "period_y": float(peak.period_y / factor),
+        "origin_x": float((-peak.shift_x * peak.period_x / TILE) % peak.period_x / factor),
+        "origin_y": float((-peak.shift_y * peak.period_y / TILE) % peak.period_y / factor),
+    }
+
+
+def _decode(
+    layout: CarrierLayout, peaks: list[_SyncPeak], short: int, factor: float
+) -> ImageDetection | None:
+    """Decode at the best peaks; a detection only when the CRC holds and the odds are low."""
+    hypotheses = _search_hypotheses(short)
+    for peak in peaks[:DECODE_ATTEMPTS]:
+        if peak.score < SYNC_GATE:
+            break
+        whitened = whitened_coefficients(_aligned(peak.folded, peak.shift_y, peak.shift_x))
+        decoded = decode_payload(payload_statistics(layout, whitened))
+        if decoded.payload is None:
+            continue
+        # Two searches (prior, then full) may each attempt DECODE_ATTEMPTS decodes.
+        p_sync = min(1.0, hypotheses * _normal_tail(peak.score))
+        false_alarm = p_sync * 2 * DECODE_ATTEMPTS * 2.0**-CHECK_BITS
+        if false_alarm <= FALSE_ALARM_LIMIT:
+            return ImageDetection(
+                True, decoded.payload.hex(), false_alarm, peak.score, _transform(peak, factor)
+            )
+    return None
