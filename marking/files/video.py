@@ -459,17 +459,12 @@ def _detect_sound(
 ) -> SoundDetection | Unchecked | None:
     """The audio watermark's verdict on the first audio track between ``start`` and ``stop``
     seconds (None without an audio track)."""
-    import av
-
     from marking.media.audio import av_audio_blocks
+    from marking.media.av_util import open_input
     from marking.watermark import audio as audio_watermark
 
     shown = display_path(source)
-    try:
-        container = av.open(os.fspath(source), "r", metadata_errors="replace")
-    except (av.FFmpegError, OSError) as error:  # it opened a moment ago for the frames
-        raise file_error(InputError, source, f"cannot open: {error}") from None
-    with container:
+    with open_input(source, "audio or video") as container:
         stream = next(iter(container.streams.audio), None)
         if stream is None:
             return None

@@ -6,7 +6,9 @@ encoder gets, and the encoder's options from :class:`~marking.media.encoding.Enc
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -168,3 +170,23 @@ def add_video_stream(
 
 
 __all__ = ["add_video_stream", "video_encoder"]
+
+
+def write_rgb_clip(
+    path: Path, frames: Iterable[np.ndarray], fps: int, options: dict[str, str]
+) -> Path:
+    """Encode RGB ``frames`` (all one size) as an H.264 clip at ``fps``: for synthetic test
+    and benchmark clips. One frame is held at a time."""
+    library = av()
+    with library.open(str(path), "w") as output:
+        stream = None
+        for rgb in frames:
+            if stream is None:
+                stream = output.add_stream("libx264", rate=fps)
+                stream.height, stream.width = rgb.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                stream.options = options
+            output.mux(stream.encode(library.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        if stream is not None:
+            output.mux(stream.encode())
+    return path

@@ -75,20 +75,15 @@ def synthetic_sound(seed: int = 0) -> np.ndarray:
 
 def synthetic_clip(path: Path, seed: int = 0) -> Path:
     """A 2 s 1080p30 H.264 clip (CRF 18, ultrafast) of texture panning across the frame."""
-    import av
+    from marking.media.video_encoder import write_rgb_clip
 
     picture = synthetic_picture(seed)
     wide = np.concatenate([picture, picture[:, ::-1]], axis=1)
-    with av.open(str(path), "w") as output:
-        stream = output.add_stream("libx264", rate=VIDEO_FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"crf": "18", "preset": "ultrafast"}
-        for index in range(int(VIDEO_FPS * VIDEO_SECONDS)):
-            view = np.ascontiguousarray(wide[:, 8 * index : 8 * index + WIDTH])
-            frame = av.VideoFrame.from_ndarray(view, format="rgb24")
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode())
-    return path
+    frames = (
+        np.ascontiguousarray(wide[:, 8 * index : 8 * index + WIDTH])
+        for index in range(int(VIDEO_FPS * VIDEO_SECONDS))
+    )
+    return write_rgb_clip(path, frames, VIDEO_FPS, {"crf": "18", "preset": "ultrafast"})
 
 
 def _median(fn: Callable[[], object], repeats: int) -> float:
