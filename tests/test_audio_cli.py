@@ -17,8 +17,8 @@ import soundfile as sf
 
 from marking.files.image import embed_file
 from tests.audio_clips import clip
+from tests.commands import assert_one_error_line, run_cli, sha256
 from tests.test_audio_io import MP3_DAMAGE, damaged_mp3
-from tests.test_cli import assert_one_error_line, run_cli, sha256
 
 KEY = "Audio-Cli-Secret-4417"
 PAYLOAD = "0123456789abcdef"

@@ -41,7 +41,7 @@ from marking.media.audio import (
 )
 from tests.audio_clips import music_like
 from tests.bad_inputs import mp3_without_length_tag, noise_inside, with_id3_tag
-from tests.test_cli import run_cli
+from tests.commands import run_cli
 from tests.wall_clock import bound, time_of
 
 

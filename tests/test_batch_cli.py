@@ -31,9 +31,9 @@ from marking.pipeline.verify import payload_for_label
 from marking.tags.image_tags import read_image_tags
 from marking.tags.test_ca import TestCA, make_test_ca
 from tests.audio_clips import clip
+from tests.commands import run_cli
 from tests.conftest import make_natural_image
 from tests.test_batch import MARK_RECORD_FIELDS
-from tests.test_cli import run_cli
 from tests.video_clips import clip_path
 from tests.wall_clock import bound, command_seconds
 

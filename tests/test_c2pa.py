@@ -470,7 +470,7 @@ def test_unreachable_tsa_fails_cleanly(tmp_path: Path, ca: TestCA, info: Manifes
 def test_thumbnail_option_of_tag_mark_and_the_config(tmp_path: Path, ca: TestCA) -> None:
     """``tag --c2pa-thumbnail``, ``mark --c2pa-thumbnail`` and ``[c2pa] thumbnail = true`` ask
     for the small JPEG claim thumbnail; without them there is none."""
-    from tests.test_cli import run_cli
+    from tests.commands import run_cli
 
     photo = tmp_path / "in" / "photo.png"
     photo.parent.mkdir()

@@ -6,9 +6,7 @@ marking.watermark.image is implemented; the others check parsing, errors and exi
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,51 +16,12 @@ import pytest
 
 import marking
 from marking.cli import main as cli_main
+from tests.commands import assert_one_error_line, run_cli, sha256
 
 ImageFileFactory = Callable[..., Path]
 
 SECRET_KEY = "Zebra-Quartz-Secret-7781"
 PAYLOAD = "00112233445566ff"
-
-
-def run_cli(
-    *args: str | Path,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    stdin: str | None = None,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m marking`` with ``args``; the key variables come only from ``env``.
-
-    Without ``stdin`` the command reads an empty standard input, never the test runner's."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("AIGC_MARK_KEY", "AIGC_MARK_DEBUG")
-    }
-    environment |= env or {}
-    return subprocess.run(
-        [sys.executable, "-m", "marking", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        **({"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}),
-        timeout=timeout,
-        check=False,
-    )
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess[str], exit_code: int = 3) -> str:
-    assert result.returncode == exit_code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 @pytest.fixture

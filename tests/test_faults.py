@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands import assert_one_error_line, run_cli
 from tests.test_batch_cli import photo
-from tests.test_cli import assert_one_error_line, run_cli
 from tests.video_clips import clip_path
 
 PRODUCER = "FaultAI"

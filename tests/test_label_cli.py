@@ -13,8 +13,8 @@ from PIL import Image
 
 from marking.errors import InputError, UnsupportedInputError
 from marking.media.sniffing import AUDIO, IMAGE, VIDEO, media_kind
+from tests.commands import assert_one_error_line, run_cli, sha256
 from tests.sample_photos import SAMPLES
-from tests.test_cli import assert_one_error_line, run_cli, sha256
 
 
 def _write_video(path: Path, with_video: bool = True) -> Path:

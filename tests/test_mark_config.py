@@ -21,7 +21,7 @@ from marking.media.video import EncoderSettings
 from marking.pipeline.config import config_from, default_config_text, load_config, parse_config
 from marking.pipeline.mark import DEFAULT_STEPS, MarkConfig
 from marking.tags.tagging import Signing
-from tests.test_cli import assert_one_error_line, run_cli
+from tests.commands import assert_one_error_line, run_cli
 
 PRODUCER = "ExampleAI"
 #: MarkConfig fields the default file fills with a settings object where the code keeps None

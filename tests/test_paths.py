@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.commands import assert_one_error_line, run_cli, sha256
 from tests.test_batch_cli import photo
-from tests.test_cli import assert_one_error_line, run_cli, sha256
 
 PRODUCER = "PathsAI"
 SECRET = "Paths-Key-Never-Shown-4417"

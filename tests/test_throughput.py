@@ -21,7 +21,7 @@ from marking.pipeline.throughput import (
 )
 from marking.watermark.audio import detect_audio, embed_audio
 from marking.watermark.image import detect_image, embed_image
-from tests.test_cli import run_cli
+from tests.commands import run_cli
 
 
 def test_synthetic_media_carry_the_mark_and_look_natural() -> None:

@@ -20,8 +20,8 @@ from marking.tags.aigc_label import AigcLabel
 from marking.tags.tagging import Signing, tag_file
 from marking.tags.test_ca import TestCA, make_test_ca
 from tests.audio_clips import clip
+from tests.commands import assert_one_error_line, run_cli
 from tests.sample_photos import SAMPLES
-from tests.test_cli import assert_one_error_line, run_cli
 
 KEY = "verify-test-key"
 PRODUCER = "ExampleAI"

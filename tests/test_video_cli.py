@@ -18,7 +18,7 @@ from marking.cli import ProgressBar
 from marking.cli.detect import DEFAULT_EVERY as CLI_DEFAULT_EVERY
 from marking.files.video import DEFAULT_EVERY
 from marking.media.video import probe_video
-from tests.test_cli import assert_one_error_line, run_cli, sha256
+from tests.commands import assert_one_error_line, run_cli, sha256
 from tests.test_video_watermark_io import DETECT_FIELDS, EMBED_FIELDS, audio_packets
 from tests.video_clips import clip_path
 

@@ -27,8 +27,8 @@ from PIL import Image
 from marking.pipeline import batch, dask_run
 from marking.watermark import warmup
 from tests.audio_clips import clip
+from tests.commands import run_cli
 from tests.conftest import make_natural_image
-from tests.test_cli import run_cli
 from tests.video_clips import clip_path
 
 KEY = "Warmup-Secret-2210"

@@ -32,7 +32,7 @@ from marking.pipeline.verify import verify_file
 from marking.tags.aigc_label import AigcLabel
 from marking.tags.containers import read_media_label, tag_media
 from tests.audio_clips import music_like
-from tests.test_cli import run_cli
+from tests.commands import run_cli
 
 RATE = 16000
 LABEL = AigcLabel.create("QuirkyWriterAI", "quirk-1")
