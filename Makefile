@@ -94,7 +94,7 @@ lint: $(VENV)/.installed-lint
 FUZZ_SECONDS ?= 60
 fuzz: $(VENV)/.installed-test
 	$(PIP) install -e '.[test,fuzz]'
-	HYPOTHESIS_PROFILE=fuzz $(VPY) -m pytest tests/test_fuzz_parsers.py $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(VPY) -m pytest tests/tags/test_fuzz_parsers.py $(PYTEST_ARGS)
 	mkdir -p fuzz/findings
 	failed=0; for harness in fuzz/fuzz_*.py; do \
 		name=$$(basename $$harness .py); \

@@ -4,11 +4,11 @@ One run gives:
 
 - **robustness**: six 30 s clips (speech at 44.1 and 48 kHz, the tabla sample, bass-heavy
   music, speech-like sound with pauses of digital silence, music-like stereo at 48 kHz) are
-  marked with a random 64-bit payload each; every attack in ``tests.audio_attacks.ATTACKS``
+  marked with a random 64-bit payload each; every attack in ``tests.support.audio_attacks.ATTACKS``
   is applied and ``detect_audio`` must return the exact payload. Segmental SNR per clip,
   whether digital silence stayed silent, and a wrong-key check.
 - **false alarms**: ``detect_audio`` (speed search on) over N unmarked 30 s clips of every
-  kind in ``tests.audio_clips.CLIP_KINDS`` at 16, 22.05, 44.1 and 48 kHz.
+  kind in ``tests.support.audio_clips.CLIP_KINDS`` at 16, 22.05, 44.1 and 48 kHz.
 - **speed**: embedding and detection of the tabla sample looped to 30 s, 44.1 kHz stereo:
   wall and CPU time, as multiples of real time.
 
@@ -47,7 +47,7 @@ CLIP_SECONDS = 30.0
 #: The clip the speed is measured on: the tabla sample looped to 30 s, 44.1 kHz stereo.
 SPEED_CLIP = ("music", 44100)
 
-#: Clips of the robustness table: label -> (kind in tests.audio_clips.CLIP_KINDS, rate).
+#: Clips of the robustness table: label -> (kind in tests.support.audio_clips.CLIP_KINDS, rate).
 CLIPS: dict[str, tuple[str, int]] = {
     "speech 44.1k": ("speech", 44100),
     "speech 48k": ("speech", 48000),
@@ -63,7 +63,8 @@ FRAME_SECONDS = aw.FRAME_SECONDS
 FALSE_ALARM_RATES = (16000, 22050, 44100, 48000)
 
 #: audiowmark's figures from shared/reference/watermark-anchors.md, per attack of
-#: tests.audio_attacks.ATTACKS. Not measured here: audiowmark is not installable on this machine.
+#: tests.support.audio_attacks.ATTACKS. Not measured here: audiowmark is not installable on this
+#: machine.
 AUDIOWMARK_ATTACKS: dict[str, str] = {
     "none": "yes",
     "mp3-128k": "yes (MP3 32-128k)",
@@ -178,15 +179,15 @@ class AudioResults:
 
 
 def _clips_module() -> ModuleType:
-    """``tests.audio_clips`` (imported lazily: it is maintained with the test suite)."""
-    from tests import audio_clips
+    """``tests.support.audio_clips`` (imported lazily: it is maintained with the test suite)."""
+    from tests.support import audio_clips
 
     return audio_clips
 
 
 def _attacks_module() -> ModuleType:
-    """``tests.audio_attacks``, shared with the robustness tests."""
-    from tests import audio_attacks
+    """``tests.support.audio_attacks``, shared with the robustness tests."""
+    from tests.support import audio_attacks
 
     return audio_attacks
 
@@ -340,8 +341,8 @@ def machine_record() -> Machine:
         ("aigc-marking", "numpy", "numba", "scipy", "soundfile", "av"),
         notes=(
             f"Key `{KEY}`; one random 64-bit payload per clip (seed {PAYLOAD_SEED}); default "
-            "strength. Clips and attacks are the test suite's (`tests/audio_clips.py`, "
-            "`tests/audio_attacks.py`); codecs run in memory through PyAV.",
+            "strength. Clips and attacks are the test suite's (`tests/support/audio_clips.py`, "
+            "`tests/support/audio_attacks.py`); codecs run in memory through PyAV.",
         ),
     )
 
@@ -386,7 +387,8 @@ def robustness_markdown(results: AudioResults) -> str:
             f"Segmental SNR: {min(snrs):.1f}-{max(snrs):.1f} dB (issue 5 asks for at least "
             f"25 dB; audiowmark, reference figure: {AUDIOWMARK_FACTS['segmental SNR']}). "
             "20 ms segments, each clipped to [-10, 35] dB, silent segments left out "
-            "(`tests.audio_attacks.segmental_snr`). *Digital silence kept*: in every run of "
+            "(`tests.support.audio_attacks.segmental_snr`). *Digital silence kept*: "
+            "in every run of "
             f"exact zeros of at least {SILENCE_RUN * 1000:.0f} ms, the samples more than one "
             f"frame ({FRAME_SECONDS * 1000:.0f} ms) away from sound are still exactly 0; the "
             "frame next to sound overlaps that sound, may carry a little of its mark, and is "

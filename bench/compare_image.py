@@ -3,8 +3,8 @@ blind-watermark.
 
 On every sample photo (``samples/photo-*.jpg|png`` with a short side of at least 512 px) each
 system embeds a 64-bit payload; the script measures PSNR, applies every attack in
-``tests.attacks.IMAGE_ATTACKS``, decodes, and records bit accuracy and exact-payload rate. It
-also runs our detector on the unmarked photos (plain and attacked) to count false detections,
+``tests.support.attacks.IMAGE_ATTACKS``, decodes, and records bit accuracy and exact-payload rate.
+It also runs our detector on the unmarked photos (plain and attacked) to count false detections,
 and times embedding and decoding at 1920x1080. Results go to ``bench/results/`` through
 :func:`results_writer.write_results`.
 
@@ -67,8 +67,9 @@ def sample_photos() -> dict[str, np.ndarray]:
 
 
 def image_attacks() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """The shared attack list (imported lazily: tests/attacks.py is maintained separately)."""
-    from tests.attacks import IMAGE_ATTACKS
+    """The shared attack list (imported lazily: tests/support/attacks.py is maintained
+    separately)."""
+    from tests.support.attacks import IMAGE_ATTACKS
 
     return dict(IMAGE_ATTACKS)
 

@@ -2,7 +2,8 @@
 
 One run gives:
 
-- **imperceptibility**: six 6 s clips from ``tests.video_clips`` (the *Big Buck Bunny* excerpt,
+- **imperceptibility**: six 6 s clips from ``tests.support.video_clips`` (the *Big Buck Bunny*
+  excerpt,
   a slow pan over a photo and a tripod shot, at 1920x1080 30 fps and 1280x720 25 fps) are
   marked through :func:`marking.media.video.transcode` with the default encoder settings (libx264
   CRF 18, preset medium), one :class:`~marking.watermark.video.VideoMarker` per clip at default
@@ -12,7 +13,7 @@ One run gives:
   afresh every frame). It is given twice: for the delivered 8-bit change, and for the pattern
   before rounding to whole code values (a second marker working on the same frame at 16 bits),
   which separates the pattern's own motion from rounding noise.
-- **robustness**: every attack of ``tests.video_attacks.ATTACKS`` on each marked clip, then
+- **robustness**: every attack of ``tests.support.video_attacks.ATTACKS`` on each marked clip, then
   detection; the exact payload must come back. Also three 3 s segments per clip.
 - **the peer**: invisible-watermark's dwtDctSvd applied to every frame (decoded YUV to BGR,
   the peer's own encoder, back to YUV, then the same encoder settings), the per-frame image
@@ -100,7 +101,7 @@ class ClipSpec:
     seconds: float = SECONDS
 
     def path(self, seconds: float | None = None) -> Path:
-        from tests.video_clips import clip_path
+        from tests.support.video_clips import clip_path
 
         return clip_path(
             self.kind,
@@ -226,7 +227,7 @@ def _even(value: float) -> int:
 def clip_attacks(spec: ClipSpec) -> dict[str, Any]:
     """:data:`ATTACKS` as applied to ``spec``: literal, except 30 to 25 fps, which becomes 25 to
     20 fps (one frame in five dropped) on 25 fps clips."""
-    from tests.video_attacks import ATTACKS, frame_rate
+    from tests.support.video_attacks import ATTACKS, frame_rate
 
     attacks = dict(ATTACKS)
     if spec.fps != 30:
@@ -529,7 +530,7 @@ def _attack_file(attack: Any, source: Path, folder: Path) -> tuple[Path, float]:
 def measure_clip(
     spec: ClipSpec, payload: bytes, folder: Path, results: VideoResults, peer_seconds: float
 ) -> None:
-    from tests.video_attacks import segment_attacks
+    from tests.support.video_attacks import segment_attacks
 
     want = payload_bits(payload)
     source = spec.path()
@@ -728,8 +729,8 @@ def measure_speed(folder: Path, repeats: int) -> tuple[list[TimingRecord], dict[
         records.append(TimingRecord(name, seconds, runs.wall, runs.cpu))
         print(f"  {name}: {records[-1].realtime:.1f}x real time", file=sys.stderr)
     facts = {
-        "Clip": f"{spec.label}, {seconds:g} s, from `tests.video_clips` (libx264 CRF 12, AAC "
-        "sound)",
+        "Clip": f"{spec.label}, {seconds:g} s, from `tests.support.video_clips` "
+        "(libx264 CRF 12, AAC sound)",
         "Encoder settings": "libx264 CRF 18 preset medium (the defaults), for every embed row",
     }
     return records, facts
@@ -865,7 +866,7 @@ def robustness_markdown(results: VideoResults, detection: str) -> str:
         f"- Presets: {CODEC_PRESET} for {', '.join(sorted(CODEC_ATTACKS))}; {FAST_PRESET} for "
         "the rest (they only re-encode at CRF 18). Sound dropped from attacked files.",
         "- `segment-S-3s`: only the 3 s from S seconds on, re-timed to start at 0 "
-        "(`tests.video_attacks.segment`).",
+        "(`tests.support.video_attacks.segment`).",
     ]
     if peer:
         out += [

@@ -25,10 +25,11 @@ The corpus, all unmarked, each item checked with several random keys:
   with grid lines, periodic textures (stripes, checkerboards, halftone dots at periods from 3 px
   to past the watermark's tile period, the hardest case for a periodic sync search) and flat or
   gradient fills with a little noise;
-- **sound**: every kind of ``tests.audio_clips`` (the real speech and music samples, speech-like
+- **sound**: every kind of ``tests.support.audio_clips`` (the real speech and music samples,
+  speech-like
   sound with pauses, music-like, bass-heavy music, noise, tones, silence) at 8-96 kHz, 3-20 s,
   mono and stereo;
-- **video**: clips of every kind of ``tests.video_clips`` (the real excerpt, a pan, a tripod
+- **video**: clips of every kind of ``tests.support.video_clips`` (the real excerpt, a pan, a tripod
   shot) at five frame sizes and three seeds, decoded through PyAV; each clip's frames are
   averaged once, as :class:`~marking.watermark.video.VideoDetector` does, and searched with
   every key.
@@ -203,7 +204,7 @@ def _sample_photos() -> list[np.ndarray]:
     from matplotlib import cbook
     from PIL import Image
 
-    from tests.sample_photos import SAMPLE_PHOTOS, load_sample
+    from tests.support.sample_photos import SAMPLE_PHOTOS, load_sample
 
     photos = [load_sample(name) for name in SAMPLE_PHOTOS]
     with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as hopper:
@@ -214,7 +215,7 @@ def _sample_photos() -> list[np.ndarray]:
 def _video_frames() -> list[np.ndarray]:
     import av
 
-    from tests.video_clips import VIDEO_SAMPLE
+    from tests.support.video_clips import VIDEO_SAMPLE
 
     with av.open(str(harness.SAMPLES / VIDEO_SAMPLE)) as container:
         decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
@@ -401,7 +402,7 @@ def picture_batch(index: int, seed: int, keys: int) -> Batch:
 
 def sound_batch(index: int, seed: int, keys: int) -> Batch:
     from marking.watermark.audio import detect_audio
-    from tests.audio_clips import CLIP_KINDS, clip, with_channels
+    from tests.support.audio_clips import CLIP_KINDS, clip, with_channels
 
     rng = np.random.default_rng([seed, index])
     kinds = list(CLIP_KINDS)
@@ -422,7 +423,7 @@ def video_batch(kind: str, size: tuple[int, int], clip_seed: int, keys: int, see
     from marking.media.video import frames
     from marking.scheme.keys import as_key
     from marking.watermark.video import VideoDetector
-    from tests.video_clips import clip_path
+    from tests.support.video_clips import clip_path
 
     fps = 25 if kind == "bbb" else 30
     path = clip_path(

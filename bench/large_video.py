@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/large_video.py [--minutes M] [--tmpdir DIR] [--out
 [--no-write]``.
 
 The script builds a ``--minutes`` long (default 10) 1920x1080 30 fps MP4 cheaply: the 6 s
-*Big Buck Bunny* clip of ``tests.video_clips`` is transcoded once with the default encoder
+*Big Buck Bunny* clip of ``tests.support.video_clips`` is transcoded once with the default encoder
 settings (libx264 CRF 18, preset medium, AAC sound copied), and that file's packets are then
 repeated with shifted timestamps (a remux: no decoding, no encoding; each repeat starts on an
 IDR frame). It then
@@ -54,7 +54,7 @@ DEFAULT_MINUTES = 10.0
 
 def base_clip(folder: Path) -> Path:
     """The 6 s bbb clip at 1080p30, re-encoded with the default settings (a typical file)."""
-    from tests.video_clips import clip_path
+    from tests.support.video_clips import clip_path
 
     source = clip_path("bbb", width=WIDTH, height=HEIGHT, fps=FPS, seconds=BASE_SECONDS)
     target = folder / "base.mp4"
@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         facts["File"] = (
             f"{info.width}x{info.height} {float(info.frame_rate):g} fps {info.codec} "
             f"{info.pix_fmt}, {length / 60:.2f} min, {info.frame_count} frames, "
-            f"{source.stat().st_size / 1e6:.0f} MB: the 6 s bbb clip of `tests.video_clips` "
+            f"{source.stat().st_size / 1e6:.0f} MB: the 6 s bbb clip of "
+            f"`tests.support.video_clips` "
             f"(1080p30) re-encoded with libx264 CRF 18 preset medium, its packets repeated "
             f"{repeats} times (AAC sound), built in {time.perf_counter() - begun:.0f} s"
         )

@@ -1,9 +1,10 @@
 """Shared set-up of the atheris harnesses: import path, seed corpus, the run itself.
 
 Each harness is ``python fuzz/fuzz_<parser>.py [libFuzzer options]``; ``make fuzz`` passes
-``-max_total_time=60``. The seeds (small valid files from ``tests/fuzz_seeds.py``, plus every
+``-max_total_time=60``. The seeds (small valid files from ``tests/support/fuzz_seeds.py``, plus
+every
 input that once crashed the harness, kept in ``tests/data/fuzz-regressions/<harness>/`` and
-replayed by ``tests/test_fuzz_parsers.py``) go to a temporary corpus directory, which
+replayed by ``tests/tags/test_fuzz_parsers.py``) go to a temporary corpus directory, which
 libFuzzer also uses for the inputs it finds. A finding is any exception that escapes
 ``TestOneInput`` (the harnesses let through only the toolkit's documented errors) or a
 failed assertion; pass ``-artifact_prefix=DIR/`` to choose where libFuzzer writes it.

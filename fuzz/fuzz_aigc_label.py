@@ -6,7 +6,7 @@ import _common
 
 from marking.errors import UsageError
 from marking.tags.aigc_label import AigcLabel, LabelFormatError
-from tests.fuzz_seeds import LABEL
+from tests.support.fuzz_seeds import LABEL
 
 
 def TestOneInput(data: bytes) -> None:

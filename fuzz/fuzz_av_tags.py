@@ -9,7 +9,7 @@ import _common
 
 from marking.errors import MarkingError
 from marking.tags.containers import read_media_label
-from tests.fuzz_seeds import MEDIA_SUFFIXES, media_seed
+from tests.support.fuzz_seeds import MEDIA_SUFFIXES, media_seed
 
 WORKDIR = _common.workdir()
 

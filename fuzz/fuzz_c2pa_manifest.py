@@ -6,7 +6,7 @@ import _common
 
 from marking.errors import MarkingError
 from marking.tags.c2pa_read import read_manifest
-from tests.fuzz_seeds import c2pa_seed
+from tests.support.fuzz_seeds import c2pa_seed
 
 WORKDIR = _common.workdir()
 PATH = WORKDIR / "input.jpg"

@@ -9,7 +9,7 @@ import _common
 
 from marking.errors import MarkingError
 from marking.tags.image_tags import read_xmp_bytes, tag_image_bytes
-from tests.fuzz_seeds import IMAGE_FORMATS, XMP, image_seed
+from tests.support.fuzz_seeds import IMAGE_FORMATS, XMP, image_seed
 
 
 def TestOneInput(data: bytes) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import _common
 
 from marking.tags.xmp import read_xmp_fields, update_xmp
-from tests.fuzz_seeds import LABEL, XMP
+from tests.support.fuzz_seeds import LABEL, XMP
 
 
 def TestOneInput(data: bytes) -> None:

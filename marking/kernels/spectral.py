@@ -4,7 +4,7 @@ The audio watermark lives on a grid of 20 ms frames every 10 ms with 50 Hz bins,
 sample rate. These kernels do everything on that grid except the FFT itself, which is
 ``scipy.fft`` (pocketfft): numba cannot call an FFT, and pocketfft is faster than any FFT we
 would write. Every kernel is a pure function on arrays, checked against a NumPy twin in
-``tests/naive/spectral.py``.
+``tests/support/naive/spectral.py``.
 """
 
 from __future__ import annotations

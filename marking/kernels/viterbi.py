@@ -13,7 +13,8 @@ Soft input convention: **positive means coded bit 1, negative means 0, the magni
 confidence, and 0 is an erasure** (it favours neither bit).
 
 The kernel deliberately avoids fast-math: path metrics are summed in a fixed order in float64
-so that the decisions are reproducible and match the slow twin in ``tests/naive/viterbi.py``.
+so that the decisions are reproducible and match the slow twin in
+``tests/support/naive/viterbi.py``.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ class _SequentialSoundFile(sf.SoundFile):
     in step. libsndfile's MP3 seek (through mpg123) is approximate, so that seek corrupts
     MP3 audio read in blocks (whole-file reads are unaffected); in read-only mode it serves
     no purpose, so reads here skip it. This overrides a private soundfile method; the
-    block-versus-whole-file MP3 test in ``tests/test_audio_io.py`` guards it.
+    block-versus-whole-file MP3 test in ``tests/media/test_audio_io.py`` guards it.
     """
 
     #: The :class:`_WavView` it reads through, if any: closed with it.

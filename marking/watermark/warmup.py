@@ -13,7 +13,8 @@ race to write the same cache files (numba issues 4807 and 10128); so ``make`` ru
 installing, and a batch whose work goes to other processes (``-j N`` with N > 1, ``--dask``)
 runs it in the parent before the work starts (:func:`ensure_compiled`: once per process, and
 not at all while the cache is as the last warm-up on this host left it, which a small record
-file beside the cache tells). ``tests/test_warmup.py`` checks that a batch compiles nothing
+file beside the cache tells). ``tests/watermark/test_warmup.py`` checks that a batch compiles
+nothing
 after the warm-up.
 
 Measured on a busy 2-core machine: cold (empty cache) 35-40 s; warm 1.8-3 s (imports 1.7 s,

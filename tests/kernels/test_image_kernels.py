@@ -1,0 +1,97 @@
+"""Image kernels against their NumPy twins (tests/support/naive/image_kernels.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marking.kernels import luma, masking, tiling
+from tests.support.naive import image_kernels as naive
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _tolerance(reference: np.ndarray) -> float:
+    return 2**8 * EPS32 * max(1.0, float(np.abs(reference).max()))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (64, 33, 3), (31, 17, 4)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_luma_matches_twin(rng: np.random.Generator, shape: tuple, dtype: type) -> None:
+    top = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1.0
+    pixels = (rng.random(shape) * top).astype(dtype)
+    expected = naive.luma(pixels, 0.5)
+    np.testing.assert_allclose(luma.luma(pixels, 0.5), expected, atol=_tolerance(expected))
+
+
+@pytest.mark.parametrize(("shape", "block"), [((64, 64), 8), ((37, 50), 8), ((100, 9), 16)])
+def test_block_std_matches_twin(rng: np.random.Generator, shape: tuple, block: int) -> None:
+    plane = (rng.random(shape) * 255).astype(np.float32)
+    expected = naive.block_std(plane, block)
+    np.testing.assert_allclose(masking.block_std(plane, block), expected, atol=1e-3)
+
+
+def test_block_std_of_flat_plane_is_zero() -> None:
+    assert np.all(masking.block_std(np.full((16, 16), 7.0, np.float32), 8) == 0)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize(
+    ("dtype", "value_max"), [(np.uint8, 255.0), (np.uint16, 65535.0), (np.float32, 0.0)]
+)
+def test_add_tiled_pattern_matches_twin(
+    rng: np.random.Generator, channels: int, dtype: type, value_max: float
+) -> None:
+    top = value_max
+    rounding = dtype != np.float32
+    pixels = (rng.random((45, 70, channels)) * top).astype(dtype)
+    tile = rng.normal(size=(16, 16)).astype(np.float32)
+    mask = (rng.random((6, 9)) + 0.5).astype(np.float32)
+    gain = 3.0 * top / 255
+    got = tiling.add_tiled_pattern(pixels, tile, mask, 8, gain, value_max, rounding)
+    expected = naive.add_tiled_pattern(pixels, tile, mask, 8, gain, value_max, rounding)
+    assert got.dtype == pixels.dtype
+    if rounding:
+        # Rounding of values that sit on .5 may differ by one step between float32 and float64.
+        assert np.abs(got.astype(np.int64) - expected.astype(np.int64)).max() <= 1
+        assert np.mean(got != expected) < 0.01
+    else:
+        np.testing.assert_allclose(got, expected, atol=_tolerance(expected))
+    if channels == 4:
+        np.testing.assert_array_equal(got[..., 3], pixels[..., 3])
+
+
+def test_add_tiled_pattern_clips_to_range() -> None:
+    pixels = np.full((16, 16, 3), 254, np.uint8)
+    tile = np.full((8, 8), 10.0, np.float32)
+    out = tiling.add_tiled_pattern(pixels, tile, np.ones((2, 2), np.float32), 8, 1.0, 255.0, True)
+    assert out.max() == 255
+
+
+@pytest.mark.parametrize(("shape", "period"), [((64, 64), 16), ((70, 45), 16), ((10, 10), 32)])
+def test_fold_periodic_matches_twin(rng: np.random.Generator, shape: tuple, period: int) -> None:
+    plane = rng.normal(size=shape).astype(np.float32)
+    expected = naive.fold_periodic(plane, period)
+    np.testing.assert_allclose(tiling.fold_periodic(plane, period), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(("period_y", "period_x"), [(16.0, 16.0), (23.7, 19.2), (40.5, 40.5)])
+def test_fold_scaled_matches_twin(
+    rng: np.random.Generator, period_y: float, period_x: float
+) -> None:
+    plane = rng.normal(size=(90, 77)).astype(np.float32)
+    expected = naive.fold_scaled(plane, period_y, period_x, 16)
+    got = tiling.fold_scaled(plane, period_y, period_x, 16)
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_fold_scaled_at_integer_period_equals_periodic_fold(rng: np.random.Generator) -> None:
+    plane = rng.normal(size=(64, 96)).astype(np.float32)
+    np.testing.assert_allclose(
+        tiling.fold_scaled(plane, 32.0, 32.0, 32), tiling.fold_periodic(plane, 32), atol=1e-4
+    )
