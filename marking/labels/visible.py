@@ -1,7 +1,11 @@
 """The explicit label people see: text such as "AI生成" on an edge or in a corner of a picture.
 
 GB 45438 asks for text containing "AI" or "人工智能" and "生成" or "合成", on an edge or in a
-corner, legible, at least 5 % of the picture's short side high. Legible here means WCAG contrast:
+corner, legible, at least 5 % of the picture's short side high. The height is the text's *ink*
+as drawn, not the font's metrics: the rows where the glyphs cover at least half a pixel (those
+pixels are closer to the text's colour than to the plate's), measured on the rendered glyphs,
+with a margin (5 % asked is drawn at 5.2 % and at least one row more) so rounding and video
+coding never take it below. Legible here means WCAG contrast:
 the text and its immediate background (a plate behind the text, or an outline around it) reach
 at least 4.5:1. The plate's opacity is chosen so the guarantee holds over *any* picture behind it
 (white text needs a dark plate of at least ~55 % opacity over white), so the same label can be
@@ -27,6 +31,12 @@ from marking.labels.options import DEFAULT_TEXT, POSITIONS
 #: The font shipped with the package: a subset of a CJK sans-serif bold (see marking/fonts/).
 FONT_DIR = Path(__file__).resolve().parents[1] / "fonts"
 MIN_HEIGHT_FRACTION = 0.05
+#: The ink is sized this much above the asked height (5 % becomes 5.2 %), and one row more.
+INK_MARGIN = 1.04
+#: A pixel is ink where the glyph covers at least this much of it (of 255): half, so the pixel
+#: is closer to the text's colour than to the plate's over any background (the label is
+#: composited linearly: see :func:`render_label`).
+INK_COVERAGE = 128
 MIN_CONTRAST = 4.5
 LIGHT = (255, 255, 255)
 DARK = (0, 0, 0)
@@ -36,8 +46,9 @@ DARK = (0, 0, 0)
 class LabelStyle:
     """How the label looks; every choice the rules leave open is a setting.
 
-    ``height_fraction`` is the height of the text's ink over the frame's short side (at least
-    0.05). ``opacity`` is the plate's opacity; it is raised when needed to keep 4.5:1 over any
+    ``height_fraction`` is the least height of the text's ink over the frame's short side (at
+    least 0.05); the ink is drawn with a margin above it (:data:`INK_MARGIN`).
+    ``opacity`` is the plate's opacity; it is raised when needed to keep 4.5:1 over any
     background. ``colors`` picks light text on a dark plate, or dark text on a light plate.
     """
 
@@ -75,13 +86,16 @@ class LabelLayout:
     frame_height: int
     font_size: int
     box: tuple[int, int, int, int]  # plate (or outlined text) left, top, right, bottom
-    text_box: tuple[int, int, int, int]  # the text's ink, left, top, right, bottom
+    # The text's ink (pixels the glyphs cover at least half), left, top, right, bottom; the
+    # faint anti-aliased fringe around it lies outside, still inside ``box``.
+    text_box: tuple[int, int, int, int]
     text_origin: tuple[int, int]  # where the text is drawn (anchor "lt") inside the frame
     stroke: int  # outline width, 0 with a plate
     plate_opacity: float  # after raising it for contrast; 0 with an outline
 
     @property
     def text_height(self) -> int:
+        """The inked text height in pixels (what the rules' 5 % is measured on)."""
         return self.text_box[3] - self.text_box[1]
 
 
@@ -194,8 +208,66 @@ def _same_glyph(font: Any, first: str, second: str) -> bool:
     return a.size == b.size and bytes(a) == bytes(b)
 
 
+@lru_cache(maxsize=16)
+def glyph_coverage(font_path: str, size: int, text: str) -> tuple[np.ndarray, int, int]:
+    """How much the glyphs of ``text`` cover each pixel (uint8, 255 = whole pixel) as Pillow
+    draws them at ``size``, and the offset (x, y) of that array from the text's "lt" origin.
+
+    The same coverage sizes the label (:func:`layout_label`) and draws it (:func:`render_label`),
+    so the ink measured is the ink drawn. Read-only (cached).
+    """
+    from PIL import Image, ImageDraw
+
+    font = _font(font_path, size)
+    left, top, right, bottom = font.getbbox(text, anchor="lt")
+    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font, anchor="lt", fill=255)
+    coverage = np.array(mask, dtype=np.uint8)
+    coverage.flags.writeable = False
+    return coverage, left, top
+
+
+def ink_extent(coverage: np.ndarray) -> tuple[int, int, int, int, int]:
+    """(left, top, right, bottom, inked row count) of the pixels a glyph covers at least half
+    (:data:`INK_COVERAGE`); all zero when there are none."""
+    inked = coverage >= INK_COVERAGE
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    if rows.size == 0:
+        return 0, 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1, int(rows.size)
+
+
+def ink_targets(short_side: int, height_fraction: float) -> tuple[int, int]:
+    """(aimed, least) inked rows: the asked fraction of the short side with :data:`INK_MARGIN`
+    and at least one row more, and the bare minimum (used only where the aimed one cannot fit)."""
+    least = max(1, math.ceil(height_fraction * short_side - 1e-9))
+    return max(least + 1, math.ceil(height_fraction * INK_MARGIN * short_side - 1e-9)), least
+
+
+def ink_font_size(font_path: str, text: str, target: int, largest: int) -> int | None:
+    """The least font size whose drawn ``text`` has ``target`` inked rows (None above
+    ``largest``). Ink grows about linearly with the size: estimate once, then step."""
+
+    def inked_rows(size: int) -> int:
+        return ink_extent(glyph_coverage(font_path, size, text)[0])[4]
+
+    size = max(1, math.floor(100 * target / max(1, inked_rows(100))))
+    while size > 1 and inked_rows(size - 1) >= target:
+        size -= 1
+    while inked_rows(size) < target:
+        size += 1
+        if size > largest:
+            return None
+    return size
+
+
 def layout_label(frame_width: int, frame_height: int, style: LabelStyle) -> LabelLayout:
-    """Size and place the label for a frame, from the frame's size alone."""
+    """Size and place the label for a frame, from the frame's size alone.
+
+    The font size is the least whose *drawn* text has the aimed inked rows of
+    :func:`ink_targets`; on a frame too small for that, the least rows that still meet the asked
+    height; a frame too small for those (with the plate and margin) is refused.
+    """
     font_path = str(style.font_path or default_font_path())
     missing = _missing_glyphs(font_path, style.text)
     if missing:
@@ -204,84 +276,106 @@ def layout_label(frame_width: int, frame_height: int, style: LabelStyle) -> Labe
             "that covers the text"
         )
     short = min(frame_width, frame_height)
-    target = max(1, math.ceil(style.height_fraction * short))
-    # Ink height grows linearly with the font size: scale once, then step up until it fits.
-    probe = _font(font_path, 100)
-    left, top, right, bottom = probe.getbbox(style.text, anchor="lt")
-    size = max(1, math.floor(100 * target / max(1, bottom - top)))
-    while True:
-        left, top, right, bottom = _font(font_path, size).getbbox(style.text, anchor="lt")
-        if bottom - top >= target:
-            break
-        size += 1
-    ink_width, ink_height = right - left, bottom - top
+    for target in ink_targets(short, style.height_fraction):
+        size = ink_font_size(font_path, style.text, target, 4 * short)
+        layout = None if size is None else _placed(frame_width, frame_height, style, size)
+        if layout is not None:
+            return layout
+    raise UsageError(
+        f"label {style.text!r} does not fit a {frame_width}x{frame_height} frame at "
+        f"{style.height_fraction:.0%} of the short side; use a shorter text"
+    )
+
+
+def _placed(
+    frame_width: int, frame_height: int, style: LabelStyle, size: int
+) -> LabelLayout | None:
+    """The label at font ``size`` placed in the frame, or None if it does not fit there."""
+    font_path = str(style.font_path or default_font_path())
+    coverage, left, top = glyph_coverage(font_path, size, style.text)
+    glyph_height, glyph_width = coverage.shape  # the whole drawn glyphs, faint fringe included
     if style.backing == "plate":
-        pad = max(2, math.ceil(0.3 * ink_height))
+        pad = max(2, math.ceil(0.3 * glyph_height))
         stroke = 0
         plate_opacity = max(style.opacity, minimum_plate_opacity(style))
     else:
-        stroke = max(2, math.ceil(0.08 * ink_height))
+        stroke = max(2, math.ceil(0.08 * glyph_height))
         pad = stroke
         plate_opacity = 0.0
-    box_width, box_height = ink_width + 2 * pad, ink_height + 2 * pad
-    margin = max(2, round(style.margin_fraction * short))
+    box_width, box_height = glyph_width + 2 * pad, glyph_height + 2 * pad
+    margin = max(2, round(style.margin_fraction * min(frame_width, frame_height)))
     if box_width + 2 * margin > frame_width or box_height + 2 * margin > frame_height:
-        raise UsageError(
-            f"label {style.text!r} does not fit a {frame_width}x{frame_height} frame at "
-            f"{style.height_fraction:.0%} of the short side; use a shorter text"
-        )
-    vertical, _, horizontal = style.position.partition("-")
-    if style.position in ("left", "right"):
-        vertical, horizontal = "middle", style.position
-    elif style.position in ("top", "bottom"):
-        horizontal = "center"
-    x = {
-        "left": margin,
-        "center": (frame_width - box_width) // 2,
-        "right": frame_width - margin - box_width,
-    }[horizontal]
-    y = {
-        "top": margin,
-        "middle": (frame_height - box_height) // 2,
-        "bottom": frame_height - margin - box_height,
-    }[vertical]
-    text_box = (x + pad, y + pad, x + pad + ink_width, y + pad + ink_height)
+        return None
+    x, y = _corner(style.position, frame_width - box_width, frame_height - box_height, margin)
+    ink_left, ink_top, ink_right, ink_bottom, _ = ink_extent(coverage)
     return LabelLayout(
         frame_width=frame_width,
         frame_height=frame_height,
         font_size=size,
         box=(x, y, x + box_width, y + box_height),
-        text_box=text_box,
+        text_box=(x + pad + ink_left, y + pad + ink_top, x + pad + ink_right, y + pad + ink_bottom),
         text_origin=(x + pad - left, y + pad - top),
         stroke=stroke,
         plate_opacity=plate_opacity,
     )
 
 
-def render_label(layout: LabelLayout, style: LabelStyle) -> np.ndarray:
-    """The label as a straight-alpha RGBA patch (uint8) the size of ``layout.box``."""
-    from PIL import Image, ImageDraw
+def _corner(position: str, free_x: int, free_y: int, margin: int) -> tuple[int, int]:
+    """The box's top-left corner for ``position``, given the room left around it."""
+    vertical, _, horizontal = position.partition("-")
+    if position in ("left", "right"):
+        vertical, horizontal = "middle", position
+    elif position in ("top", "bottom"):
+        horizontal = "center"
+    x = {"left": margin, "center": free_x // 2, "right": free_x - margin}[horizontal]
+    y = {"top": margin, "middle": free_y // 2, "bottom": free_y - margin}[vertical]
+    return x, y
 
+
+def render_label(layout: LabelLayout, style: LabelStyle) -> np.ndarray:
+    """The label as a straight-alpha RGBA patch (uint8) the size of ``layout.box``.
+
+    On a plate the text is composited over the plate from the glyphs' coverage (so a pixel the
+    glyph covers half is half text, half plate, whatever lies behind): drawing straight onto
+    the translucent plate would darken the text's edges and thin its ink.
+    """
+    font_path = str(style.font_path or default_font_path())
     text_color, backing = _colors(style)
     left, top, right, bottom = layout.box
-    patch = Image.new("RGBA", (right - left, bottom - top), (*backing, 0))
-    draw = ImageDraw.Draw(patch)
     if style.backing == "plate":
-        draw.rectangle(
-            (0, 0, patch.width, patch.height), fill=(*backing, round(255 * layout.plate_opacity))
-        )
-    font = _font(str(style.font_path or default_font_path()), layout.font_size)
-    origin = (layout.text_origin[0] - left, layout.text_origin[1] - top)
-    draw.text(
-        origin,
+        coverage, glyph_left, glyph_top = glyph_coverage(font_path, layout.font_size, style.text)
+        at_x = layout.text_origin[0] - left + glyph_left
+        at_y = layout.text_origin[1] - top + glyph_top
+        covered = np.zeros((bottom - top, right - left), np.float64)
+        covered[at_y : at_y + coverage.shape[0], at_x : at_x + coverage.shape[1]] = coverage
+        return text_over_plate(covered / 255, text_color, backing, layout.plate_opacity)
+    from PIL import Image, ImageDraw
+
+    patch = Image.new("RGBA", (right - left, bottom - top), (*backing, 0))
+    ImageDraw.Draw(patch).text(
+        (layout.text_origin[0] - left, layout.text_origin[1] - top),
         style.text,
-        font=font,
+        font=_font(font_path, layout.font_size),
         anchor="lt",
         fill=(*text_color, 255),
         stroke_width=layout.stroke,
         stroke_fill=(*backing, 255),
     )
     return np.asarray(patch)
+
+
+def text_over_plate(
+    coverage: np.ndarray, text: tuple[int, int, int], plate: tuple[int, int, int], opacity: float
+) -> np.ndarray:
+    """Straight-alpha RGBA (uint8) of text (``coverage`` 0..1 per pixel) over a plate of
+    ``opacity``: the "over" operator, so blending it onto any picture is linear in coverage."""
+    alpha = coverage + (1 - coverage) * opacity
+    premultiplied = coverage[..., None] * np.array(text, np.float64)
+    premultiplied += ((1 - coverage) * opacity)[..., None] * np.array(plate, np.float64)
+    colour = premultiplied / np.maximum(alpha, 1e-9)[..., None]
+    colour[alpha <= 0] = plate
+    rgba = np.concatenate([colour, 255 * alpha[..., None]], axis=-1)
+    return np.rint(rgba).astype(np.uint8)
 
 
 def composite(
