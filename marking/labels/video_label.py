@@ -8,6 +8,12 @@ patch and converted once to the video's own Y'CbCr (matrix, range and bit depth 
 stream), with its alpha averaged down to the chroma planes. Each frame in a labeled interval
 then gets the patch blended into its decoded planes in place; the other frames pass through
 untouched (re-encoded, not edited).
+
+The label is never resampled: the coded box is the displayed one turned by whole quarter
+turns, and only the chroma box widens to whole chroma samples. The luma blend is linear in the
+glyphs' coverage (the patch is text over plate, and Y'CbCr is affine in R'G'B'), so the inked
+rows the layout measured are the inked luma rows of the frame, give or take the rounding the
+layout's margin covers; the record's ``text_height`` is that inked height.
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ class LabelResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The record's label fields; ``text_height`` is the inked height in pixels."""
         return {
             "box": list(self.layout.box),
             "text_box": list(self.layout.text_box),
@@ -346,9 +347,10 @@ def render_label(layout: LabelLayout, style: LabelStyle) -> np.ndarray:
         coverage, glyph_left, glyph_top = glyph_coverage(font_path, layout.font_size, style.text)
         at_x = layout.text_origin[0] - left + glyph_left
         at_y = layout.text_origin[1] - top + glyph_top
-        covered = np.zeros((bottom - top, right - left), np.float64)
+        covered = np.zeros((bottom - top, right - left), np.float32)
         covered[at_y : at_y + coverage.shape[0], at_x : at_x + coverage.shape[1]] = coverage
-        return text_over_plate(covered / 255, text_color, backing, layout.plate_opacity)
+        covered /= 255
+        return text_over_plate(covered, text_color, backing, layout.plate_opacity)
     from PIL import Image, ImageDraw
 
     patch = Image.new("RGBA", (right - left, bottom - top), (*backing, 0))
@@ -369,13 +371,18 @@ def text_over_plate(
 ) -> np.ndarray:
     """Straight-alpha RGBA (uint8) of text (``coverage`` 0..1 per pixel) over a plate of
     ``opacity``: the "over" operator, so blending it onto any picture is linear in coverage."""
-    alpha = coverage + (1 - coverage) * opacity
-    premultiplied = coverage[..., None] * np.array(text, np.float64)
-    premultiplied += ((1 - coverage) * opacity)[..., None] * np.array(plate, np.float64)
-    colour = premultiplied / np.maximum(alpha, 1e-9)[..., None]
-    colour[alpha <= 0] = plate
-    rgba = np.concatenate([colour, 255 * alpha[..., None]], axis=-1)
-    return np.rint(rgba).astype(np.uint8)
+    coverage = coverage.astype(np.float32, copy=False)
+    plate_share = (1 - coverage) * np.float32(opacity)
+    alpha = coverage + plate_share
+    rgba = np.empty((*coverage.shape, 4), np.float32)
+    safe = np.maximum(alpha, np.float32(1e-6))
+    for channel in range(3):  # straight colour: (text x coverage + plate x its share) / alpha
+        premultiplied = coverage * np.float32(text[channel]) + plate_share * np.float32(
+            plate[channel]
+        )
+        rgba[..., channel] = np.where(alpha > 0, premultiplied / safe, plate[channel])
+    rgba[..., 3] = 255 * alpha
+    return np.rint(rgba, out=rgba).astype(np.uint8)
 
 
 def composite(

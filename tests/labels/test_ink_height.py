@@ -22,7 +22,15 @@ from marking.errors import UsageError
 from marking.files.video import label_video
 from marking.labels.options import PRESETS
 from marking.labels.video_label import VideoLabelSettings, prepare_label
-from marking.labels.visible import LabelStyle, ink_targets, label_image, layout_label
+from marking.labels.visible import (
+    LabelStyle,
+    composite,
+    ink_targets,
+    label_image,
+    layout_label,
+    minimum_plate_opacity,
+    text_over_plate,
+)
 from marking.media.video import EncoderSettings, frames
 from tests.labels.test_video_label import flat_planes, make_info
 
@@ -197,3 +205,20 @@ def test_frame_labeler_ink_in_every_format(
     rows = measure(shown[top:bottom, left:right], light_text=True)
     assert rows >= AIMED * min(width, height)
     assert math.isclose(min(shown.shape), min(width, height))
+
+
+@pytest.mark.parametrize("colors", ["light-on-dark", "dark-on-light"])
+@pytest.mark.parametrize("grey", [0, 90, 255])
+def test_text_over_plate_is_linear_in_coverage(colors: str, grey: int) -> None:
+    """A pixel the glyph covers by c shows c of the text's colour over the plated picture,
+    whatever the picture: so 'half covered' reads as halfway, on any background."""
+    style = LabelStyle(colors=colors)
+    text, plate = (255, 0) if colors == "light-on-dark" else (0, 255)
+    opacity = minimum_plate_opacity(style)
+    coverage = np.linspace(0, 1, 11)[None, :]
+    patch = text_over_plate(coverage, (text,) * 3, (plate,) * 3, opacity)
+    picture = np.full((1, 11, 3), grey, np.float64)
+    composite(picture, patch, (0, 0, 11, 1), 1.0)
+    behind = opacity * plate + (1 - opacity) * grey
+    expected = behind + coverage[0] * (text - behind)
+    assert np.abs(picture[0, :, 0] - expected).max() <= 1.0
