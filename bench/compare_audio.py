@@ -594,8 +594,8 @@ def _speed_chart(path: Path, results: AudioResults) -> None:
         bar.set_alpha(0.6)
     for y, value in zip(ys, values, strict=True):
         ax.text(value * 1.05, y, f"{value:.0f}x", va="center", fontsize=8)
-    ax.axvline(500, color="C3", linestyle="--", linewidth=0.8, label="target: embed 500x real time")
-    ax.axvline(100, color="C2", linestyle="--", linewidth=0.8, label="target: detect 100x real time")
+    ax.axvline(500, color="C3", linestyle="--", linewidth=0.8, label="target: embed 500x")
+    ax.axvline(100, color="C2", linestyle="--", linewidth=0.8, label="target: detect 100x")
     ax.set_yticks(ys, [label for label, *_ in rows], fontsize=8)
     ax.set_xscale("log")
     ax.set_xlim(left=5, right=max(values) * 3)
