@@ -191,6 +191,11 @@ def records(name: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def name_of(record: dict) -> str:
+    """The file a detection or verification record is about (``file`` or ``input``)."""
+    return Path(record.get("file") or record.get("input") or "?").name
+
+
 def expect(ok: bool, what: str) -> None:
     if not ok:
         failures.append(what)
@@ -219,45 +224,45 @@ label = records("photo-label")[0]
 photo, marked = records("photo-detect")
 shipped, stripped = records("photo-verify")
 rows += [
-    (Path(photo["file"]).name, "image", "(original)", "-", found(photo), runs["photo-detect"]),
+    (name_of(photo), "image", "(original)", "-", found(photo), runs["photo-detect"]),
     (Path(label["output"]).name, "image", "visible label", "-", "-", runs["photo-label"]),
-    (Path(marked["file"]).name, "image", "+ watermark", marked["payload"] or "-", found(marked),
+    (name_of(marked), "image", "+ watermark", marked["payload"] or "-", found(marked),
      runs["photo-embed"]),
-    (Path(shipped["file"]).name, "image", "+ metadata, C2PA",
+    (name_of(shipped), "image", "+ metadata, C2PA",
      (shipped.get("watermark") or {}).get("payload") or "-", verdict(shipped),
      runs["photo-verify"]),
-    (Path(stripped["file"]).name, "image", "metadata stripped",
+    (name_of(stripped), "image", "metadata stripped",
      (stripped.get("watermark") or {}).get("payload") or "-", verdict(stripped),
      runs["photo-verify"]),
 ]
-expect(not photo["detected"], f"a watermark was reported in the unmarked {photo['file']}")
-expect(marked["detected"] and marked["payload"] == payload, f"payload not found in {marked['file']}")
+expect(not photo["detected"], f"a watermark was reported in the unmarked {name_of(photo)}")
+expect(marked["detected"] and marked["payload"] == payload, f"payload not found in {name_of(marked)}")
 expect(shipped.get("ai_marked") and shipped["agreement"] == "agree"
        and (shipped.get("c2pa") or {}).get("state") == "valid",
-       f"{shipped['file']} does not verify (agree, C2PA valid)")
-expect(stripped.get("ai_marked"), f"the watermark was not found in {stripped['file']}")
+       f"{name_of(shipped)} does not verify (agree, C2PA valid)")
+expect(stripped.get("ai_marked"), f"the watermark was not found in {name_of(stripped)}")
 
 for kind, name in (("audio", "speech"), ("video", "video")):
     original, marked = records(f"{name}-detect")
     labeled = records(f"{name}-label")[0]
     applied = "label + watermark" if kind == "video" else "watermark"
     rows += [
-        (Path(original["file"]).name, kind, "(original)", "-", found(original),
+        (name_of(original), kind, "(original)", "-", found(original),
          runs[f"{name}-detect"]),
         (Path(labeled["output"]).name, kind, "visible label" if kind == "video" else "Morse cue",
          "-", "-", runs[f"{name}-label"]),
-        (Path(marked["file"]).name, kind, applied, marked["payload"] or "-", found(marked),
+        (name_of(marked), kind, applied, marked["payload"] or "-", found(marked),
          runs[f"{name}-embed"]),
     ]
-    expect(not original["detected"], f"a watermark was reported in the unmarked {original['file']}")
+    expect(not original["detected"], f"a watermark was reported in the unmarked {name_of(original)}")
     expect(marked["detected"] and marked["payload"] == payload,
-           f"payload {payload} not found in {marked['file']}")
+           f"payload {payload} not found in {name_of(marked)}")
     if kind == "video":
         expect(marked.get("found_in") == ["video", "audio"],
                f"the video mark was found only in {marked.get('found_in')}")
 
 made = records("batch.jsonl")
-checked = {Path(r["input"]).name: r for r in records("batch-verify.jsonl")}
+checked = {name_of(r): r for r in records("batch-verify.jsonl")}
 batch_rows: list[tuple[str, ...]] = []
 for record in made:
     name = Path(record["output"] or record["input"]).name
@@ -265,7 +270,7 @@ for record in made:
     reused = record["status"] == "skipped" or runs["batch-mark"] == "reused"
     short = {"watermark": "wm", "metadata": "meta"}
     applied = "+".join(short.get(step, step) for step in record["steps"]) or "(resumed)"
-    batch_rows.append((name, record["modality"] or "?", applied,
+    batch_rows.append((name, record.get("modality") or record.get("kind") or "?", applied,
                        (check.get("watermark") or {}).get("payload") or "-",
                        verdict(check) if check else "not verified",
                        "reused" if reused else "new"))
