@@ -302,5 +302,5 @@ if failures:
         print(f"demo: FAILED - {failure}", file=sys.stderr)
     sys.exit(1)
 print(f"demo: OK in {elapsed} s ({reused} of {len(runs)} steps reused from an earlier run);"
-      " every detection and verification came out as expected")
+      "\n      every detection and verification came out as expected")
 SUMMARY
