@@ -416,8 +416,8 @@ def _speed_chart(path: Path, speed: Sequence[SpeedRecord]) -> None:
 def write_results(records: Iterable[Record], outdir: Path | str) -> list[Path]:
     """Write the Markdown tables and PNG charts for ``records`` into ``outdir``.
 
-    Returns the paths written: ``image_robustness.md`` and ``image_robustness.png`` when there
-    are robustness or quality records, ``image_speed.md`` and ``image_speed.png`` when there
+    Returns the paths written: ``image-robustness.md`` and ``image-robustness.png`` when there
+    are robustness or quality records, ``image-speed.md`` and ``image-speed.png`` when there
     are speed records.
     """
     records = list(records)
@@ -430,17 +430,17 @@ def write_results(records: Iterable[Record], outdir: Path | str) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if robustness or quality:
-        path = outdir / "image_robustness.md"
+        path = outdir / "image-robustness.md"
         path.write_text(_robustness_markdown(machine, robustness, quality), encoding="utf-8")
         written.append(path)
         if any(r.marked for r in robustness):
-            chart = outdir / "image_robustness.png"
+            chart = outdir / "image-robustness.png"
             _robustness_chart(chart, robustness)
             written.append(chart)
     if speed:
-        path = outdir / "image_speed.md"
+        path = outdir / "image-speed.md"
         path.write_text(_speed_markdown(machine, speed), encoding="utf-8")
-        chart = outdir / "image_speed.png"
+        chart = outdir / "image-speed.png"
         _speed_chart(chart, speed)
         written += [path, chart]
     return written

@@ -110,13 +110,13 @@ def _image_records() -> list[rw.Record]:
 def test_image_results(tmp_path: Path) -> None:
     written = rw.write_results(_image_records(), tmp_path)
     assert [p.name for p in written] == [
-        "image_robustness.md",
-        "image_robustness.png",
-        "image_speed.md",
-        "image_speed.png",
+        "image-robustness.md",
+        "image-robustness.png",
+        "image-speed.md",
+        "image-speed.png",
     ]
 
-    robustness = _lines(tmp_path / "image_robustness.md")
+    robustness = _lines(tmp_path / "image-robustness.md")
     for line in (
         "- Machine: `Test-OS-1.0`, Python 3.11.7, `os.cpu_count()` = 2, numba threads = 2",
         "- Versions: numpy 2.0.0, numba 0.60.0",
@@ -150,7 +150,7 @@ def test_image_results(tmp_path: Path) -> None:
     assert "0.5 is counted (0 cells)" in text
     assert "0.5 is counted (2 cells)" in text
 
-    speed = _lines(tmp_path / "image_speed.md")
+    speed = _lines(tmp_path / "image-speed.md")
     for line in (
         "Image: 2.07 megapixels. Median of 3 runs after one warm-up run (numba compilation "
         "and cache loading excluded).",
@@ -163,10 +163,10 @@ def test_image_results(tmp_path: Path) -> None:
     ):
         assert line in speed, line
 
-    chart = _png(tmp_path / "image_robustness.png")
+    chart = _png(tmp_path / "image-robustness.png")
     assert _pixels(chart, C0) > 500  # ours' bars
     assert _pixels(chart, (0xFF, 0x7F, 0x0E)) > 500  # the peer's (C1)
-    chart = _png(tmp_path / "image_speed.png", min_size=(500, 200))
+    chart = _png(tmp_path / "image-speed.png", min_size=(500, 200))
     assert _pixels(chart, C0) > 500
 
 
@@ -174,7 +174,7 @@ def test_image_results_without_speed_write_no_speed_files(tmp_path: Path) -> Non
     records = [r for r in _image_records() if not isinstance(r, rw.SpeedRecord)]
     written = rw.write_results(records, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
-    assert [p.name for p in written] == ["image_robustness.md", "image_robustness.png"]
+    assert [p.name for p in written] == ["image-robustness.md", "image-robustness.png"]
 
 
 # --- audio --------------------------------------------------------------------------------------
