@@ -39,58 +39,69 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def _run_all(commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Run independent commands a few at a time (each is mostly start-up: imports, kernels)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda args: run_cli(*args), commands))
+    for command, result in zip(commands, results, strict=True):
+        assert result.returncode in EXPECTED_EXITS, (command[0], result.stderr)
+    return results
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     """Every record each verb printed (and each report line), by record type."""
     root = tmp_path_factory.mktemp("schema")
     source = root / "in"
     _make_media(source)
-    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RECORD_TYPES}
     key = ("--key", KEY)
-
-    def run(record_type: str, *args: Any) -> None:
-        result = run_cli(*args)
-        assert result.returncode in EXPECTED_EXITS, result.stderr
-        lines = _json_lines(result.stdout)
-        assert lines, f"{args[0]} printed no record: {result.stderr}"
-        found[record_type].extend(lines)
-
-    for name in MEDIA:
-        target = root / f"embedded-{name}"
-        run("embed", "embed", source / name, "-o", target, *key, "--json")
-        run("label", "label", source / name, "-o", root / f"labeled-{name}", "--json")
-        run(
-            "tag",
-            "tag",
-            source / name,
-            "-o",
-            root / f"tagged-{name}",
-            "--producer",
-            "Acme",
-            "--json",
-        )
-    (root / "broken.jpg").write_bytes(b"not a picture")
-    embedded = [root / f"embedded-{name}" for name in MEDIA]
-    run("detect", "detect", *embedded, source / "picture.png", root / "broken.jpg", *key, "--json")
-
-    (source / "README.txt").write_text("not media\n")  # skipped when the directory is walked
-    (source / "broken.jpg").write_bytes(b"not a picture")  # fails, and the batch goes on
     outdir = root / "out"
     steps = ("--steps", "label,watermark,metadata", "--producer", "Acme")
-    mark_report = root / "mark.jsonl"
-    result = run_cli("mark", source, "-o", outdir, *steps, *key, "--report", mark_report)
-    assert result.returncode in EXPECTED_EXITS, result.stderr
-    found["report"].extend(_json_lines(mark_report.read_text()))
-    run("mark", "mark", source, "-o", outdir, *steps, *key, "--json")  # a second run: skipped
-    found["mark"].extend(found["report"])
-
-    verify_report = root / "verify.jsonl"
-    run("verify", "verify", source, outdir, *key, "--json")
-    result = run_cli("verify", outdir, *key, "--report", verify_report)
-    assert result.returncode in EXPECTED_EXITS, result.stderr
-    lines = _json_lines(verify_report.read_text())
-    found["report"].extend(lines)
-    found["verify"].extend(lines)
+    mark_report, verify_report = root / "mark.jsonl", root / "verify.jsonl"
+    (root / "broken.jpg").write_bytes(b"not a picture")
+    first: list[tuple[Any, ...]] = []
+    for name in MEDIA:
+        first += [
+            ("embed", source / name, "-o", root / f"embedded-{name}", *key, "--json"),
+            ("label", source / name, "-o", root / f"labeled-{name}", "--json"),
+            ("tag", source / name, "-o", root / f"tagged-{name}", "--producer", "Acme", "--json"),
+        ]
+    batch = root / "batch"  # a directory walk meets a file that is not media, and a bad one
+    shutil.copytree(source, batch)
+    (batch / "README.txt").write_text("not media\n")
+    (batch / "broken.jpg").write_bytes(b"not a picture")
+    first.append(("mark", batch, "-o", outdir, "-j", "1", *steps, *key, "--report", mark_report))
+    embedded = [root / f"embedded-{name}" for name in MEDIA]
+    then: list[tuple[Any, ...]] = [
+        ("detect", *embedded, source / "picture.png", root / "broken.jpg", *key, "--json"),
+        (
+            "mark",
+            batch,
+            "-o",
+            outdir,
+            "-j",
+            "1",
+            *steps,
+            *key,
+            "--json",
+        ),  # a second run: all skipped
+        ("verify", batch, outdir, "-j", "1", *key, "--json"),
+        ("verify", outdir, "-j", "1", *key, "--report", verify_report),
+    ]
+    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RECORD_TYPES}
+    for commands in (first, then):
+        for command, result in zip(commands, _run_all(commands), strict=True):
+            if "--json" in command:
+                lines = _json_lines(result.stdout)
+                assert lines, f"{command[0]} printed no record: {result.stderr}"
+                found[command[0]].extend(lines)
+    reports = {"mark": _json_lines(mark_report.read_text())}
+    reports["verify"] = _json_lines(verify_report.read_text())
+    for verb, lines in reports.items():
+        found[verb].extend(lines)
+        found["report"].extend(lines)
     return found
 
 
