@@ -275,13 +275,17 @@ _COUNT_FORMAT = "{n_fmt} {unit}s, {elapsed}, {rate_fmt}  {desc}"
 
 
 class ProgressBar:
-    """``progress(done, total)`` (frames, as :data:`marking.files.video.Progress` calls it)
-    drawn by :func:`progress_bar`: on stderr, only on a terminal; :meth:`close` clears it."""
+    """``progress(done, total)`` (a video's frames, as :data:`marking.files.video.Progress`
+    calls it, or a recording's samples with ``unit="sample"``) drawn by :func:`progress_bar`:
+    on stderr, only on a terminal; :meth:`close` clears it."""
 
-    def __init__(self, label: str, *, delay: float = 1.0, stream: Any = None) -> None:
+    def __init__(
+        self, label: str, *, delay: float = 1.0, stream: Any = None, unit: str = "frame"
+    ) -> None:
         from marking.media.atomic import display_path
 
         self.label = display_path(label)
+        self.unit = unit
         self.delay = delay
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -294,6 +298,8 @@ class ProgressBar:
             self.bar = progress_bar(
                 total,
                 label=self.label,
+                unit=self.unit,
+                unit_scale=self.unit != "frame",
                 delay=self.delay,
                 stream=self.stream,
                 ascii="-#",

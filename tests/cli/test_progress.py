@@ -128,3 +128,21 @@ def test_single_file_bar_is_tqdm_with_the_time_left() -> None:
     assert "left" in text
     assert "frame/s" in text
     assert "marking clip.mp4" in text
+
+
+def test_recording_embedding_reports_samples_block_by_block(tmp_path: Path) -> None:
+    from marking.files.audio import embed_audio_file
+
+    source = tmp_path / "voice.wav"
+    sf.write(source, np.asarray(clip("speech", 4.0, 16000)), 16000)
+    steps: list[tuple[int, int | None]] = []
+    embed_audio_file(
+        source,
+        tmp_path / "marked.wav",
+        key=KEY,
+        blocksize=16000,
+        progress=lambda *s: steps.append(s),
+    )
+    assert len(steps) >= 4
+    assert [done for done, _ in steps] == sorted(done for done, _ in steps)
+    assert steps[-1] == (64000, 64000)
