@@ -161,6 +161,7 @@ class BatchBar:
         self.done = 0
         self.sizes = {job.input: job.size for job in jobs}
         self.credited: dict[str, int] = {}  # bytes shown so far, per file still running
+        self.finished: set[str] = set()  # a worker's last word may come after its record
         self.bar = None
         if enabled:
             self.bar = progress_bar(
@@ -176,7 +177,7 @@ class BatchBar:
 
     def within(self, name: str, done: int, total: int | None) -> None:
         """A worker's word: ``done`` of ``total`` frames or samples of file ``name``."""
-        if not total or name not in self.sizes:
+        if not total or name not in self.sizes or name in self.finished:
             return
         share = int(self.sizes[name] * min(1.0, done / total))
         step = share - self.credited.get(name, 0)
@@ -188,6 +189,7 @@ class BatchBar:
     def advance(self, record: dict[str, Any]) -> None:
         """A file finished: the rest of its bytes."""
         self.done += 1
+        self.finished.add(record.get("input", ""))
         credited = self.credited.pop(record.get("input"), 0)
         if self.bar is not None:
             self.bar.update(max(0, record.get("bytes", 0) - credited))

@@ -110,6 +110,7 @@ def test_batch_bar_moves_with_a_file_and_never_counts_it_twice() -> None:
     bar.within("long.mp4", 5, None)  # unknown length: nothing to scale by
     assert bar.bar.n == 300
     bar.advance({"input": "long.mp4", "bytes": 1000})
+    bar.within("long.mp4", 100, 100)  # its worker's last word, after the record came
     bar.advance({"input": "short.jpg", "bytes": 10})
     assert bar.bar.n == 1010 == bar.bar.total
     bar.close()
