@@ -236,53 +236,86 @@ def watermark_kind(path: str) -> str:
         raise
 
 
-class ProgressBar:
-    """``progress(done, total)`` drawn as a one-line bar on stderr, for long video files.
+def progress_bar(
+    total: float | None,
+    *,
+    label: str = "",
+    unit: str = "frame",
+    delay: float = 1.0,
+    stream: Any = None,
+    **options: Any,
+) -> Any:
+    """The one progress bar of the command line: a tqdm bar on ``stream`` (stderr), or
+    ``None`` when that is not a terminal (pipes, logs and tests get no bar).
 
-    Drawn only when stderr is a terminal, and only once the work has taken ``delay`` seconds
-    (short files print nothing); redrawn at most every 0.2 s; :meth:`close` ends the line.
+    tqdm shows the rate and the time left from a smoothed rate over recent updates, not the
+    rate since the start (which a slow start, or an encoder's lookahead, throws off);
+    ``delay`` seconds pass before the bar first shows (short work prints nothing).
     """
+    stream = stream if stream is not None else sys.stderr
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+    from tqdm import tqdm
 
-    def __init__(self, label: str, *, delay: float = 1.0, stream: Any = None) -> None:
-        import time
+    return tqdm(
+        total=total,
+        desc=label or None,
+        unit=unit,
+        file=stream,
+        delay=delay,
+        dynamic_ncols=True,
+        leave=False,
+        **options,
+    )
 
+
+#: A single file's bar: known length, and unknown (a count of frames and the rate).
+_BAR_FORMAT = "[{bar:30}] {percentage:3.0f}% {remaining} left, {rate_fmt}  {desc}"
+_COUNT_FORMAT = "{n_fmt} {unit}s, {elapsed}, {rate_fmt}  {desc}"
+
+
+class ProgressBar:
+    """``progress(done, total)`` (a video's frames, as :data:`marking.files.video.Progress`
+    calls it, or a recording's samples with ``unit="sample"``) drawn by :func:`progress_bar`:
+    on stderr, only on a terminal; :meth:`close` clears it."""
+
+    def __init__(
+        self, label: str, *, delay: float = 1.0, stream: Any = None, unit: str = "frame"
+    ) -> None:
         from marking.media.atomic import display_path
 
         self.label = display_path(label)
+        self.unit = unit
+        self.delay = delay
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.delay = delay
-        self._clock = time.monotonic
-        self._started = self._clock()
-        self._drawn_at = 0.0
-        self._shown = False
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int | None) -> None:
         if not self.enabled:
             return
-        now = self._clock()
-        if now - self._started < self.delay or (now - self._drawn_at < 0.2 and done != total):
-            return
-        self._drawn_at = now
-        elapsed = now - self._started
-        if total:
-            fraction = min(1.0, done / total)
-            filled = round(30 * fraction)
-            bar = "#" * filled + "-" * (30 - filled)
-            rest = elapsed * (1 - fraction) / fraction if fraction > 0 else 0.0
-            text = f"[{bar}] {100 * fraction:3.0f}% {rest:4.0f} s left  {self.label}"
-        else:
-            text = f"{done} frames, {elapsed:.0f} s  {self.label}"
-        self.stream.write("\r" + text[:79].ljust(79))
-        self.stream.flush()
-        self._shown = True
+        if self.bar is None:
+            self.bar = progress_bar(
+                total,
+                label=self.label,
+                unit=self.unit,
+                unit_scale=self.unit != "frame",
+                delay=self.delay,
+                stream=self.stream,
+                ascii="-#",
+                bar_format=_BAR_FORMAT if total else _COUNT_FORMAT,
+            )
+        if total is not None and self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+        if total is not None and done >= total:
+            self.bar.refresh()  # the last step is shown even within tqdm's minimum interval
 
     def close(self) -> None:
         """Clear the bar's line (nothing happens if it was never drawn)."""
-        if self._shown:
-            self.stream.write("\r" + " " * 79 + "\r")
-            self.stream.flush()
-            self._shown = False
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def run_batch(

@@ -241,6 +241,15 @@ def _embed_audio(args: argparse.Namespace, key: Key) -> dict[str, Any]:
         raise UsageError(
             "--quality applies to JPEG and WebP output; a marked recording keeps its format"
         )
-    return embed_audio_file(
-        args.input, args.output, key=key, payload=args.payload, strength=args.strength
-    )
+    bar = ProgressBar(f"marking {args.input}", unit="sample")
+    try:
+        return embed_audio_file(
+            args.input,
+            args.output,
+            key=key,
+            payload=args.payload,
+            strength=args.strength,
+            progress=bar,
+        )
+    finally:
+        bar.close()

@@ -18,6 +18,7 @@ from marking.cli import (
     add_signing_options,
     json_line,
     print_error,
+    progress_bar,
     redact,
     require_signing_pair,
     resolve_key,
@@ -150,31 +151,48 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
-class _Progress:
-    """Files and bytes done, rate and time left, on stderr (a tqdm bar; off when not a TTY)."""
+class BatchBar:
+    """Files and bytes done, rate and time left, on stderr (:func:`progress_bar`: off when not
+    a TTY). Bytes move as the workers report frames or samples done within a file (a file's
+    size times the fraction done), not only when a file ends: a long video moves the bar."""
 
-    def __init__(self, total_files: int, total_bytes: int, enabled: bool) -> None:
-        self.files = total_files
+    def __init__(self, jobs: list[Any], enabled: bool, stream: Any = None) -> None:
+        self.files = len(jobs)
         self.done = 0
+        self.sizes = {job.input: job.size for job in jobs}
+        self.credited: dict[str, int] = {}  # bytes shown so far, per file still running
+        self.finished: set[str] = set()  # a worker's last word may come after its record
         self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total_bytes,
+        if enabled:
+            self.bar = progress_bar(
+                sum(self.sizes.values()),
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
-                file=sys.stderr,
-                dynamic_ncols=True,
-                leave=False,
+                delay=0.0,
+                stream=stream,
             )
-            self.bar.set_postfix_str(f"0/{total_files} files")
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"0/{self.files} files")
+
+    def within(self, name: str, done: int, total: int | None) -> None:
+        """A worker's word: ``done`` of ``total`` frames or samples of file ``name``."""
+        if not total or name not in self.sizes or name in self.finished:
+            return
+        share = int(self.sizes[name] * min(1.0, done / total))
+        step = share - self.credited.get(name, 0)
+        if step > 0:
+            self.credited[name] = share
+            if self.bar is not None:
+                self.bar.update(step)
 
     def advance(self, record: dict[str, Any]) -> None:
+        """A file finished: the rest of its bytes."""
         self.done += 1
+        self.finished.add(record.get("input", ""))
+        credited = self.credited.pop(record.get("input"), 0)
         if self.bar is not None:
-            self.bar.update(record.get("bytes", 0))
+            self.bar.update(max(0, record.get("bytes", 0) - credited))
             self.bar.set_postfix_str(f"{self.done}/{self.files} files", refresh=False)
 
     def write(self, text: str, stream: Any) -> None:
@@ -209,12 +227,13 @@ def run_records(
     # Starting a worker process costs about a second (imports): few files run in-process.
     workers = args.workers or (1 if len(jobs) < SMALL_BATCH else min(default_workers(), len(jobs)))
     to_stdout = args.report == "-"
-    progress = _Progress(len(jobs), sum(job.size for job in jobs), not args.no_progress)
+    progress = BatchBar(jobs, not args.no_progress)
     counts: dict[str, int] = {}
     started = time.perf_counter()
     interrupted: int | None = None
     with _open_report(args.report) as report:
-        records = run(jobs, work, workers=workers, dask=args.dask)
+        within = progress.within if progress.bar is not None else None
+        records = run(jobs, work, workers=workers, dask=args.dask, progress=within)
         try:
             for record in records:
                 if complete is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,13 +166,15 @@ def embed_audio_file(
     strength: float = 1.0,
     blocksize: int = DEFAULT_BLOCKSIZE,
     cue: Any = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> AudioEmbedding:
     """Write a watermarked copy of the recording ``src`` to ``dst``; ``src`` is never modified.
 
     With ``cue`` (:class:`~marking.labels.audio_cue.CueSettings`), the audible label goes in
     first and the watermark covers the result, in the same single pass (one decode, one
     encode); the record then also has ``cue`` and ``placements``, and ``snr_db`` is the
-    watermark's alone.
+    watermark's alone. ``progress(done, total)`` is called after every block: input
+    frames read, of the length the header gives (None when it gives none, as some MP3s).
 
     ``payload`` is 8 bytes, 16 hex digits or an int; ``None`` draws a random one. The copy keeps
     the input's format, subtype, sample rate and channels (a lossy input is encoded again, with
@@ -205,7 +208,9 @@ def embed_audio_file(
     if cue is not None:
         info = count_frames(source, info=info)  # an MP3 without a length tag: decode to count
         writer = CueWriter(info.samplerate, info.channels, cue, info.frames)
-    snr, frames = _mark_stream(source, target, info, embedder, writer, blocksize)
+    total = info.frames if info.length_exact else None
+    blocks_done = (lambda frames: progress(frames, total)) if progress else (lambda _: None)
+    snr, frames = _mark_stream(source, target, info, embedder, writer, blocksize, blocks_done)
     _check_length(source, frames / info.samplerate, shortest, "mark")  # MP3 without length
     rate = info.samplerate
     return AudioEmbedding(
@@ -249,6 +254,7 @@ def _mark_stream(
     embedder: Any,
     writer: CueWriter | None,
     blocksize: int,
+    progress: Callable[[int], None] = lambda _frames: None,
 ) -> tuple[float | None, int]:
     """Stream ``source`` through the cue ``writer`` (if any) and the embedder into ``target``
     (atomically); returns the segmental SNR of the watermark and the input frames read."""
@@ -267,6 +273,7 @@ def _mark_stream(
             # A cue writer may hand back views of the block: mark (and write) them at once.
             for piece in writer.feed(block) if writer is not None else [block]:
                 output.write(mark(piece))
+            progress(frames)
         for piece in writer.finish() if writer is not None else []:
             output.write(mark(piece))
         marked = _mark(embedder.finish, source)

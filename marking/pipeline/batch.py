@@ -22,7 +22,7 @@ from marking.media import interrupts
 from marking.media.interrupts import Interrupted as Interrupted  # where callers have found it
 from marking.pipeline.dask_run import run_dask
 from marking.pipeline.inputs import Job
-from marking.pipeline.pool import run_local
+from marking.pipeline.pool import BatchProgress, run_local
 
 
 def run(
@@ -31,18 +31,21 @@ def run(
     *,
     workers: int = 1,
     dask: str | None = None,
+    progress: BatchProgress | None = None,
 ) -> Generator[dict[str, Any], None, None]:
     """Records of ``work(job)`` for every job, in the order they finish.
 
     SIGINT and SIGTERM stop the batch: workers are told to stop (their partial outputs are
     removed) and :class:`Interrupted` is raised (see :mod:`marking.media.interrupts`). Before
     work goes to other processes the kernels are compiled here (:mod:`marking.watermark.warmup`).
+    ``progress(input, done, total)`` hears how far each file has gone, on local workers (see
+    :func:`~marking.pipeline.pool.run_local`); on Dask only whole files are counted.
     """
     with interrupts.handled():
         if dask is not None:
             yield from run_dask(jobs, work, dask)
         else:
-            yield from run_local(jobs, work, workers)
+            yield from run_local(jobs, work, workers, progress)
 
 
 def default_workers() -> int:

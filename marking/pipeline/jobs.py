@@ -126,8 +126,11 @@ def _make_output_directory(target: Path) -> None:
         ) from None
 
 
-def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, Any]:
-    """Mark one file; a record whatever happens (exceptions become ``failed`` records)."""
+def mark_one(
+    job: Job, config: Any, key: Any, resume: bool = True, progress: Any = None
+) -> dict[str, Any]:
+    """Mark one file; a record whatever happens (exceptions become ``failed`` records).
+    ``progress(done, total)`` hears of a video's frames and a recording's samples."""
     from marking.kernels.config import single_threaded
     from marking.pipeline.mark import mark_file
 
@@ -149,7 +152,7 @@ def mark_one(job: Job, config: Any, key: Any, resume: bool = True) -> dict[str, 
             )
         _make_output_directory(Path(job.output))
         with single_threaded():
-            record = mark_file(job.input, job.output, config, key=key)
+            record = mark_file(job.input, job.output, config, key=key, progress=progress)
     except Exception as error:
         failure = failure_record(job, error, started, modality=_modality(job.input))
         return _mark_record(job, **failure)

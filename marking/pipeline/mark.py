@@ -16,9 +16,10 @@ are removed whatever happens; the output appears atomically or not at all.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,7 @@ def mark_file(
     key: Any = None,
     payload: bytes | str | int | None = None,
     produce_id: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> dict[str, Any]:
     """Apply ``config``'s steps to ``src`` and write the result to ``dst`` (atomically).
 
@@ -235,6 +237,8 @@ def mark_file(
         chosen = random_payload() if payload is None else parse_payload_option(payload)
         payload_hex = chosen.hex()
     run = {IMAGE: _mark_image_file, AUDIO: _mark_audio_file, VIDEO: _mark_video_file}[kind]
+    if kind != IMAGE:  # ``progress(done, total)``: a video's frames, a recording's samples
+        run = functools.partial(run, progress=progress)
     timings: dict[str, float] = {}
     details: dict[str, Any] = {}
     with _scratch(target) as scratch:
@@ -373,6 +377,7 @@ def _mark_audio_file(
     payload_hex: str,
     timings: dict[str, float],
     details: dict[str, Any],
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> Path:
     """The audio cue, then the watermark over the whole recording: one streamed pass."""
     if WATERMARK in config.steps:
@@ -382,7 +387,13 @@ def _mark_audio_file(
         cue = (config.cue or CueSettings()) if LABEL in config.steps else None
         began = time.perf_counter()
         details["watermark"] = embed_audio_file(
-            source, target, key=key, payload=payload_hex, strength=config.strength, cue=cue
+            source,
+            target,
+            key=key,
+            payload=payload_hex,
+            strength=config.strength,
+            cue=cue,
+            progress=progress,
         )
         _timed(timings, "label+watermark" if cue is not None else WATERMARK, began)
         return target
@@ -404,6 +415,7 @@ def _mark_video_file(
     payload_hex: str,
     timings: dict[str, float],
     details: dict[str, Any],
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> Path:
     """Label and watermark a video in one transcode (its sound carries the audio watermark)."""
     from marking.kernels.config import single_threaded
@@ -425,6 +437,7 @@ def _mark_video_file(
                 settings=config.encoder,
                 copy_audio=config.copy_audio,
                 label=settings if labeled else None,
+                progress=progress,
             )
         _timed(timings, "label+watermark" if labeled else WATERMARK, began)
         return target

@@ -30,6 +30,45 @@ POLL_SECONDS = 0.1
 WORKER_DIED = "its worker process died (out of memory, or a crash in a codec)"
 #: Seconds a fresh worker gets to run :func:`_nothing` (it imports the package first).
 WORKER_START_TIMEOUT = 300
+#: Seconds between two progress messages a worker sends about one file (the last always goes).
+PROGRESS_INTERVAL = 0.2
+
+#: ``progress(input, done, total)``: a batch's progress within one file (frames or samples done
+#: of ``total``, None when the length is unknown), as the file's worker reports it.
+BatchProgress = Callable[[str, int, int | None], None]
+
+#: In a pool worker: the queue its progress messages go to (set by :func:`_worker_init`).
+_progress_queue: Any = None
+
+
+def accepts_progress(work: Callable[..., Any]) -> bool:
+    """Whether ``work(job, progress=...)`` takes a progress callback (mark does; work that
+    does not is reported per file only)."""
+    import inspect
+
+    try:
+        return "progress" in inspect.signature(work).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class ProgressSender:
+    """A job's ``progress(done, total)`` in a worker: sends ``(input, done, total)`` to the
+    parent, at most every :data:`PROGRESS_INTERVAL` seconds (and always the last step), so a
+    video of thousands of frames costs the queue a few messages a second."""
+
+    def __init__(self, send: Callable[[tuple[str, int, int | None]], None], name: str) -> None:
+        self.send = send
+        self.name = name
+        self.sent_at = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.sent_at < PROGRESS_INTERVAL and done != total:
+            return
+        self.sent_at = now
+        with contextlib.suppress(Exception):  # progress must never fail the file
+            self.send((self.name, done, total))
 
 
 def warm_kernels(jobs: Sequence[Job]) -> None:
@@ -43,11 +82,15 @@ def warm_kernels(jobs: Sequence[Job]) -> None:
         ensure_compiled(interrupts.check)
 
 
-def _worker_init(parent: int) -> None:
+def _worker_init(parent: int, progress_queue: Any = None) -> None:
     """In each worker process (see :func:`marking.media.interrupts.become_worker`): Ctrl-C is left
     to the parent, SIGTERM stops the job at a safe point (its temporary files removed), and
-    the worker ends when its parent dies."""
+    the worker ends when its parent dies. ``progress_queue`` takes the jobs' progress."""
+    global _progress_queue
     interrupts.become_worker(parent)
+    if progress_queue is not None:
+        progress_queue.cancel_join_thread()  # a worker's exit never waits on unread progress
+    _progress_queue = progress_queue
 
 
 def _work_in_worker(work: Callable[[Job], dict], job: Job) -> dict[str, Any]:
@@ -55,6 +98,8 @@ def _work_in_worker(work: Callable[[Job], dict], job: Job) -> dict[str, Any]:
     process once the job has unwound, so that a stopped batch never goes on to the next job
     already queued to the worker, and an orphaned worker never publishes an output."""
     with interrupts.working():
+        if _progress_queue is not None and accepts_progress(work):
+            return work(job, progress=ProgressSender(_progress_queue.put, job.input))
         return work(job)
 
 
@@ -66,22 +111,40 @@ def _nothing() -> None:
 class _Pool:
     """A ProcessPoolExecutor of ``workers`` spawned processes, started afresh when broken."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, progress: BatchProgress | None = None) -> None:
         import multiprocessing
 
         self.workers = workers
         self.context = multiprocessing.get_context("spawn")  # no inherited threads or locks
+        self.progress = progress
+        self.queue: Any = None
         self.executor = self._start()
 
     def _start(self) -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
+        # A fresh queue with every pool: a worker killed while writing may leave the old
+        # one's lock held. Given at the workers' start (a queue cannot go with a task).
+        self.queue = self.context.Queue() if self.progress is not None else None
         return ProcessPoolExecutor(
             self.workers,
             mp_context=self.context,
             initializer=_worker_init,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), self.queue),
         )
+
+    def deliver_progress(self) -> None:
+        """Hand the progress the workers sent so far to ``progress`` (never blocks)."""
+        import queue
+
+        if self.queue is None or self.progress is None:
+            return
+        while True:
+            try:
+                name, done, total = self.queue.get_nowait()
+            except (queue.Empty, OSError, EOFError, ValueError):
+                return
+            self.progress(name, done, total)
 
     def submit(self, task: Callable[..., Any], *args: Any) -> Any:
         # The pool starts its worker processes in submit() (see interrupts.signals_blocked).
@@ -91,7 +154,14 @@ class _Pool:
     def restart(self) -> None:
         """Replace a broken pool: shutting it down settles every future still in it."""
         self.executor.shutdown(wait=True)
+        self._close_queue()
         self.executor = self._start()
+
+    def _close_queue(self) -> None:
+        if self.queue is not None:
+            self.queue.cancel_join_thread()
+            self.queue.close()
+            self.queue = None
 
     def terminate(self) -> None:
         """SIGTERM to every worker: each unwinds its job and removes its temporary files."""
@@ -101,6 +171,7 @@ class _Pool:
 
     def shutdown(self, cancel: bool) -> None:
         self.executor.shutdown(wait=True, cancel_futures=cancel)
+        self._close_queue()
 
     def workers_can_start(self) -> bool:
         """Whether a worker of this (fresh) pool runs :func:`_nothing`."""
@@ -117,17 +188,27 @@ class _Pool:
 
 
 def run_local(
-    jobs: Sequence[Job], work: Callable[[Job], dict], workers: int
+    jobs: Sequence[Job],
+    work: Callable[[Job], dict],
+    workers: int,
+    progress: BatchProgress | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records of ``work(job)`` for every job: in this process with one worker, else on a
-    pool of ``workers`` processes, in the order they finish."""
+    pool of ``workers`` processes, in the order they finish. With ``progress``, work that
+    takes a ``progress`` callback (:func:`accepts_progress`) reports its frames or samples
+    as it goes, from the workers through a queue."""
     if workers <= 1:
+        within = progress is not None and accepts_progress(work)
         for job in jobs:
             interrupts.check()  # between files; within one, at its own safe points
-            yield work(job)
+            if within:
+                send = ProgressSender(lambda item: progress(*item), job.input)  # type: ignore[misc]
+                yield work(job, progress=send)
+            else:
+                yield work(job)
         return
     warm_kernels(jobs)
-    pool = _Pool(workers)
+    pool = _Pool(workers, progress)
     stopped = False
     try:
         yield from _run_pool(pool, jobs, work)
@@ -166,6 +247,7 @@ def _run_pool(
                 job = todo.popleft()
                 pending[pool.submit(_work_in_worker, work, job)] = (job, False)
         done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        pool.deliver_progress()
         if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
             pool.restart()
             done = set(pending)
