@@ -109,7 +109,6 @@ MAKERS: dict[str, Callable[[Path], Path]] = {
     "png": _image,
     "webp": _image,
     "tif": _image,
-    "gif": _image,
     "wav": _wav,
     "mp4": lambda p: _video(p, "mp4"),
     "mov": lambda p: _video(p, "mov"),
@@ -372,7 +371,7 @@ def test_resign_signed_file(tmp_path: Path, ca: TestCA, info: ManifestInfo) -> N
 MANIFEST_BUDGET = 16 * 1024
 #: What the optional claim thumbnail may add (a 256-pixel low-quality JPEG, measured 8 KB).
 THUMBNAIL_BUDGET = 16 * 1024
-_PICTURES = ("jpg", "png", "webp", "tif", "gif")
+_PICTURES = ("jpg", "png", "webp", "tif")
 
 
 def _claim_thumbnail(path: Path) -> str | None:
