@@ -27,6 +27,7 @@ from marking.errors import (
     UsageError,
 )
 from marking.media.atomic import display_path, read_small_file
+from marking.scheme.payload import payload_for_label  # noqa: F401 (importers use this path)
 from marking.scheme.results import Unchecked, as_json_record
 from marking.tags.aigc_label import label_payload
 from marking.tags.source_types import AI_SOURCE_TYPES
