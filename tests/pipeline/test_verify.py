@@ -797,7 +797,7 @@ def test_manual_video_workflow_agrees(tmp_path: Path, ca: TestCA) -> None:
     from marking.tags.c2pa_read import read_manifest
     from tests.support.video_clips import clip_path
 
-    source = clip_path("bbb", width=320, height=256, fps=10, seconds=1.0, preset="ultrafast")
+    source = clip_path("bbb", width=320, height=256, fps=10, seconds=2.0, preset="ultrafast")
     tagged, marked, shipped = (tmp_path / f"{name}.mp4" for name in ("t", "e", "s"))
     tag = ["--producer", PRODUCER, "--produce-id", "job-mv", "--key", KEY]
     assert run_cli("tag", source, "-o", tagged, *tag).returncode == 0
