@@ -2,7 +2,8 @@
 
 It gathers every kind of mark the toolkit writes: the GB 45438 metadata label, the IPTC digital
 source type, the C2PA manifest and the invisible watermark; checks that they agree; and gives a
-verdict. A label whose payload disagrees with the watermark suggests metadata copied from
+verdict. A label names a payload (bound in its ReservedCode1 by ``tag``, else implied by its
+producer and ProduceID); one that disagrees with the watermark suggests metadata copied from
 another file or tampered with; a watermark without metadata means the metadata was stripped.
 
 Anyone can write a label, and anyone can sign a manifest with a certificate of their own making,

@@ -5,9 +5,11 @@ by an AI system: its first action is ``c2pa.created`` with the IPTC digital sour
 ``trainedAlgorithmicMedia``, the generating software and the time. Beside it go the
 GB 45438 implicit-label fields, the latent-disclosure fields California's AI Transparency
 Act asks for (provider, system name and version, creation time, unique id), and the
-invisible watermark's payload as a soft-binding assertion, so a copy stripped of its
-metadata can be traced back through its watermark. Everything is signed (ES256) with the
-provider's certificate chain, optionally time-stamped by an RFC 3161 authority.
+invisible watermark's payload as a soft-binding assertion (one per scheme that carries it,
+named for it), so a copy stripped of its metadata can be traced back through its watermark;
+a ``c2pa.watermarked`` action records a watermark the signing run embedded. Everything is
+signed (ES256) with the provider's certificate chain, optionally time-stamped by an RFC 3161
+authority.
 
 Built on ``c2pa-python`` 0.38 (c2pa-rs 0.91): :class:`c2pa.Builder`, :class:`c2pa.Signer`,
 :class:`c2pa.Reader`, each with a :class:`c2pa.Context`: the reader's carries the trust

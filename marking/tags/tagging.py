@@ -2,7 +2,8 @@
 
 Order matters: the GB 45438 label and the IPTC source type go in first, and the C2PA manifest
 is signed over the result, so the manifest's hash covers the label. Pixels and samples are
-never decoded or re-encoded.
+never decoded or re-encoded here; a watermark already in the file, found by the caller
+(:func:`marking.pipeline.mark.tag_marked_file`), binds label and manifest to its payload.
 """
 
 from __future__ import annotations
