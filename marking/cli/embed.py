@@ -84,7 +84,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--payload",
         metavar="HEX",
-        help="64-bit payload to embed, as 16 hex digits (default: random)",
+        help="64-bit payload to embed, as 16 hex digits (default: the one INPUT's metadata "
+        "label names, else random)",
     )
     parser.add_argument(
         "--strength",
@@ -133,9 +134,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Mark one file; print one line (or one JSON object). Errors propagate to main."""
     from marking.media.sniffing import AUDIO, VIDEO
+    from marking.tags.tagging import carry_label, embedding_payload
 
     key = resolve_key(args)
     kind = watermark_kind(args.input)
+    args.payload = embedding_payload(args.input, args.payload)  # a label fixes the payload
     if kind != VIDEO:
         _refuse_video_options(args)
     if kind == VIDEO:
@@ -162,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
             quality=95 if args.quality is None else args.quality,
         )
         measure = f"psnr={record['psnr']:.1f} dB"
+    carry_label(args.input, args.output)  # tag, then embed: the label stays
     if args.json:
         print(json_line(record))
     else:

@@ -97,6 +97,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--strength", type=float, help="watermark strength (default 1.0)")
     add_signing_options(parser)
     parser.add_argument(
+        "--system-name",
+        help="name of the generative AI system, for the C2PA manifest ([c2pa] system_name)",
+    )
+    parser.add_argument("--system-version", help="its version ([c2pa] system_version)")
+    parser.add_argument(
         "--no-resume",
         action="store_true",
         help="mark every file again, even where a finished output exists",
@@ -144,10 +149,20 @@ def _config(args: argparse.Namespace) -> Any:
     )
     if signing is not None:  # the credentials switch signing on, over the file's steps too
         config = replace(config, steps=config.steps | {C2PA})
-    if args.c2pa_thumbnail:
-        if config.signing is None:
-            raise UsageError("--c2pa-thumbnail needs --c2pa-cert and --c2pa-key (or [c2pa])")
-        config = replace(config, signing=replace(config.signing, thumbnail=True))
+    given = [
+        (option, field, value)
+        for option, field, value in (
+            ("--c2pa-thumbnail", "thumbnail", args.c2pa_thumbnail or None),
+            ("--system-name", "system_name", args.system_name),
+            ("--system-version", "system_version", args.system_version),
+        )
+        if value is not None
+    ]
+    if given and config.signing is None:
+        raise UsageError(f"{given[0][0]} needs --c2pa-cert and --c2pa-key (or [c2pa])")
+    if given:
+        named = {field: value for _, field, value in given}
+        config = replace(config, signing=replace(config.signing, **named))
     return config
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import add_signing_options, json_line, print_notes, require_signing_pair
+from marking.cli import (
+    add_key_options,
+    add_signing_options,
+    json_line,
+    print_notes,
+    require_signing_pair,
+    resolve_key,
+)
 from marking.errors import ExitCode
 from marking.media.atomic import display_path
 from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
@@ -18,7 +25,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Write a copy of INPUT carrying the GB 45438 implicit label (and, for "
         "pictures, the IPTC digital source type) in its metadata, without re-encoding; with "
         "--c2pa-cert and --c2pa-key also a signed C2PA manifest over it. INPUT is never "
-        "modified; tagging a tagged file replaces its label.",
+        "modified; tagging a tagged file replaces its label. When INPUT already carries the "
+        "invisible watermark (looked for with --key), the label names its payload (in "
+        "ReservedCode1 when producer and ProduceID do not imply it) and the manifest binds to "
+        "it, so verify finds them agreeing.",
     )
     parser.add_argument("input", metavar="INPUT")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True)
@@ -48,29 +58,37 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_signing_options(parser)
     parser.add_argument("--tsa-url", help="RFC 3161 timestamp authority for the signature")
     parser.add_argument(
-        "--system-name", default="aigc-marking", help="name of the generating AI system, for C2PA"
+        "--system-name",
+        help="name of the generating AI system, for C2PA (default aigc-marking)",
     )
-    parser.add_argument("--system-version", default="", help="its version")
+    parser.add_argument("--system-version", help="its version, for C2PA")
     parser.add_argument(
         "--watermark-payload",
         metavar="HEX",
-        help="the payload of the file's watermark, for the C2PA soft binding",
+        help="require INPUT's watermark to carry this payload (an error otherwise); the label "
+        "and the manifest bind to the watermark found either way",
     )
-    parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    add_key_options(parser)  # the key the watermark is looked for with; and --json
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from marking.errors import UsageError
+    from marking.pipeline.mark import tag_marked_file
     from marking.tags.aigc_label import AigcLabel, validate_provider_code
-    from marking.tags.tagging import Signing, tag_file
+    from marking.tags.tagging import Signing
 
     require_signing_pair(args)
     if args.tsa_url and not args.c2pa_cert:
         raise UsageError("--tsa-url needs --c2pa-cert and --c2pa-key")
-    if args.c2pa_thumbnail and not args.c2pa_cert:
-        raise UsageError("--c2pa-thumbnail needs --c2pa-cert and --c2pa-key")
+    for given, option in (
+        (args.c2pa_thumbnail, "--c2pa-thumbnail"),
+        (args.system_name is not None, "--system-name"),
+        (args.system_version is not None, "--system-version"),
+    ):
+        if given and not args.c2pa_cert:
+            raise UsageError(f"{option} needs --c2pa-cert and --c2pa-key")
     if args.check_provider_code:
         validate_provider_code(args.producer)
     label = AigcLabel.create(
@@ -87,21 +105,29 @@ def run(args: argparse.Namespace) -> int:
         signing = Signing(
             args.c2pa_cert,
             args.c2pa_key,
-            system_name=args.system_name,
-            system_version=args.system_version,
+            system_name=args.system_name or "aigc-marking",
+            system_version=args.system_version or "",
             tsa_url=args.tsa_url,
-            watermark_payload=args.watermark_payload,
             thumbnail=args.c2pa_thumbnail,
         )
-    record = tag_file(args.input, args.output, label, source_type=args.source_type, signing=signing)
+    record = tag_marked_file(
+        args.input,
+        args.output,
+        label,
+        key=resolve_key(args),
+        source_type=args.source_type,
+        signing=signing,
+        watermark_payload=args.watermark_payload,
+    )
     if args.json:
         print(json_line(record))
     else:
         signed = " and signed (C2PA)" if signing else ""
         source, target = display_path(args.input), display_path(args.output)
+        bound = f", bound to watermark {record['watermark']}" if record["watermark"] else ""
         print(
             f"tagged {record['kind']} {source} -> {target}{signed}: "
-            f"ProduceID {display_path(label.produce_id)}"
+            f"ProduceID {display_path(label.produce_id)}{bound}"
         )
     print_notes(record, args.input)
     return ExitCode.OK

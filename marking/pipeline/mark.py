@@ -248,11 +248,18 @@ def mark_file(
             from marking.tags.tagging import tag_file
 
             signing = config.signing if C2PA in config.steps else None
+            watermark = None
             if signing is not None:
-                signing = replace(signing, watermark_payload=payload_hex)
+                signing = replace(signing, watermark_payload=None)  # only what is found
+                watermark = _embedded_watermark(current, kind, key, payload_hex, config, details)
             began = time.perf_counter()
             details["metadata"] = tag_file(
-                current, target, label, source_type=config.source_type, signing=signing
+                current,
+                target,
+                label,
+                source_type=config.source_type,
+                signing=signing,
+                watermark=watermark,
             )
             timings[METADATA if signing is None else "metadata+c2pa"] = time.perf_counter() - began
     return {
@@ -274,6 +281,78 @@ def mark_file(
             )
         ),
     }
+
+
+def _embedded_watermark(
+    path: Path, kind: str, key: Any, payload_hex: str, config: MarkConfig, details: dict[str, Any]
+) -> Any:
+    """The watermark this run embedded, as detected in ``path`` before signing: what the
+    manifest's soft binding and ``c2pa.watermarked`` action may name. ``None`` (with a note)
+    when the watermark step did not run or its payload is not found there (an M4A's sound,
+    silence, a picture too small): a manifest never names a watermark the file lacks."""
+    from marking.pipeline.verify import found_watermark
+
+    if WATERMARK not in config.steps:
+        return None
+    try:
+        found = found_watermark(path, kind, key, embedded_here=True)
+    except MarkingError:
+        found = None
+    if found is None or found.payload != payload_hex:
+        details.setdefault("c2pa", {}).setdefault("notes", []).append(
+            "the watermark was not found in the output before signing: the C2PA manifest "
+            "names no watermark"
+        )
+        return None
+    return found
+
+
+def tag_marked_file(
+    src: StrPath,
+    dst: StrPath,
+    label: AigcLabel,
+    *,
+    key: Any = None,
+    source_type: str = TRAINED_ALGORITHMIC_MEDIA,
+    signing: Any = None,
+    watermark_payload: str | None = None,
+) -> dict[str, Any]:
+    """:func:`~marking.tags.tagging.tag_file`, bound to the watermark already in ``src``.
+
+    The watermark is looked for with ``key``; when found, the label names its payload
+    (:meth:`~marking.tags.aigc_label.AigcLabel.bound_to`) and a manifest carries a soft
+    binding to it, so ``embed`` then ``tag`` verifies as agreeing. ``watermark_payload``, when
+    given, must be the payload found (a :class:`UsageError` otherwise: the caller expected a
+    watermark that is not there). A file whose pixels or samples cannot be decoded is tagged
+    unbound, with a note. The record adds ``watermark`` (the payload bound, or ``None``).
+    """
+    from marking.media.sniffing import media_kind
+    from marking.pipeline.verify import found_watermark
+    from marking.scheme.payload import parse_payload_option
+    from marking.tags.tagging import tag_file
+
+    check_output_path(dst, forbid=[src])
+    kind = media_kind(src)
+    notes: list[str] = []
+    try:
+        found = found_watermark(src, kind, key)
+    except MarkingError as error:
+        found = None
+        reason = str(error).removeprefix(f"{display_path(src)}: ")
+        notes.append(f"the watermark could not be looked for ({reason}): the label is not bound")
+    if watermark_payload is not None:
+        expected = parse_payload_option(watermark_payload).hex()
+        if found is None or found.payload != expected:
+            has = "no watermark" if found is None else f"a watermark with payload {found.payload}"
+            raise UsageError(
+                f"--watermark-payload {expected}: {display_path(src)} carries {has} (with this "
+                "key); tag binds to the watermark it finds"
+            )
+    record = tag_file(src, dst, label, source_type=source_type, signing=signing, watermark=found)
+    record["watermark"] = found.payload if found is not None else None
+    if notes:
+        record["notes"] = [*record.get("notes", []), *notes]
+    return record
 
 
 def _timed(timings: dict[str, float], name: str, began: float) -> None:

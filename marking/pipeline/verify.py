@@ -2,7 +2,8 @@
 
 It gathers every kind of mark the toolkit writes: the GB 45438 metadata label, the IPTC digital
 source type, the C2PA manifest and the invisible watermark; checks that they agree; and gives a
-verdict. A label whose payload disagrees with the watermark suggests metadata copied from
+verdict. A label names a payload (bound in its ReservedCode1 by ``tag``, else implied by its
+producer and ProduceID); one that disagrees with the watermark suggests metadata copied from
 another file or tampered with; a watermark without metadata means the metadata was stripped.
 
 Anyone can write a label, and anyone can sign a manifest with a certificate of their own making,
@@ -27,8 +28,9 @@ from marking.errors import (
     UsageError,
 )
 from marking.media.atomic import display_path, read_small_file
-from marking.scheme.payload import payload_for_label
+from marking.scheme.payload import payload_for_label  # noqa: F401 (importers use this path)
 from marking.scheme.results import Unchecked, as_json_record
+from marking.tags.aigc_label import label_payload
 from marking.tags.source_types import AI_SOURCE_TYPES
 
 #: ``agreement``: a valid manifest from a trusted signer names the watermark's payload.
@@ -175,6 +177,27 @@ def read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
     return {**record, **({"notes": notes} if notes else {})}
 
 
+def found_watermark(path: Any, kind: str, key: Any, *, embedded_here: bool = False) -> Any:
+    """The watermark in ``path`` as a :class:`~marking.tags.tagging.FoundWatermark` (payload
+    and the schemes carrying it: a video's frames, its sound, or both), ``None`` if none is
+    detected. Raises what :func:`read_watermark` raises."""
+    from marking.tags.c2pa import SOFT_BINDING_ALGS
+    from marking.tags.tagging import FoundWatermark
+
+    record = read_watermark(path, kind, key)
+    payload = record.get("payload")
+    if not (record.get("detected") and payload):
+        return None
+    parts = [name for name in ("video", "audio") if isinstance(record.get(name), Mapping)]
+    schemes = [
+        name
+        for name in parts
+        if record[name].get("detected") and record[name].get("payload") == payload
+    ] or [kind]
+    algorithms = tuple(SOFT_BINDING_ALGS[name] for name in schemes)
+    return FoundWatermark(payload, algorithms, embedded_here=embedded_here)
+
+
 def _detect(path: Any, kind: str, key: Any, notes: list[str]) -> Mapping[str, Any]:
     """The detector's result for a file of this kind (damage a picture reader read past goes
     into ``notes``)."""
@@ -299,10 +322,9 @@ def signer_name(c2pa: dict[str, Any]) -> str:
 
 
 def _label_payload(label: dict[str, str] | None) -> str | None:
-    """The payload a GB 45438 label implies, if it names its producer and ProduceID."""
-    if label and label.get("ContentProducer") and label.get("ProduceID"):
-        return payload_for_label(label["ContentProducer"], label["ProduceID"])
-    return None
+    """The payload a GB 45438 label names: bound in ReservedCode1 by ``tag``, else implied by
+    its producer and ProduceID (:func:`~marking.tags.aigc_label.label_payload`)."""
+    return label_payload(label)
 
 
 def _note_untrusted_signer(result: Verification) -> None:

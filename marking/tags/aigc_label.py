@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from marking.errors import InputError, UsageError
+from marking.scheme.payload import payload_for_label
 
 #: The JSON keys in the order GB 45438 Annex E lists them, and the attribute for each.
 FIELD_KEYS = (
@@ -28,6 +30,12 @@ FIELD_KEYS = (
 #: Label values: "1" AI-generated, "2" possibly AI-generated, "3" suspected.
 LABEL_VALUES = ("1", "2", "3")
 WRAPPER_KEY = "AIGC"
+#: How ``ReservedCode1`` (the producer's integrity field) binds a label to the watermark found
+#: in its file: this prefix, then the watermark's 16-hex-digit payload. ``tag`` writes it when
+#: the file already carries a watermark whose payload the label's producer and ProduceID do not
+#: imply (:func:`~marking.scheme.payload.payload_for_label`), so verify compares the two.
+WATERMARK_BINDING_PREFIX = "aigc-wm:"
+_BINDING = re.compile(re.escape(WATERMARK_BINDING_PREFIX) + r"([0-9a-f]{16})")
 
 # Printable ASCII without space, '"' or '\' (GB 45438 Annex E).
 _ALLOWED_CHARS = re.compile(r"[!#-\[\]-~]*")
@@ -111,6 +119,28 @@ class AigcLabel:
             if not value:
                 raise UsageError(f"AIGC {key} must not be empty")
 
+    def implied_payload(self) -> str | None:
+        """The watermark payload this label names: see :func:`label_payload`."""
+        return label_payload(self.to_dict())
+
+    def bound_to(self, payload_hex: str) -> AigcLabel:
+        """This label, naming ``payload_hex`` (the watermark found in its file).
+
+        Unchanged when producer and ProduceID already imply it; else ReservedCode1 holds the
+        binding (:data:`WATERMARK_BINDING_PREFIX`). A ReservedCode1 the caller set to
+        something else is a :class:`UsageError`: the label could not name the watermark.
+        """
+        if payload_for_label(self.content_producer, self.produce_id) == payload_hex:
+            return self
+        binding = WATERMARK_BINDING_PREFIX + payload_hex
+        if self.reserved_code1 not in ("", binding) and not _BINDING.fullmatch(self.reserved_code1):
+            raise UsageError(
+                f"ReservedCode1 {self.reserved_code1!r}: the file carries a watermark (payload "
+                f"{payload_hex}) and the label names it there ({binding}); leave ReservedCode1 "
+                "empty"
+            )
+        return replace(self, reserved_code1=binding)
+
     def to_dict(self) -> dict[str, str]:
         """The fields under their JSON names, in the standard's order."""
         return {key: getattr(self, attribute) for key, attribute in FIELD_KEYS}
@@ -150,6 +180,25 @@ class AigcLabel:
                 raise LabelFormatError(f"AIGC {key} must be a string, got {type(item).__name__}")
             found[attribute] = item
         return cls(**found)
+
+
+def label_payload(fields: Mapping[str, str] | None) -> str | None:
+    """The watermark payload a label's fields (JSON names) name, if any.
+
+    A ReservedCode1 binding (:data:`WATERMARK_BINDING_PREFIX` and 16 hex digits) names it
+    outright; otherwise producer and ProduceID imply it
+    (:func:`~marking.scheme.payload.payload_for_label`), as ``mark`` embeds it. ``None``
+    without a producer or a ProduceID.
+    """
+    if not fields:
+        return None
+    bound = _BINDING.fullmatch(str(fields.get("ReservedCode1") or ""))
+    if bound is not None:
+        return bound.group(1)
+    producer, produce_id = fields.get("ContentProducer"), fields.get("ProduceID")
+    if producer and produce_id:
+        return payload_for_label(str(producer), str(produce_id))
+    return None
 
 
 def _uscc_check_char(body: str) -> str:

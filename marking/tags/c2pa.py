@@ -5,9 +5,11 @@ by an AI system: its first action is ``c2pa.created`` with the IPTC digital sour
 ``trainedAlgorithmicMedia``, the generating software and the time. Beside it go the
 GB 45438 implicit-label fields, the latent-disclosure fields California's AI Transparency
 Act asks for (provider, system name and version, creation time, unique id), and the
-invisible watermark's payload as a soft-binding assertion, so a copy stripped of its
-metadata can be traced back through its watermark. Everything is signed (ES256) with the
-provider's certificate chain, optionally time-stamped by an RFC 3161 authority.
+invisible watermark's payload as a soft-binding assertion (one per scheme that carries it,
+named for it), so a copy stripped of its metadata can be traced back through its watermark;
+a ``c2pa.watermarked`` action records a watermark the signing run embedded. Everything is
+signed (ES256) with the provider's certificate chain, optionally time-stamped by an RFC 3161
+authority.
 
 Built on ``c2pa-python`` 0.38 (c2pa-rs 0.91): :class:`c2pa.Builder`, :class:`c2pa.Signer`,
 :class:`c2pa.Reader`, each with a :class:`c2pa.Context`: the reader's carries the trust
@@ -44,7 +46,9 @@ __all__ = [
     "AIGC_ASSERTION_LABEL",
     "DISCLOSURE_ASSERTION_LABEL",
     "SOFT_BINDING_ALG",
+    "SOFT_BINDING_ALGS",
     "TRAINED_ALGORITHMIC_MEDIA",
+    "WATERMARKED_ACTION",
     "C2paError",
     "ManifestInfo",
     "build_manifest",
@@ -67,13 +71,27 @@ AIGC_LABEL_ALIASES = (AIGC_ASSERTION_LABEL, "cn.tc260.aigc")
 #: signing certificate's Organization.
 DISCLOSURE_ASSERTION_LABEL = "org.aigc-marking.disclosure"
 
-#: Soft-binding algorithm name for this toolkit's image watermark (not in the C2PA
-#: soft-binding algorithm list, so it uses our reverse-domain prefix).
-SOFT_BINDING_ALG = "org.aigc-marking.image-dct-tile.1"
+#: Soft-binding algorithm names, one per watermark scheme of this toolkit (not in the C2PA
+#: soft-binding algorithm list, so they use our reverse-domain prefix): the picture's keyed
+#: DCT tile, the sound's spectral patchwork, and the tile steady on every video frame. A video
+#: whose sound is marked too carries two soft bindings, one per scheme.
+IMAGE_SOFT_BINDING_ALG = "org.aigc-marking.image-dct-tile.1"
+AUDIO_SOFT_BINDING_ALG = "org.aigc-marking.audio-spectral-patchwork.1"
+VIDEO_SOFT_BINDING_ALG = "org.aigc-marking.video-frame-tile.1"
+SOFT_BINDING_ALGS = {
+    "image": IMAGE_SOFT_BINDING_ALG,
+    "audio": AUDIO_SOFT_BINDING_ALG,
+    "video": VIDEO_SOFT_BINDING_ALG,
+}
+#: The picture scheme's name (what :class:`ManifestInfo` names when given no algorithm).
+SOFT_BINDING_ALG = IMAGE_SOFT_BINDING_ALG
+#: The C2PA 2.2 action for the step that inserted an invisible watermark.
+WATERMARKED_ACTION = "c2pa.watermarked"
 
 GB45438_FIELDS = tuple(key for key, _ in FIELD_KEYS)
 
-#: MIME type per file suffix for the formats signed and tested here.
+#: MIME type per file suffix for the formats signed and tested here: those every verb reads
+#: (GIF, AVIF and HEIF, which c2pa could sign, are refused by every verb, so named nowhere).
 MIME_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -83,10 +101,6 @@ MIME_TYPES = {
     ".webp": "image/webp",
     ".tif": "image/tiff",
     ".tiff": "image/tiff",
-    ".gif": "image/gif",
-    ".avif": "image/avif",
-    ".heic": "image/heic",
-    ".heif": "image/heif",
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",
     ".mov": "video/quicktime",
@@ -99,7 +113,7 @@ MIME_TYPES = {
 }
 #: Names, for messages, of the formats above, and of media formats C2PA defines no embedding
 #: for (by suffix).
-_SIGNABLE_NAMES = "JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIF, MP4, MOV, M4A, MP3, WAV and FLAC"
+_SIGNABLE_NAMES = "JPEG, PNG, WebP, TIFF, MP4, MOV, M4A, MP3, WAV and FLAC"
 _UNSIGNABLE_NAMES = {
     ".mkv": "MKV",
     ".webm": "WebM",
@@ -147,7 +161,14 @@ class ManifestInfo:
     aigc_label: Mapping[str, str] | None = None
     """The seven GB 45438 fields; ``None`` derives them (Label "1", producer, produce id)."""
     watermark_payload: str | None = None
-    """The invisible watermark's payload (16 lowercase hex digits), for the soft binding."""
+    """The invisible watermark's payload (16 lowercase hex digits), for the soft binding:
+    give it only for a watermark detected in the file signed."""
+    soft_binding_algs: tuple[str, ...] = ()
+    """The schemes carrying that payload in the file (:data:`SOFT_BINDING_ALGS`), one soft
+    binding each; empty: the picture scheme's."""
+    watermarked: bool = False
+    """Whether this signing's run embedded that watermark: adds a ``c2pa.watermarked``
+    action (C2PA 2.2) after ``c2pa.created``."""
     watermark_key_id: str | None = None
     """Public identifier of the watermark key (never the key itself)."""
     digital_source_type: str = TRAINED_ALGORITHMIC_MEDIA
@@ -196,8 +217,14 @@ def build_manifest(info: ManifestInfo) -> dict[str, Any]:
         "softwareAgent": agent,
         "when": info.created,
     }
+    actions = [created_action]
+    if info.watermarked:
+        if info.watermark_payload is None:
+            raise UsageError("watermarked: the manifest names no watermark payload")
+        tool = {"name": "aigc-marking", "version": _package_version()}
+        actions.append({"action": WATERMARKED_ACTION, "softwareAgent": tool, "when": info.created})
     assertions: list[dict[str, Any]] = [
-        {"label": "c2pa.actions.v2", "data": {"actions": [created_action]}},
+        {"label": "c2pa.actions.v2", "data": {"actions": actions}},
         {"label": AIGC_ASSERTION_LABEL, "data": {"AIGC": info.gb45438_fields()}},
         {
             "label": DISCLOSURE_ASSERTION_LABEL,
@@ -211,13 +238,14 @@ def build_manifest(info: ManifestInfo) -> dict[str, Any]:
         },
     ]
     if info.watermark_payload is not None:
-        binding: dict[str, Any] = {
-            "alg": SOFT_BINDING_ALG,
-            "blocks": [{"scope": {}, "value": info.watermark_payload}],
-        }
-        if info.watermark_key_id is not None:
-            binding["alg_params"] = {"keyId": info.watermark_key_id}
-        assertions.append({"label": "c2pa.soft-binding", "data": binding})
+        for alg in info.soft_binding_algs or (SOFT_BINDING_ALG,):
+            binding: dict[str, Any] = {
+                "alg": alg,
+                "blocks": [{"scope": {}, "value": info.watermark_payload}],
+            }
+            if info.watermark_key_id is not None:
+                binding["alg_params"] = {"keyId": info.watermark_key_id}
+            assertions.append({"label": "c2pa.soft-binding", "data": binding})
     manifest: dict[str, Any] = {
         "claim_generator_info": [{"name": "aigc-marking", "version": _package_version()}],
         "assertions": assertions,
@@ -305,7 +333,7 @@ def _builder_settings(thumbnail: bool) -> dict[str, Any]:
 
     c2pa's default adds, to every picture, a claim thumbnail scaled (up, too) to 1024 pixels
     on the long edge, in the picture's own format: a signed 27 KB WebP grew to 990 KB (a
-    lossless WebP thumbnail), a GIF by 340 KB, a JPEG or PNG by 100 to 130 KB, whereas the
+    lossless WebP thumbnail), a JPEG or PNG by 100 to 130 KB, whereas the
     manifest without it costs about 4.3 KB in every format. The thumbnail is optional in
     C2PA, repeats the picture the manifest is in, and costs c2pa another full decode of it.
     """

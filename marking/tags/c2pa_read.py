@@ -26,7 +26,7 @@ from marking.tags.c2pa import (
     AIGC_LABEL_ALIASES,
     DISCLOSURE_ASSERTION_LABEL,
     MIME_TYPES,
-    SOFT_BINDING_ALG,
+    SOFT_BINDING_ALGS,
     c2pa_message,
 )
 
@@ -60,6 +60,9 @@ class ManifestReport:
     disclosure: dict[str, Any] | None = None
     soft_binding_alg: str | None = None
     soft_binding_payload: str | None = None
+    soft_binding_algs: tuple[str, ...] = ()
+    """Every soft binding's algorithm, in manifest order (``soft_binding_alg`` is the first
+    of this toolkit's, else the first)."""
     signer_organization: str | None = None
     signer_common_name: str | None = None
     timestamped: bool = False
@@ -94,6 +97,20 @@ def _aigc_from(data: Any) -> dict[str, str] | None:
     return None
 
 
+def _add_soft_binding(out: dict[str, Any], data: Mapping[str, Any]) -> None:
+    """Note one soft-binding assertion; the first of this toolkit's schemes names the payload
+    (else the first of any)."""
+    alg = data.get("alg")
+    out.setdefault("algs", []).append(str(alg))
+    ours = alg in SOFT_BINDING_ALGS.values()
+    if (ours and not out.get("ours")) or "soft_binding_alg" not in out:
+        blocks = data.get("blocks") or []
+        first = blocks[0] if blocks and isinstance(blocks[0], Mapping) else {}
+        out["soft_binding_alg"] = alg
+        out["soft_binding_payload"] = first.get("value")
+        out["ours"] = out.get("ours") or ours
+
+
 def _summarize(store: dict[str, Any]) -> dict[str, Any]:
     """Pull the AI-labelling facts out of a reader's manifest-store JSON."""
     label = store.get("active_manifest")
@@ -111,10 +128,9 @@ def _summarize(store: dict[str, Any]) -> dict[str, Any]:
         elif base == DISCLOSURE_ASSERTION_LABEL and isinstance(data, Mapping):
             out["disclosure"] = dict(data)
         elif base == "c2pa.soft-binding" and isinstance(data, Mapping):
-            blocks = data.get("blocks") or []
-            if data.get("alg") == SOFT_BINDING_ALG or "soft_binding_alg" not in out:
-                out["soft_binding_alg"] = data.get("alg")
-                out["soft_binding_payload"] = blocks[0].get("value") if blocks else None
+            _add_soft_binding(out, data)
+    out["soft_binding_algs"] = tuple(out.pop("algs", ()))
+    out.pop("ours", None)
     out["actions"] = tuple(actions or ())
     if actions:
         first = actions[0]

@@ -2,7 +2,8 @@
 
 Order matters: the GB 45438 label and the IPTC source type go in first, and the C2PA manifest
 is signed over the result, so the manifest's hash covers the label. Pixels and samples are
-never decoded or re-encoded.
+never decoded or re-encoded here; a watermark already in the file, found by the caller
+(:func:`marking.pipeline.mark.tag_marked_file`), binds label and manifest to its payload.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ class Signing:
             raise UsageError(f"C2PA credentials: {where}: {error.strerror}") from None
 
 
+@dataclass(frozen=True)
+class FoundWatermark:
+    """A watermark detected in the file about to be tagged: what the label and the manifest
+    bind to. Found by the caller (the detectors sit above this layer)."""
+
+    payload: str
+    """Its payload, 16 lowercase hex digits."""
+    algorithms: tuple[str, ...]
+    """The schemes that carry it (:data:`marking.tags.c2pa.SOFT_BINDING_ALGS` values)."""
+    embedded_here: bool = False
+    """Whether the caller's run embedded it (a ``c2pa.watermarked`` action says so)."""
+
+
 def tag_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -56,14 +70,22 @@ def tag_file(
     *,
     source_type: str = TRAINED_ALGORITHMIC_MEDIA,
     signing: Signing | None = None,
+    watermark: FoundWatermark | None = None,
 ) -> dict[str, Any]:
     """Write a copy of ``src`` carrying ``label`` (and, with ``signing``, a C2PA manifest).
 
     Images get XMP (``TC260:AIGC`` and ``Iptc4xmpExt:DigitalSourceType``); audio and video
     files get the label in their container's own tag. ``src`` is never modified.
+
+    ``watermark``, the one detected in ``src``, binds both: the label names its payload
+    (:meth:`AigcLabel.bound_to`) and the manifest carries a soft binding per scheme (and
+    ``c2pa.watermarked`` if ``embedded_here``). Without it the manifest has neither, unless
+    the caller's ``signing.watermark_payload`` names one (the picture scheme's, by default).
     """
     from marking.media.sniffing import IMAGE, media_kind
 
+    if watermark is not None:
+        label = label.bound_to(watermark.payload)
     label.validate()
     check_output_path(dst, forbid=[src])
     kind = media_kind(src)
@@ -90,8 +112,8 @@ def tag_file(
             system_version=signing.system_version or _version(),
             produce_id=label.produce_id,
             aigc_label=label.to_dict(),
-            watermark_payload=signing.watermark_payload,
             digital_source_type=source_type,
+            **_binding(signing, watermark),
         )
         sign_file(
             temporary,
@@ -111,6 +133,17 @@ def tag_file(
     finally:
         Path(temporary).unlink(missing_ok=True)
     return {"kind": kind, **record, "output": os.fspath(dst), "c2pa": "signed"}
+
+
+def _binding(signing: Signing, watermark: FoundWatermark | None) -> dict[str, Any]:
+    """The manifest's soft-binding fields: the watermark found, else the caller's payload."""
+    if watermark is None:
+        return {"watermark_payload": signing.watermark_payload}
+    return {
+        "watermark_payload": watermark.payload,
+        "soft_binding_algs": watermark.algorithms,
+        "watermarked": watermark.embedded_here,
+    }
 
 
 def _tag(is_image: bool, src: Any, dst: Any, label: AigcLabel, source_type: str) -> dict[str, Any]:
@@ -156,7 +189,63 @@ def read_label(
     return FileLabel(read_media_label(path, notes=notes))
 
 
+def embedding_payload(path: str | os.PathLike[str], payload: str | None) -> str | None:
+    """The payload to embed in ``path``: the one its metadata label names, if it has one.
+
+    A label that names a payload (:func:`~marking.tags.aigc_label.label_payload`) fixes it, so
+    tagging first and watermarking after agree; ``payload``, when given, must be that one (a
+    :class:`UsageError` otherwise). A file without a label, or whose label cannot be read (the
+    embedder then reports what is wrong with the file), keeps ``payload``.
+    """
+    from marking.errors import MarkingError
+    from marking.media.atomic import display_path
+    from marking.scheme.payload import parse_payload_option
+    from marking.tags.aigc_label import label_payload
+
+    try:
+        found = read_label(path).label
+    except MarkingError:
+        return payload
+    named = label_payload(found.to_dict()) if found is not None else None
+    if named is None:
+        return payload
+    if payload is not None and parse_payload_option(payload).hex() != named:
+        raise UsageError(
+            f"--payload {payload}: {display_path(path)} carries a metadata label naming payload "
+            f"{named}: leave --payload out to embed that one"
+        )
+    return named
+
+
 def _version() -> str:
     from marking.version import __version__
 
     return __version__
+
+
+def carry_label(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
+    """Give ``dst`` (a freshly written marked copy of ``src``) the metadata label ``src``
+    carries, when the copy lost it (a re-encoded recording or video keeps no label).
+
+    Whether it was carried. The label was valid where it was read; ``dst`` is replaced
+    atomically by a tagged copy. A label that cannot be read or is not valid is left behind.
+    """
+    from marking.errors import MarkingError
+
+    try:
+        found = read_label(src)
+        if found.label is None or read_label(dst).label is not None:
+            return False
+        found.label.validate()
+    except MarkingError:
+        return False
+    target = Path(dst)
+    temporary = tagged_name(target.resolve().parent, target.suffix)
+    try:
+        tag_file(
+            dst, temporary, found.label, source_type=found.source_type or TRAINED_ALGORITHMIC_MEDIA
+        )
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True

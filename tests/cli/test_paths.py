@@ -345,8 +345,9 @@ def test_report_is_replaced_whole_and_an_earlier_one_kept_if_the_batch_breaks(
 @pytest.mark.parametrize(
     "args",
     [
-        ["tag", "IN", "-o", "OUT", "--producer", PRODUCER, "--key", SECRET],
-        ["tag", "IN", "-o", "OUT", "--producer", PRODUCER, f"--key={SECRET}"],
+        # tag takes --key now (it binds the label to the watermark it finds): misspelled here
+        ["tag", "IN", "-o", "OUT", "--producer", PRODUCER, "--key-fiel", SECRET],
+        ["tag", "IN", "-o", "OUT", "--producer", PRODUCER, f"--keyfile={SECRET}"],
         ["label", "IN", "-o", "OUT", "--key", SECRET],
         ["test-ca", "CA", "--key", SECRET],
         ["bench", "--key", SECRET],

@@ -219,3 +219,29 @@ def test_c2pa_credentials_with_steps_that_leave_c2pa_out_are_refused(tmp_path: P
     )  # fmt: skip
     line = assert_one_error_line(result, exit_code=2)
     assert "add c2pa to --steps" in line
+
+
+def test_mark_names_the_generative_system_from_flags_or_config(tmp_path: Path) -> None:
+    """--system-name/--system-version (over [c2pa] system_name/system_version) name the
+    generative system in the manifest, as tag's options do."""
+    from marking.cli.main import build_parser
+    from marking.cli.mark import _config
+
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        f'[c2pa]\ncert_chain = "{chain}"\nkey = "{key}"\nsystem_name = "FileGen"\n'
+        'system_version = "1"\n',
+        encoding="utf-8",
+    )
+    base = ["mark", "in.jpg", "-o", "out", "--producer", "P"]
+    parse = build_parser().parse_args
+    from_file = _config(parse([*base, "--config", str(config_file)])).signing
+    assert (from_file.system_name, from_file.system_version) == ("FileGen", "1")
+    flags = ["--system-name", "GenX", "--system-version", "3.1"]
+    overridden = _config(parse([*base, "--config", str(config_file), *flags])).signing
+    assert (overridden.system_name, overridden.system_version) == ("GenX", "3.1")
+    given = _config(parse([*base, "--c2pa-cert", str(chain), "--c2pa-key", str(key), *flags]))
+    assert (given.signing.system_name, given.signing.system_version) == ("GenX", "3.1")
+    with pytest.raises(UsageError, match="--system-name needs --c2pa-cert"):
+        _config(parse([*base, "--system-name", "GenX"]))

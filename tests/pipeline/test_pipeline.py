@@ -692,3 +692,87 @@ def test_an_output_named_as_another_kind_of_media_is_refused(
     assert len(stderr.strip().splitlines()) == 1
     assert not target.exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == [source.name]
+
+
+# --- honest manifests: the soft binding names the watermark in the file, or there is none ---
+
+
+def _manifest(path: Path) -> Any:
+    from marking.tags.c2pa_read import read_manifest
+
+    report = read_manifest(path)
+    assert report.state == "untrusted", report.reason  # intact; no trust anchors given
+    return report
+
+
+@pytest.mark.parametrize(
+    ("kind", "schemes"),
+    [("image", ("image",)), ("audio", ("audio",)), ("video", ("video", "audio"))],
+)
+def test_manifest_binds_the_watermark_this_run_embedded(
+    media: dict[str, Path], tmp_path: Path, signing: Any, kind: str, schemes: tuple[str, ...]
+) -> None:
+    """One soft binding per scheme carrying the payload (a video's frames and its sound), a
+    c2pa.watermarked action by the marking tool, and the generative system as the agent."""
+    from dataclasses import replace
+
+    from marking.pipeline.mark import mark_file
+    from marking.tags.c2pa import SOFT_BINDING_ALGS, WATERMARKED_ACTION
+
+    named = replace(signing, system_name="GenX", system_version="3.1")
+    config = replace(FAST, steps=EVERY_STEP, signing=named)
+    out = tmp_path / media[kind].name
+    record = mark_file(media[kind], out, config, key=KEY)
+    report = _manifest(out)
+    assert report.soft_binding_algs == tuple(SOFT_BINDING_ALGS[name] for name in schemes)
+    assert report.soft_binding_payload == record["payload"]
+    assert [action["action"] for action in report.actions] == ["c2pa.created", WATERMARKED_ACTION]
+    assert report.actions[1]["softwareAgent"]["name"] == "aigc-marking"
+    assert report.software_agent == {"name": "GenX", "version": "3.1"}
+    assert report.disclosure["systemName"] == "GenX"
+    assert report.disclosure["systemVersion"] == "3.1"
+
+
+def test_no_soft_binding_without_a_watermark_in_the_file(
+    media: dict[str, Path], tmp_path: Path, signing: Any
+) -> None:
+    """mark without its watermark step, an M4A (never watermarked) and tag of an unmarked
+    file sign manifests with neither a soft binding nor a c2pa.watermarked action."""
+    from dataclasses import replace
+
+    from marking.pipeline.mark import mark_file, tag_marked_file
+    from marking.tags.aigc_label import AigcLabel
+
+    signed = []
+    config = replace(FAST, steps=frozenset({"metadata", "c2pa"}), signing=signing)
+    mark_file(media["image"], tmp_path / "metadata-only.jpg", config, key=KEY)
+    signed.append(tmp_path / "metadata-only.jpg")
+    m4a = _format_sample("M4A", tmp_path)
+    mark_file(m4a, tmp_path / "mark.m4a", config, key=KEY)
+    signed.append(tmp_path / "mark.m4a")
+    for source in (m4a, media["image"]):
+        out = tmp_path / f"tag{source.suffix}"
+        record = tag_marked_file(source, out, AigcLabel.create(PRODUCER), key=KEY, signing=signing)
+        assert record["watermark"] is None
+        signed.append(out)
+    for path in signed:
+        report = _manifest(path)
+        assert report.soft_binding_algs == (), path
+        assert [action["action"] for action in report.actions] == ["c2pa.created"], path
+
+
+def test_mark_names_no_watermark_it_cannot_find_in_its_output(
+    media: dict[str, Path], tmp_path: Path, signing: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watermark is looked for in the output before signing: not found, no binding."""
+    from dataclasses import replace
+
+    import marking.pipeline.verify as verify
+    from marking.pipeline.mark import mark_file
+
+    monkeypatch.setattr(verify, "read_watermark", lambda *_: {"checked": True, "detected": False})
+    config = replace(FAST, steps=EVERY_STEP, signing=signing)
+    out = tmp_path / "photo.jpg"
+    record = mark_file(media["image"], out, config, key=KEY)
+    assert _manifest(out).soft_binding_algs == ()
+    assert any("not found in the output before signing" in note for note in record["notes"])

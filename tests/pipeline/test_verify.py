@@ -16,7 +16,7 @@ from marking.errors import UsageError
 from marking.files.audio import embed_audio_file
 from marking.files.image import embed_file
 from marking.pipeline.verify import payload_for_label, verify_file
-from marking.tags.aigc_label import AigcLabel
+from marking.tags.aigc_label import FIELD_KEYS, AigcLabel
 from marking.tags.tagging import Signing, tag_file
 from marking.tags.test_ca import TestCA, make_test_ca
 from tests.support.audio_clips import clip
@@ -725,3 +725,148 @@ def test_untrusted_signer_notes_are_one_line_whatever_the_name() -> None:
         )
         assert any(expected in note for note in result.notes), result.notes
         assert not any("\n" in note for note in result.notes)
+
+
+# --- agreement by construction: every correct manual workflow agrees ----------------------------
+
+MANUAL_PAYLOAD = "0123456789abcdef"
+#: Steps of a manual workflow: embed (with --payload when first), tag, tag and sign.
+WORKFLOWS = {
+    "embed,tag": ("embed", "tag"),
+    "embed,tag+c2pa": ("embed", "tag+c2pa"),
+    "tag,embed": ("tag", "embed"),
+    "tag,embed,tag+c2pa": ("tag", "embed", "tag+c2pa"),
+}
+
+
+@pytest.fixture(scope="module")
+def manual_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.conftest import make_natural_image
+
+    folder = tmp_path_factory.mktemp("manual")
+    picture = folder / "picture.jpg"
+    make_natural_image("RGB", (320, 256), seed=7).save(picture, quality=92)
+    sound = folder / "sound.wav"
+    sf.write(sound, clip("speech", 3.0, 16_000), 16_000, subtype="PCM_16")
+    return {"image": picture, "audio": sound}
+
+
+def run_workflow(source: Path, folder: Path, steps: tuple[str, ...], ca: TestCA) -> Path:
+    """Run the verbs in order on the CLI, each on the previous one's output."""
+    current = source
+    for index, step in enumerate(steps):
+        out = folder / f"{index}-{step.replace('+', '-')}{source.suffix}"
+        if step == "embed":
+            first = ["--payload", MANUAL_PAYLOAD] if index == 0 else []
+            argv = ["embed", current, "-o", out, *first]
+        else:
+            argv = ["tag", current, "-o", out, "--producer", PRODUCER, "--produce-id", "job-m"]
+            if step == "tag+c2pa":
+                argv += ["--c2pa-cert", ca.chain, "--c2pa-key", ca.key]
+        result = run_cli(*argv, "--key", KEY)
+        assert result.returncode == 0, result.stderr
+        current = out
+    return current
+
+
+@pytest.mark.parametrize(
+    ("kind", "workflow"),
+    [("image", name) for name in WORKFLOWS] + [("audio", "embed,tag+c2pa"), ("audio", "tag,embed")],
+)
+def test_manual_workflows_agree(
+    tmp_path: Path, ca: TestCA, manual_inputs: dict[str, Path], kind: str, workflow: str
+) -> None:
+    """embed then tag, tag then embed, with or without C2PA: never a tamper warning. Signed by
+    a trusted signer the marks agree; unsigned they are consistent (the label is unsigned)."""
+    shipped = run_workflow(manual_inputs[kind], tmp_path, WORKFLOWS[workflow], ca)
+    signed = workflow.endswith("c2pa")
+    result = verify_file(shipped, key=KEY, trust_anchors=ca.root_cert if signed else None)
+    assert result.agreement == ("agree" if signed else "consistent"), result.notes
+    assert result.watermark["detected"]
+    if workflow.startswith("embed"):
+        assert result.watermark["payload"] == MANUAL_PAYLOAD
+    assert not any("tamper" in note for note in result.notes)
+    if signed:
+        assert "all backed by trusted signer" in result.verdict
+
+
+def test_manual_video_workflow_agrees(tmp_path: Path, ca: TestCA) -> None:
+    """A video tagged, then watermarked (the label kept, the payload it names embedded in the
+    frames and the sound), then signed: both schemes bound, and the marks agree."""
+    from marking.tags.c2pa import SOFT_BINDING_ALGS
+    from marking.tags.c2pa_read import read_manifest
+    from tests.support.video_clips import clip_path
+
+    source = clip_path("bbb", width=320, height=256, fps=10, seconds=2.0, preset="ultrafast")
+    tagged, marked, shipped = (tmp_path / f"{name}.mp4" for name in ("t", "e", "s"))
+    tag = ["--producer", PRODUCER, "--produce-id", "job-mv", "--key", KEY]
+    assert run_cli("tag", source, "-o", tagged, *tag).returncode == 0
+    result = run_cli("embed", tagged, "-o", marked, "--key", KEY, "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert verify_file(marked, key=KEY).agreement == "consistent"
+    signing = ["--c2pa-cert", ca.chain, "--c2pa-key", ca.key]
+    assert run_cli("tag", marked, "-o", shipped, *tag, *signing).returncode == 0
+    result = verify_file(shipped, key=KEY, trust_anchors=ca.root_cert)
+    assert result.agreement == "agree", result.notes
+    assert result.watermark["payload"] == payload_for_label(PRODUCER, "job-mv")
+    wanted = (SOFT_BINDING_ALGS["video"], SOFT_BINDING_ALGS["audio"])
+    assert read_manifest(shipped).soft_binding_algs == wanted
+
+
+def test_a_bound_label_transplanted_is_still_a_mismatch(
+    tmp_path: Path, manual_inputs: dict[str, Path]
+) -> None:
+    """The label tag bound to one file's watermark, copied onto a file with another
+    watermark, names the first payload: a mismatch."""
+    picture = manual_inputs["image"]
+    first, second = tmp_path / "first.jpg", tmp_path / "second.jpg"
+    embed_file(picture, first, key=KEY, payload=MANUAL_PAYLOAD)
+    embed_file(picture, second, key=KEY, payload="1111111111111111")
+    tagged = tmp_path / "tagged.jpg"
+    result = run_cli("tag", first, "-o", tagged, "--producer", PRODUCER, "--key", KEY, "--json")
+    assert result.returncode == 0, result.stderr
+    bound = json.loads(result.stdout)["label"]
+    assert bound["ReservedCode1"] == f"aigc-wm:{MANUAL_PAYLOAD}"
+    assert verify_file(tagged, key=KEY).agreement == "consistent"
+    copied = tmp_path / "copied.jpg"
+    label = AigcLabel(**{attr: bound[name] for name, attr in FIELD_KEYS})
+    tag_file(second, copied, label)  # the label verbatim, as a copying tool would
+    result = verify_file(copied, key=KEY)
+    assert result.agreement == "mismatch"
+    assert any("tampered" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("case", "match"),
+    [
+        ("tag-unmarked-payload", "carries no watermark"),
+        ("tag-other-payload", f"carries a watermark with payload {MANUAL_PAYLOAD}"),
+        ("tag-reserved1", "ReservedCode1"),
+        ("embed-other-payload", "carries a metadata label naming payload"),
+        ("tag-system-name", "--system-name needs --c2pa-cert"),
+        ("mark-system-version", "--system-version needs --c2pa-cert"),
+    ],
+)
+def test_options_without_effect_are_usage_errors(
+    tmp_path: Path, manual_inputs: dict[str, Path], case: str, match: str
+) -> None:
+    """An option the run could not honour is refused on one line, and nothing is written."""
+    picture = manual_inputs["image"]
+    marked, tagged = tmp_path / "marked.jpg", tmp_path / "tagged.jpg"
+    embed_file(picture, marked, key=KEY, payload=MANUAL_PAYLOAD)
+    tag_file(picture, tagged, AigcLabel.create(PRODUCER, "job-u"))
+    out = tmp_path / "out.jpg"
+    tag = ["tag", marked, "-o", out, "--producer", PRODUCER]
+    argv = {
+        "tag-unmarked-payload": ["tag", picture, "-o", out, "--producer", PRODUCER,
+                                 "--watermark-payload", MANUAL_PAYLOAD],
+        "tag-other-payload": [*tag, "--watermark-payload", "1111111111111111"],
+        "tag-reserved1": [*tag, "--reserved1", "checksum"],
+        "embed-other-payload": ["embed", tagged, "-o", out, "--payload", MANUAL_PAYLOAD],
+        "tag-system-name": [*tag, "--system-name", "GenX"],
+        "mark-system-version": ["mark", picture, "-o", tmp_path / "outdir", "--producer",
+                                PRODUCER, "--system-version", "3"],
+    }[case]  # fmt: skip
+    assert match in assert_one_error_line(run_cli(*argv, "--key", KEY), exit_code=2)
+    assert not out.exists()
+    assert not (tmp_path / "outdir").exists()

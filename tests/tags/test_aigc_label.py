@@ -277,3 +277,32 @@ def test_unknown_prefixes_are_kept(label: AigcLabel) -> None:
     updated = update_xmp(packet, label).packet
     assert b'xmlns:acme="http://acme.example/ns/1.0/"' in updated
     assert b'<acme:Rating xml:lang="en">5 &amp; &lt;b&gt;</acme:Rating>' in updated
+
+
+# --- the label's binding to the watermark in its file -------------------------------------------
+
+
+def test_label_names_the_bound_payload_else_the_implied_one() -> None:
+    from marking.scheme.payload import payload_for_label
+    from marking.tags.aigc_label import WATERMARK_BINDING_PREFIX, label_payload
+
+    label = AigcLabel.create("AcmeAI", "job-1")
+    implied = payload_for_label("AcmeAI", "job-1")
+    assert label.implied_payload() == implied
+    assert label.bound_to(implied) is label  # producer and ProduceID already name it
+    bound = label.bound_to("0123456789abcdef")
+    assert bound.reserved_code1 == WATERMARK_BINDING_PREFIX + "0123456789abcdef"
+    bound.validate()  # the binding is a valid Annex E value
+    assert label_payload(bound.to_dict()) == "0123456789abcdef"
+    assert bound.bound_to("00000000000000aa").implied_payload() == "00000000000000aa"
+    # Not a binding (wrong length, upper case): the producer and ProduceID speak.
+    for text in ("aigc-wm:0123", "aigc-wm:0123456789ABCDEF", "checksum"):
+        assert label_payload({**label.to_dict(), "ReservedCode1": text}) == implied
+    assert label_payload({"Label": "1"}) is None
+    assert label_payload(None) is None
+
+
+def test_binding_never_overwrites_a_reserved_code_the_caller_set() -> None:
+    label = AigcLabel.create("AcmeAI", "job-1", reserved1="checksum")
+    with pytest.raises(UsageError, match="ReservedCode1 'checksum'"):
+        label.bound_to("0123456789abcdef")

@@ -109,7 +109,6 @@ MAKERS: dict[str, Callable[[Path], Path]] = {
     "png": _image,
     "webp": _image,
     "tif": _image,
-    "gif": _image,
     "wav": _wav,
     "mp4": lambda p: _video(p, "mp4"),
     "mov": lambda p: _video(p, "mov"),
@@ -372,7 +371,7 @@ def test_resign_signed_file(tmp_path: Path, ca: TestCA, info: ManifestInfo) -> N
 MANIFEST_BUDGET = 16 * 1024
 #: What the optional claim thumbnail may add (a 256-pixel low-quality JPEG, measured 8 KB).
 THUMBNAIL_BUDGET = 16 * 1024
-_PICTURES = ("jpg", "png", "webp", "tif", "gif")
+_PICTURES = ("jpg", "png", "webp", "tif")
 
 
 def _claim_thumbnail(path: Path) -> str | None:
@@ -501,3 +500,65 @@ def test_thumbnail_option_of_tag_mark_and_the_config(tmp_path: Path, ca: TestCA)
         done = run_cli("mark", photo.parent, "-o", outdir, "--no-progress", *options)
         assert done.returncode == 0, (name, done.stderr)
         assert _claim_thumbnail(outdir / "photo.png") == "image/jpeg", name
+
+
+# --- honest manifests: the scheme named, the watermarking step recorded, only real formats ---
+
+
+def test_soft_binding_per_scheme_and_the_watermarked_action(info: ManifestInfo) -> None:
+    from dataclasses import replace
+
+    from marking.tags.c2pa import SOFT_BINDING_ALGS, WATERMARKED_ACTION
+
+    video = replace(
+        info,
+        soft_binding_algs=(SOFT_BINDING_ALGS["video"], SOFT_BINDING_ALGS["audio"]),
+        watermarked=True,
+    )
+    assertions = build_manifest(video)["assertions"]
+    bindings = [item["data"] for item in assertions if item["label"] == "c2pa.soft-binding"]
+    assert [binding["alg"] for binding in bindings] == [
+        "org.aigc-marking.video-frame-tile.1",
+        "org.aigc-marking.audio-spectral-patchwork.1",
+    ]
+    assert all(binding["blocks"][0]["value"] == PAYLOAD for binding in bindings)
+    actions = assertions[0]["data"]["actions"]
+    assert [action["action"] for action in actions] == ["c2pa.created", WATERMARKED_ACTION]
+    assert actions[0]["softwareAgent"]["name"] == "ExampleGen"  # the generative system
+    assert actions[1]["softwareAgent"]["name"] == "aigc-marking"  # the tool that marked it
+    assert len(set(SOFT_BINDING_ALGS.values())) == 3
+    unbound = replace(info, watermark_payload=None)
+    assert not any(
+        item["label"] == "c2pa.soft-binding" for item in build_manifest(unbound)["assertions"]
+    )
+    with pytest.raises(UsageError, match="no watermark payload"):
+        build_manifest(replace(unbound, watermarked=True))
+
+
+def test_signed_video_reads_back_both_soft_bindings(
+    tmp_path: Path, ca: TestCA, info: ManifestInfo
+) -> None:
+    from dataclasses import replace
+
+    from marking.tags.c2pa import SOFT_BINDING_ALGS
+
+    algs = (SOFT_BINDING_ALGS["video"], SOFT_BINDING_ALGS["audio"])
+    out = _sign(tmp_path, ca, replace(info, soft_binding_algs=algs, watermarked=True), "mp4")
+    report = read_manifest(out, trust_anchors_pem=ca.root_cert.read_bytes())
+    assert report.state == "valid", report.reason
+    assert report.soft_binding_algs == algs
+    assert report.soft_binding_payload == PAYLOAD
+    assert [action["action"] for action in report.actions] == ["c2pa.created", "c2pa.watermarked"]
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".avif", ".heic", ".heif"])
+def test_formats_no_verb_reads_are_not_offered_for_signing(tmp_path: Path, suffix: str) -> None:
+    """GIF, AVIF and HEIF are refused by every verb: signing neither takes nor names them."""
+    from marking.tags.c2pa import check_signable, supported_suffixes
+
+    assert suffix not in supported_suffixes()
+    with pytest.raises(UnsupportedInputError) as caught:
+        check_signable(tmp_path / f"x{suffix}")
+    message = str(caught.value)
+    assert "JPEG, PNG, WebP, TIFF, MP4, MOV, M4A, MP3, WAV and FLAC" in message
+    assert not any(name in message for name in ("GIF", "AVIF", "HEIF"))
