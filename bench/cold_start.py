@@ -18,12 +18,14 @@ The machine's load average is reported with the figures: other jobs slow every c
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,14 +146,19 @@ def environment(tree: Path) -> dict[str, str]:
     return env
 
 
+def run_in(tree: Path, command: list[str], **options: object) -> subprocess.CompletedProcess:
+    """``command`` with ``tree`` on PYTHONPATH, run from the system's temporary directory:
+    ``-m`` and ``-c`` put the working directory first on ``sys.path``, so run from a
+    checkout they would import its ``marking`` whatever the tree."""
+    return subprocess.run(command, env=environment(tree), cwd=tempfile.gettempdir(), **options)
+
+
 def cold_call(python: str, tree: Path, case: Case, out: Path) -> float:
     """Wall seconds of one ``python -m marking VERB ...`` (exit 0 required)."""
     arguments = [a.replace("{out}", str(out)) for a in case.arguments]
     out.unlink(missing_ok=True)
     start = time.perf_counter()
-    done = subprocess.run(
-        [python, "-m", "marking", *arguments], env=environment(tree), capture_output=True
-    )
+    done = run_in(tree, [python, "-m", "marking", *arguments], capture_output=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{case.name}: exit {done.returncode}: {done.stderr.decode()[-400:]}")
@@ -162,9 +169,9 @@ def importtime(python: str, tree: Path, case: Case, out: Path) -> list[tuple[int
     """``-X importtime`` of one cold call: (depth, module, cumulative ms), in import order."""
     arguments = [a.replace("{out}", str(out)) for a in case.arguments]
     out.unlink(missing_ok=True)
-    done = subprocess.run(
+    done = run_in(
+        tree,
         [python, "-X", "importtime", "-m", "marking", *arguments],
-        env=environment(tree),
         capture_output=True,
         text=True,
     )
@@ -199,20 +206,31 @@ def run_driver(
 ) -> dict:
     """The :data:`DRIVER`'s figures for ``case`` in a fresh interpreter."""
     arguments = [case.verb, str(case.source), str(workdir), str(repeats), KEY, PAYLOAD_HEX]
-    done = subprocess.run(
-        [python, "-c", DRIVER, *arguments, "1" if attribute else "0"],
-        env=environment(tree), capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    command = [python, "-c", DRIVER, *arguments, "1" if attribute else "0"]
+    done = run_in(tree, command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def cold_calls(
+    python: str, trees: dict[str, Path], case: Case, repeats: int, workdir: Path
+) -> dict[str, list[float]]:
+    """Cold wall seconds of ``case`` on every tree: one untimed call each (Numba's cache,
+    the file cache), then paired rounds whose order rotates, so a busy spell of the shared
+    machine falls on every tree alike."""
+    out = workdir / f"cli-out{case.source.suffix}"
+    for tree in trees.values():
+        cold_call(python, tree, case, out)
+    calls = {
+        name: functools.partial(cold_call, python, tree, case, out) for name, tree in trees.items()
+    }
+    timings = harness.paired_rounds(calls, repeats, report=True)
+    return {name: list(timing.wall) for name, timing in timings.items()}
+
+
 def measure(python: str, tree: Path, case: Case, repeats: int, workdir: Path) -> Result:
+    """The phases, warm calls and importers of ``case`` on one tree (cold calls apart)."""
     result = Result()
     out = workdir / f"cli-out{case.source.suffix}"
-    cold_call(python, tree, case, out)  # untimed: Numba's cache, the file cache
-    for _ in range(repeats):
-        result.cold.append(cold_call(python, tree, case, out))
-        log(f"  {case.name} cold: {result.cold[-1]:.2f} s")
     driver = run_driver(python, tree, case, repeats, workdir, attribute=False)
     result.imported_in_call = driver["imported_in_call"]
     if driver["numba"]:  # again, with Numba's start-up and cache loading timed apart
@@ -248,7 +266,7 @@ def interpreter_floor(python: str, repeats: int) -> dict[str, float]:
         runs = []
         for _ in range(repeats + 1):
             start = time.perf_counter()
-            subprocess.run([python, "-c", code], check=True)
+            subprocess.run([python, "-c", code], cwd=tempfile.gettempdir(), check=True)
             runs.append(time.perf_counter() - start)
         floor[label] = statistics.median(runs[1:])
     return floor
@@ -289,7 +307,8 @@ def report(
         machine,
         {
             "Runs": f"median of {repeats} cold calls (`python -m marking ...`) after an untimed "
-            f"one; warm = median of {repeats} in-process calls after one warm-up",
+            "one, in rounds that rotate the trees' order; warm = median of "
+            f"{repeats} in-process calls after one warm-up",
             "Load average (1, 5, 15 min) at start / end": f"{loads[0]} / {loads[1]}",
             "Trees": ", ".join(f"{name} = `{harness.shown(path)}`" for name, path in trees.items()),
         },
@@ -375,9 +394,12 @@ def main() -> None:
         ]  # fmt: skip
         results = {}
         for case in cases:
+            log(f"{case.name}: cold calls ...")
+            cold = cold_calls(args.python, trees_paths, case, args.repeats, workdir)
             for name, tree in trees_paths.items():
-                log(f"{case.name}, {name} ...")
+                log(f"{case.name}, {name}: phases, warm calls, importers ...")
                 results[(case.name, name)] = measure(args.python, tree, case, args.repeats, workdir)
+                results[(case.name, name)].cold = cold[name]
         floor = interpreter_floor(args.python, args.repeats)
         peer = audiowmark(wav, workdir, args.repeats)
     text = report(results, trees_paths, cases, floor, peer,
