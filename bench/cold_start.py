@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -85,10 +86,12 @@ first = time.perf_counter() - t
 new = sorted({name.split(".")[0] for name in set(sys.modules) - before}
              - set(sys.stdlib_module_names) - {"marking"})
 new = [name for name in new if not name.startswith("_")]
-warm = []
+warm, warm_cpu = [], []
 for i in range(int(repeats)):
-    start = time.perf_counter(); work(i + 1); warm.append(time.perf_counter() - start)
+    start, cpu = time.perf_counter(), time.process_time(); work(i + 1)
+    warm.append(time.perf_counter() - start); warm_cpu.append(time.process_time() - cpu)
 print(json.dumps({"phases": phases, "first": first, "loads": loads, "warm": warm,
+                  "warm_cpu": warm_cpu,
                   "imported_in_call": new, "numba": "numba" in sys.modules}))
 """
 
@@ -109,6 +112,8 @@ class Result:
 
     cold: list[float] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
+    cold_cpu: list[float] = field(default_factory=list)
+    warm_cpu: list[float] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     first_call: float = 0.0
     kernel_loads: tuple[int, float] = (0, 0.0)
@@ -119,6 +124,10 @@ class Result:
     @property
     def overhead(self) -> float:
         return statistics.median(self.cold) - statistics.median(self.warm)
+
+    @property
+    def overhead_cpu(self) -> float:
+        return statistics.median(self.cold_cpu) - statistics.median(self.warm_cpu)
 
 
 def make_inputs(workdir: Path) -> tuple[Path, Path]:
@@ -148,18 +157,29 @@ def environment(tree: Path) -> dict[str, str]:
 
 def run_in(tree: Path, command: list[str], **options: object) -> subprocess.CompletedProcess:
     """``command`` with ``tree`` on PYTHONPATH, run from the system's temporary directory:
-    ``-m`` and ``-c`` put the working directory first on ``sys.path``, so run from a
+    ``-m`` and ``-c`` put the working directory first on the module search path, so run from a
     checkout they would import its ``marking`` whatever the tree."""
     return subprocess.run(command, env=environment(tree), cwd=tempfile.gettempdir(), **options)
 
 
-def cold_call(python: str, tree: Path, case: Case, out: Path) -> float:
-    """Wall seconds of one ``python -m marking VERB ...`` (exit 0 required)."""
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cold_call(
+    python: str, tree: Path, case: Case, out: Path, cpu: list[float] | None = None
+) -> float:
+    """Wall seconds of one ``python -m marking VERB ...`` (exit 0 required); its CPU
+    seconds are appended to ``cpu`` (less swayed by the other jobs on a shared machine)."""
     arguments = [a.replace("{out}", str(out)) for a in case.arguments]
     out.unlink(missing_ok=True)
-    start = time.perf_counter()
+    start, used = time.perf_counter(), children_cpu()
     done = run_in(tree, [python, "-m", "marking", *arguments], capture_output=True)
     wall = time.perf_counter() - start
+    if cpu is not None:
+        cpu.append(children_cpu() - used)
     if done.returncode != 0:
         raise SystemExit(f"{case.name}: exit {done.returncode}: {done.stderr.decode()[-400:]}")
     return wall
@@ -213,18 +233,20 @@ def run_driver(
 
 def cold_calls(
     python: str, trees: dict[str, Path], case: Case, repeats: int, workdir: Path
-) -> dict[str, list[float]]:
+) -> dict[str, tuple[list[float], list[float]]]:
     """Cold wall seconds of ``case`` on every tree: one untimed call each (Numba's cache,
     the file cache), then paired rounds whose order rotates, so a busy spell of the shared
     machine falls on every tree alike."""
     out = workdir / f"cli-out{case.source.suffix}"
     for tree in trees.values():
         cold_call(python, tree, case, out)
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
     calls = {
-        name: functools.partial(cold_call, python, tree, case, out) for name, tree in trees.items()
+        name: functools.partial(cold_call, python, tree, case, out, cpu[name])
+        for name, tree in trees.items()
     }
-    timings = harness.paired_rounds(calls, repeats, report=True)
-    return {name: list(timing.wall) for name, timing in timings.items()}
+    timings = harness.paired_rounds(calls, repeats, report=False)
+    return {name: (list(timing.wall), cpu[name]) for name, timing in timings.items()}
 
 
 def measure(python: str, tree: Path, case: Case, repeats: int, workdir: Path) -> Result:
@@ -236,6 +258,7 @@ def measure(python: str, tree: Path, case: Case, repeats: int, workdir: Path) ->
     if driver["numba"]:  # again, with Numba's start-up and cache loading timed apart
         driver = run_driver(python, tree, case, repeats, workdir, attribute=True)
     result.warm = driver["warm"]
+    result.warm_cpu = driver["warm_cpu"]
     result.phases = driver["phases"]
     result.first_call = driver["first"]
     result.kernel_loads = (driver["loads"][0], driver["loads"][1])
@@ -313,8 +336,16 @@ def report(
             "Trees": ", ".join(f"{name} = `{harness.shown(path)}`" for name, path in trees.items()),
         },
     )
-    lines += ["", "## Overhead = cold CLI call - warm in-process work (ms)", ""]
-    columns = ["cold", "warm", "overhead", "target"]
+    lines += [
+        "",
+        "## Overhead = cold CLI call - warm in-process work (ms)",
+        "",
+        "Wall time is what a user waits; CPU time (user + system of the call's process, and of "
+        "the warm calls) is less swayed by the other jobs of a shared machine. The target is "
+        "on wall time, on a quiet machine.",
+        "",
+    ]
+    columns = ["cold", "warm", "overhead", "CPU: cold", "CPU: warm", "CPU: overhead", "target"]
     rows = [f"{case.name}, {tree}" for case in cases for tree in trees]
 
     def cell(row: str, column: str) -> str:
@@ -324,6 +355,9 @@ def report(
             "cold": ms(statistics.median(result.cold)),
             "warm": ms(statistics.median(result.warm)),
             "overhead": ms(result.overhead),
+            "CPU: cold": ms(statistics.median(result.cold_cpu)),
+            "CPU: warm": ms(statistics.median(result.warm_cpu)),
+            "CPU: overhead": ms(result.overhead_cpu),
             "target": "<= 500",
         }[column]
 
@@ -399,7 +433,7 @@ def main() -> None:
             for name, tree in trees_paths.items():
                 log(f"{case.name}, {name}: phases, warm calls, importers ...")
                 results[(case.name, name)] = measure(args.python, tree, case, args.repeats, workdir)
-                results[(case.name, name)].cold = cold[name]
+                results[(case.name, name)].cold, results[(case.name, name)].cold_cpu = cold[name]
         floor = interpreter_floor(args.python, args.repeats)
         peer = audiowmark(wav, workdir, args.repeats)
     text = report(results, trees_paths, cases, floor, peer,
