@@ -206,19 +206,24 @@ def importtime(python: str, tree: Path, case: Case, out: Path) -> list[tuple[int
 
 
 def who_imported(rows: list[tuple[int, str, float]], module: str) -> str | None:
-    """``module`` and its chain of importers up to the top level, or None if never imported."""
-    for index, (depth, name, ms) in enumerate(rows):
-        if name != module:
-            continue
-        chain, level = [f"{name} {ms:.0f} ms"], depth
-        for parent_depth, parent, _ in rows[index + 1 :]:
-            if parent_depth < level:
-                chain.append(parent)
-                level = parent_depth
-            if level == 0:
-                break
-        return " <- ".join(chain)
-    return None
+    """``module`` and its chain of importers up to the top level, or None if never imported.
+
+    A package that SciPy loads lazily (``from scipy import signal``) has no line of its own:
+    its costliest submodule stands for it."""
+    exact = [i for i, row in enumerate(rows) if row[1] == module]
+    inside = [i for i, row in enumerate(rows) if row[1].startswith(module + ".")]
+    if not exact and not inside:
+        return None
+    index = exact[0] if exact else max(inside, key=lambda i: rows[i][2])
+    depth, name, ms = rows[index]
+    chain, level = [f"{name} {ms:.0f} ms"], depth
+    for parent_depth, parent, _ in rows[index + 1 :]:
+        if level == 0:
+            break
+        if parent_depth < level:
+            chain.append(parent)
+            level = parent_depth
+    return " <- ".join(chain)
 
 
 def run_driver(
