@@ -16,7 +16,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,8 +26,6 @@ from marking.errors import (
     MarkingError,
     UnsupportedInputError,
 )
-from marking.labels.audio_cue import CueSettings, CueWriter, build_cue
-from marking.labels.morse_reader import MorseDetector, MorseHit
 from marking.media.atomic import StrPath, check_output_path, display_path, file_error
 from marking.media.audio import (
     DEFAULT_BLOCKSIZE,
@@ -49,6 +47,10 @@ from marking.scheme.results import (
     AudioLabeling,
     fields_of,
 )
+
+if TYPE_CHECKING:  # the audible label pulls in scipy.signal (~1 s): loaded only when used
+    from marking.labels.audio_cue import CueSettings, CueWriter
+    from marking.labels.morse_reader import MorseHit
 
 #: Segment length of the segmental SNR (seconds).
 SNR_SEGMENT_SECONDS = 0.02
@@ -206,6 +208,8 @@ def embed_audio_file(
     embedder = _audio_embedder(source, info, payload_bytes, key, strength)
     writer = None
     if cue is not None:
+        from marking.labels.audio_cue import CueWriter
+
         info = count_frames(source, info=info)  # an MP3 without a length tag: decode to count
         writer = CueWriter(info.samplerate, info.channels, cue, info.frames)
     total = info.frames if info.length_exact else None
@@ -380,6 +384,8 @@ def label_audio_file(
     cannot write the input's format, :class:`OutputError` / :class:`UsageError` for a bad
     output path.
     """
+    from marking.labels.audio_cue import CueSettings, CueWriter, build_cue
+
     settings = settings or CueSettings()
     source, target = Path(src), Path(dst)
     forbid: list[StrPath] = [source]
@@ -419,6 +425,9 @@ def label_audio_file(
 
 def detect_morse_file(path: StrPath, settings: CueSettings | None = None) -> list[MorseHit]:
     """:func:`detect_morse` on a file, streamed block by block."""
+    from marking.labels.audio_cue import CueSettings
+    from marking.labels.morse_reader import MorseDetector
+
     settings = settings or CueSettings()
     info = probe_audio(path)
     detector = MorseDetector(info.samplerate, settings)

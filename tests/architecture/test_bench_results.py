@@ -608,3 +608,23 @@ def test_the_batch_bench_accepts_what_verify_says_of_a_good_unsigned_mark() -> N
         "a.jpg: not AI-marked (not marked)",
         "a.jpg: metadata label producer None",
     ]
+
+
+def test_cold_start_report_parses_importtime_and_shows_the_overhead() -> None:
+    """``cold_start.py`` runs only as a benchmark: its parsing and report are checked here."""
+    import cold_start as cs
+
+    rows = [(3, "scipy.linalg", 40.0), (2, "numba.np.arraymath", 45.0), (0, "marking.x", 60.0)]
+    chain = "scipy.linalg 40 ms <- numba.np.arraymath <- marking.x"  # importers come after
+    assert cs.who_imported(rows, "scipy.linalg") == chain
+    assert cs.who_imported(rows, "av") is None
+    case = cs.Case("detect 1080p JPEG", "detect", Path("x.jpg"), ["detect", "x.jpg"])
+    result = cs.Result(cold=[1.0, 0.9, 1.2], warm=[0.1], cold_cpu=[1.1], warm_cpu=[0.2])
+    result.phases = {"import numba": 0.3}
+    text = cs.report(
+        {(case.name, "after"): result}, {"after": BENCH_DIR}, [case], {"pass": 0.02}, None,
+        ("1.00", "2.00"), 3,
+    )  # fmt: skip
+    assert "| detect 1080p JPEG, after | 1000 | 100 | 900 | 1100 | 200 | 900 | <= 500 |" in text
+    assert "- import numba: 300" in text
+    assert "audiowmark is not installed" in text

@@ -1,0 +1,77 @@
+"""A cold call loads only what its work uses: every import is paid again by each CLI call.
+
+``aigc-mark embed`` of a WAV paid about 1 s for scipy.signal and scipy.stats (the audible
+label's filters) it never used. These tests run the file-level calls of a picture (embed and
+detect) and of a recording (embed) in a fresh interpreter and list the heavy packages loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.sample_photos import SAMPLES
+
+PHOTO = SAMPLES / "photo-dandelions.jpg"
+
+#: Packages no picture or recording call needs: codecs of other media, batch machinery,
+#: progress bars, C2PA, and the slow SciPy subpackages (seconds of imports between them).
+NEVER = (
+    "scipy.signal",
+    "scipy.stats",
+    "scipy.interpolate",
+    "scipy.optimize",
+    "av",
+    "dask",
+    "distributed",
+    "tqdm",
+    "mutagen",
+    "c2pa",
+    "cryptography",
+    "matplotlib",
+)
+#: And what each kind of call must not load beyond those.
+NOT_FOR = {"picture": ("soundfile",), "recording": ("PIL", "scipy.ndimage")}
+
+CALLS = {
+    "picture": """
+from PIL import Image
+Image.open(photo).convert("RGB").resize((800, 450)).save(f"{tmp}/in.jpg")
+before = set(sys.modules)
+from marking.files.image import detect_file, embed_file
+embed_file(f"{tmp}/in.jpg", f"{tmp}/out.jpg", payload="0123456789abcdef")
+found = detect_file(f"{tmp}/out.jpg").payload
+after = set(sys.modules)
+""",
+    "recording": """
+import numpy as np
+import soundfile as sf
+rng = np.random.default_rng(1)
+sf.write(f"{tmp}/in.wav", 0.1 * rng.standard_normal((3 * 44100, 2)), 44100, subtype="PCM_16")
+before = set(sys.modules)
+from marking.files.audio import detect_audio_file, embed_audio_file
+embed_audio_file(f"{tmp}/in.wav", f"{tmp}/out.wav", payload="0123456789abcdef")
+after = set(sys.modules)  # detection's anti-alias filter does need scipy.signal
+found = detect_audio_file(f"{tmp}/out.wav").payload
+""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+def test_a_cold_embed_and_detect_load_no_package_they_do_not_use(kind: str, tmp_path: Path) -> None:
+    code = (
+        f"import json, sys\ntmp, photo = {str(tmp_path)!r}, {str(PHOTO)!r}\n{CALLS[kind]}\n"
+        "print(json.dumps({'found': found, 'loaded': sorted(after - before)}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["found"] == "0123456789abcdef"  # the work really ran
+    loaded = set(record["loaded"])
+    assert not sorted(name for name in (*NEVER, *NOT_FOR[kind]) if name in loaded)
