@@ -83,7 +83,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "by SIGTERM.",
     )
     parser.add_argument("inputs", metavar="INPUT", nargs="+", help="files, directories, globs, -")
-    parser.add_argument("-o", "--outdir", metavar="OUTDIR", required=True)
+    parser.add_argument(
+        "-o",
+        "--outdir",
+        metavar="OUTDIR",
+        required=True,
+        help="output directory (made if missing); unlike the one-file verbs' -o, not a file",
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML settings (see --print-config)")
     parser.add_argument(
         "--print-config",
@@ -92,7 +98,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--steps", type=_steps, help="comma-separated: " + ",".join(_STEPS))
     parser.add_argument("--producer", help="GB 45438 ContentProducer (provider name or code)")
-    parser.add_argument("--label-level", choices=("1", "2", "3"), dest="label_level")
+    parser.add_argument(
+        "--label-level",
+        choices=("1", "2", "3"),
+        help="GB 45438 Label: 1 AI-generated, 2 possibly, 3 suspected (default 1)",
+    )
     parser.add_argument("--strength", type=float, help="watermark strength (default 1.0)")
     add_signing_options(parser)
     parser.add_argument(
@@ -196,12 +206,14 @@ def run_records(
     *,
     summary: bool = True,
     complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    public: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[dict[str, int], int | None]:
     """Run the batch: report records, show progress, print a line per file and a summary.
 
     Returns the count per status (and of records with ``ai_marked``, as "ai-marked") and the
     exit code of an interruption (130 for SIGINT, 143 for SIGTERM), or None. ``complete``
-    fills in the fields a record lacks (a record the scheduler made for a lost file).
+    fills in the fields a record lacks (a record the scheduler made for a lost file);
+    ``public`` makes the record written to the report (default: the record itself).
     """
     from marking.pipeline.batch import Interrupted, default_workers, run
 
@@ -226,7 +238,7 @@ def run_records(
                     counts["ai-marked"] = counts.get("ai-marked", 0) + 1
                 progress.advance(record)
                 if report is not None:
-                    report.write(json_line(record) + "\n")
+                    report.write(json_line(public(record) if public else record) + "\n")
                     report.flush()
                 shown = display_path(record["input"])
                 # Names (and labels read from files) with control characters are escaped:
@@ -352,7 +364,7 @@ def _describe(record: dict[str, Any]) -> str:
         return f"skipped ({record['reason']})"
     steps = "+".join(record.get("steps") or [])
     output = display_path(record["output"])
-    line = f"{record['modality']} {steps} -> {output} (payload {record['payload']})"
+    line = f"{record['kind']} {steps} -> {output} (payload {record['payload']})"
     return "; ".join([line, *(f"note: {display_path(note)}" for note in record.get("notes") or [])])
 
 

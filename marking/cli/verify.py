@@ -66,6 +66,13 @@ def _summary(record: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _with_old_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """Every verify record keeps ``file`` and ``modality`` (0.1's names) for one release."""
+    from marking.pipeline.jobs import with_old_keys
+
+    return with_old_keys(record, "modality", "file")
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify every file; exit 0 if any carries an AI mark, 1 if none, 3 if any failed."""
     from functools import partial
@@ -85,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         raise UsageError("no input files found")
     work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)
-    counts, interrupted = run_records(args, jobs, work, _summary, summary=sys.stderr.isatty())
+    counts, interrupted = run_records(
+        args, jobs, work, _summary, summary=sys.stderr.isatty(), complete=_with_old_keys
+    )
     if interrupted is not None:
         print_error("interrupted")
         return interrupted

@@ -77,8 +77,9 @@ def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Pa
     """``(file, root)`` for every input file, in order, each once.
 
     ``root`` is the directory a file was found under (its output mirrors the path below
-    ``root``), or None for a file named directly. A name that matches nothing is kept (with
-    root None) so that the batch reports it.
+    ``root``), or None for a file named directly. A name that does not exist is kept (with
+    root None) so that the batch reports it; a glob pattern that matches nothing is a
+    UsageError ("no file matches PATTERN"), before any work: a typo must not pass.
     """
     found: list[tuple[Path, Path | None]] = []
     seen: set[str] = set()
@@ -98,7 +99,9 @@ def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Pa
             base = _glob_base(spec)
             matches = sorted(glob.glob(spec, recursive=True))  # noqa: PTH207 - a pattern
             if not matches:
-                add(path, None)  # reported as missing, like a name (a typo must not pass)
+                from marking.media.atomic import display_path
+
+                raise UsageError(f"no file matches {display_path(spec)}")
             for match in matches:
                 matched = Path(match)
                 if matched.is_dir():
