@@ -45,7 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="look for a watermark in images, recordings and videos",
         description="Look for a watermark in each INPUT (no original needed) and print one "
         "line per file. INPUT is a file, a directory (walked recursively), a glob pattern or "
-        "'-' for paths on standard input; many files are checked in parallel. The kind of "
+        "'-' for paths on standard input; with -j N, N files are checked at a time (default "
+        "one). The kind of "
         "media is read from the file's content. A video counts as marked when its frames or "
         "its sound track carry the mark. A file that cannot be read is reported and the rest "
         f"still checked. Exit {ExitCode.OK} when any file carries the mark, "
@@ -142,13 +143,16 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from marking.errors import UsageError
-    from marking.pipeline.inputs import verify_jobs
+    from marking.pipeline.inputs import refuse_unmatched, verify_jobs
     from marking.pipeline.jobs import FOUND, detect_one
 
     key = resolve_key(args)
+    if args.workers is None:  # a picture takes ~0.1 s, starting a worker process ~1 s
+        args.workers = 1
     if args.json and args.report is None:
         args.report = "-"
     jobs = without_report(verify_jobs(args.inputs), args.report)
+    refuse_unmatched(jobs)
     if not jobs:
         raise UsageError("no input files found")
     _refuse_for_one_file(args, jobs)
@@ -162,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     }
     work = partial(detect_one, key=key, options=options)
     counts, interrupted = run_records(
-        args, jobs, work, _summary, summary=sys.stderr.isatty(), public=_public
+        args, jobs, work, _summary, summary=sys.stderr.isatty(), public=_public, ordered=True
     )
     if interrupted is not None:
         print_error("interrupted")

@@ -207,13 +207,15 @@ def run_records(
     summary: bool = True,
     complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     public: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ordered: bool = False,
 ) -> tuple[dict[str, int], int | None]:
     """Run the batch: report records, show progress, print a line per file and a summary.
 
     Returns the count per status (and of records with ``ai_marked``, as "ai-marked") and the
     exit code of an interruption (130 for SIGINT, 143 for SIGTERM), or None. ``complete``
     fills in the fields a record lacks (a record the scheduler made for a lost file);
-    ``public`` makes the record written to the report (default: the record itself).
+    ``public`` makes the record written to the report (default: the record itself);
+    ``ordered`` reports the files in the order of ``jobs`` rather than as they finish.
     """
     from marking.pipeline.batch import Interrupted, default_workers, run
 
@@ -228,7 +230,7 @@ def run_records(
     with _open_report(args.report) as report:
         records = run(jobs, work, workers=workers, dask=args.dask)
         try:
-            for record in records:
+            for record in _in_order(records, jobs) if ordered else records:
                 if complete is not None:
                     record = complete(record)
                 if record.get("error"):
@@ -264,6 +266,20 @@ def run_records(
             args.dask,
         )
     return counts, interrupted
+
+
+def _in_order(records: Iterator[dict[str, Any]], jobs: list[Any]) -> Iterator[dict[str, Any]]:
+    """``records`` in the order of their ``jobs`` (by ``input``), each as soon as those before
+    it are done: a parallel batch prints what a sequential one would."""
+    position = {job.input: index for index, job in enumerate(jobs)}
+    waiting: dict[int, dict[str, Any]] = {}
+    next_index = 0
+    for record in records:
+        waiting[position.get(record["input"], len(jobs) + len(waiting))] = record
+        while next_index in waiting:
+            yield waiting.pop(next_index)
+            next_index += 1
+    yield from (waiting[index] for index in sorted(waiting))
 
 
 def _print_summary(
@@ -374,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from marking.errors import UsageError
-    from marking.pipeline.inputs import mark_jobs
+    from marking.pipeline.inputs import mark_jobs, refuse_unmatched
     from marking.pipeline.jobs import mark_one, missing_mark_fields
     from marking.pipeline.outdir import output_lock, remove_temporaries
 
@@ -389,6 +405,7 @@ def run(args: argparse.Namespace) -> int:
         kind = file_type(outdir.stat().st_mode)
         raise UsageError(f"output directory {display_path(outdir)} is {kind}, not a directory")
     jobs = without_report(mark_jobs(args.inputs, outdir), args.report, outdir)
+    refuse_unmatched(jobs)
     if not jobs:
         raise UsageError("no input files found")
     try:

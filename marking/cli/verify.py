@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from marking.errors import UsageError
-    from marking.pipeline.inputs import verify_jobs
+    from marking.pipeline.inputs import refuse_unmatched, verify_jobs
     from marking.pipeline.jobs import verify_one
 
     key = resolve_key(args)
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json and args.report is None:
         args.report = "-"
     jobs = without_report(verify_jobs(args.inputs), args.report)
+    refuse_unmatched(jobs)
     if not jobs:
         raise UsageError("no input files found")
     work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)

@@ -185,6 +185,8 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
     from marking.pipeline.verify import verify_file
 
     started = time.perf_counter()
+    if job.problem is not None:  # a pattern that matched nothing
+        return with_old_keys(failure_record(job, job.problem, started), "modality", "file")
     if job.skip is not None or not_media(job):
         skipped = {
             "input": job.input,
@@ -269,6 +271,8 @@ def detect_one(job: Job, key: Any, options: dict[str, Any]) -> dict[str, Any]:
     from marking.scheme.results import as_json_record
 
     started = time.perf_counter()
+    if job.problem is not None:  # a pattern that matched nothing
+        return failure_record(job, job.problem, started)
     if job.skip is not None or not_media(job):
         return {
             "input": job.input,

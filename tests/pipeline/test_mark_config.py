@@ -95,7 +95,7 @@ def test_sections_reach_their_settings(tmp_path: Path) -> None:
 [mark]
 steps = ["watermark", "metadata"]
 producer = "FromFile"
-label = 2
+label_level = 2
 strength = 1.5
 
 [image]
@@ -112,7 +112,7 @@ mode = "mix"
 copy_audio = true
 
 [video.encoder]
-preset = "ultrafast"
+x264_preset = "ultrafast"
 crf = 23
 
 [video.label]
@@ -160,9 +160,9 @@ def test_c2pa_section_needs_both_files(tmp_path: Path) -> None:
         ("[marks]\n", "unknown section [marks]"),
         ("[image.label]\npositon = 'top'\n", "unknown key(s) in [image.label]: positon"),
         ("[audio.cue]\ntone = 440\n", "unknown key(s) in [audio.cue]: tone"),
-        ("[video.encoder]\npreset = 'warp'\n", "preset must be one of"),
+        ("[video.encoder]\nx264_preset = 'warp'\n", "preset must be one of"),
         ("[mark]\nsteps = ['label', 'paint']\n", "unknown step(s) paint"),
-        ("[mark]\nlabel = 4\n", "label level must be 1, 2 or 3"),
+        ("[mark]\nlabel_level = 4\n", "label level must be 1, 2 or 3"),
         ("[mark\n", "config"),
     ],
     ids=["key", "section", "nested key", "cue key", "value", "step", "level", "syntax"],
