@@ -34,11 +34,12 @@ _SECTIONS: dict[str, frozenset[str]] = {
 }
 
 
-#: Old key names, by table, accepted for one release (0.2) with a warning: the same names as
-#: the command line's (``--label-level``, ``--x264-preset``; see marking.cli.DEPRECATED_OPTIONS).
+#: Old key names, by table, accepted for one release (0.2) with a warning: the command line's
+#: names (``--label-level``; see marking.cli.DEPRECATED_OPTIONS). A table stands for the
+#: options' prefix: [video.encoder] preset is --x264-preset, [video.label.style] text is
+#: embed's --label-text; "label" alone is the visible label ([image.label], [video.label]).
 DEPRECATED_KEYS: dict[tuple[str, ...], dict[str, str]] = {
     ("mark",): {"label": "label_level"},
-    ("video", "encoder"): {"preset": "x264_preset"},
 }
 
 
@@ -186,8 +187,6 @@ def config_from(data: dict[str, Any], **overrides: Any) -> Any:
     if "copy_audio" in video:
         values["copy_audio"] = bool(video["copy_audio"])
     encoder = _unset_empty(_table(data, "video", "encoder"), "codec", "bitrate", zero=True)
-    if "x264_preset" in encoder:  # EncoderSettings' field is "preset"
-        encoder["preset"] = encoder.pop("x264_preset")
     if encoder:
         values["encoder"] = _build(EncoderSettings, encoder, "video.encoder")
     label = _unset_empty(

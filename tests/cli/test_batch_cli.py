@@ -51,7 +51,7 @@ GOOD = {
     "clips/clip.mp4": "video",
 }
 BAD = {"empty.png": "file is empty", "photos/nested/broken.jpg": "truncated or corrupt"}
-FAST_CONFIG = '[video.encoder]\nx264_preset = "ultrafast"\n'
+FAST_CONFIG = '[video.encoder]\npreset = "ultrafast"\n'
 
 
 def run_mark(

@@ -84,7 +84,7 @@ def test_default_file_documents_every_setting_with_its_default() -> None:
     signing = Signing("chain.pem", "key.pem")
     assert data["c2pa"]["system_name"] == signing.system_name
     assert data["c2pa"]["system_version"] == signing.system_version
-    assert data["mark"]["label"] == MarkConfig(producer=PRODUCER).label_level
+    assert data["mark"]["label_level"] == MarkConfig(producer=PRODUCER).label_level
     assert data["mark"]["source_type"] == MarkConfig(producer=PRODUCER).source_type
 
 
@@ -112,7 +112,7 @@ mode = "mix"
 copy_audio = true
 
 [video.encoder]
-x264_preset = "ultrafast"
+preset = "ultrafast"
 crf = 23
 
 [video.label]
@@ -160,7 +160,7 @@ def test_c2pa_section_needs_both_files(tmp_path: Path) -> None:
         ("[marks]\n", "unknown section [marks]"),
         ("[image.label]\npositon = 'top'\n", "unknown key(s) in [image.label]: positon"),
         ("[audio.cue]\ntone = 440\n", "unknown key(s) in [audio.cue]: tone"),
-        ("[video.encoder]\nx264_preset = 'warp'\n", "preset must be one of"),
+        ("[video.encoder]\npreset = 'warp'\n", "preset must be one of"),
         ("[mark]\nsteps = ['label', 'paint']\n", "unknown step(s) paint"),
         ("[mark]\nlabel_level = 4\n", "label level must be 1, 2 or 3"),
         ("[mark\n", "config"),

@@ -434,7 +434,7 @@ def _run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int
 
 def _fast_config(folder: Path) -> Path:
     config = folder / "fast.toml"
-    config.write_text('[video.encoder]\nx264_preset = "ultrafast"\n')
+    config.write_text('[video.encoder]\npreset = "ultrafast"\n')
     return config
 
 

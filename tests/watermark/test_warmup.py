@@ -32,7 +32,7 @@ from tests.support.commands import run_cli
 from tests.support.video_clips import clip_path
 
 KEY = "Warmup-Secret-2210"
-FAST_CONFIG = '[video.encoder]\nx264_preset = "ultrafast"\n'
+FAST_CONFIG = '[video.encoder]\npreset = "ultrafast"\n'
 
 
 def cache_files(directory: Path) -> dict[str, str]:
