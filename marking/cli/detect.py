@@ -66,9 +66,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--no-speed-search",
         dest="speed_search",
         action="store_false",
-        help="recordings and sound tracks: only look at normal playback speed (about 10x "
-        "faster on an unmarked 30 s recording; a recording played faster or slower is then "
-        "missed)",
+        help="recordings and sound tracks: only look at normal playback speed (on an "
+        "unmarked 30 s recording about 3x faster at 44.1 kHz stereo, 10x at 16 kHz mono; a "
+        "recording played faster or slower is then missed)",
     )
     applies_to(("audio", "video"), speed)
     video = parser.add_argument_group("video")
