@@ -62,7 +62,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_batch_options(parser)
     add_key_options(parser)
-    speed = parser.add_argument(
+    # Not refused for pictures: it narrows a search they do not have, and a script passes it
+    # for every file it checks.
+    parser.add_argument(
         "--no-speed-search",
         dest="speed_search",
         action="store_false",
@@ -70,7 +72,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "unmarked 30 s recording about 3x faster at 44.1 kHz stereo, 10x at 16 kHz mono; a "
         "recording played faster or slower is then missed)",
     )
-    applies_to(("audio", "video"), speed)
     video = parser.add_argument_group("video")
     video_options = [
         video.add_argument(

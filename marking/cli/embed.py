@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             quality=95 if args.quality is None else args.quality,
         )
         measure = f"psnr={record['psnr']:.1f} dB"
+    record.setdefault("kind", kind)  # every verb's records name the kind of media
     if args.json:
         print(json_line(record))
     else:

@@ -327,7 +327,16 @@ def test_json_output_fields_and_types(photo: Path, tmp_path: Path) -> None:
     embedded = run_cli("embed", photo, "-o", marked, "--json", "--quality", "92")
     assert embedded.returncode == 0, embedded.stderr
     record = json.loads(embedded.stdout)
-    assert set(record) == {"input", "output", "payload", "psnr", "width", "height", "format"}
+    assert set(record) == {
+        "input",
+        "output",
+        "kind",
+        "payload",
+        "psnr",
+        "width",
+        "height",
+        "format",
+    }
     assert record["input"] == str(photo)
     assert record["output"] == str(marked)
     assert record["format"] == "JPEG"

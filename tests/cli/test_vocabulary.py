@@ -201,7 +201,6 @@ def test_glob_matching_nothing_is_one_clear_line(verb: str, tmp_path: Path) -> N
         ("embed", "photo", ["--crf", "20"], "image"),
         ("embed", "tone", ["--label-position", "top"], "audio"),
         ("detect", "photo", ["--every", "2"], "image"),
-        ("detect", "photo", ["--no-speed-search"], "image"),
         ("detect", "tone", ["--no-audio"], "audio"),
     ],
 )
