@@ -167,9 +167,10 @@ def run(args: argparse.Namespace) -> int:
             quality=95 if args.quality is None else args.quality,
         )
         measure = f"psnr={record['psnr']:.1f} dB"
-    record.setdefault("kind", kind)  # every verb's records name the kind of media
     if args.json:
-        print(json_line(record))
+        from marking.scheme.results import as_json_record
+
+        print(json_line(as_json_record(record, kind=kind)))  # every verb's records: kind
     else:
         source, target = display_path(record["input"]), display_path(record["output"])
         print(f"marked {source} -> {target} payload={record['payload']} {measure}")
