@@ -11,11 +11,10 @@ import json
 import math
 import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from marking.errors import ExitCode, UsageError, describe_failure, one_line
+from marking.errors import ExitCode, UsageError, one_line
 
 if TYPE_CHECKING:
     from marking.scheme.keys import Key
@@ -66,8 +65,67 @@ def redact_words(text: str, secrets: Sequence[str]) -> str:
     return redact(text, secrets)
 
 
+#: Old option spellings, per verb, accepted for one release (0.2) with a warning: one name per
+#: idea across verbs. ``--label-level`` is the GB 45438 level, ``--label-preset`` the visible
+#: label's standard wording, ``--x264-preset`` the encoder's speed preset.
+DEPRECATED_OPTIONS: dict[str, dict[str, str]] = {
+    "tag": {"--label": "--label-level"},
+    "label": {"--preset": "--label-preset", "--preset-x264": "--x264-preset"},
+    "embed": {"--preset": "--x264-preset"},
+}
+
+
+def warn(message: str) -> None:
+    """``aigc-mark: warning: <message>`` on stderr, one line."""
+    print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr)
+
+
+def renamed_options(verb: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` with the verb's deprecated spellings (:data:`DEPRECATED_OPTIONS`) replaced
+    by the current ones, each warned about once; arguments after ``--`` are left alone."""
+    table = DEPRECATED_OPTIONS.get(verb, {})
+    result: list[str] = []
+    warned: set[str] = set()
+    for index, token in enumerate(argv):
+        if token == "--":
+            return result + list(argv[index:])
+        option, equals, value = token.partition("=")
+        if option in table:
+            if option not in warned:
+                warned.add(option)
+                warn(f"{option} is deprecated; use {table[option]}")
+            token = table[option] + equals + value
+        result.append(token)
+    return result
+
+
+def applies_to(kinds: Sequence[str], *actions: argparse.Action) -> None:
+    """Declare that ``actions`` (options) apply only to inputs of these media ``kinds``
+    (``image``, ``audio``, ``video``); :func:`refuse_inapplicable` checks what was given."""
+    for action in actions:
+        action.kinds = tuple(kinds)  # type: ignore[attr-defined]
+
+
+def refuse_inapplicable(args: argparse.Namespace, kind: str) -> None:
+    """A usage error naming every option given on the command line that does not apply to
+    an input of ``kind`` (see :func:`applies_to`): an option is never silently ignored."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for option, kinds in getattr(args, "option_kinds", {}).items():
+        if kind not in kinds:
+            groups.setdefault(kinds, []).append(option)
+    if groups:
+        raise UsageError(
+            "; ".join(
+                f"{', '.join(options)}: for {' and '.join(kinds)} input only, not {kind}"
+                for kinds, options in groups.items()
+            )
+        )
+
+
 class RedactingParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors never show a key.
+    """An ArgumentParser whose usage errors never show a key, that takes the deprecated
+    spellings of options with a warning, and that records the options given explicitly
+    which apply to some kinds of media only (``args.option_kinds``, see :func:`applies_to`).
 
     argparse prints "unrecognized arguments: --key SECRET" (a verb without ``--key``, or a
     misspelt ``--kye``), "ambiguous option: --ke=SECRET ..." and the like before the command
@@ -76,13 +134,29 @@ class RedactingParser(argparse.ArgumentParser):
     """
 
     _secrets: Sequence[str] = ()
+    _given: list[argparse.Action]
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         given = list(sys.argv[1:] if args is None else args)
         self._secrets = argument_secrets(given)
-        return super().parse_known_args(given, namespace)
+        given = renamed_options(self.prog.rsplit(" ", 1)[-1], given)
+        self._given = []
+        parsed, extras = super().parse_known_args(given, namespace)
+        kinds = {
+            max(action.option_strings, key=len): action.kinds
+            for action in self._given
+            if action.option_strings and hasattr(action, "kinds")
+        }
+        parsed.option_kinds = {**getattr(parsed, "option_kinds", {}), **kinds}
+        return parsed, extras
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # argparse calls this for every argument given on the command line (never for a
+        # default): the one place that knows what was given explicitly.
+        self._given.append(action)
+        return super()._get_values(action, arg_strings)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -211,29 +285,11 @@ def json_line(record: dict[str, Any]) -> str:
 
 
 def watermark_kind(path: str) -> str:
-    """``"image"``, ``"audio"`` or ``"video"``: which watermark a file takes, by its content.
+    """``"image"``, ``"audio"`` or ``"video"``: which watermark a file takes, by its content
+    (see :func:`marking.pipeline.jobs.watermark_kind`)."""
+    from marking.pipeline.jobs import watermark_kind as kind_of
 
-    A file that cannot be opened at all, or whose content is not recognised but whose name is
-    an image's (or has no suffix), goes to the image reader, which reports what is wrong as it
-    always has.
-    """
-    from pathlib import Path
-
-    from marking.errors import MarkingError, UnsupportedInputError
-    from marking.media.atomic import input_file_problem
-    from marking.media.sniffing import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
-
-    try:
-        return media_kind(path)
-    except UnsupportedInputError:
-        suffix = Path(path).suffix.lower()
-        if not suffix or suffix in IMAGE_SUFFIX_FORMATS:
-            return IMAGE
-        raise
-    except MarkingError:
-        if input_file_problem(path) is not None:  # missing, empty, unreadable
-            return IMAGE
-        raise
+    return kind_of(path)
 
 
 def progress_bar(
@@ -317,34 +373,3 @@ class ProgressBar:
             self.bar.close()
             self.bar = None
 
-
-def run_batch(
-    args: argparse.Namespace, check: Callable[[str], tuple[bool, dict[str, Any], str]]
-) -> int:
-    """Run ``check(file) -> (found, record, line)`` on every input and pick the exit code.
-
-    A file that fails is reported (one line on stderr, and a JSON error record with
-    ``--json``) and the batch goes on. Exit 3 if any file failed, else 0 if any file was
-    found marked, else 1 (:class:`~marking.errors.ExitCode`).
-    """
-    from marking.media.atomic import display_path
-
-    any_found = any_failed = False
-    for file in args.inputs:
-        shown = display_path(file)  # a name with a newline must not forge a result line
-        try:
-            found, record, line = check(file)
-        except Exception as error:  # one bad file must not stop the batch
-            if os.environ.get(DEBUG_ENV_VAR) == "1":
-                traceback.print_exc()
-            any_failed = True
-            problem = redact(describe_failure(error, file), secrets_in(args))
-            print(f"{shown}: error: {display_path(problem)}", file=sys.stderr, flush=True)
-            if args.json:
-                print(json_line({"file": file, "error": problem}), flush=True)
-            continue
-        any_found = any_found or found
-        print(json_line(record) if args.json else f"{shown}: {display_path(line)}", flush=True)
-    if any_failed:
-        return ExitCode.FAILED
-    return ExitCode.OK if any_found else ExitCode.NO_MARK

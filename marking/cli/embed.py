@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from marking.cli import (
     ProgressBar,
     add_key_options,
+    applies_to,
     json_line,
     print_notes,
+    refuse_inapplicable,
     resolve_key,
     watermark_kind,
 )
@@ -22,9 +24,6 @@ from marking.scheme.limits import MAX_STRENGTH
 
 if TYPE_CHECKING:
     from marking.scheme.keys import Key
-
-#: Video options, by destination, that only make sense for video input.
-_VIDEO_ONLY = ("codec", "crf", "preset", "copy_audio", "label")
 
 
 def _strength(text: str) -> float:
@@ -94,39 +93,46 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="S",
         help=f"watermark strength, > 0 and <= {MAX_STRENGTH:g} (default: 1.0)",
     )
-    parser.add_argument(
+    quality = parser.add_argument(
         "--quality",
         type=_quality,
         default=None,
         metavar="Q",
         help="JPEG / lossy WebP quality of the output, 1..100 (default: 95; images only)",
     )
+    applies_to(("image",), quality)
     video = parser.add_argument_group("video")
-    video.add_argument(
-        "--codec", metavar="NAME", help="video encoder (default: libx264; libvpx-vp9 for WebM)"
-    )
-    video.add_argument(
-        "--crf", type=_crf, metavar="N", help="encoder constant rate factor (default: 18)"
-    )
-    video.add_argument(
-        "--preset", choices=X264_PRESETS, help="encoder speed preset (default: medium)"
-    )
-    video.add_argument(
-        "--copy-audio",
-        action="store_true",
-        help="copy the sound track untouched instead of watermarking it",
-    )
-    video.add_argument(
-        "--label",
-        action="store_true",
-        help="also burn in the visible label (aigc-mark label's; default 'AI生成', "
-        "bottom-right, first 2 s) in the same pass, before the watermark",
-    )
+    video_options = [
+        video.add_argument(
+            "--codec", metavar="NAME", help="video encoder (default: libx264; libvpx-vp9 for WebM)"
+        ),
+        video.add_argument(
+            "--crf", type=_crf, metavar="N", help="encoder constant rate factor (default: 18)"
+        ),
+        video.add_argument(
+            "--x264-preset",
+            choices=X264_PRESETS,
+            metavar="PRESET",
+            help="encoder speed preset, one of " + ", ".join(X264_PRESETS) + " (default: medium)",
+        ),
+        video.add_argument(
+            "--copy-audio",
+            action="store_true",
+            help="copy the sound track untouched instead of watermarking it",
+        ),
+        video.add_argument(
+            "--label",
+            action="store_true",
+            help="also burn in the visible label (aigc-mark label's; default 'AI生成', "
+            "bottom-right, first 2 s) in the same pass, before the watermark",
+        ),
+    ]
     shown = parser.add_argument_group(
         "visible label (video, with --label; the options of aigc-mark label, prefixed)"
     )
-    add_style_options(shown, prefix="label-")
-    add_span_options(shown, prefix="label-")
+    video_options += add_style_options(shown, prefix="label-")
+    video_options += add_span_options(shown, prefix="label-")
+    applies_to(("video",), *video_options)
     parser.set_defaults(run=run)
     return parser
 
@@ -138,9 +144,8 @@ def run(args: argparse.Namespace) -> int:
 
     key = resolve_key(args)
     kind = watermark_kind(args.input)
+    refuse_inapplicable(args, kind)
     args.payload = embedding_payload(args.input, args.payload)  # a label fixes the payload
-    if kind != VIDEO:
-        _refuse_video_options(args)
     if kind == VIDEO:
         record = _embed_video(args, key)
         measure = (
@@ -167,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
         measure = f"psnr={record['psnr']:.1f} dB"
     carry_label(args.input, args.output)  # tag, then embed: the label stays
     if args.json:
-        print(json_line(record))
+        from marking.scheme.results import as_json_record
+
+        print(json_line(as_json_record(record, kind=kind)))  # every verb's records: kind
     else:
         source, target = display_path(record["input"]), display_path(record["output"])
         print(f"marked {source} -> {target} payload={record['payload']} {measure}")
@@ -192,32 +199,18 @@ def _label_defaults() -> dict[str, Any]:
     return vars(probe.parse_args([]))
 
 
-def _refuse_video_options(args: argparse.Namespace) -> None:
-    from marking.errors import UsageError
-
-    given = [
-        "--" + name.replace("_", "-")
-        for name in _VIDEO_ONLY
-        if getattr(args, name) not in (None, False)
-    ] + _label_options_given(args)
-    if given:
-        raise UsageError(f"{', '.join(given)}: for video input only")
-
-
 def _embed_video(args: argparse.Namespace, key: Key) -> dict[str, Any]:
     from marking.errors import UsageError
     from marking.files.video import embed_video_file
     from marking.media.video import EncoderSettings
 
-    if args.quality is not None:
-        raise UsageError("--quality applies to pictures; for video use --crf")
     label_options = _label_options_given(args)
     if label_options and not args.label:
         raise UsageError(f"{', '.join(label_options)}: add --label to burn in the label")
     settings = EncoderSettings(
         codec=args.codec,
         crf=18 if args.crf is None else args.crf,
-        preset=args.preset or "medium",
+        preset=args.x264_preset or "medium",
     )
     label = video_label_settings(args, prefix="label-") if args.label else None
     bar = ProgressBar(f"marking {args.input}")
@@ -238,13 +231,8 @@ def _embed_video(args: argparse.Namespace, key: Key) -> dict[str, Any]:
 
 
 def _embed_audio(args: argparse.Namespace, key: Key) -> dict[str, Any]:
-    from marking.errors import UsageError
     from marking.files.audio import embed_audio_file
 
-    if args.quality is not None:
-        raise UsageError(
-            "--quality applies to JPEG and WebP output; a marked recording keeps its format"
-        )
     bar = ProgressBar(f"marking {args.input}", unit="sample")
     try:
         return embed_audio_file(

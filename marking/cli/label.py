@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import json_line, print_notes
+from marking.cli import applies_to, json_line, print_notes, refuse_inapplicable
 from marking.errors import ExitCode
 from marking.labels.options import DEFAULT_TEXT, POSITIONS, PRESETS
 from marking.media.atomic import display_path
 from marking.media.encoding import X264_PRESETS
+from marking.media.sniffing import AUDIO, IMAGE, VIDEO
 
 PLACES = ("start", "middle", "end")
 
@@ -44,101 +45,112 @@ def _dest(prefix: str, name: str) -> str:
     return f"{prefix}{name}".replace("-", "_")
 
 
-def add_style_options(group: Any, prefix: str = "") -> None:
-    """The text label's look: ``--text``/``--preset``, position, height, backing, font...
+def add_style_options(group: Any, prefix: str = "") -> list[argparse.Action]:
+    """The text label's look: ``--text``/``--label-preset``, position, height, backing...
 
     ``prefix`` (e.g. ``"label-"``) names them for another command (``aigc-mark embed``
-    burns the label in while it marks a video); :func:`style_from` reads them back.
+    burns the label in while it marks a video); :func:`style_from` reads them back. The
+    standard wording is ``--label-preset`` either way (``--x264-preset`` is the encoder's).
+    Returns the options, for :func:`~marking.cli.applies_to`.
     """
     wording = group.add_mutually_exclusive_group()
-    wording.add_argument(
-        _option(prefix, "text"),
-        dest=_dest(prefix, "text"),
-        metavar="TEXT",
-        help="label text (default: AI生成)",
-    )
-    wording.add_argument(
-        _option(prefix, "preset"),
-        dest=_dest(prefix, "preset"),
-        choices=PRESETS,
-        help="a standard wording",
-    )
-    group.add_argument(
-        _option(prefix, "position"),
-        dest=_dest(prefix, "position"),
-        choices=POSITIONS,
-        default="bottom-right",
-    )
-    group.add_argument(
-        _option(prefix, "height"),
-        dest=_dest(prefix, "height"),
-        type=_positive,
-        default=0.05,
-        metavar="F",
-        help="text height as a fraction of the short side, >= 0.05 (default 0.05)",
-    )
-    group.add_argument(
-        _option(prefix, "opacity"),
-        dest=_dest(prefix, "opacity"),
-        metavar="OPACITY",
-        type=float,
-        default=0.6,
-        help="plate opacity (raised if needed for 4.5:1 contrast; default 0.6)",
-    )
-    group.add_argument(
-        _option(prefix, "backing"),
-        dest=_dest(prefix, "backing"),
-        choices=("plate", "outline"),
-        default="plate",
-    )
-    group.add_argument(
-        _option(prefix, "colors"),
-        dest=_dest(prefix, "colors"),
-        choices=("light-on-dark", "dark-on-light"),
-        default="light-on-dark",
-    )
-    group.add_argument(
-        _option(prefix, "font"),
-        dest=_dest(prefix, "font"),
-        metavar="FILE",
-        help="font file (default: the shipped CJK font)",
-    )
+    actions = [
+        wording.add_argument(
+            _option(prefix, "text"),
+            dest=_dest(prefix, "text"),
+            metavar="TEXT",
+            help="label text (default: AI生成)",
+        ),
+        wording.add_argument(
+            "--label-preset", dest="label_preset", choices=PRESETS, help="a standard wording"
+        ),
+    ]
+    return actions + _add_look_options(group, prefix)
 
 
-def add_span_options(group: Any, prefix: str = "") -> None:
+def _add_look_options(group: Any, prefix: str) -> list[argparse.Action]:
+    """Position, height, opacity, backing, colours and font of the text label."""
+    return [
+        group.add_argument(
+            _option(prefix, "position"),
+            dest=_dest(prefix, "position"),
+            choices=POSITIONS,
+            default="bottom-right",
+        ),
+        group.add_argument(
+            _option(prefix, "height"),
+            dest=_dest(prefix, "height"),
+            type=_positive,
+            default=0.05,
+            metavar="F",
+            help="text height as a fraction of the short side, >= 0.05 (default 0.05)",
+        ),
+        group.add_argument(
+            _option(prefix, "opacity"),
+            dest=_dest(prefix, "opacity"),
+            metavar="OPACITY",
+            type=float,
+            default=0.6,
+            help="plate opacity (raised if needed for 4.5:1 contrast; default 0.6)",
+        ),
+        group.add_argument(
+            _option(prefix, "backing"),
+            dest=_dest(prefix, "backing"),
+            choices=("plate", "outline"),
+            default="plate",
+        ),
+        group.add_argument(
+            _option(prefix, "colors"),
+            dest=_dest(prefix, "colors"),
+            choices=("light-on-dark", "dark-on-light"),
+            default="light-on-dark",
+        ),
+        group.add_argument(
+            _option(prefix, "font"),
+            dest=_dest(prefix, "font"),
+            metavar="FILE",
+            help="font file (default: the shipped CJK font)",
+        ),
+    ]
+
+
+def add_span_options(group: Any, prefix: str = "") -> list[argparse.Action]:
     """When a video shows the label: ``--duration``/``--whole``, ``--also-end``, ...
 
     ``prefix`` as for :func:`add_style_options`; :func:`video_label_settings` reads them.
+    Returns the options, for :func:`~marking.cli.applies_to`.
     """
     span = group.add_mutually_exclusive_group()
-    span.add_argument(
-        _option(prefix, "duration"),
-        dest=_dest(prefix, "duration"),
-        type=_positive,
-        default=2.0,
-        metavar="S",
-        help="label the first S seconds, >= 2 (default 2)",
-    )
-    span.add_argument(
-        _option(prefix, "whole"),
-        dest=_dest(prefix, "whole"),
-        action="store_true",
-        help="label every frame",
-    )
-    group.add_argument(
-        _option(prefix, "also-end"),
-        dest=_dest(prefix, "also-end"),
-        type=_positive,
-        metavar="S",
-        help="also the last S seconds",
-    )
-    group.add_argument(
-        _option(prefix, "also-middle"),
-        dest=_dest(prefix, "also-middle"),
-        type=_positive,
-        metavar="S",
-        help="also S seconds around the middle",
-    )
+    return [
+        span.add_argument(
+            _option(prefix, "duration"),
+            dest=_dest(prefix, "duration"),
+            type=_positive,
+            default=2.0,
+            metavar="S",
+            help="label the first S seconds, >= 2 (default 2)",
+        ),
+        span.add_argument(
+            _option(prefix, "whole"),
+            dest=_dest(prefix, "whole"),
+            action="store_true",
+            help="label every frame",
+        ),
+        group.add_argument(
+            _option(prefix, "also-end"),
+            dest=_dest(prefix, "also-end"),
+            type=_positive,
+            metavar="S",
+            help="also the last S seconds",
+        ),
+        group.add_argument(
+            _option(prefix, "also-middle"),
+            dest=_dest(prefix, "also-middle"),
+            type=_positive,
+            metavar="S",
+            help="also S seconds around the middle",
+        ),
+    ]
 
 
 def style_from(args: argparse.Namespace, prefix: str = "") -> Any:
@@ -148,7 +160,7 @@ def style_from(args: argparse.Namespace, prefix: str = "") -> Any:
     def value(name: str) -> Any:
         return getattr(args, _dest(prefix, name))
 
-    preset = value("preset")
+    preset = args.label_preset
     text = value("text") or (PRESETS[preset] if preset else DEFAULT_TEXT)
     return LabelStyle(
         text=text,
@@ -183,54 +195,62 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "label",
         help="write a copy with the explicit label people see or hear",
         description="Write a copy of INPUT with the explicit AI label of GB 45438: visible text "
-        "on a picture or video (default 'AI生成', bottom-right, at least 5%% of the short side, "
+        "on a picture or video (default 'AI生成', bottom-right, at least 5% of the short side, "
         "4.5:1 contrast; on video for the first 2 s), or the Morse 'AI' cue (or a spoken "
         "prompt) before a recording. INPUT is never modified.",
     )
     parser.add_argument("input", metavar="INPUT", help="picture, video or recording")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="labeled copy")
     text = parser.add_argument_group("text label (pictures and video)")
-    add_style_options(text)
-    text.add_argument(
+    applies_to((IMAGE, VIDEO), *add_style_options(text))
+    quality = text.add_argument(
         "--quality",
         type=int,
         default=95,
         metavar="Q",
         help="JPEG/WebP quality for pictures (default 95)",
     )
+    applies_to((IMAGE,), quality)
     video = parser.add_argument_group("video")
-    add_span_options(video)
-    video.add_argument("--codec", help="video encoder (default: libx264, libvpx-vp9 for WebM)")
-    video.add_argument("--crf", type=int, default=18, help="encoder CRF (default 18)")
-    video.add_argument(
-        "--preset-x264",
-        dest="encoder_preset",
-        default="medium",
-        choices=X264_PRESETS,
-        metavar="PRESET",
-        help="encoder speed preset (default medium)",
-    )
+    video_options = [
+        *add_span_options(video),
+        video.add_argument("--codec", help="video encoder (default: libx264, libvpx-vp9 for WebM)"),
+        video.add_argument("--crf", type=int, default=18, help="encoder CRF (default 18)"),
+        video.add_argument(
+            "--x264-preset",
+            default="medium",
+            choices=X264_PRESETS,
+            metavar="PRESET",
+            help="encoder speed preset (default medium)",
+        ),
+    ]
+    applies_to((VIDEO,), *video_options)
     audio = parser.add_argument_group("audio cue")
-    audio.add_argument(
-        "--cue",
-        choices=("morse", "speech"),
-        default="morse",
-        help="Morse 'AI' tones or a spoken prompt (default morse)",
-    )
-    audio.add_argument("--speech", metavar="FILE", help="the spoken prompt, for --cue speech")
-    audio.add_argument(
-        "--cue-at",
-        type=_places,
-        default=("start",),
-        metavar="PLACES",
-        help="where: start, middle, end, comma-separated (default start)",
-    )
-    audio.add_argument(
-        "--mix", action="store_true", help="mix the cue over the content instead of inserting it"
-    )
-    audio.add_argument("--unit-ms", type=_positive, default=100.0, help="Morse unit (100 ms)")
-    audio.add_argument("--tone-hz", type=_positive, default=800.0, help="tone (800 Hz)")
-    audio.add_argument("--level-dbfs", type=float, default=-12.0, help="cue peak (-12 dBFS)")
+    audio_options = [
+        audio.add_argument(
+            "--cue",
+            choices=("morse", "speech"),
+            default="morse",
+            help="Morse 'AI' tones or a spoken prompt (default morse)",
+        ),
+        audio.add_argument("--speech", metavar="FILE", help="the spoken prompt, for --cue speech"),
+        audio.add_argument(
+            "--cue-at",
+            type=_places,
+            default=("start",),
+            metavar="PLACES",
+            help="where: start, middle, end, comma-separated (default start)",
+        ),
+        audio.add_argument(
+            "--mix",
+            action="store_true",
+            help="mix the cue over the content instead of inserting it",
+        ),
+        audio.add_argument("--unit-ms", type=_positive, default=100.0, help="Morse unit (100 ms)"),
+        audio.add_argument("--tone-hz", type=_positive, default=800.0, help="tone (800 Hz)"),
+        audio.add_argument("--level-dbfs", type=float, default=-12.0, help="cue peak (-12 dBFS)"),
+    ]
+    applies_to((AUDIO,), *audio_options)
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
     parser.set_defaults(run=run)
     return parser
@@ -238,9 +258,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _label(args: argparse.Namespace) -> dict[str, Any]:
     from marking.errors import UsageError
-    from marking.media.sniffing import AUDIO, IMAGE, media_kind
+    from marking.media.sniffing import media_kind
 
     kind = media_kind(args.input)
+    refuse_inapplicable(args, kind)
     if kind == IMAGE:
         from marking.files.image import label_file
 
@@ -268,7 +289,7 @@ def _label(args: argparse.Namespace) -> dict[str, Any]:
     from marking.media.video import EncoderSettings
 
     settings = video_label_settings(args)
-    encoder = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)
+    encoder = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.x264_preset)
     return {"kind": kind, **label_video(args.input, args.output, settings, encoder)}
 
 

@@ -84,7 +84,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "by SIGTERM.",
     )
     parser.add_argument("inputs", metavar="INPUT", nargs="+", help="files, directories, globs, -")
-    parser.add_argument("-o", "--outdir", metavar="OUTDIR", required=True)
+    parser.add_argument(
+        "-o",
+        "--outdir",
+        metavar="OUTDIR",
+        required=True,
+        help="output directory (made if missing); unlike the one-file verbs' -o, not a file",
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML settings (see --print-config)")
     parser.add_argument(
         "--print-config",
@@ -93,7 +99,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--steps", type=_steps, help="comma-separated: " + ",".join(_STEPS))
     parser.add_argument("--producer", help="GB 45438 ContentProducer (provider name or code)")
-    parser.add_argument("--label-level", choices=("1", "2", "3"), dest="label_level")
+    parser.add_argument(
+        "--label-level",
+        choices=("1", "2", "3"),
+        help="GB 45438 Label: 1 AI-generated, 2 possibly, 3 suspected (default 1)",
+    )
     parser.add_argument("--strength", type=float, help="watermark strength (default 1.0)")
     add_signing_options(parser)
     parser.add_argument(
@@ -229,12 +239,16 @@ def run_records(
     *,
     summary: bool = True,
     complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    public: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ordered: bool = False,
 ) -> tuple[dict[str, int], int | None]:
     """Run the batch: report records, show progress, print a line per file and a summary.
 
     Returns the count per status (and of records with ``ai_marked``, as "ai-marked") and the
     exit code of an interruption (130 for SIGINT, 143 for SIGTERM), or None. ``complete``
-    fills in the fields a record lacks (a record the scheduler made for a lost file).
+    fills in the fields a record lacks (a record the scheduler made for a lost file);
+    ``public`` makes the record written to the report (default: the record itself);
+    ``ordered`` reports the files in the order of ``jobs`` rather than as they finish.
     """
     from marking.pipeline.batch import Interrupted, default_workers, run
 
@@ -250,7 +264,7 @@ def run_records(
         within = progress.within if progress.bar is not None else None
         records = run(jobs, work, workers=workers, dask=args.dask, progress=within)
         try:
-            for record in records:
+            for record in _in_order(records, jobs) if ordered else records:
                 if complete is not None:
                     record = complete(record)
                 if record.get("error"):
@@ -260,7 +274,7 @@ def run_records(
                     counts["ai-marked"] = counts.get("ai-marked", 0) + 1
                 progress.advance(record)
                 if report is not None:
-                    report.write(json_line(record) + "\n")
+                    report.write(json_line(public(record) if public else record) + "\n")
                     report.flush()
                 shown = display_path(record["input"])
                 # Names (and labels read from files) with control characters are escaped:
@@ -286,6 +300,20 @@ def run_records(
             args.dask,
         )
     return counts, interrupted
+
+
+def _in_order(records: Iterator[dict[str, Any]], jobs: list[Any]) -> Iterator[dict[str, Any]]:
+    """``records`` in the order of their ``jobs`` (by ``input``), each as soon as those before
+    it are done: a parallel batch prints what a sequential one would."""
+    position = {job.input: index for index, job in enumerate(jobs)}
+    waiting: dict[int, dict[str, Any]] = {}
+    next_index = 0
+    for record in records:
+        waiting[position.get(record["input"], len(jobs) + len(waiting))] = record
+        while next_index in waiting:
+            yield waiting.pop(next_index)
+            next_index += 1
+    yield from (waiting[index] for index in sorted(waiting))
 
 
 def _print_summary(
@@ -386,7 +414,7 @@ def _describe(record: dict[str, Any]) -> str:
         return f"skipped ({record['reason']})"
     steps = "+".join(record.get("steps") or [])
     output = display_path(record["output"])
-    line = f"{record['modality']} {steps} -> {output} (payload {record['payload']})"
+    line = f"{record['kind']} {steps} -> {output} (payload {record['payload']})"
     return "; ".join([line, *(f"note: {display_path(note)}" for note in record.get("notes") or [])])
 
 
@@ -396,7 +424,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from marking.errors import UsageError
-    from marking.pipeline.inputs import mark_jobs
+    from marking.pipeline.inputs import mark_jobs, refuse_unmatched
     from marking.pipeline.jobs import mark_one, missing_mark_fields
     from marking.pipeline.outdir import output_lock, remove_temporaries
 
@@ -411,6 +439,7 @@ def run(args: argparse.Namespace) -> int:
         kind = file_type(outdir.stat().st_mode)
         raise UsageError(f"output directory {display_path(outdir)} is {kind}, not a directory")
     jobs = without_report(mark_jobs(args.inputs, outdir), args.report, outdir)
+    refuse_unmatched(jobs)
     if not jobs:
         raise UsageError("no input files found")
     try:

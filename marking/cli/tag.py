@@ -37,10 +37,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--propagator", help="ContentPropagator (default: the producer)")
     parser.add_argument("--propagate-id", help="PropagateID (default: the ProduceID)")
     parser.add_argument(
-        "--label",
+        "--label-level",
         choices=("1", "2", "3"),
         default="1",
-        help="1 AI-generated, 2 possibly, 3 suspected (default 1)",
+        help="GB 45438 Label: 1 AI-generated, 2 possibly, 3 suspected (default 1)",
     )
     parser.add_argument("--reserved1", default="", help="ReservedCode1 (integrity data)")
     parser.add_argument("--reserved2", default="", help="ReservedCode2")
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         produce_id=args.produce_id,
         propagator=args.propagator,
         propagate_id=args.propagate_id,
-        label=args.label,
+        label=args.label_level,
         reserved1=args.reserved1,
         reserved2=args.reserved2,
     )

@@ -66,12 +66,19 @@ def _summary(record: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _with_old_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """Every verify record keeps ``file`` and ``modality`` (0.1's names) for one release."""
+    from marking.pipeline.jobs import with_old_keys
+
+    return with_old_keys(record, "modality", "file")
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify every file; exit 0 if any carries an AI mark, 1 if none, 3 if any failed."""
     from functools import partial
 
     from marking.errors import UsageError
-    from marking.pipeline.inputs import verify_jobs
+    from marking.pipeline.inputs import refuse_unmatched, verify_jobs
     from marking.pipeline.jobs import verify_one
 
     key = resolve_key(args)
@@ -82,10 +89,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json and args.report is None:
         args.report = "-"
     jobs = without_report(verify_jobs(args.inputs), args.report)
+    refuse_unmatched(jobs)
     if not jobs:
         raise UsageError("no input files found")
     work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)
-    counts, interrupted = run_records(args, jobs, work, _summary, summary=sys.stderr.isatty())
+    counts, interrupted = run_records(
+        args, jobs, work, _summary, summary=sys.stderr.isatty(), complete=_with_old_keys
+    )
     if interrupted is not None:
         print_error("interrupted")
         return interrupted

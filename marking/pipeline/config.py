@@ -9,6 +9,7 @@ config that labels a provider's whole output must not pass silently.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import fields
 from importlib import resources
@@ -23,7 +24,7 @@ SETTINGS_FILE_LIMIT = 1 << 20
 #: Keys each section takes. Empty strings and zeros stand for "not set" where the setting is
 #: optional (TOML has no null).
 _SECTIONS: dict[str, frozenset[str]] = {
-    "mark": frozenset({"steps", "producer", "label", "source_type", "strength"}),
+    "mark": frozenset({"steps", "producer", "label_level", "source_type", "strength"}),
     "c2pa": frozenset(
         {"cert_chain", "key", "tsa_url", "system_name", "system_version", "thumbnail"}
     ),
@@ -31,6 +32,36 @@ _SECTIONS: dict[str, frozenset[str]] = {
     "audio": frozenset({"cue"}),
     "video": frozenset({"copy_audio", "encoder", "label"}),
 }
+
+
+#: Old key names, by table, accepted for one release (0.2) with a warning: the command line's
+#: names (``--label-level``; see marking.cli.DEPRECATED_OPTIONS). A table stands for the
+#: options' prefix: [video.encoder] preset is --x264-preset, [video.label.style] text is
+#: embed's --label-text; "label" alone is the visible label ([image.label], [video.label]).
+DEPRECATED_KEYS: dict[tuple[str, ...], dict[str, str]] = {
+    ("mark",): {"label": "label_level"},
+}
+
+
+def _rename_deprecated(data: dict[str, Any], shown: str) -> None:
+    """Move the old keys of :data:`DEPRECATED_KEYS` to their new names, with a warning."""
+    for path, renames in DEPRECATED_KEYS.items():
+        table: Any = data
+        for name in path:
+            table = table.get(name) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            continue
+        for old, new in renames.items():
+            if old not in table:
+                continue
+            where = f"[{'.'.join(path)}]"
+            if new in table:
+                raise UsageError(f"config {shown}: {where} has both {old} and {new}; keep {new}")
+            print(
+                f"aigc-mark: warning: config {where} {old} is deprecated; use {new}",
+                file=sys.stderr,
+            )
+            table[new] = table.pop(old)
 
 
 def default_config_text() -> str:
@@ -57,6 +88,7 @@ def parse_config(text: str, shown: str = "<config>") -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"config {shown}: {error}") from None
+    _rename_deprecated(data, shown)
     for section, body in data.items():
         if section not in _SECTIONS:
             raise UsageError(
@@ -129,8 +161,8 @@ def config_from(data: dict[str, Any], **overrides: Any) -> Any:
         values["steps"] = frozenset(steps)
     if mark.get("producer"):
         values["producer"] = mark["producer"]
-    if "label" in mark:
-        values["label_level"] = str(mark["label"])
+    if "label_level" in mark:
+        values["label_level"] = str(mark["label_level"])
     for name in ("source_type", "strength"):
         if name in mark:
             values[name] = mark[name]

@@ -78,7 +78,7 @@ def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Pa
 
     ``root`` is the directory a file was found under (its output mirrors the path below
     ``root``), or None for a file named directly. A name that matches nothing is kept (with
-    root None) so that the batch reports it.
+    root None) so that the batch reports it (:func:`unmatched_pattern`).
     """
     found: list[tuple[Path, Path | None]] = []
     seen: set[str] = set()
@@ -109,6 +109,25 @@ def collect(inputs: Sequence[str], stdin: TextIO | None = None) -> list[tuple[Pa
         else:
             add(path, None)
     return found
+
+
+def unmatched_pattern(file: Path, root: Path | None) -> str | None:
+    """ "no file matches PATTERN" when ``file`` is a glob pattern that matched nothing (rather
+    than a name that does not exist: the batch says which), else None."""
+    if root is not None or not _GLOB_CHARACTERS & set(str(file)):
+        return None
+    if file.exists() or file.is_symlink():
+        return None
+    from marking.media.atomic import display_path
+
+    return f"no file matches {display_path(file)}"
+
+
+def refuse_unmatched(jobs: Sequence[Job]) -> None:
+    """A UsageError, one line, when the inputs were only glob patterns that matched nothing:
+    not one failed file per pattern, nor "no such file"."""
+    if jobs and all(job.problem and job.problem.startswith("no file matches ") for job in jobs):
+        raise UsageError("; ".join(str(job.problem) for job in jobs))
 
 
 def is_inside(path: Path, directory: Path) -> bool:
@@ -167,6 +186,10 @@ def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) 
             continue
         size = _size(file)
         skip = _not_regular(file, root)
+        unmatched = unmatched_pattern(file, root)
+        if unmatched is not None:
+            jobs.append(Job(str(file), None, size, unmatched))
+            continue
         if skip is not None:
             jobs.append(Job(str(file), None, size, found=True, skip=skip))
             continue
@@ -184,7 +207,14 @@ def mark_jobs(inputs: Sequence[str], outdir: Path, stdin: TextIO | None = None) 
 def verify_jobs(inputs: Sequence[str], stdin: TextIO | None = None) -> list[Job]:
     """The jobs of a ``verify`` batch: every input file, none with an output."""
     return [
-        Job(str(file), None, _size(file), found=root is not None, skip=_not_regular(file, root))
+        Job(
+            str(file),
+            None,
+            _size(file),
+            unmatched_pattern(file, root),
+            found=root is not None,
+            skip=_not_regular(file, root),
+        )
         for file, root in collect(inputs, stdin)
     ]
 

@@ -13,8 +13,20 @@ from marking.errors import OutputError, describe_failure
 from marking.media.atomic import display_path
 from marking.pipeline.inputs import Job
 
-#: Record statuses.
+#: Record statuses (``detect``'s: FOUND, NOT_FOUND).
 MARKED, SKIPPED, VERIFIED, FAILED = "marked", "skipped", "verified", "failed"
+FOUND, NOT_FOUND = "found", "not found"
+
+
+#: Keys records had before 0.2, each with the key that replaces it: emitted, as a copy of the
+#: new one, by the verbs that had them, for one release (``input``: the path given; ``kind``:
+#: image, audio or video, the same names in every verb's records).
+OLD_KEYS = {"file": "input", "modality": "kind"}
+
+
+def with_old_keys(record: dict[str, Any], *old: str) -> dict[str, Any]:
+    """``record`` with the deprecated keys ``old`` (of :data:`OLD_KEYS`) copied in."""
+    return record | {name: record.get(OLD_KEYS[name]) for name in old}
 
 
 def failure_record(job: Job, error: BaseException | str, started: float, **fields: Any) -> dict:
@@ -23,7 +35,7 @@ def failure_record(job: Job, error: BaseException | str, started: float, **field
     return {
         "input": job.input,
         "output": job.output,
-        "modality": fields.pop("modality", None),
+        "kind": fields.pop("kind", None),
         "status": FAILED,
         "error": message,
         "bytes": job.size,
@@ -37,7 +49,7 @@ def missing_mark_fields(record: dict[str, Any]) -> dict[str, Any]:
     report's lines all have the same shape, including records made without :func:`mark_one`
     (a file whose worker process died)."""
     defaults: dict[str, Any] = {
-        "modality": None,
+        "kind": None,
         "status": None,
         "steps": [],
         "payload": None,
@@ -48,7 +60,8 @@ def missing_mark_fields(record: dict[str, Any]) -> dict[str, Any]:
         "timings": {},
         "notes": [],
     }
-    return record | {name: value for name, value in defaults.items() if name not in record}
+    full = record | {name: value for name, value in defaults.items() if name not in record}
+    return with_old_keys(full, "modality")
 
 
 def _mark_record(job: Job, **fields: Any) -> dict[str, Any]:
@@ -146,7 +159,7 @@ def mark_one(
             return _mark_record(
                 job,
                 status=SKIPPED,
-                modality=_modality(job.output),
+                kind=_modality(job.output),
                 reason="output exists and carries the mark",
                 seconds=round(time.perf_counter() - started, 4),
             )
@@ -154,12 +167,12 @@ def mark_one(
         with single_threaded():
             record = mark_file(job.input, job.output, config, key=key, progress=progress)
     except Exception as error:
-        failure = failure_record(job, error, started, modality=_modality(job.input))
+        failure = failure_record(job, error, started, kind=_modality(job.input))
         return _mark_record(job, **failure)
     return _mark_record(
         job,
         status=MARKED,
-        modality=record["kind"],
+        kind=record["kind"],
         steps=record["steps"],
         payload=record["payload"],
         produce_id=record["produce_id"],
@@ -175,10 +188,98 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
     from marking.pipeline.verify import verify_file
 
     started = time.perf_counter()
+    if job.problem is not None:  # a pattern that matched nothing
+        return with_old_keys(failure_record(job, job.problem, started), "modality", "file")
+    if job.skip is not None or not_media(job):
+        skipped = {
+            "input": job.input,
+            "kind": None,
+            "status": SKIPPED,
+            "reason": job.skip or NOT_MEDIA,
+            "bytes": job.size,
+            "seconds": 0.0,
+        }
+        return with_old_keys(skipped, "modality")
+    try:
+        with single_threaded():
+            result = verify_file(job.input, key=key, trust_anchors=trust_anchors)
+    except Exception as error:
+        failure = failure_record(job, error, started, kind=_modality(job.input))
+        return with_old_keys(failure, "modality", "file")
+    verified = {
+        "input": job.input,
+        "kind": result.kind,
+        "status": VERIFIED,
+        "bytes": job.size,
+        "seconds": round(time.perf_counter() - started, 4),
+        **result.to_dict(),
+    }
+    return with_old_keys(verified, "modality", "file")
+
+
+def watermark_kind(path: str) -> str:
+    """``"image"``, ``"audio"`` or ``"video"``: which watermark a file takes, by its content.
+
+    A file that cannot be opened at all, or whose content is not recognised but whose name is
+    an image's (or has no suffix), goes to the image reader, which reports what is wrong as it
+    always has.
+    """
+    from marking.errors import MarkingError, UnsupportedInputError
+    from marking.media.atomic import input_file_problem
+    from marking.media.sniffing import IMAGE, IMAGE_SUFFIX_FORMATS, media_kind
+
+    try:
+        return media_kind(path)
+    except UnsupportedInputError:
+        suffix = Path(path).suffix.lower()
+        if not suffix or suffix in IMAGE_SUFFIX_FORMATS:
+            return IMAGE
+        raise
+    except MarkingError:
+        if input_file_problem(path) is not None:  # missing, empty, unreadable
+            return IMAGE
+        raise
+
+
+def detect_watermark(path: str, key: Any, options: dict[str, Any], progress: Any = None) -> Any:
+    """The detection result for one file, by the kind of media it holds. ``options``:
+    ``speed_search`` (recordings and sound tracks) and, for video, ``every``, ``all_frames``,
+    ``start``, ``seconds``, ``audio`` (see :func:`~marking.files.video.detect_video_file`)."""
+    from marking.media.sniffing import AUDIO, VIDEO
+
+    kind = watermark_kind(path)
+    speed_search = options.get("speed_search", True)
+    if kind == AUDIO:
+        from marking.files.audio import detect_audio_file
+
+        return detect_audio_file(path, key=key, speed_search=speed_search)
+    if kind == VIDEO:
+        from marking.files.video import detect_video_file
+
+        video_options = ("every", "all_frames", "start", "seconds", "audio")
+        chosen = {name: options[name] for name in video_options if name in options}
+        return detect_video_file(
+            path, key=key, speed_search=speed_search, progress=progress, **chosen
+        )
+    from marking.files.image import detect_file
+
+    return detect_file(path, key=key)
+
+
+def detect_one(job: Job, key: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Look for the watermark in one file (``aigc-mark detect``); a record whatever happens:
+    the detection's own fields, ``input`` and ``kind``, and for the batch ``status`` (FOUND or
+    NOT_FOUND), ``bytes`` and ``seconds``."""
+    from marking.kernels.config import single_threaded
+    from marking.scheme.results import as_json_record
+
+    started = time.perf_counter()
+    if job.problem is not None:  # a pattern that matched nothing
+        return failure_record(job, job.problem, started)
     if job.skip is not None or not_media(job):
         return {
             "input": job.input,
-            "modality": None,
+            "kind": None,
             "status": SKIPPED,
             "reason": job.skip or NOT_MEDIA,
             "bytes": job.size,
@@ -186,14 +287,13 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
         }
     try:
         with single_threaded():
-            result = verify_file(job.input, key=key, trust_anchors=trust_anchors)
+            found = detect_watermark(job.input, key, options)
     except Exception as error:
-        return failure_record(job, error, started, modality=_modality(job.input), file=job.input)
+        return failure_record(job, error, started, kind=_modality(job.input))
+    kind = found.get("kind") or watermark_kind(job.input)
     return {
-        "input": job.input,
-        "modality": result.kind,
-        "status": VERIFIED,
+        **as_json_record(found, ("input",), input=job.input, kind=kind),
+        "status": FOUND if found.detected else NOT_FOUND,
         "bytes": job.size,
         "seconds": round(time.perf_counter() - started, 4),
-        **result.to_dict(),
     }

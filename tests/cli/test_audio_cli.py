@@ -25,6 +25,7 @@ PAYLOAD = "0123456789abcdef"
 RATE = 44100
 
 AUDIO_DETECT_FIELDS = {
+    "input",
     "file",
     "kind",
     "detected",
@@ -122,7 +123,10 @@ def test_detect_json_audio_and_image_together(
     assert audio["offset"] == pytest.approx(0.0, abs=0.05)
     assert audio["speed"] == 1.0
     # The image record is the one images have always had.
-    assert set(image) == {"file", "detected", "payload", "false_alarm", "score", "transform"}
+    assert set(image) == {
+        *("input", "kind", "file"),
+        *("detected", "payload", "false_alarm", "score", "transform"),
+    }
     assert image["payload"] == PAYLOAD
     assert set(plain) == AUDIO_DETECT_FIELDS
     assert plain["detected"] is False

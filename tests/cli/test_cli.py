@@ -157,7 +157,8 @@ def test_bad_input_is_one_error_line_exit_3(
 def test_detect_json_reports_bad_input_as_object(bad_inputs: dict[str, Path]) -> None:
     result = run_cli("detect", "--json", bad_inputs["empty"])
     assert result.returncode == 3
-    assert json.loads(result.stdout) == {"file": str(bad_inputs["empty"]), "error": "file is empty"}
+    path = str(bad_inputs["empty"])
+    assert json.loads(result.stdout) == {"input": path, "file": path, "error": "file is empty"}
 
 
 def test_embed_onto_input_is_refused(image_file: ImageFileFactory) -> None:
@@ -326,7 +327,16 @@ def test_json_output_fields_and_types(photo: Path, tmp_path: Path) -> None:
     embedded = run_cli("embed", photo, "-o", marked, "--json", "--quality", "92")
     assert embedded.returncode == 0, embedded.stderr
     record = json.loads(embedded.stdout)
-    assert set(record) == {"input", "output", "payload", "psnr", "width", "height", "format"}
+    assert set(record) == {
+        "input",
+        "output",
+        "kind",
+        "payload",
+        "psnr",
+        "width",
+        "height",
+        "format",
+    }
     assert record["input"] == str(photo)
     assert record["output"] == str(marked)
     assert record["format"] == "JPEG"
@@ -337,7 +347,10 @@ def test_json_output_fields_and_types(photo: Path, tmp_path: Path) -> None:
     detected = run_cli("detect", "--json", marked, photo)
     assert detected.returncode == 0, detected.stderr
     found, plain = (json.loads(line) for line in detected.stdout.splitlines())
-    assert set(found) == {"file", "detected", "payload", "false_alarm", "score", "transform"}
+    assert set(found) == {
+        *("input", "kind", "file"),
+        *("detected", "payload", "false_alarm", "score", "transform"),
+    }
     assert found["file"] == str(marked)
     assert found["detected"] is True
     assert found["payload"] == record["payload"]

@@ -107,7 +107,7 @@ def test_label_preset_and_outline(tmp_path: Path) -> None:
         SAMPLES / "photo-astronaut.png",
         "-o",
         output,
-        "--preset",
+        "--label-preset",
         "ai-generated-en",
         "--backing",
         "outline",

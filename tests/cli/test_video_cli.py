@@ -46,7 +46,7 @@ def embedded(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
         PAYLOAD,
         "--key",
         KEY,
-        "--preset",
+        "--x264-preset",
         "ultrafast",
         "--crf",
         "20",
@@ -82,7 +82,7 @@ def test_detect_json_and_exit_codes(clip: Path, embedded: tuple[Path, dict[str, 
     result = run_cli("detect", marked, clip, "--key", KEY, "--json")
     assert result.returncode == 0, result.stderr
     found, plain = (json.loads(line) for line in result.stdout.splitlines())
-    assert set(found) == (DETECT_FIELDS - {"input"}) | {"file"}
+    assert set(found) == DETECT_FIELDS | {"file"}
     assert found["file"] == str(marked)
     assert found["kind"] == "video"
     assert found["payload"] == PAYLOAD
@@ -124,7 +124,7 @@ def test_detect_video_options(embedded: tuple[Path, dict[str, Any]]) -> None:
 def test_copy_audio(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "copied.mp4"
     result = run_cli(
-        "embed", clip, "-o", out, "--copy-audio", "--preset", "ultrafast", "--key", KEY
+        "embed", clip, "-o", out, "--copy-audio", "--x264-preset", "ultrafast", "--key", KEY
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"marked {clip} -> {out} payload=")
@@ -157,7 +157,7 @@ def test_bad_videos_fail_in_one_line(clip: Path, tmp_path: Path) -> None:
         (["--quality", "90"], "--quality"),
         (["--label-text", "AI"], "add --label"),
         (["--crf", "70"], "--crf"),
-        (["--preset", "ludicrous"], "--preset"),
+        (["--x264-preset", "ludicrous"], "--x264-preset"),
         (["--codec", "no-such-encoder"], "no-such-encoder"),
     ],
 )
@@ -172,8 +172,8 @@ def test_video_usage_errors(clip: Path, tmp_path: Path, extra: list[str], messag
 @pytest.mark.parametrize(
     ("verb", "option", "dest"),
     [
-        ("embed", "--preset", "preset"),
-        ("label", "--preset-x264", "encoder_preset"),
+        ("embed", "--x264-preset", "x264_preset"),
+        ("label", "--x264-preset", "x264_preset"),
     ],
 )
 def test_both_verbs_offer_every_x264_preset(verb: str, option: str, dest: str) -> None:

@@ -18,8 +18,22 @@ import pytest
 from marking.errors import UsageError
 from marking.pipeline.batch import run
 from marking.pipeline.dask_run import dask_client
-from marking.pipeline.inputs import Job, collect, mark_jobs, output_path
-from marking.pipeline.jobs import FAILED, MARKED, SKIPPED, mark_one, missing_mark_fields
+from marking.pipeline.inputs import (
+    Job,
+    collect,
+    mark_jobs,
+    output_path,
+    refuse_unmatched,
+    verify_jobs,
+)
+from marking.pipeline.jobs import (
+    FAILED,
+    MARKED,
+    SKIPPED,
+    mark_one,
+    missing_mark_fields,
+    verify_one,
+)
 from marking.pipeline.mark import MarkConfig
 from marking.pipeline.outdir import remove_temporaries
 from marking.pipeline.pool import WORKER_DIED
@@ -31,6 +45,7 @@ KEY = "batch-test-key"
 MARK_RECORD_FIELDS = {
     "input",
     "output",
+    "kind",
     "modality",
     "status",
     "steps",
@@ -88,6 +103,23 @@ def test_globs_mirror_below_their_fixed_part(tmp_path: Path) -> None:
     # A pattern matching nothing is kept, so the batch reports it.
     missing = mark_jobs([f"{root}/*.webp"], outdir)
     assert [Path(job.input).name for job in missing] == ["*.webp"]
+
+
+def test_a_pattern_matching_nothing_says_so(tmp_path: Path) -> None:
+    """Not "no such file" for a file named "*.webp": the job's problem says what happened, and
+    inputs that are all such patterns are one usage error before any work."""
+    touch(tmp_path / "a.png")
+    pattern = f"{tmp_path}/*.webp"
+    for jobs in (mark_jobs([pattern], tmp_path / "out"), verify_jobs([pattern])):
+        assert [job.problem for job in jobs] == [f"no file matches {pattern}"]
+        with pytest.raises(UsageError, match=r"^no file matches .*\*\.webp$"):
+            refuse_unmatched(jobs)
+    # With other inputs, the batch goes on and reports the pattern as a failed file.
+    mixed = verify_jobs([pattern, str(tmp_path / "a.png"), str(tmp_path / "missing.png")])
+    refuse_unmatched(mixed)
+    assert [job.problem for job in mixed] == [f"no file matches {pattern}", None, None]
+    record = verify_one(mixed[0], key=None)
+    assert (record["status"], record["error"]) == (FAILED, f"no file matches {pattern}")
 
 
 def test_stdin_list_and_duplicates(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def test_default_file_documents_every_setting_with_its_default() -> None:
     signing = Signing("chain.pem", "key.pem")
     assert data["c2pa"]["system_name"] == signing.system_name
     assert data["c2pa"]["system_version"] == signing.system_version
-    assert data["mark"]["label"] == MarkConfig(producer=PRODUCER).label_level
+    assert data["mark"]["label_level"] == MarkConfig(producer=PRODUCER).label_level
     assert data["mark"]["source_type"] == MarkConfig(producer=PRODUCER).source_type
 
 
@@ -95,7 +95,7 @@ def test_sections_reach_their_settings(tmp_path: Path) -> None:
 [mark]
 steps = ["watermark", "metadata"]
 producer = "FromFile"
-label = 2
+label_level = 2
 strength = 1.5
 
 [image]
@@ -162,7 +162,7 @@ def test_c2pa_section_needs_both_files(tmp_path: Path) -> None:
         ("[audio.cue]\ntone = 440\n", "unknown key(s) in [audio.cue]: tone"),
         ("[video.encoder]\npreset = 'warp'\n", "preset must be one of"),
         ("[mark]\nsteps = ['label', 'paint']\n", "unknown step(s) paint"),
-        ("[mark]\nlabel = 4\n", "label level must be 1, 2 or 3"),
+        ("[mark]\nlabel_level = 4\n", "label level must be 1, 2 or 3"),
         ("[mark\n", "config"),
     ],
     ids=["key", "section", "nested key", "cue key", "value", "step", "level", "syntax"],

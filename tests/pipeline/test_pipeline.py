@@ -481,8 +481,8 @@ def test_every_command_takes_mp4_and_mov_with_extra_tracks(
     fast = _fast_config(tmp_path)
     embedded, labelled = out / f"embed.{suffix}", out / f"label.{suffix}"
     runs = {  # verb: (its input, its output, the command line)
-        "embed": (source, embedded, ["embed", "--preset", "ultrafast"]),
-        "label": (source, labelled, ["label", "--preset-x264", "ultrafast"]),
+        "embed": (source, embedded, ["embed", "--x264-preset", "ultrafast"]),
+        "label": (source, labelled, ["label", "--x264-preset", "ultrafast"]),
         "tag": (source, out / f"tag.{suffix}", ["tag", "--producer", PRODUCER]),
         "tag-embed": (embedded, out / f"te.{suffix}", ["tag", "--producer", PRODUCER]),
         "tag-label": (labelled, out / f"tl.{suffix}", ["tag", "--producer", PRODUCER]),
@@ -608,8 +608,8 @@ def test_every_command_takes_the_same_formats(
     out.mkdir()
     fast = _fast_config(tmp_path)
     commands = {
-        "embed": ["embed", source, "-o", out / f"embed{suffix}", "--preset", "ultrafast"],
-        "label": ["label", source, "-o", out / f"label{suffix}", "--preset-x264", "ultrafast"],
+        "embed": ["embed", source, "-o", out / f"embed{suffix}", "--x264-preset", "ultrafast"],
+        "label": ["label", source, "-o", out / f"label{suffix}", "--x264-preset", "ultrafast"],
         "tag": ["tag", source, "-o", out / f"tag{suffix}", "--producer", PRODUCER],
         "mark": ["mark", source, "-o", out / "all", "--producer", PRODUCER, "-j", "1",
                  "--config", fast, "--no-progress"],
