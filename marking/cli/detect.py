@@ -11,6 +11,7 @@ from marking.cli import (
     add_key_options,
     resolve_key,
     run_batch,
+    stdin_batch,
     watermark_kind,
     whole_number,
 )
@@ -83,7 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_false",
         help="do not look at the sound track (frames only)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=stdin_batch(run))
     return parser
 
 

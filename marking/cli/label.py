@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import json_line, print_notes
+from marking.cli import add_output_options, json_line, print_notes, single_file
 from marking.errors import ExitCode
 from marking.labels.options import DEFAULT_TEXT, POSITIONS, PRESETS
 from marking.media.atomic import display_path
@@ -188,7 +188,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "prompt) before a recording. INPUT is never modified.",
     )
     parser.add_argument("input", metavar="INPUT", help="picture, video or recording")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="labeled copy")
+    add_output_options(parser, "labeled copy")
     text = parser.add_argument_group("text label (pictures and video)")
     add_style_options(text)
     text.add_argument(
@@ -232,7 +232,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     audio.add_argument("--tone-hz", type=_positive, default=800.0, help="tone (800 Hz)")
     audio.add_argument("--level-dbfs", type=float, default=-12.0, help="cue peak (-12 dBFS)")
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=single_file(run))
     return parser
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import add_signing_options, json_line, print_notes, require_signing_pair
+from marking.cli import (
+    add_output_options,
+    add_signing_options,
+    json_line,
+    print_notes,
+    require_signing_pair,
+    single_file,
+)
 from marking.errors import ExitCode
 from marking.media.atomic import display_path
 from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA as TRAINED
@@ -21,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "modified; tagging a tagged file replaces its label.",
     )
     parser.add_argument("input", metavar="INPUT")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", required=True)
+    add_output_options(parser, "tagged copy")
     parser.add_argument("--producer", required=True, help="ContentProducer: provider name/code")
     parser.add_argument("--produce-id", help="ProduceID (default: a random unique id)")
     parser.add_argument("--propagator", help="ContentPropagator (default: the producer)")
@@ -57,7 +64,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the payload of the file's watermark, for the C2PA soft binding",
     )
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=single_file(run))
     return parser
 
 

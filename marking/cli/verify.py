@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from marking.cli import add_key_options, print_error, resolve_key
+from marking.cli import add_key_options, print_error, resolve_key, stdin_batch
 from marking.cli.mark import add_batch_options, run_records, without_report
 from marking.errors import ExitCode
 
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PEM",
         help="root certificates (PEM) that make a C2PA signer trusted",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=stdin_batch(run))
     return parser
 
 
