@@ -132,7 +132,8 @@ def add_output_options(parser: argparse.ArgumentParser, what: str | None = None)
         "--output",
         metavar="OUTPUT",
         required=True,
-        help=f"{what or 'the copy'} ('-': standard output; the format is INPUT's)",
+        help=f"{what or 'the copy'}; its suffix must fit the format written; '-' writes "
+        "standard output (INPUT's format; then --json is refused). INPUT '-' reads standard input",
     )
     parser.add_argument(
         "--force", action="store_true", help="overwrite OUTPUT if it exists (default: refuse)"

@@ -48,7 +48,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "is reported and the rest still checked.",
     )
     parser.add_argument(
-        "inputs", metavar="INPUT", nargs="+", help="images, recordings or videos to check"
+        "inputs",
+        metavar="INPUT",
+        nargs="+",
+        help="images, recordings or videos to check; '-': standard input, a file piped in "
+        "(its content is media) or else paths, one a line",
     )
     add_key_options(parser)
     parser.add_argument(

@@ -319,3 +319,16 @@ def test_video_output_suffix_must_fit(verb: str, name: str, tmp_path: Path) -> N
     line = assert_one_error_line(result, exit_code=2)
     assert ".mp4" in line or "means" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verb", ["mark", "verify"])
+def test_media_or_nul_bytes_where_paths_are_read_is_one_usage_line(
+    verb: str, marked: Path, tmp_path: Path
+) -> None:
+    """``mark -`` reads paths only (a batch into a directory): a picture piped in gave
+    "unexpected ValueError: embedded null byte"; so did bytes that are no media to verify."""
+    piped = marked.read_bytes() if verb == "mark" else b"\x00\x01 not media\n"
+    options = ("-o", tmp_path / "out", "--producer", "AcmeAI") if verb == "mark" else ()
+    result = run_bytes(verb, "-", *options, stdin=piped, cwd=tmp_path)
+    assert "NUL byte" in one_error_line(result, exit_code=2)
+    assert list(tmp_path.iterdir()) == []
