@@ -143,13 +143,14 @@ def add_output_options(parser: argparse.ArgumentParser, what: str | None = None)
 def refuse_existing(outputs: Sequence[str], force: bool, inputs: Sequence[str] = ()) -> None:
     """Refuse (a usage error, before any work) to replace an existing output without --force.
 
-    Only existing files count: a directory or a device is refused later as an output that is
-    no file, and an output that is an input as such (--force never overwrites an input).
+    Only existing files count (a symlink by what it points to): a directory or a device is
+    refused later as an output that is no file, and an output that is an input as such
+    (--force never overwrites an input).
     """
     if force:
         return
     for output in outputs:
-        if not (Path(output).is_file() or Path(output).is_symlink()):
+        if not Path(output).is_file():
             continue
         if any(_same_file(output, source) for source in inputs):
             continue
