@@ -14,7 +14,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marking.errors import ExitCode, UsageError, describe_failure, one_line
@@ -149,6 +148,8 @@ def refuse_existing(outputs: Sequence[str], force: bool, inputs: Sequence[str] =
     """
     if force:
         return
+    from pathlib import Path
+
     for output in outputs:
         if not Path(output).is_file():
             continue
@@ -160,6 +161,8 @@ def refuse_existing(outputs: Sequence[str], force: bool, inputs: Sequence[str] =
 
 
 def _same_file(one: str, other: str) -> bool:
+    from pathlib import Path
+
     try:
         return Path(one).samefile(other)
     except OSError:
@@ -226,8 +229,6 @@ def single_file(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
         to_stdout = args.output == stdio.STDIO
         if to_stdout and getattr(args, "json", False):
             raise UsageError("--json: with -o - standard output carries the file; drop one")
-        if args.input == stdio.STDIO and to_stdout and sys.stdin.isatty():
-            raise UsageError("-: standard input is a terminal; pipe a file in, or name one")
         refuse_existing([] if to_stdout else [args.output], args.force, [args.input])
         stdout = sys.stdout
         with (
