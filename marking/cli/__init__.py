@@ -7,11 +7,12 @@ Kept light on purpose: nothing here imports NumPy, Numba or Pillow, so ``--help`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from marking.errors import ExitCode, UsageError, one_line
@@ -197,6 +198,160 @@ def require_signing_pair(args: argparse.Namespace) -> None:
         raise UsageError("give both --c2pa-cert and --c2pa-key, or neither")
 
 
+def add_output_options(parser: argparse.ArgumentParser, what: str | None = None) -> None:
+    """``-o/--output`` (a file, or ``-`` for standard output) and ``--force``."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        required=True,
+        help=f"{what or 'the copy'}; its suffix must fit the format written; '-' writes "
+        "standard output (INPUT's format; then --json is refused). INPUT '-' reads standard input",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite OUTPUT if it exists (default: refuse)"
+    )
+
+
+def refuse_existing(outputs: Sequence[str], force: bool, inputs: Sequence[str] = ()) -> None:
+    """Refuse (a usage error, before any work) to replace an existing output without --force.
+
+    Only existing files count (a symlink by what it points to): a directory or a device is
+    refused later as an output that is no file, and an output that is an input as such
+    (--force never overwrites an input).
+    """
+    if force:
+        return
+    from pathlib import Path
+
+    for output in outputs:
+        if not Path(output).is_file():
+            continue
+        if any(_same_file(output, source) for source in inputs):
+            continue
+        from marking.media.atomic import display_path
+
+        raise UsageError(f"{display_path(output)}: exists; add --force to overwrite it")
+
+
+def _same_file(one: str, other: str) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(one).samefile(other)
+    except OSError:
+        return False
+
+
+class _Renaming:
+    """A text stream that shows the private stand-ins of ``-`` as ``-`` (lines, JSON, notes)."""
+
+    def __init__(self, stream: Any, names: dict[str, str]) -> None:
+        self._stream = stream
+        self._names = names
+
+    def write(self, text: str) -> int:
+        for private, shown in self._names.items():
+            text = text.replace(private, shown)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def shown_as(names: dict[str, str], *, stdout: Any = None) -> Iterator[None]:
+    """Within the block, stdout (or ``stdout`` instead) and stderr show each private path in
+    ``names`` by its given name, and so do the messages of errors raised from it."""
+    target = sys.stdout if stdout is None else stdout
+    with (
+        contextlib.redirect_stdout(_Renaming(target, names)),
+        contextlib.redirect_stderr(_Renaming(sys.stderr, names)),
+    ):
+        try:
+            yield
+        except Exception as error:
+            error.args = tuple(
+                _rename(argument, names) if isinstance(argument, str) else argument
+                for argument in error.args
+            )
+            if isinstance(error, OSError) and isinstance(error.filename, str):
+                error.filename = _rename(error.filename, names)
+            raise
+
+
+def _rename(text: str, names: dict[str, str]) -> str:
+    for private, shown in names.items():
+        text = text.replace(private, shown)
+    return text
+
+
+def single_file(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A single-file verb's ``run`` (``args.input`` to ``args.output``) made output-safe.
+
+    An existing output is refused unless ``--force``; ``-`` as INPUT reads standard input (a
+    private spooled copy) and ``-o -`` writes standard output (a private temporary copied out
+    when complete), where nothing else is then printed: the summary line goes to stderr, and
+    ``--json`` is refused.
+    """
+    import functools
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> int:
+        from marking.cli import stdio
+
+        to_stdout = args.output == stdio.STDIO
+        if to_stdout and getattr(args, "json", False):
+            raise UsageError("--json: with -o - standard output carries the file; drop one")
+        refuse_existing([] if to_stdout else [args.output], args.force, [args.input])
+        stdout = sys.stdout
+        with (
+            stdio.input_path(args.input) as source,
+            stdio.output_path(args.output, source) as target,
+        ):
+            given = {source: args.input, target: args.output}
+            names = {path: stdio.STDIO for path, name in given.items() if path != name}
+            args.input, args.output = source, target
+            with shown_as(names, stdout=sys.stderr if to_stdout else stdout):
+                return run(args)
+
+    return guarded
+
+
+def stdin_batch(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A batch verb's ``run`` whose ``-`` among ``args.inputs`` reads standard input.
+
+    Media on standard input (``cat x.jpg | aigc-mark verify -``) is checked as one file (a
+    private spooled copy, shown as ``-``); anything else is the batch's list of paths, one a
+    line, read from ``sys.stdin`` as before.
+    """
+    import functools
+
+    @functools.wraps(run)
+    def resolved(args: argparse.Namespace) -> int:
+        from marking.cli import stdio
+
+        with stdio.stdin_inputs(args.inputs) as (inputs, paths):
+            names = {path: stdio.STDIO for path in inputs if path not in args.inputs}
+            args.inputs = inputs
+            with shown_as(names), contextlib.ExitStack() as stack:
+                if paths is not None:
+                    stack.enter_context(_stdin_replaced(paths))
+                return run(args)
+
+    return resolved
+
+
+@contextlib.contextmanager
+def _stdin_replaced(stream: Any) -> Iterator[None]:
+    saved = sys.stdin
+    sys.stdin = stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
 def whole_number(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -372,4 +527,3 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-

@@ -12,6 +12,7 @@ from marking.cli import (
     print_error,
     refuse_inapplicable,
     resolve_key,
+    stdin_batch,
     whole_number,
 )
 from marking.cli.mark import add_batch_options, run_records, without_report
@@ -58,7 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "inputs",
         metavar="INPUT",
         nargs="+",
-        help="images, recordings or videos to check; directories, globs, or - (stdin)",
+        help="images, recordings or videos to check, directories or glob patterns; '-': "
+        "standard input, a file piped in (its content is media) or else paths, one a line",
     )
     add_batch_options(parser)
     add_key_options(parser)
@@ -101,7 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     ]
     applies_to(("video",), *video_options)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=stdin_batch(run))
     return parser
 
 

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 from marking.cli import (
     ProgressBar,
     add_key_options,
+    add_output_options,
     applies_to,
     json_line,
     print_notes,
     refuse_inapplicable,
     resolve_key,
+    single_file,
     watermark_kind,
 )
 from marking.cli.label import add_span_options, add_style_options, video_label_settings
@@ -78,7 +80,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="image (JPEG, PNG, WebP, TIFF), recording (WAV, FLAC, OGG, MP3) or video "
         "(MP4, MOV, MKV, WebM) to mark",
     )
-    parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="marked copy")
+    add_output_options(parser, "marked copy")
     add_key_options(parser)
     parser.add_argument(
         "--payload",
@@ -133,7 +135,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     video_options += add_style_options(shown, prefix="label-")
     video_options += add_span_options(shown, prefix="label-")
     applies_to(("video",), *video_options)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=single_file(run))
     return parser
 
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import applies_to, json_line, print_notes, refuse_inapplicable
+from marking.cli import (
+    add_output_options,
+    applies_to,
+    json_line,
+    print_notes,
+    refuse_inapplicable,
+    single_file,
+)
 from marking.errors import ExitCode
 from marking.labels.options import DEFAULT_TEXT, POSITIONS, PRESETS
 from marking.media.atomic import display_path
@@ -200,7 +207,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "prompt) before a recording. INPUT is never modified.",
     )
     parser.add_argument("input", metavar="INPUT", help="picture, video or recording")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="labeled copy")
+    add_output_options(parser, "labeled copy")
     text = parser.add_argument_group("text label (pictures and video)")
     applies_to((IMAGE, VIDEO), *add_style_options(text))
     quality = text.add_argument(
@@ -252,7 +259,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ]
     applies_to((AUDIO,), *audio_options)
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=single_file(run))
     return parser
 
 

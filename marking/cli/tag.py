@@ -7,11 +7,13 @@ from typing import Any
 
 from marking.cli import (
     add_key_options,
+    add_output_options,
     add_signing_options,
     json_line,
     print_notes,
     require_signing_pair,
     resolve_key,
+    single_file,
 )
 from marking.errors import ExitCode
 from marking.media.atomic import display_path
@@ -31,7 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "it, so verify finds them agreeing.",
     )
     parser.add_argument("input", metavar="INPUT")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", required=True)
+    add_output_options(parser, "tagged copy")
     parser.add_argument("--producer", required=True, help="ContentProducer: provider name/code")
     parser.add_argument("--produce-id", help="ProduceID (default: a random unique id)")
     parser.add_argument("--propagator", help="ContentPropagator (default: the producer)")
@@ -69,7 +71,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and the manifest bind to the watermark found either way",
     )
     add_key_options(parser)  # the key the watermark is looked for with; and --json
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=single_file(run))
     return parser
 
 

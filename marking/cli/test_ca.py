@@ -18,16 +18,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("directory", metavar="DIR")
     parser.add_argument(
+        "--force", action="store_true", help="replace those files in DIR if any exists"
+    )
+    parser.add_argument(
         "--organization", default="Example AI Provider", help="the provider name readers will show"
     )
     parser.set_defaults(run=run)
     return parser
 
 
+#: The files make_test_ca writes into DIR (each refused if it exists, unless --force).
+CA_FILES = ("root.pem", "root.key", "chain.pem", "signer.key")
+
+
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from marking.cli import refuse_existing
+    from marking.cli.stdio import STDIO
+    from marking.errors import UsageError
     from marking.media.atomic import display_path
     from marking.tags.test_ca import make_test_ca
 
+    if args.directory == STDIO:
+        raise UsageError("test-ca writes four files into DIR: name a directory, not -")
+    refuse_existing([str(Path(args.directory, name)) for name in CA_FILES], args.force)
     ca = make_test_ca(args.directory, organization=args.organization)
     print(
         f"test CA in {display_path(args.directory)}: trust anchor {display_path(ca.root_cert)}, "

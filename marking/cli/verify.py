@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from marking.cli import add_key_options, print_error, resolve_key
+from marking.cli import add_key_options, print_error, resolve_key, stdin_batch
 from marking.cli.mark import add_batch_options, run_records, without_report
 from marking.errors import ExitCode
 
@@ -18,7 +18,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="For each FILE, read the GB 45438 metadata label, the IPTC digital source "
         "type, the C2PA manifest and the invisible watermark, check that they agree, and give "
         "a verdict. FILE may also be a directory (walked recursively), a glob pattern or '-' "
-        "for paths on standard input; many files are checked in parallel. Exit "
+        "for standard input: a file piped in (its content is media), else paths, one a line; "
+        "many files are checked in parallel. Exit "
         f"{ExitCode.OK} when any file carries an AI mark, {ExitCode.NO_MARK} when none does, "
         f"{ExitCode.FAILED} when a file cannot be read (the others are still checked), "
         f"{ExitCode.INTERRUPTED} when interrupted by Ctrl-C (SIGINT), {ExitCode.TERMINATED} by "
@@ -34,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="PEM",
         help="root certificates (PEM) that make a C2PA signer trusted",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=stdin_batch(run))
     return parser
 
 

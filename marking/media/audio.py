@@ -128,16 +128,19 @@ def check_output_suffix(path: StrPath, info: AudioInfo) -> None:
     """Refuse an output name whose suffix promises another format than the one written.
 
     The copy always keeps the input's format, so ``out.flac`` for a WAV input would be a
-    mislabelled file. Unknown suffixes are accepted.
+    mislabelled file; so would ``out.xyz`` or ``out`` (no suffix), unless the input has
+    that suffix too (a file named against its content keeps its name).
     """
     suffix = Path(path).suffix.lower()
     formats = _SUFFIX_FORMATS.get(suffix)
-    if formats is None and suffix_format(path) is not None and suffix != info.path.suffix.lower():
-        formats = ()  # a picture's or a video's name (.png, .mp4), unless the input has it too
+    if formats is None and suffix != info.path.suffix.lower():
+        formats = ()  # a picture's, a video's or no format's name (.png, .mp4, .xyz)
     if formats is not None and info.format not in formats:
+        expected = [name for name, held in _SUFFIX_FORMATS.items() if info.format in held]
+        hint = f"; name it {', '.join(expected)}" if expected else ""
         raise UsageError(
             f"{display_path(path)}: the output keeps the input's format ({info.format}),"
-            f" which does not match the suffix {suffix}"
+            f" which does not match the suffix {suffix or '(none)'}{hint}"
         )
 
 

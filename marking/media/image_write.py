@@ -55,9 +55,10 @@ _DEFAULT_TIFF_COMPRESSION = "tiff_adobe_deflate"
 
 def output_format(path: StrPath, source_format: str, source: StrPath | None = None) -> str:
     """The format to write ``path`` in: its suffix's if it names a supported format, the
-    source's if the suffix is missing or not an image suffix.
+    source's if the suffix is the source's own (a file named against its content).
 
-    Raises :class:`OutputError` for image suffixes of unsupported formats (``.gif``).
+    Raises :class:`OutputError` for image suffixes of unsupported formats (``.gif``) and
+    :class:`UsageError` for any other suffix, or none: an output's name says what it holds.
     """
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_SUFFIX_FORMATS:
@@ -67,8 +68,10 @@ def output_format(path: StrPath, source_format: str, source: StrPath | None = No
         raise OutputError(
             f"{display_path(path)}: cannot write {suffix} files (supported: {supported})"
         )
-    mismatch = suffix_mismatch(display_path(path), "a picture", source=source)
-    if mismatch is not None:  # a sound's or a video's name (.wav, .mp4)
+    mismatch = suffix_mismatch(
+        display_path(path), "a picture", source=source, expected=tuple(IMAGE_SUFFIX_FORMATS)
+    )
+    if mismatch is not None:  # a sound's or a video's name (.wav, .mp4), or no format's
         raise UsageError(mismatch)
     return FORMAT_ALIASES.get(source_format, source_format)
 

@@ -8,6 +8,7 @@ the one table of formats every command (embed, label, tag, mark, verify, detect)
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,23 +173,34 @@ def suffix_mismatch(
     written: str,
     fits: tuple[str, ...] = (),
     source: str | os.PathLike[str] | None = None,
+    *,
+    expected: Sequence[str] = (),
 ) -> str | None:
     """Why an output named ``path`` would lie about its format, or None.
 
     ``written`` names what is written (``"a WAV file"``), ``fits`` the table's formats whose
-    suffixes suit it. A suffix no format claims (``.bin``) says nothing and is accepted, and
-    so is the suffix of the ``source`` itself: a file named against its content keeps the
-    name it was given.
+    suffixes suit it, ``expected`` the suffixes to suggest. A suffix no format claims (``.xyz``)
+    or none at all is refused too, naming ``expected``; the suffix of the ``source`` itself is
+    accepted: a file named against its content keeps the name it was given.
     """
     promised = suffix_format(path)
-    if promised is None or promised.name in fits:
+    if promised is not None and promised.name in fits:
         return None
-    if source is not None and Path(source).suffix.lower() == Path(path).suffix.lower():
+    suffix = Path(path).suffix
+    if source is not None and Path(source).suffix.lower() == suffix.lower():
         return None
+    if promised is None:
+        said = f"the suffix {suffix} names no format" if suffix else "the name has no suffix"
+        hint = f": name it {', '.join(expected)}" if expected else ""
+        return f"{os.fspath(path)}: {said}; the output is {written}{hint}"
     return (
-        f"{os.fspath(path)}: the suffix {Path(path).suffix} means {promised.name}, but the "
-        f"output is {written}"
+        f"{os.fspath(path)}: the suffix {suffix} means {promised.name}, but the output is {written}"
     )
+
+
+def suffixes_of(*names: str) -> tuple[str, ...]:
+    """The suffixes that promise the formats ``names`` (names of :data:`FORMATS`), in order."""
+    return tuple(suffix for name in names if name in _BY_NAME for suffix in _BY_NAME[name].suffixes)
 
 
 def label_refusal(fmt: MediaFormat) -> str:

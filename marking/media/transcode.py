@@ -108,10 +108,11 @@ def _output_container(
 ) -> str:
     name = settings.container or container_name(container, source)
     implied = SUFFIX_CONTAINERS.get(target.suffix.lower())
+    expected = tuple(suffix for suffix, kind in SUFFIX_CONTAINERS.items() if kind == name)
     mismatch = suffix_mismatch(
-        display_path(target), f"{CONTAINER_NAMES[name]} video", source=source
+        display_path(target), f"{CONTAINER_NAMES[name]} video", source=source, expected=expected
     )
-    if implied is None and mismatch is not None:  # a picture's or a sound's name (.png, .wav)
+    if implied is None and mismatch is not None:  # a picture's or a sound's name, or no format's
         raise UsageError(mismatch)
     if implied is not None and implied != name:
         raise UsageError(

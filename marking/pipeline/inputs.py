@@ -67,6 +67,11 @@ def _specs(inputs: Sequence[str], stdin: TextIO | None) -> Iterator[str]:
             stream = stdin if stdin is not None else sys.stdin
             for line in stream:
                 path = line.rstrip("\r\n")
+                if "\0" in path:  # a file piped in, or find -print0: no path holds a NUL
+                    raise UsageError(
+                        "-: standard input holds a NUL byte, not paths one a line (name a "
+                        "file to mark rather than piping it in; find -print, not -print0)"
+                    )
                 if path.strip():
                     yield path
         else:

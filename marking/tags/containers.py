@@ -305,12 +305,16 @@ def _check_output_suffix(source: Path, target: Path, kind: str) -> None:
     """Refuse an output name whose suffix promises another format than the input's: the
     label is written without re-encoding, so the output keeps the input's format (an input
     named against its content may pass its suffix on)."""
-    from marking.media.sniffing import suffix_mismatch
+    from marking.media.sniffing import suffix_mismatch, suffixes_of
 
     written = _TABLE_NAMES[kind]
     fits = (written, *(other for first, other in _FITTING if first == written))
     mismatch = suffix_mismatch(
-        display_path(target), f"{written}, the input's format", fits, source=source
+        display_path(target),
+        f"{written}, the input's format",
+        fits,
+        source=source,
+        expected=suffixes_of(*fits),
     )
     if mismatch is not None:
         raise UsageError(mismatch)

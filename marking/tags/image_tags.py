@@ -509,8 +509,11 @@ def tag_image(
     try:
         fmt = _format_of(data)
         target = IMAGE_SUFFIX_FORMATS.get(Path(dst).suffix.lower())
-        mismatch = suffix_mismatch(display_path(dst), f"a {fmt} picture", source=src)
-        if target is None and mismatch is not None:  # a sound's or a video's name
+        expected = tuple(suffix for suffix, name in IMAGE_SUFFIX_FORMATS.items() if name == fmt)
+        mismatch = suffix_mismatch(
+            display_path(dst), f"a {fmt} picture", source=src, expected=expected
+        )
+        if target is None and mismatch is not None:  # a sound's or a video's name, or no format's
             raise UsageError(mismatch)
         if target is not None and target != fmt:
             raise OutputError(

@@ -396,7 +396,9 @@ def test_key_never_printed_on_success(photo: Path, tmp_path: Path) -> None:
     marked = tmp_path / "marked.png"
     runs = [
         run_cli("embed", photo, "-o", marked, "--key", SECRET_KEY),
-        run_cli("embed", photo, "-o", marked, "--json", env={"AIGC_MARK_KEY": SECRET_KEY}),
+        run_cli(
+            "embed", photo, "-o", marked, "--json", "--force", env={"AIGC_MARK_KEY": SECRET_KEY}
+        ),
         run_cli("detect", marked, photo, "--key", SECRET_KEY),
         run_cli("detect", "--json", marked, photo, "--key", SECRET_KEY),
     ]

@@ -235,7 +235,7 @@ def test_jpeg_stays_jpeg_with_source_subsampling(
     source = image_file("src.jpg", subsampling=subsampling, quality=90)
     image, info = read_image(source)
     assert info.jpeg_subsampling == subsampling
-    for target in (tmp_path / "out.jpeg", tmp_path / "out.marked"):
+    for target in (tmp_path / "out.jpeg", tmp_path / "out.jpg"):
         write_image(image.copy(), target, info, quality=85)
         copy = reopen(target)
         assert copy.format == "JPEG"
@@ -352,10 +352,19 @@ def test_output_format_that_would_lose_data_is_refused(
 def test_output_suffix_decides_format(tmp_path: Path) -> None:
     assert output_format(tmp_path / "a.JPG", "PNG") == "JPEG"
     assert output_format(tmp_path / "a.tiff", "WEBP") == "TIFF"
-    assert output_format(tmp_path / "a", "WEBP") == "WEBP"
-    assert output_format(tmp_path / "a.marked", "PNG") == "PNG"
+    # A file named against its content passes its suffix (or its lack of one) on.
+    assert output_format(tmp_path / "a", "WEBP", source=tmp_path / "src") == "WEBP"
+    assert output_format(tmp_path / "a.marked", "PNG", source=tmp_path / "b.MARKED") == "PNG"
     with pytest.raises(OutputError, match=r"\.gif"):
         output_format(tmp_path / "a.gif", "PNG")
+
+
+@pytest.mark.parametrize("name", ["a.xyz", "a", "a.marked", "a.wav", "a.mp4"])
+def test_output_suffix_of_no_picture_format_is_refused(tmp_path: Path, name: str) -> None:
+    """Before, ``a.xyz`` and ``a`` were written in the source's format without a word."""
+    with pytest.raises(UsageError, match=r"\.jpg|means") as error:
+        output_format(tmp_path / name, "PNG", source=tmp_path / "src.png")
+    assert "\n" not in str(error.value)
 
 
 # --- bad inputs ---------------------------------------------------------------------------
