@@ -943,10 +943,12 @@ def labeled_marked_png(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     Image.fromarray(rng.normal(128, 30, (320, 320, 3)).clip(0, 255).astype(np.uint8)).save(
         folder / "source.png"
     )
-    assert cli_main.main(["tag", str(folder / "source.png"), "-o", str(folder / "tagged.png"),
-                          "--producer", "P"]) == 0  # fmt: skip
-    assert cli_main.main(["embed", str(folder / "tagged.png"), "-o", str(folder / "m.png"),
+    # Embed, then tag: the label binds to the watermark's payload (an explicit --payload that
+    # contradicts an existing label is refused since issue 17).
+    assert cli_main.main(["embed", str(folder / "source.png"), "-o", str(folder / "marked.png"),
                           "--payload", "0123456789abcdef"]) == 0  # fmt: skip
+    assert cli_main.main(["tag", str(folder / "marked.png"), "-o", str(folder / "m.png"),
+                          "--producer", "P"]) == 0  # fmt: skip
     return (folder / "m.png").read_bytes()
 
 
