@@ -78,7 +78,10 @@ def _local_cluster(address: str) -> Any:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                # CRITICAL, not ERROR: when the batch stops (Ctrl-C, a failure), workers
+                # whose scheduler has gone log heartbeat errors with tracebacks; a job's
+                # own failure still reaches the batch as its record.
+                silence_logs=logging.CRITICAL,
             )
     finally:
         signal.signal(signal.SIGINT, previous)

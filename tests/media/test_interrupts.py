@@ -85,13 +85,17 @@ def undisturbed(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     """Seconds from the handlers being installed to the temporary file appearing, measured
     on an undisturbed run of each command in this session (the picture's only)."""
     folder = tmp_path_factory.mktemp("undisturbed")
-    process = _embed(media["picture"], folder / "out.png")
+    output = folder / "out.png"
+    process = _embed(media["picture"], output)
     try:
         assert _wait_for(process, lambda: _handlers_installed(process.pid))
         started = time.monotonic()
-        assert _wait_for(process, lambda: bool(_hidden(folder)))
+        # The temporary lives a few milliseconds (the picture is encoded before it is
+        # written), so a poll may miss it: its finished output marks the same moment.
+        _wait_for(process, lambda: bool(_hidden(folder)) or output.exists())
         seconds = time.monotonic() - started
         assert process.wait(timeout=PATIENCE) == 0, (folder / "stderr.txt").read_text()
+        assert output.exists()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
