@@ -19,6 +19,7 @@ from marking.files.image import embed_file
 from tests.media.test_audio_io import MP3_DAMAGE, damaged_mp3
 from tests.support.audio_clips import clip
 from tests.support.commands import assert_one_error_line, run_cli, sha256
+from tests.support.records import AUDIO_EMBEDDING_KEYS
 
 KEY = "Audio-Cli-Secret-4417"
 PAYLOAD = "0123456789abcdef"
@@ -37,18 +38,7 @@ AUDIO_DETECT_FIELDS = {
     "duration_s",
     "notes",
 }
-AUDIO_EMBED_FIELDS = {
-    "input",
-    "output",
-    "kind",
-    "payload",
-    "snr_db",
-    "format",
-    "subtype",
-    "sample_rate",
-    "channels",
-    "duration_s",
-}
+AUDIO_EMBED_FIELDS = set(AUDIO_EMBEDDING_KEYS)
 
 
 @pytest.fixture(scope="module")

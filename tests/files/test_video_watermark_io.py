@@ -19,38 +19,14 @@ from marking.errors import InputError, InputTooSmallError, OutputError, UsageErr
 from marking.files.video import DEFAULT_EVERY, detect_video_file, embed_video_file
 from marking.labels.video_label import VideoLabelSettings
 from marking.media.video import EncoderSettings, frames, probe_video
+from tests.support.records import VIDEO_EMBEDDING_KEYS
 from tests.support.video_clips import clip_path
 
 KEY = "Video-Io-Secret-2291"
 PAYLOAD = "5eed0f00d5eed0f0"
 FAST = EncoderSettings(preset="ultrafast")
 
-EMBED_FIELDS = {
-    "input",
-    "output",
-    "kind",
-    "payload",
-    "psnr_min",
-    "psnr_mean",
-    "frames",
-    "width",
-    "height",
-    "pix_fmt",
-    "container",
-    "encoder",
-    "crf",
-    "preset",
-    "bitrate",
-    "duration_s",
-    "audio",
-    "audio_stream",
-    "audio_note",
-    "copied_streams",
-    "skipped_streams",
-    "notes",
-    "label",
-    "seconds",
-}
+EMBED_FIELDS = set(VIDEO_EMBEDDING_KEYS)
 DETECT_FIELDS = {
     "input",
     "kind",

@@ -29,6 +29,7 @@ from marking.scheme.results import (
     VideoLabeling,
     as_json_record,
 )
+from tests.support.records import AUDIO_EMBEDDING_KEYS, VIDEO_EMBEDDING_KEYS
 
 TRANSFORM = {"period_x": 128.0, "period_y": 128.0, "origin_x": 1.5, "origin_y": 2.5}
 SOUND = SoundDetection(True, "ab" * 8, 1e-20, 9.0, 0.25, 1.0, 3.0)
@@ -147,18 +148,7 @@ CASES: list[tuple[Record, list[str]]] = [
             channels=2,
             duration_s=3.0,
         ),
-        [
-            "input",
-            "output",
-            "kind",
-            "payload",
-            "snr_db",
-            "format",
-            "subtype",
-            "sample_rate",
-            "channels",
-            "duration_s",
-        ],
+        AUDIO_EMBEDDING_KEYS,
     ),
     (
         AudioLabeling(
@@ -227,33 +217,6 @@ CASES: list[tuple[Record, list[str]]] = [
             "rotation",
         ],
     ),
-]
-
-VIDEO_EMBEDDING_KEYS = [
-    "input",
-    "output",
-    "kind",
-    "payload",
-    "psnr_min",
-    "psnr_mean",
-    "frames",
-    "width",
-    "height",
-    "pix_fmt",
-    "container",
-    "encoder",
-    "crf",
-    "preset",
-    "bitrate",
-    "duration_s",
-    "audio",
-    "audio_stream",
-    "audio_note",
-    "copied_streams",
-    "skipped_streams",
-    "notes",
-    "label",
-    "seconds",
 ]
 
 
