@@ -4,6 +4,9 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 PYTEST_ARGS ?=
+# One pytest worker per core, at most four; each takes whole files, so a module's fixtures are
+# built once. Run `make test PYTEST_WORKERS=` for one process.
+PYTEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadfile
 LINT_PATHS ?= marking tests bench fuzz
 
 .PHONY: all demo test bench bench-batch bench-false-alarms lint fuzz clean distclean venv
@@ -66,7 +69,7 @@ demo: $(VENV)/.installed-demo
 
 # The tests read our metadata back with exiftool, an independent reader; the demo does not.
 test: $(VENV)/.installed-test $(VENV)/.exiftool
-	$(VPY) -m pytest $(PYTEST_ARGS)
+	$(VPY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-bench
 	$(VPY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
