@@ -15,7 +15,7 @@ from marking.cli import (
     stdin_batch,
     whole_number,
 )
-from marking.cli.mark import add_batch_options, run_records, without_report
+from marking.cli.mark import add_batch_options, batch_jobs, run_records
 from marking.errors import ExitCode
 
 #: Mirrors marking.files.video.DEFAULT_EVERY without importing NumPy.
@@ -145,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from functools import partial
 
-    from marking.errors import UsageError
-    from marking.pipeline.inputs import refuse_unmatched, verify_jobs
+    from marking.pipeline.inputs import verify_jobs
     from marking.pipeline.jobs import FOUND, detect_one
 
     key = resolve_key(args)
@@ -154,10 +153,7 @@ def run(args: argparse.Namespace) -> int:
         args.workers = 1
     if args.json and args.report is None:
         args.report = "-"
-    jobs = without_report(verify_jobs(args.inputs), args.report)
-    refuse_unmatched(jobs)
-    if not jobs:
-        raise UsageError("no input files found")
+    jobs = batch_jobs(verify_jobs(args.inputs), args.report)
     _refuse_for_one_file(args, jobs)
     options = {
         "speed_search": args.speed_search,

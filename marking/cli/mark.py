@@ -338,6 +338,19 @@ def _print_summary(
     )
 
 
+def batch_jobs(jobs: list[Any], report: str | None, outdir: Any = None) -> list[Any]:
+    """A batch verb's jobs, checked before any work: less an earlier report (see
+    :func:`without_report`), a glob that matched nothing or no input at all a usage error."""
+    from marking.errors import UsageError
+    from marking.pipeline.inputs import refuse_unmatched
+
+    jobs = without_report(jobs, report, outdir)
+    refuse_unmatched(jobs)
+    if not jobs:
+        raise UsageError("no input files found")
+    return jobs
+
+
 def without_report(jobs: list[Any], target: str | None, outdir: Any = None) -> list[Any]:
     """The jobs, less an earlier report found by walking a directory (a re-run must not take
     it for an input); a report path that would destroy something is a usage error.
@@ -424,7 +437,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from marking.errors import UsageError
-    from marking.pipeline.inputs import mark_jobs, refuse_unmatched
+    from marking.pipeline.inputs import mark_jobs
     from marking.pipeline.jobs import mark_one, missing_mark_fields
     from marking.pipeline.outdir import output_lock, remove_temporaries
 
@@ -438,10 +451,7 @@ def run(args: argparse.Namespace) -> int:
 
         kind = file_type(outdir.stat().st_mode)
         raise UsageError(f"output directory {display_path(outdir)} is {kind}, not a directory")
-    jobs = without_report(mark_jobs(args.inputs, outdir), args.report, outdir)
-    refuse_unmatched(jobs)
-    if not jobs:
-        raise UsageError("no input files found")
+    jobs = batch_jobs(mark_jobs(args.inputs, outdir), args.report, outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

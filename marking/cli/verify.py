@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from marking.cli import add_key_options, print_error, resolve_key, stdin_batch
-from marking.cli.mark import add_batch_options, run_records, without_report
+from marking.cli.mark import add_batch_options, batch_jobs, run_records
 from marking.errors import ExitCode
 
 
@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """Verify every file; exit 0 if any carries an AI mark, 1 if none, 3 if any failed."""
     from functools import partial
 
-    from marking.errors import UsageError
-    from marking.pipeline.inputs import refuse_unmatched, verify_jobs
+    from marking.pipeline.inputs import verify_jobs
     from marking.pipeline.jobs import verify_one
 
     key = resolve_key(args)
@@ -89,10 +88,7 @@ def run(args: argparse.Namespace) -> int:
         read_trust_anchors(args.trust_anchors)  # a bad file is one usage error, not one per file
     if args.json and args.report is None:
         args.report = "-"
-    jobs = without_report(verify_jobs(args.inputs), args.report)
-    refuse_unmatched(jobs)
-    if not jobs:
-        raise UsageError("no input files found")
+    jobs = batch_jobs(verify_jobs(args.inputs), args.report)
     work = partial(verify_one, key=key, trust_anchors=args.trust_anchors)
     counts, interrupted = run_records(
         args, jobs, work, _summary, summary=sys.stderr.isatty(), complete=_with_old_keys

@@ -182,16 +182,13 @@ def mark_one(
     )
 
 
-def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
-    """Verify one file; a record whatever happens."""
-    from marking.kernels.config import single_threaded
-    from marking.pipeline.verify import verify_file
-
-    started = time.perf_counter()
-    if job.problem is not None:  # a pattern that matched nothing
-        return with_old_keys(failure_record(job, job.problem, started), "modality", "file")
+def _unchecked_record(job: Job, started: float) -> dict[str, Any] | None:
+    """The record of a job that is not looked at (a pattern that matched nothing fails, a file
+    that is not media is skipped), or None for a file to check."""
+    if job.problem is not None:
+        return failure_record(job, job.problem, started)
     if job.skip is not None or not_media(job):
-        skipped = {
+        return {
             "input": job.input,
             "kind": None,
             "status": SKIPPED,
@@ -199,7 +196,19 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
             "bytes": job.size,
             "seconds": 0.0,
         }
-        return with_old_keys(skipped, "modality")
+    return None
+
+
+def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
+    """Verify one file; a record whatever happens."""
+    from marking.kernels.config import single_threaded
+    from marking.pipeline.verify import verify_file
+
+    started = time.perf_counter()
+    unchecked = _unchecked_record(job, started)
+    if unchecked is not None:
+        old = ("modality", "file") if unchecked["status"] == FAILED else ("modality",)
+        return with_old_keys(unchecked, *old)
     try:
         with single_threaded():
             result = verify_file(job.input, key=key, trust_anchors=trust_anchors)
@@ -274,17 +283,9 @@ def detect_one(job: Job, key: Any, options: dict[str, Any]) -> dict[str, Any]:
     from marking.scheme.results import as_json_record
 
     started = time.perf_counter()
-    if job.problem is not None:  # a pattern that matched nothing
-        return failure_record(job, job.problem, started)
-    if job.skip is not None or not_media(job):
-        return {
-            "input": job.input,
-            "kind": None,
-            "status": SKIPPED,
-            "reason": job.skip or NOT_MEDIA,
-            "bytes": job.size,
-            "seconds": 0.0,
-        }
+    unchecked = _unchecked_record(job, started)
+    if unchecked is not None:
+        return unchecked
     try:
         with single_threaded():
             found = detect_watermark(job.input, key, options)
