@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marking.watermark.warmup import compile_kernels, ensure_compiled
+from marking.watermark.warmup import compile_kernels, ensure_compiled, main
 
-__all__ = ["compile_kernels", "ensure_compiled"]
+__all__ = ["compile_kernels", "ensure_compiled", "main"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +20,4 @@ def __getattr__(name: str) -> Any:
 
 
 if __name__ == "__main__":
-    print(f"marking: kernels ready in {compile_kernels():.1f} s")
+    main()

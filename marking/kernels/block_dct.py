@@ -9,9 +9,8 @@ parallel over block rows: each thread reads and writes only its own 8-row strip.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from marking.kernels.config import FASTMATH
+from marking.kernels.config import FASTMATH, kernel, prange
 
 BLOCK = 8
 
@@ -43,7 +42,7 @@ def zigzag_order() -> np.ndarray:
     return np.stack([rows[order], cols[order]], axis=1).astype(np.intp)
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
+@kernel(cache=True, parallel=True, fastmath=FASTMATH)
 def _block_transform_kernel(plane: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """``left @ block @ right`` for every 8x8 block of a float32 plane (H, W multiples of 8).
 
@@ -74,13 +73,15 @@ def _block_transform_kernel(plane: np.ndarray, left: np.ndarray, right: np.ndarr
 
 #: The same body compiled without threads: for small planes (one watermark tile) starting
 #: threads costs more than the transform, and under load it costs far more.
-_block_transform_serial = njit(cache=True, fastmath=FASTMATH)(_block_transform_kernel.py_func)
+_block_transform_serial = kernel(name="_block_transform_serial", cache=True, fastmath=FASTMATH)(
+    _block_transform_kernel.py_func
+)
 
 #: Planes with fewer pixels than this are transformed on one thread.
 PARALLEL_MIN_PIXELS = 1 << 18
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _block_dct8_kernel(plane: np.ndarray) -> np.ndarray:
     """Forward orthonormal DCT-II of every 8x8 block: ``C @ B @ C.T``."""
     basis = DCT8_BASIS.copy()
@@ -89,7 +90,7 @@ def _block_dct8_kernel(plane: np.ndarray) -> np.ndarray:
     return _block_transform_kernel(plane, basis, np.ascontiguousarray(basis.T))
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _block_idct8_kernel(coeffs: np.ndarray) -> np.ndarray:
     """Inverse (DCT-III) of every 8x8 block: ``C.T @ Y @ C``."""
     basis = DCT8_BASIS.copy()

@@ -7,12 +7,13 @@ value and leaves the chroma untouched, which is how the watermark is written bac
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from marking.kernels.config import kernel, prange
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
-@njit(cache=True, parallel=True)
+@kernel(cache=True, parallel=True)
 def _rgb_luma_kernel(pixels: np.ndarray, scale: float) -> np.ndarray:
     height, width = pixels.shape[0], pixels.shape[1]
     out = np.empty((height, width), dtype=np.float32)
@@ -26,7 +27,7 @@ def _rgb_luma_kernel(pixels: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@kernel(cache=True, parallel=True)
 def _gray_luma_kernel(pixels: np.ndarray, scale: float) -> np.ndarray:
     height, width = pixels.shape
     out = np.empty((height, width), dtype=np.float32)

@@ -9,12 +9,13 @@ picture is busy and weak where it is smooth.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from marking.kernels.config import kernel, prange
 
 CONTRAST_MASKING_EXPONENT = 0.7
 
 
-@njit(cache=True, parallel=True)
+@kernel(cache=True, parallel=True)
 def block_std(plane: np.ndarray, block: int) -> np.ndarray:
     """Standard deviation of each ``block`` x ``block`` tile (partial tiles at the edges count)."""
     height, width = plane.shape

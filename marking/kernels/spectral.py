@@ -10,9 +10,8 @@ would write. Every kernel is a pure function on arrays, checked against a NumPy 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from marking.kernels.config import FASTMATH
+from marking.kernels.config import FASTMATH, kernel
 
 #: Features are clipped to this many nats, so a transient or a spectral hole cannot dominate.
 FEATURE_CLIP = 2.5
@@ -25,7 +24,7 @@ DETREND_FRAMES = 2
 DETREND_BINS = 3
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def windowed_frames(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> np.ndarray:
     """Frames ``samples[c, start : start + len(window)] * window``: (C, F, m) float32.
 
@@ -47,7 +46,7 @@ def windowed_frames(samples: np.ndarray, starts: np.ndarray, window: np.ndarray)
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def frame_energy(frames: np.ndarray) -> np.ndarray:
     """Sum of squares of each frame over all channels: (F,) float64 (Parseval's total power)."""
     channels, count, length = frames.shape
@@ -61,7 +60,7 @@ def frame_energy(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def mono_band_power(spectra: np.ndarray, first_bin: int, bins: int, scale: float) -> np.ndarray:
     """Power of the channel mean in ``bins`` bins from ``first_bin``: (F, bins) float32.
 
@@ -86,7 +85,7 @@ def mono_band_power(spectra: np.ndarray, first_bin: int, bins: int, scale: float
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
     """Log band power minus its local mean, clipped: the host cancels, the mark stays.
 
@@ -144,7 +143,7 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def informed_gains(
     features: np.ndarray,
     signs: np.ndarray,
@@ -234,7 +233,7 @@ def informed_gains(
     return gains
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def band_delta(
     spectra: np.ndarray, gains: np.ndarray, signs: np.ndarray, first_bin: int
 ) -> np.ndarray:
@@ -261,7 +260,7 @@ def band_delta(
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def interleave_sum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """``(first + second).T`` as a contiguous (N, C) float32 array, in one pass."""
     channels, count = first.shape
@@ -272,7 +271,7 @@ def interleave_sum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def overlap_add(
     target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray
 ) -> None:
@@ -290,7 +289,7 @@ def overlap_add(
             target[c, start + first : start + last] += frames[c, f, first:last] * window[first:last]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def fold_features(
     fold: np.ndarray, fold_squares: np.ndarray, features: np.ndarray, first_frame: int
 ) -> None:
@@ -309,7 +308,7 @@ def fold_features(
             fold_squares[row, b] += v * v
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> np.ndarray:
     """Band power summed over channels per slot: (F, bins) float32.
 
@@ -333,7 +332,7 @@ def channel_power(spectra: np.ndarray, first_bin: int, bins: int) -> np.ndarray:
 # so multichannel audio goes through complex FFTs of channel pairs (about 15 % less FFT work).
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) -> tuple:
     """Windowed frames of channel pairs packed as ``c[2p] + i * c[2p+1]``, and which are live.
 
@@ -365,7 +364,7 @@ def windowed_pairs(samples: np.ndarray, starts: np.ndarray, window: np.ndarray) 
     return out, live
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def pair_energy(frames: np.ndarray) -> np.ndarray:
     """Sum of squares of each frame over all packed channels: (F,) float64."""
     pairs, count, length = frames.shape
@@ -380,7 +379,7 @@ def pair_energy(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def unpaired_band(spectra: np.ndarray, first_bin: int, bins: int, channels: int) -> np.ndarray:
     """Each channel's spectrum in ``bins`` bins from ``first_bin``, from packed pair spectra.
 
@@ -406,7 +405,7 @@ def unpaired_band(spectra: np.ndarray, first_bin: int, bins: int, channels: int)
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def pair_delta(
     spectra: np.ndarray, gains: np.ndarray, signs: np.ndarray, first_bin: int
 ) -> np.ndarray:
@@ -437,7 +436,7 @@ def pair_delta(
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(cache=True, fastmath=FASTMATH)
 def overlap_add_pairs(
     target: np.ndarray, frames: np.ndarray, starts: np.ndarray, window: np.ndarray, live: np.ndarray
 ) -> None:

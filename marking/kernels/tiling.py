@@ -10,12 +10,11 @@ resized picture may have.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from marking.kernels.config import FASTMATH
+from marking.kernels.config import FASTMATH, kernel, prange
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _interpolation_table(count: int, block: int, cells: int) -> tuple:
     """For positions 0..count-1: the two mask cells around each and the second one's weight.
 
@@ -33,7 +32,7 @@ def _interpolation_table(count: int, block: int, cells: int) -> tuple:
     return first, second, weight
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
+@kernel(cache=True, parallel=True, fastmath=FASTMATH)
 def add_tiled_pattern(
     pixels: np.ndarray,
     tile: np.ndarray,
@@ -93,7 +92,7 @@ def add_tiled_pattern(
     return out
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def fold_periodic(plane: np.ndarray, period: int) -> np.ndarray:
     """Sum of every ``period`` x ``period`` tile of ``plane`` (float64), partial tiles included."""
     height, width = plane.shape
@@ -107,7 +106,7 @@ def fold_periodic(plane: np.ndarray, period: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _splat_coordinates(count: int, step: float, size: int) -> tuple:
     """Tile cell, next cell and weight of the next cell for positions 0..count-1."""
     first = np.empty(count, dtype=np.int64)
@@ -122,7 +121,7 @@ def _splat_coordinates(count: int, step: float, size: int) -> tuple:
     return first, second, weight
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) -> np.ndarray:
     """Fold ``plane`` at a real period onto a ``size`` x ``size`` tile, splatting bilinearly.
 
@@ -155,7 +154,7 @@ def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) 
     return out
 
 
-@njit(cache=True, parallel=True)
+@kernel(cache=True, parallel=True)
 def fold_scaled_many(
     plane: np.ndarray, periods_y: np.ndarray, periods_x: np.ndarray, size: int
 ) -> np.ndarray:

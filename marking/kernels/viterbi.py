@@ -20,7 +20,8 @@ so that the decisions are reproducible and match the slow twin in
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from marking.kernels.config import kernel
 
 #: Register length: the current input plus ``TAIL_BITS`` previous ones.
 CONSTRAINT_LENGTH = 7
@@ -48,7 +49,7 @@ def _output_codes() -> np.ndarray:
 OUTPUT_CODES = _output_codes()
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     """Maximum-likelihood info bits (uint8 0/1) for ``soft`` (float32, 3 values per step).
 

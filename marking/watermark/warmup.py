@@ -130,11 +130,17 @@ def compile_kernels(check: Callable[[], None] | None = None) -> float:
     a stop signal is not held back by a cold compile). Returns the seconds it took.
     """
     global _compiled
+    from marking.kernels import config
+
     started = time.perf_counter()
-    for warm in (_warm_pictures, _warm_sound, _warm_video):
-        if check is not None:
-            check()
-        warm()
+    config.USE_AOT = False  # the JIT must see every signature, for the cache and the AOT build
+    try:
+        for warm in (_warm_pictures, _warm_sound, _warm_video):
+            if check is not None:
+                check()
+            warm()
+    finally:
+        config.USE_AOT = True
     _compiled = True
     _record_warm_cache()
     return time.perf_counter() - started
@@ -211,5 +217,13 @@ def _cache_is_warm() -> bool:
         return False
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Warm Numba's cache, then build the AOT kernels from what it compiled (one line each)."""
+    from marking.kernels import aot
+
     print(f"marking: kernels ready in {compile_kernels():.1f} s")
+    print(f"marking: {aot.build()}")
+
+
+if __name__ == "__main__":
+    main()
