@@ -20,6 +20,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -46,9 +47,21 @@ def aot_directory() -> Path:
     return KERNEL_SOURCES / "__pycache__" / "aot"
 
 
+def _machine() -> str:
+    """This host and its CPU's features: the extension is built for the host CPU, as the JIT
+    compiles, and must not run on another (a cache directory on a shared home, a copied venv).
+    """
+    try:
+        with Path("/proc/cpuinfo").open(encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return f"{platform.node()}\0{platform.machine()}\0{flags}"
+
+
 def source_hash() -> str:
-    """The kernel sources, NumPy's version and the interpreter's: what the extension is of."""
-    digest = hashlib.sha256(f"{np.__version__}\0{sys.version}\0".encode())
+    """The kernel sources, NumPy's and Python's versions, the machine: what the extension is of."""
+    digest = hashlib.sha256(f"{np.__version__}\0{sys.version}\0{_machine()}\0".encode())
     for source in sorted(KERNEL_SOURCES.glob("*.py")):
         digest.update(f"{source.name}\0".encode())
         digest.update(source.read_bytes())
@@ -158,6 +171,7 @@ def _compile(module_name: str, output: Path, exports: list[Any]) -> None:
     compiler = CC(module_name)
     compiler.output_dir = str(output)
     compiler.verbose = False
+    compiler.target_cpu = os.environ.get("AIGC_MARKING_AOT_CPU", "host")  # as the JIT does
     for _name, _keys, symbol, signature, entry in exports:
         compiler.export(symbol, signature)(entry.py_func)
     pycc_compiler.compile_extra = compile_extra
