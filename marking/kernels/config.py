@@ -11,6 +11,7 @@ imports and start-up). Anything else compiles (or loads from Numba's cache) as b
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -107,6 +108,8 @@ def _numba() -> Any:
             return types.Dispatcher(chosen)
 
         _numba.done = True  # type: ignore[attr-defined]
+        if _single_threaded_blocks:
+            numba.set_num_threads(1)
     for entry in KERNELS.values():
         module_globals = entry.py_func.__globals__
         if module_globals.get("prange") is range:
@@ -130,13 +133,30 @@ def kernel(name: str | None = None, **options: Any) -> Callable[[Callable[..., A
     return define
 
 
+#: How many :func:`single_threaded` blocks are open while Numba is not loaded (see there).
+_single_threaded_blocks = 0
+
+
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """Run the Numba kernels on one thread for a while, then restore the count.
 
     For work next to codecs that already use every core (parallel kernels contending with
-    them make a transcode about twice as slow), and for per-core measurements.
+    them make a transcode about twice as slow), and for per-core measurements. Without Numba
+    loaded (AOT kernels run on one thread anyway) it does not load it (0.2-0.3 s): a kernel
+    that needs the JIT inside the block gets one thread when it loads Numba.
     """
+    global _single_threaded_blocks
+    if "numba" not in sys.modules:
+        _single_threaded_blocks += 1
+        try:
+            yield
+        finally:
+            _single_threaded_blocks -= 1
+            if "numba" in sys.modules and not _single_threaded_blocks:
+                numba = sys.modules["numba"]
+                numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        return
     import numba
 
     threads = numba.get_num_threads()
