@@ -183,6 +183,36 @@ def _compile(module_name: str, output: Path, exports: list[Any]) -> None:
         pycc_compiler.compile_extra = original
 
 
+def _build_into(directory: Path, exports: list[Any], skipped: list[str]) -> str | None:
+    """Compile in a scratch directory inside ``directory``, move the extension in, then
+    replace the manifest (so a reader sees the old pair or the new one); None, or why not."""
+    digest = source_hash()
+    module_name = f"aigc_marking_kernels_{digest[:12]}"
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as temporary:
+        try:
+            _compile(module_name, Path(temporary), exports)
+        except Exception as error:  # any build failure leaves the JIT
+            first = str(error).strip().splitlines()[:1] or [type(error).__name__]
+            return first[0][:120]
+        built = next(Path(temporary).glob(f"{module_name}*"))
+        built.replace(directory / built.name)
+    manifest = {
+        "source_hash": digest,
+        "module": module_name,
+        "file": built.name,
+        "exports": [[name, keys, symbol] for name, keys, symbol, *_ in exports],
+        "skipped": skipped,
+    }
+    staged = directory / f".{MANIFEST}.{os.getpid()}"
+    staged.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    staged.replace(directory / MANIFEST)
+    for old in directory.glob("aigc_marking_kernels_*"):
+        if old.name != built.name:
+            old.unlink(missing_ok=True)
+    return None
+
+
 def build() -> str:
     """Compile every signature the JIT compiled in this process into the AOT extension,
     replacing the previous one atomically; one line saying what happened."""
@@ -199,31 +229,12 @@ def build() -> str:
         if not exports:
             return "AOT kernels: no kernel compiled in this process; nothing to build"
         started = time.perf_counter()
-        digest = source_hash()
-        module_name = f"aigc_marking_kernels_{digest[:12]}"
-        directory = aot_directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as temporary:
-            try:
-                _compile(module_name, Path(temporary), exports)
-            except Exception as error:
-                first = str(error).strip().splitlines()[:1] or [type(error).__name__]
-                return f"AOT kernels: build failed ({first[0][:120]}); kernels stay on JIT"
-            built = next(Path(temporary).glob(f"{module_name}*"))
-            built.replace(directory / built.name)
-        manifest = {
-            "source_hash": digest,
-            "module": module_name,
-            "file": built.name,
-            "exports": [[name, keys, symbol] for name, keys, symbol, *_ in exports],
-            "skipped": skipped,
-        }
-        staged = directory / f".{MANIFEST}.{os.getpid()}"
-        staged.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        staged.replace(directory / MANIFEST)
-        for old in directory.glob("aigc_marking_kernels_*"):
-            if old.name != built.name:
-                old.unlink(missing_ok=True)
+        try:
+            built = _build_into(aot_directory(), exports, skipped)
+        except OSError as error:
+            return f"AOT kernels: cannot write {aot_directory()} ({error.strerror}); JIT only"
+        if built is not None:
+            return f"AOT kernels: build failed ({built}); kernels stay on JIT"
     return (
         f"AOT kernels: {len(exports)} signatures of {len({e[0] for e in exports})} kernels "
         f"built in {time.perf_counter() - started:.1f} s"

@@ -126,3 +126,27 @@ def test_built_kernel_runs_without_numba_and_matches_jit(tmp_path: Path) -> None
     )
     assert (with_aot.stdout.strip(), with_jit.stdout.strip()) == ("False", "True"), with_aot.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "aot.npy"), np.load(tmp_path / "jit.npy"))
+
+
+def test_build_without_compiler_or_pycc_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert aot.build() == "AOT kernels: no C compiler (no-such-compiler); kernels stay on JIT"
+    monkeypatch.setitem(sys.modules, "numba.pycc", None)  # as if numba no longer shipped it
+    assert aot.build() == "AOT kernels: numba.pycc is missing; kernels stay on JIT"
+    assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_directory_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "file"))  # a file: no directory in it
+    monkeypatch.setattr(aot, "_exports", lambda: ([("k", [], "k0", None, None)], []))
+    message = aot.build()
+    assert message.startswith("AOT kernels: cannot write ")
+    assert message.endswith("JIT only")
+    assert "\n" not in message
