@@ -49,6 +49,10 @@ class Kernel:
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled by name (for worker processes): its compiled versions stay per process."""
+        return kernel_named, (self.name,)
+
     def __call__(self, *args: Any) -> Any:
         if self.aot is None:
             from marking.kernels import aot
@@ -117,6 +121,15 @@ def _numba() -> Any:
     return numba
 
 
+def kernel_named(name: str) -> Kernel:
+    """The kernel :func:`kernel` defined under ``name`` (module and function), importing it."""
+    import importlib
+
+    module, _, _ = name.rpartition(".")
+    importlib.import_module(module)
+    return KERNELS[name]
+
+
 def kernel(name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], Kernel]:
     """``numba.njit(**options)`` without importing Numba: see :class:`Kernel`.
 
@@ -167,4 +180,4 @@ def single_threaded() -> Iterator[None]:
         numba.set_num_threads(threads)
 
 
-__all__ = ["FASTMATH", "KERNELS", "Kernel", "kernel", "prange", "single_threaded"]
+__all__ = ["FASTMATH", "KERNELS", "Kernel", "kernel", "kernel_named", "prange", "single_threaded"]

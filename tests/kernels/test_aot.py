@@ -150,3 +150,15 @@ def test_unwritable_directory_says_so_in_one_line(
     assert message.startswith("AOT kernels: cannot write ")
     assert message.endswith("JIT only")
     assert "\n" not in message
+
+
+def test_kernels_pickle_by_name() -> None:
+    """A kernel handed to a worker process arrives as the same kernel, not a copy whose
+    compiled versions (AOT functions of an extension loaded by path) cannot be pickled."""
+    import pickle
+
+    from marking.kernels import masking
+
+    plane = np.ones((16, 16), np.float32)
+    masking.block_std(plane, 8)
+    assert pickle.loads(pickle.dumps(masking.block_std)) is masking.block_std
