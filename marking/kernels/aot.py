@@ -36,7 +36,7 @@ from marking.kernels import config
 KERNEL_SOURCES = Path(__file__).parent
 MANIFEST = "manifest.json"
 #: Loaded exports: kernel name -> argument key -> compiled function (None: not loaded yet).
-_table: dict[str, dict[tuple[str, ...], Any]] | None = None
+_table: dict[str, dict[tuple[Any, ...], Any]] | None = None
 
 
 def aot_directory() -> Path:
@@ -68,28 +68,36 @@ def source_hash() -> str:
     return digest.hexdigest()
 
 
-def argument_key(args: tuple[Any, ...]) -> tuple[str, ...]:
-    """The Numba type of each argument as :func:`type_key` spells it, without Numba."""
-    key = []
+#: Python scalars as Numba types them.
+_SCALARS = {bool: "bool", int: "int64", float: "float64"}
+#: An array argument in a key: dtype, dimensions, layout (C, F or A), writable, aligned.
+ArrayKey = tuple[np.dtype, int, str, bool, bool]
+
+
+def argument_key(args: tuple[Any, ...]) -> tuple[ArrayKey | str, ...]:
+    """The Numba type of each argument, as :func:`parse_key` reads :func:`type_key`'s
+    spelling of it, without Numba. Called on every kernel call: kept to a few microseconds."""
+    key: list[ArrayKey | str] = []
     for value in args:
-        if type(value) is np.ndarray:
+        kind = type(value)
+        if kind is np.ndarray:
             flags = value.flags
             layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
-            key.append(
-                f"array({value.dtype},{value.ndim},{layout},"
-                f"{int(flags.writeable)},{int(flags.aligned)})"
-            )
-        elif isinstance(value, bool):
-            key.append("bool")
-        elif isinstance(value, int):
-            key.append("int64")
-        elif isinstance(value, float):
-            key.append("float64")
-        elif isinstance(value, np.generic):
-            key.append(str(value.dtype))
+            key.append((value.dtype, value.ndim, layout, flags.writeable, flags.aligned))
         else:
-            key.append(f"?{type(value).__name__}")  # matches no export: JIT
+            name = _SCALARS.get(kind)
+            if name is None:
+                name = str(value.dtype) if isinstance(value, np.generic) else f"?{kind.__name__}"
+            key.append(name)  # "?...": matches no export, the JIT handles it
     return tuple(key)
+
+
+def parse_key(spelled: str) -> ArrayKey | str:
+    """:func:`type_key`'s spelling of one argument type as :func:`argument_key` gives it."""
+    if not spelled.startswith("array("):
+        return spelled
+    dtype, ndim, layout, writable, aligned = spelled[len("array(") : -1].split(",")
+    return (np.dtype(dtype), int(ndim), layout, writable == "1", aligned == "1")
 
 
 def type_key(numba_type: Any) -> str | None:
@@ -106,7 +114,7 @@ def type_key(numba_type: Any) -> str | None:
     return None
 
 
-def _load() -> dict[str, dict[tuple[str, ...], Any]]:
+def _load() -> dict[str, dict[tuple[Any, ...], Any]]:
     """The current extension's exports, or nothing (absent, stale, unloadable, turned off)."""
     if os.environ.get("AIGC_MARKING_AOT", "1") == "0":
         return {}
@@ -122,9 +130,10 @@ def _load() -> dict[str, dict[tuple[str, ...], Any]]:
             return {}
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
-        table: dict[str, dict[tuple[str, ...], Any]] = {}
+        table: dict[str, dict[tuple[Any, ...], Any]] = {}
         for name, keys, symbol in manifest["exports"]:
-            table.setdefault(name, {})[tuple(keys)] = getattr(module, symbol)
+            key = tuple(parse_key(spelled) for spelled in keys)
+            table.setdefault(name, {})[key] = getattr(module, symbol)
     except (OSError, ImportError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     return table

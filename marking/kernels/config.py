@@ -44,7 +44,7 @@ class Kernel:
         self.__wrapped__ = py_func
         self._jit: Any = None
         self._serial: Any = None
-        self.aot: dict[tuple[str, ...], Callable[..., Any]] | None = None
+        self.aot: dict[tuple[Any, ...], Callable[..., Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
@@ -54,17 +54,19 @@ class Kernel:
         return kernel_named, (self.name,)
 
     def __call__(self, *args: Any) -> Any:
-        if self.aot is None:
-            from marking.kernels import aot
-
-            aot.attach(self)
-        if self.aot and USE_AOT:
-            from marking.kernels.aot import argument_key
-
-            compiled = self.aot.get(argument_key(args))
+        table = self.aot if self.aot is not None else self._attach()
+        if table and USE_AOT:
+            compiled = table.get(_argument_key(args))
             if compiled is not None:
                 return compiled(*args)
         return self.dispatcher(*args)
+
+    def _attach(self) -> dict[tuple[Any, ...], Callable[..., Any]]:
+        """Look up this kernel's AOT versions (first call only)."""
+        from marking.kernels import aot
+
+        aot.attach(self)
+        return self.aot or {}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -87,6 +89,16 @@ class Kernel:
             options = {k: v for k, v in self.options.items() if k not in ("parallel", "cache")}
             self._serial = numba.njit(**options)(self.py_func)
         return self._serial
+
+
+def _argument_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`marking.kernels.aot.argument_key`, which replaces this on first use (a global:
+    every call uses it, and an import statement per call costs as much as Numba's dispatch)."""
+    global _argument_key
+    from marking.kernels.aot import argument_key
+
+    _argument_key = argument_key
+    return argument_key(args)
 
 
 #: Whether calls may use the AOT versions (the warm-up turns it off: it must see what compiles).
