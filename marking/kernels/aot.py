@@ -139,6 +139,14 @@ def _load() -> dict[str, dict[tuple[Any, ...], Any]]:
     return table
 
 
+def available() -> bool:
+    """Whether kernels run from a current AOT extension (built from these sources, here)."""
+    global _table
+    if _table is None:
+        _table = _load()
+    return bool(_table)
+
+
 def attach(kernel: config.Kernel) -> None:
     """Give ``kernel`` its AOT versions (an empty table when there are none)."""
     global _table

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from marking.errors import InputTooSmallError
+from marking.kernels.blur import gaussian_blur
 from marking.kernels.luma import luma
 from marking.kernels.tiling import fold_scaled_many
 from marking.scheme.keys import Key, as_key
@@ -82,9 +83,7 @@ def working_plane(plane: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _prefilter(plane: np.ndarray, sigma: float) -> np.ndarray:
     """High-pass (remove the picture's smooth shading) and clip outliers (edges, highlights)."""
-    from scipy.ndimage import gaussian_filter
-
-    detail = plane - gaussian_filter(plane, sigma, mode="reflect")
+    detail = plane - gaussian_blur(plane, sigma)  # SciPy's gaussian_filter, bit for bit
     spread = 1.4826 * float(np.median(np.abs(detail))) + 1e-6
     return np.clip(detail, -3 * spread, 3 * spread).astype(np.float32)
 

@@ -38,7 +38,7 @@ def test_kernels_and_single_threaded_do_not_load_numba(tmp_path: Path) -> None:
     done = _python(
         """
         import sys
-        from marking.kernels import block_dct, luma, masking, spectral, tiling, viterbi
+        from marking.kernels import blur, block_dct, luma, masking, spectral, tiling, viterbi
         from marking.kernels.config import single_threaded
         with single_threaded():
             pass
