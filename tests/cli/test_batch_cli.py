@@ -311,25 +311,27 @@ def workers_of(batch: int) -> list[int]:
     return found
 
 
-def numba_loaded(pid: int) -> bool:
-    """Whether process ``pid`` has Numba's dispatcher loaded (it is about to load kernels)."""
+def kernels_loading(pid: int) -> bool:
+    """Whether process ``pid`` is loading its kernels: it has mapped Numba's dispatcher (the
+    JIT) or the ahead-of-time kernel extension (``python -m marking.warmup`` built it)."""
     try:
-        return "numba/_dispatcher" in Path(f"/proc/{pid}/maps").read_text()
+        maps = Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
+    return "numba/_dispatcher" in maps or "aigc_marking_kernels_" in maps
 
 
 def batch_reached(moment: str, process: subprocess.Popen, outdir: Path) -> bool:
     """Whether the batch started as ``process`` has reached ``moment``: ``first-record`` (a
     file is done: its output is in ``outdir``; the report appears only when the batch ends),
     ``workers-started`` (a worker process exists: Python starts, imports) or
-    ``kernels-loading`` (a worker has Numba loaded: it loads the kernels or marks)."""
+    ``kernels-loading`` (a worker has mapped its kernels: it loads them or marks)."""
     if moment == "first-record":
         return bool(finished_outputs(outdir))
     workers = workers_of(process.pid)
     if moment == "workers-started":
         return bool(workers)
-    return any(numba_loaded(worker) for worker in workers)
+    return any(kernels_loading(worker) for worker in workers)
 
 
 #: Where a signal lands, once per case: after the first record; for two workers also while
