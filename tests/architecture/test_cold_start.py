@@ -80,3 +80,29 @@ def test_a_cold_embed_and_detect_load_no_package_they_do_not_use(kind: str, tmp_
     loaded = set(record["loaded"])
     unwanted = (*NEVER, *NOT_FOR[kind], *(WITH_AOT if aot.available() else ()))
     assert not sorted(name for name in unwanted if name in loaded)
+
+
+def test_a_cold_mark_of_one_picture_loads_no_package_it_does_not_use(tmp_path: Path) -> None:
+    """``aigc-mark mark photo.jpg`` (the quick start's first command) runs in the command's
+    own process: no sound filters (the audible cue's settings are read, not its filters)."""
+    from PIL import Image
+
+    picture = tmp_path / "in.jpg"
+    Image.open(PHOTO).convert("RGB").resize((800, 450)).save(picture)
+    command = ["mark", str(picture), "-o", str(tmp_path / "out"), "--producer", "AcmeAI"]
+    code = (
+        "import json, sys\nfrom marking.cli.main import main\nbefore = set(sys.modules)\n"
+        f"code = main({command!r})\n"
+        "print(json.dumps({'code': code, 'loaded': sorted(set(sys.modules) - before)}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["code"] == 0
+    assert (tmp_path / "out" / "in.jpg").is_file()  # the work really ran
+    loaded = set(record["loaded"])
+    # soundfile (5 ms) comes with the cue's settings, which the config names; not its filters.
+    unwanted = (*NEVER, "scipy.ndimage", *(WITH_AOT if aot.available() else ()))
+    assert not sorted(name for name in unwanted if name in loaded)
