@@ -65,21 +65,30 @@ found = detect_audio_file(f"{tmp}/out.wav").payload
 }
 
 
+def _run_fresh(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; the JSON object its last line prints."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _unwanted_in(loaded: list[str], unwanted: tuple[str, ...]) -> list[str]:
+    """The ``unwanted`` packages among ``loaded``, Numba's too when the AOT kernels are built."""
+    unwanted += WITH_AOT if aot.available() else ()
+    return sorted(name for name in unwanted if name in set(loaded))
+
+
 @pytest.mark.parametrize("kind", sorted(CALLS))
 def test_a_cold_embed_and_detect_load_no_package_they_do_not_use(kind: str, tmp_path: Path) -> None:
     code = (
         f"import json, sys\ntmp, photo = {str(tmp_path)!r}, {str(PHOTO)!r}\n{CALLS[kind]}\n"
         "print(json.dumps({'found': found, 'loaded': sorted(after - before)}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(done.stdout.strip().splitlines()[-1])
+    record = _run_fresh(code)
     assert record["found"] == "0123456789abcdef"  # the work really ran
-    loaded = set(record["loaded"])
-    unwanted = (*NEVER, *NOT_FOR[kind], *(WITH_AOT if aot.available() else ()))
-    assert not sorted(name for name in unwanted if name in loaded)
+    assert _unwanted_in(record["loaded"], (*NEVER, *NOT_FOR[kind])) == []
 
 
 def test_a_cold_mark_of_one_picture_loads_no_package_it_does_not_use(tmp_path: Path) -> None:
@@ -95,14 +104,8 @@ def test_a_cold_mark_of_one_picture_loads_no_package_it_does_not_use(tmp_path: P
         f"code = main({command!r})\n"
         "print(json.dumps({'code': code, 'loaded': sorted(set(sys.modules) - before)}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(done.stdout.strip().splitlines()[-1])
+    record = _run_fresh(code)
     assert record["code"] == 0
     assert (tmp_path / "out" / "in.jpg").is_file()  # the work really ran
-    loaded = set(record["loaded"])
     # soundfile (5 ms) comes with the cue's settings, which the config names; not its filters.
-    unwanted = (*NEVER, "scipy.ndimage", *(WITH_AOT if aot.available() else ()))
-    assert not sorted(name for name in unwanted if name in loaded)
+    assert _unwanted_in(record["loaded"], (*NEVER, "scipy.ndimage")) == []
