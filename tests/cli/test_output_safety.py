@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +31,7 @@ def run_bytes(
 ) -> subprocess.CompletedProcess[bytes]:
     """``python -m marking ARGS`` in ``cwd`` (a test's own directory: a file named ``-`` left
     there by a broken run must not feed another), ``stdin`` its standard input, output bytes."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("AIGC_MARK_KEY", "AIGC_MARK_DEBUG")
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "marking", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        env=environment,
-        cwd=cwd,
-        timeout=600,
-        check=False,
-    )
+    return run_cli(*args, cwd=cwd, stdin=stdin)
 
 
 def one_error_line(result: subprocess.CompletedProcess[bytes], exit_code: int) -> str:

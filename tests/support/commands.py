@@ -7,18 +7,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def run_cli(
     *args: str | Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-    stdin: str | None = None,
+    stdin: str | bytes | None = None,
     timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
+) -> subprocess.CompletedProcess[Any]:
     """Run ``python -m marking`` with ``args``; the key variables come only from ``env``.
 
-    Without ``stdin`` the command reads an empty standard input, never the test runner's."""
+    Without ``stdin`` the command reads an empty standard input, never the test runner's.
+    Output is text, or bytes when ``stdin`` is bytes (media piped in and out)."""
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -28,7 +30,7 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-m", "marking", *map(str, args)],
         capture_output=True,
-        text=True,
+        text=not isinstance(stdin, bytes),
         env=environment,
         cwd=cwd,
         **({"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}),
