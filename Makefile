@@ -37,6 +37,21 @@ $(VENV)/.exiftool: | $(VPY)
 	}
 	touch $@
 
+# The page of `aigc-mark serve` is tested in Debian's headless Chromium driven by Selenium
+# (tests/server/test_browser.py): installed here when running as root, with a CJK font for the
+# Chinese page's screenshots, otherwise asked for; a one-time check like exiftool's.
+$(VENV)/.chromium: | $(VPY)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				chromium chromium-driver fonts-wqy-microhei; \
+		else \
+			echo "make test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; \
+			exit 1; \
+		fi; \
+	}
+	touch $@
+
 # The demo runs only the package: no test extras. pip says only what goes wrong.
 $(VENV)/.installed-demo: pyproject.toml | $(VPY)
 	@echo "installing aigc-marking into $(VENV)/ (once; pip -q)"
@@ -67,8 +82,9 @@ $(VENV)/.installed-lint: pyproject.toml $(VENV)/.installed-test
 demo: $(VENV)/.installed-demo
 	@bash samples/demo.sh
 
-# The tests read our metadata back with exiftool, an independent reader; the demo does not.
-test: $(VENV)/.installed-test $(VENV)/.exiftool
+# The tests read our metadata back with exiftool, an independent reader, and drive the page in
+# Chromium; the demo needs neither.
+test: $(VENV)/.installed-test $(VENV)/.exiftool $(VENV)/.chromium
 	$(VPY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-bench
