@@ -27,6 +27,7 @@ from marking.cli import (
     mark,
     print_error,
     secrets_in,
+    serve,
     tag,
     test_ca,
     verify,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(subparsers)
     mark.add_parser(subparsers)
     bench.add_parser(subparsers)
+    serve.add_parser(subparsers)
     return parser
 
 

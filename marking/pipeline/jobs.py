@@ -215,7 +215,13 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
     except Exception as error:
         failure = failure_record(job, error, started, kind=_modality(job.input))
         return with_old_keys(failure, "modality", "file")
-    verified = {
+    return with_old_keys(verified_record(job, result, started), "modality", "file")
+
+
+def verified_record(job: Job, result: Any, started: float) -> dict[str, Any]:
+    """The ``verified`` record of a :class:`~marking.pipeline.verify.Verification` of
+    ``job``'s file (the command line's and the server's, without 0.1's keys)."""
+    return {
         "input": job.input,
         "kind": result.kind,
         "status": VERIFIED,
@@ -223,7 +229,6 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
         "seconds": round(time.perf_counter() - started, 4),
         **result.to_dict(),
     }
-    return with_old_keys(verified, "modality", "file")
 
 
 def watermark_kind(path: str) -> str:
