@@ -174,6 +174,7 @@
       feedbackSending: "Sending…",
       feedbackThanks: "Thank you: your feedback was stored.",
       feedbackOff: "This server does not collect feedback.",
+      verdictRef: "Reference of this result:",
       footer: "Free detection tool of aigc-marking. Works without any outside service.",
       version: (v) => `Version ${v}`,
       // errors
@@ -344,6 +345,7 @@
       feedbackSending: "正在提交……",
       feedbackThanks: "谢谢！您的反馈已保存。",
       feedbackOff: "本服务不收集反馈。",
+      verdictRef: "本次结果编号：",
       footer: "aigc-marking 的免费检测工具，不依赖任何外部服务。",
       version: (v) => `版本 ${v}`,
       errorPrefix: {
@@ -686,6 +688,7 @@
 
     const feedbackOn = !(state.info && state.info.feedback === false);
     $("feedback-form").hidden = !feedbackOn || !record.verdict_id;
+    $("verdict-id").textContent = record.verdict_id || "";
     $("result").hidden = false;
   }
 

@@ -1,0 +1,431 @@
+"""The page of ``aigc-mark serve`` in a real browser (issue 18).
+
+Debian's headless Chromium, driven by Selenium, uploads a marked picture, an unmarked picture,
+a marked recording, a marked clip and a corrupt file through the page of a real server process,
+reads the verdicts shown (in English and Chinese), submits feedback, walks the page with the
+keyboard, and saves a screenshot of each state (to ``tmp_path``, and to ``$SCREENSHOT_DIR``
+when set). Every request the page makes must go to the server itself: nothing from outside.
+
+Skipped when Chromium is not installed, except on CI (``$CI`` set), where that fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+STATIC = Path(__file__).resolve().parents[2] / "marking" / "server" / "static"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SERVER_START_TIMEOUT = 300  # warm workers compile or load kernels first; busy 2-core machines
+VERIFY_TIMEOUT = 180
+WINDOW = (1100, 1400)
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+ANY_URL = re.compile(r"https?://[^\s\"'`)<>]*[A-Za-z0-9\[]", re.IGNORECASE)
+
+
+def _require_chromium() -> None:
+    """Skip (fail on CI) unless Debian's chromium and chromedriver are installed."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if not missing:
+        return
+    reason = (
+        f"{' and '.join(missing)} not installed: the page's browser test needs Debian's "
+        "chromium and chromium-driver (make test installs them)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("1", pytest.fail.Exception), (None, pytest.skip.Exception)]
+)
+def test_missing_chromium_fails_on_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str | None, outcome: type
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="chromium-driver"):
+        _require_chromium()
+
+
+# --- the static files themselves ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["index.html", "app.js", "app.css"])
+def test_static_file_names_no_outside_address(name: str) -> None:
+    """No http(s) URL, protocol-relative address or CSS url() that could load from elsewhere."""
+    text = (STATIC / name).read_text(encoding="utf-8")
+    assert ANY_URL.findall(text) == []
+    assert re.findall(r"""(?:src|href|action)\s*=\s*["']?\s*//""", text, re.IGNORECASE) == []
+    if name != "app.js":  # style sheets: the page's, and any inline style
+        assert re.findall(r"url\(\s*['\"]?(?!data:)", text, re.IGNORECASE) == []
+        assert "@import" not in text
+        assert "@font-face" not in text  # system fonts only
+
+
+# --- media, server and browser ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small test files: marked picture, recording and clip, an unmarked picture, and a
+    truncated JPEG (a few seconds to build)."""
+    import soundfile
+
+    import marking
+    from marking import MarkConfig
+    from tests.support.audio_clips import clip
+    from tests.support.video_clips import make_clip
+
+    folder = tmp_path_factory.mktemp("page-media")
+    source = folder / "source"
+    source.mkdir()
+    with Image.open(SAMPLES / "photo-dandelions.jpg") as photo:
+        photo.convert("RGB").resize((512, 384)).save(source / "dandelions.jpg", quality=92)
+    with Image.open(SAMPLES / "photo-cameraman-gray.png") as photo:
+        photo.convert("RGB").resize((384, 384)).save(folder / "cameraman.png")
+    soundfile.write(source / "speech.flac", clip("speech", 6.0, 16000), 16000)
+    make_clip(source / "clip.mp4", width=320, height=256, seconds=2.0)
+    config = MarkConfig(producer="ExampleAI")
+    files = {"unmarked picture": folder / "cameraman.png"}
+    for label, name in [
+        ("marked picture", "dandelions.jpg"),
+        ("marked recording", "speech.flac"),
+        ("marked clip", "clip.mp4"),
+    ]:
+        marking.mark_file(source / name, folder / name, config)
+        files[label] = folder / name
+    corrupt = folder / "broken.jpg"
+    corrupt.write_bytes(files["marked picture"].read_bytes()[:600])
+    files["corrupt file"] = corrupt
+    return files
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real ``python -m marking serve`` process on a free port, with a feedback folder."""
+    _require_chromium()
+    folder = tmp_path_factory.mktemp("page-server")
+    feedback = folder / "feedback"
+    feedback.mkdir()
+    log_path = folder / "server.log"
+    command = [sys.executable, "-m", "marking", "serve", "--port", "0", "--workers", "1"]
+    command += ["--feedback-dir", str(feedback)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        origin = _wait_for_origin(process, log_path)
+        yield {"origin": origin, "url": origin + "/", "feedback": feedback, "log": log_path}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _wait_for_origin(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """The server's origin (http://HOST:PORT), from the line it prints once it listens."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        found = re.search(r"serving on (http://[^/\s]+)/", text)
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{text}", pytrace=False)
+        time.sleep(0.2)
+    pytest.fail(f"the server did not say it listens within {SERVER_START_TIMEOUT} s")
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory, server: dict[str, Any]) -> Iterator[Any]:
+    """Headless Chromium with a fresh profile, logging every network request."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
+    options.add_argument("--lang=en-US")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def page(driver: Any, server: dict[str, Any]) -> Iterator[Any]:
+    """The browser, its request log emptied; after the test, no script error was logged."""
+    driver.get_log("performance")
+    driver.get_log("browser")
+    yield driver
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    # The API's 4xx answers are logged by Chromium as failed resources; scripts must not fail.
+    assert [entry for entry in errors if "Failed to load resource" not in entry["message"]] == []
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """Every URL the browser asked for since the log was last read."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def outside(urls: list[str], origin: str) -> list[str]:
+    """The URLs that are neither the server's own nor inline (data:, blob:)."""
+    own = (origin + "/", "data:", "blob:")
+    return [url for url in urls if url != origin and not url.startswith(own)]
+
+
+def open_page(driver: Any, server: dict[str, Any], lang: str = "en") -> None:
+    """Load the page and wait until it has read the server's settings."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.set_window_size(*WINDOW)
+    driver.get(f"{server['url']}?lang={lang}")
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "true"
+    )
+
+
+def upload(driver: Any, path: Path) -> str:
+    """Give ``path`` to the page's file input; wait for a result or an error and say which."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element("id", "file-input").send_keys(str(path))
+
+    def settled(d: Any) -> str | None:
+        if d.find_element("id", "error").text.strip():
+            return "error"
+        if d.find_element("id", "result").is_displayed() and d.find_element("id", "verdict").text:
+            return "result"
+        return None
+
+    return WebDriverWait(driver, VERIFY_TIMEOUT, poll_frequency=0.2).until(settled)
+
+
+def screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
+    """A PNG of the whole page into ``tmp_path`` (and ``$SCREENSHOT_DIR`` when set)."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WINDOW[0], max(WINDOW[1], int(height) + 40))
+    path = tmp_path / f"{name}.png"
+    assert driver.save_screenshot(str(path))
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+    target = os.environ.get("SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(target) / path.name)
+    driver.set_window_size(*WINDOW)
+    return path
+
+
+def text_of(driver: Any, element_id: str) -> str:
+    return driver.find_element("id", element_id).text.strip()
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+MARKED = ["marked picture", "marked recording", "marked clip"]
+
+
+@pytest.mark.parametrize("sample", [*MARKED, "unmarked picture"])
+def test_verdict_shown(page: Any, server: dict, media: dict, tmp_path: Path, sample: str) -> None:
+    open_page(page, server)
+    assert upload(page, media[sample]) == "result"
+    assert page.switch_to.active_element.get_attribute("id") == "result-heading"
+    assert media[sample].name in text_of(page, "result-heading")
+    assert text_of(page, "summary")
+    details = text_of(page, "details")
+    if sample in MARKED:
+        assert text_of(page, "verdict") == "AI marks found"
+        assert re.search(r"\b[0-9a-f]{16}\b", details), details
+        assert "1 in" in text_of(page, "false-alarm")
+        assert "1: AI-generated" in details  # the GB 45438 label, with what it means
+        assert text_of(page, "agreement").startswith("They are consistent")
+    else:
+        assert text_of(page, "verdict") == "No AI mark found"
+        assert "1 in" not in text_of(page, "false-alarm")
+        assert "No GB 45438 label." in details
+    if sample == "marked clip":
+        for part in ("In the frames", "In the sound"):
+            assert part in details
+    assert not page.find_element("id", "error").is_displayed()
+    screenshot(page, tmp_path, f"en-{sample.replace(' ', '-')}")
+    assert outside(requested_urls(page), server["origin"]) == []
+
+
+def test_corrupt_file_shows_one_line_error(
+    page: Any, server: dict, media: dict, tmp_path: Path
+) -> None:
+    open_page(page, server)
+    assert upload(page, media["corrupt file"]) == "error"
+    error = page.find_element("id", "error")
+    assert error.get_attribute("role") == "alert"
+    message = error.text.strip()
+    assert message.startswith("The file could not be read: ")
+    assert "\n" not in message
+    assert "Traceback" not in message
+    assert str(media["corrupt file"].parent) not in message
+    assert not page.find_element("id", "result").is_displayed()
+    screenshot(page, tmp_path, "en-corrupt-file")
+    assert outside(requested_urls(page), server["origin"]) == []
+
+
+def test_chinese_page(page: Any, server: dict, media: dict, tmp_path: Path) -> None:
+    open_page(page, server)
+    page.find_element("id", "lang-zh").click()
+    html = page.find_element("tag name", "html")
+    assert html.get_attribute("lang") == "zh-CN"
+    assert page.find_element("id", "lang-zh").get_attribute("aria-pressed") == "true"
+    assert "检测" in page.find_element("tag name", "h1").text
+
+    assert upload(page, media["marked picture"]) == "result"
+    assert text_of(page, "verdict") == "发现 AI 生成标识"
+    assert "分之一" in text_of(page, "false-alarm")
+    assert "属于 AI 生成合成内容" in text_of(page, "details")
+    screenshot(page, tmp_path, "zh-marked-picture")
+
+    page.find_element("id", "lang-en").click()  # the result is shown again, in English
+    assert html.get_attribute("lang") == "en"
+    assert text_of(page, "verdict") == "AI marks found"
+    page.find_element("id", "lang-zh").click()
+
+    assert upload(page, media["unmarked picture"]) == "result"
+    assert text_of(page, "verdict") == "未发现 AI 生成标识"
+    screenshot(page, tmp_path, "zh-unmarked-picture")
+
+    open_page(page, server, lang="zh")  # ?lang=zh chooses Chinese on its own
+    assert page.find_element("tag name", "html").get_attribute("lang") == "zh-CN"
+    assert outside(requested_urls(page), server["origin"]) == []
+
+
+def test_feedback_is_stored(page: Any, server: dict, media: dict, tmp_path: Path) -> None:
+    open_page(page, server)
+    assert upload(page, media["marked picture"]) == "result"
+    verdict_id = text_of(page, "verdict-id")
+    assert verdict_id.startswith("v1.")
+
+    page.find_element("id", "feedback-submit").click()  # nothing chosen yet
+    assert text_of(page, "feedback-status") == "Choose agree or disagree first."
+
+    page.find_element("id", "feedback-disagree").click()
+    comment = "The picture is a photo I took; 测试 comment."
+    page.find_element("id", "feedback-comment").send_keys(comment)
+    assert text_of(page, "feedback-count").startswith(f"{len(comment)} of 2000")
+    page.find_element("id", "feedback-submit").click()
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(page, 30).until(lambda d: "Thank you" in text_of(d, "feedback-status"))
+    screenshot(page, tmp_path, "en-feedback-sent")
+    lines = (server["feedback"] / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
+    stored = [json.loads(line) for line in lines]
+    mine = [entry for entry in stored if entry["verdict_id"] == verdict_id]
+    assert len(mine) == 1
+    assert mine[0]["agrees"] is False
+    assert mine[0]["comment"] == comment
+    assert outside(requested_urls(page), server["origin"]) == []
+
+
+def test_keyboard_reaches_every_control(page: Any, server: dict, media: dict) -> None:
+    """Tab walks the language buttons, the file button and the feedback controls in order,
+    each with an accessible name; the page has one h1 and headings in order."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(page, server)
+    assert upload(page, media["marked clip"]) == "result"
+    order: list[str] = []  # one full round of Tab, from wherever focus is (the result heading)
+    names: dict[str, str] = {}
+    for _ in range(40):
+        ActionChains(page).send_keys(Keys.TAB).perform()
+        element = page.switch_to.active_element
+        key = element.get_attribute("id") or element.tag_name
+        if order and key == order[0]:
+            break
+        order.append(key)
+        names[key] = element.accessible_name.strip()
+    order = order[order.index("skip-link") :] + order[: order.index("skip-link")]
+    expected = [
+        "skip-link",
+        "lang-en",
+        "lang-zh",
+        "drop-zone",
+        "feedback-agree",
+        "feedback-comment",
+        "feedback-submit",
+    ]
+    positions = [order.index(key) for key in expected if key in order]
+    assert len(positions) == len(expected), order
+    assert positions == sorted(positions), order
+    assert {key: names[key] for key in expected if not names[key]} == {}
+
+    # Every control is labelled, the hidden file input and the second radio included.
+    for control in page.find_elements("css selector", "input, button, textarea, select"):
+        if control.get_attribute("type") == "file" or control.is_displayed():
+            assert control.accessible_name.strip(), control.get_attribute("id")
+    levels = [
+        int(heading.tag_name[1])
+        for heading in page.find_elements("css selector", "h1, h2, h3, h4, h5, h6")
+        if heading.is_displayed()
+    ]
+    assert levels.count(1) == 1
+    assert levels[0] == 1
+    assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(levels)), levels
+    assert outside(requested_urls(page), server["origin"]) == []
+
+
+def test_outside_requests_are_caught(page: Any, server: dict) -> None:
+    """The request log sees the page's own files, and an address of another origin."""
+    open_page(page, server)
+    urls = requested_urls(page)
+    assert server["origin"] + "/static/app.js" in urls
+    assert server["origin"] + "/api/v1/info" in urls
+    other = server["origin"].replace("127.0.0.1", "localhost")
+    page.execute_script(
+        "const probe = new Image(); probe.src = arguments[0]; document.body.append(probe);",
+        other + "/static/app.css?probe",
+    )
+    time.sleep(0.5)
+    assert outside(requested_urls(page), server["origin"]) == [other + "/static/app.css?probe"]
+    page.get_log("browser")  # the server's Content-Security-Policy refused it, as it should
