@@ -415,6 +415,42 @@ def test_keyboard_reaches_every_control(page: Any, server: dict, media: dict) ->
     assert outside(requested_urls(page), server["origin"]) == []
 
 
+CONTRAST_SCRIPT = """
+const rgba = (text) => (text.match(/[\\d.]+/g) || [0, 0, 0, 0]).map(Number).concat([1]).slice(0, 4);
+const luminance = ([r, g, b]) => {
+  const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+};
+const background = (node) => {
+  for (; node; node = node.parentElement) {
+    const colour = rgba(getComputedStyle(node).backgroundColor);
+    if (colour[3] > 0) return colour;
+  }
+  return [255, 255, 255, 1];
+};
+const low = [];
+for (const node of document.querySelectorAll("body *")) {
+  const text = [...node.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!text || !node.getClientRects().length || node.closest(".visually-hidden")) continue;
+  const style = getComputedStyle(node);
+  const [a, b] = [luminance(rgba(style.color)), luminance(background(node))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(style.fontSize);
+  const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) low.push(`${node.tagName}#${node.id}: ${ratio.toFixed(2)}`);
+}
+return low;
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_text_has_enough_contrast(page: Any, server: dict, media: dict, lang: str) -> None:
+    """Every visible piece of text meets WCAG AA contrast against its background."""
+    open_page(page, server, lang=lang)
+    assert upload(page, media["marked clip"]) == "result"
+    assert page.execute_script(CONTRAST_SCRIPT) == []
+
+
 def test_outside_requests_are_caught(page: Any, server: dict) -> None:
     """The request log sees the page's own files, and an address of another origin."""
     open_page(page, server)

@@ -173,7 +173,6 @@
       feedbackChoose: "Choose agree or disagree first.",
       feedbackSending: "Sending…",
       feedbackThanks: "Thank you: your feedback was stored.",
-      feedbackOff: "This server does not collect feedback.",
       verdictRef: "Reference of this result:",
       footer: "Free detection tool of aigc-marking. Works without any outside service.",
       version: (v) => `Version ${v}`,
@@ -344,7 +343,6 @@
       feedbackChoose: "请先选择同意或不同意。",
       feedbackSending: "正在提交……",
       feedbackThanks: "谢谢！您的反馈已保存。",
-      feedbackOff: "本服务不收集反馈。",
       verdictRef: "本次结果编号：",
       footer: "aigc-marking 的免费检测工具，不依赖任何外部服务。",
       version: (v) => `版本 ${v}`,
@@ -721,10 +719,11 @@
     renderCommentCount();
   }
 
+  // aria-disabled rather than disabled: a disabled button would drop the keyboard focus.
   function setBusy(busy) {
     state.busy = busy;
     for (const id of ["drop-zone", "url-submit"]) {
-      $(id).disabled = busy;
+      $(id).setAttribute("aria-disabled", String(busy));
     }
     $("result").setAttribute("aria-busy", String(busy));
   }
@@ -859,7 +858,9 @@
   function wireDropZone() {
     const zone = $("drop-zone");
     const input = $("file-input");
-    zone.addEventListener("click", () => input.click());
+    zone.addEventListener("click", () => {
+      if (!state.busy) input.click();
+    });
     input.addEventListener("change", () => {
       const file = input.files && input.files[0];
       verifyFile(file);
@@ -878,7 +879,7 @@
       event.preventDefault();
       zone.classList.remove("is-over");
       const files = event.dataTransfer && event.dataTransfer.files;
-      if (files && files.length) verifyFile(files[0]);
+      if (files && files.length && !state.busy) verifyFile(files[0]);
     });
     // A file dropped next to the zone would make the browser open it and leave the page.
     for (const type of ["dragover", "drop"]) {
