@@ -156,14 +156,14 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 async def verify_url(request: Request) -> Response:
     """POST /api/v1/verify-url: fetch a public http(s) URL and verify what it holds."""
-    from starlette.concurrency import run_in_threadpool
-
-    from marking.server.url_fetch import FetchError, fetch_to_file
-
     state = _state(request)
     settings = state.settings
     if not settings.allow_url_fetch:
         raise RequestProblem(404, "URL fetching is not enabled on this server")
+    from starlette.concurrency import run_in_threadpool
+
+    from marking.server.url_fetch import FetchError, fetch_to_file
+
     url = (await _json_body(request)).get("url")
     if not isinstance(url, str) or not url:
         raise RequestProblem(400, 'give the address as {"url": "https://..."}')
