@@ -107,6 +107,8 @@ class ServerProcess:
     def read_log(self) -> str:
         """What the server has written to stderr so far."""
         assert self.process.stderr is not None
+        if self.process.stderr.closed:
+            return "".join(self.log)
         with contextlib.suppress(BlockingIOError, TypeError):
             while chunk := self.process.stderr.read(65536):
                 self.log.append(chunk.decode("utf-8", "replace"))
@@ -127,6 +129,8 @@ class ServerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self.read_log()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
         return self.process.returncode
 
 
