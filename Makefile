@@ -40,7 +40,7 @@ $(VENV)/.exiftool: | $(VPY)
 # The demo runs only the package: no test extras. pip says only what goes wrong.
 $(VENV)/.installed-demo: pyproject.toml | $(VPY)
 	@echo "installing aigc-marking into $(VENV)/ (once; pip -q)"
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[serve]'
 	$(VPY) -m marking.warmup
 	touch $@
 
