@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadfile
 LINT_PATHS ?= marking tests bench fuzz
 
-.PHONY: all demo test bench bench-batch bench-false-alarms lint fuzz clean distclean venv
+.PHONY: all demo serve test bench bench-batch bench-false-alarms lint fuzz clean distclean venv
 
 all: test
 
@@ -55,7 +55,7 @@ $(VENV)/.chromium: | $(VPY)
 # The demo runs only the package: no test extras. pip says only what goes wrong.
 $(VENV)/.installed-demo: pyproject.toml | $(VPY)
 	@echo "installing aigc-marking into $(VENV)/ (once; pip -q)"
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[serve]'
 	$(VPY) -m marking.warmup
 	touch $@
 
@@ -81,6 +81,12 @@ $(VENV)/.installed-lint: pyproject.toml $(VENV)/.installed-test
 # A second run reuses the first run's outputs (see samples/demo.sh).
 demo: $(VENV)/.installed-demo
 	@bash samples/demo.sh
+
+# The public detection tool on this machine only: the page and API on http://127.0.0.1:8000/
+# (SERVE_ARGS adds options, e.g. SERVE_ARGS='--keys-file keys.txt --feedback-dir build/feedback').
+SERVE_ARGS ?=
+serve: $(VENV)/.installed-demo
+	$(VENV)/bin/aigc-mark serve --host 127.0.0.1 --port 8000 $(SERVE_ARGS)
 
 # The tests read our metadata back with exiftool, an independent reader, and drive the page in
 # Chromium; the demo needs neither.

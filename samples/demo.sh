@@ -4,7 +4,8 @@
 #              manifest; detect and verify it, and a copy re-encoded without its metadata;
 #   recording: watermark (found again blindly), and the Morse "AI" cue;
 #   video:     visible label; label and watermark (frames and sound) in one pass;
-#   batch:     every sample marked in one parallel batch, then the whole batch verified.
+#   batch:     every sample marked in one parallel batch, then the whole batch verified;
+#   server:    `aigc-mark serve` asked through its HTTP API, as the public would.
 # Each command's JSON record goes to build/demo/json/, its messages to build/demo/logs/. A step
 # whose outputs exist and are newer than its inputs is not run again ("reused"); the batch
 # resumes. The demo exits non-zero when any detection or verification does not come out right.
@@ -175,6 +176,12 @@ step batch-verify "$OUT_DIR/batch-verify.jsonl" -- "$OUT_DIR/batch.jsonl" -- \
     "$MARK" verify "$BATCH" --trust-anchors "$CA/root.pem" --no-progress \
     --report "$OUT_DIR/batch-verify.jsonl"
 
+# 5. The public detection tool: `aigc-mark serve` on a free local port, asked through its HTTP
+# API about the shipped photo, the copy stripped of its metadata and the unmarked original, as a
+# browser or another service would; the server is stopped afterwards.
+step serve-verify -- "$SHIPPED" "$STRIPPED" "$PHOTO" -- \
+    "$PY" samples/serve_demo.py "$MARK" "$CA/root.pem" "$SHIPPED" "$STRIPPED" "$PHOTO"
+
 # The summary, and the checks: the demo fails if any of them does not hold.
 "$PY" - "$OUT_DIR" "$PAYLOAD" "$(($(date +%s) - start))" <<'SUMMARY'
 import json, sys
@@ -260,6 +267,15 @@ for kind, name in (("audio", "speech"), ("video", "video")):
     if kind == "video":
         expect(marked.get("found_in") == ["video", "audio"],
                f"the video mark was found only in {marked.get('found_in')}")
+
+served = {record.get("input"): record for record in records("serve-verify")}
+for path, want in ((shipped, True), (stripped, True), (photo, False)):
+    answer = served.get(name_of(path), {})
+    rows.append((name_of(path), "image", "served: HTTP API", (answer.get("watermark") or {})
+                 .get("payload") or "-", verdict(answer) if answer else "no answer",
+                 runs["serve-verify"]))
+    expect(answer.get("ai_marked") is want and bool(answer.get("summary")),
+           f"the server's answer about {name_of(path)} is wrong: {answer.get('error')}")
 
 made = records("batch.jsonl")
 checked = {name_of(r): r for r in records("batch-verify.jsonl")}

@@ -82,6 +82,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds a verification may take (120)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a client has to send a request's headers (10)",
+    )
+    parser.add_argument(
+        "--upload-idle-timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="longest pause in an upload, in seconds (20)",
+    )
     # Tests serve a file from 127.0.0.1 to the URL fetcher; never for a public server.
     parser.add_argument("--allow-loopback-fetch", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
@@ -111,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         feedback_dir=args.feedback_dir,
         queue_limit=args.queue,
         verify_timeout=args.timeout,
+        header_timeout=args.header_timeout,
+        upload_idle_timeout=args.upload_idle_timeout,
     )
     try:
         serve(settings)
@@ -143,6 +159,9 @@ def _check_files(args: argparse.Namespace) -> None:
         read_trust_anchors(args.trust_anchors)
     if args.queue is not None and args.queue < 0:
         raise UsageError("--queue must be 0 or more")
+    for option in ("timeout", "header_timeout", "upload_idle_timeout"):
+        if not getattr(args, option) > 0:
+            raise UsageError(f"--{option.replace('_', '-')} must be above 0 seconds")
     if args.feedback_dir is not None:
         from pathlib import Path
 

@@ -43,6 +43,8 @@ log = logging.getLogger("marking.server")
 STATIC = Path(__file__).with_name("static")
 #: Largest JSON body the API reads (a URL, or feedback with its comment).
 MAX_JSON_BYTES = 16 * 1024
+#: Bytes of request headers accepted (uvicorn's h11 refuses larger ones that arrive slowly).
+MAX_HEADER_BYTES = 16 * 1024
 #: Headers on every answer: nothing is loaded from elsewhere, nothing is framed or sniffed.
 SECURITY_HEADERS = [
     (
@@ -156,14 +158,14 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 async def verify_url(request: Request) -> Response:
     """POST /api/v1/verify-url: fetch a public http(s) URL and verify what it holds."""
-    from starlette.concurrency import run_in_threadpool
-
-    from marking.server.url_fetch import FetchError, fetch_to_file
-
     state = _state(request)
     settings = state.settings
     if not settings.allow_url_fetch:
         raise RequestProblem(404, "URL fetching is not enabled on this server")
+    from starlette.concurrency import run_in_threadpool
+
+    from marking.server.url_fetch import FetchError, fetch_to_file
+
     url = (await _json_body(request)).get("url")
     if not isinstance(url, str) or not url:
         raise RequestProblem(400, 'give the address as {"url": "https://..."}')
@@ -276,6 +278,11 @@ class _Guard:
             return
         started = time.monotonic()
         status = [0]
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
+            await JSONResponse({"error": "the request headers are too large", "status": 431}, 431)(
+                scope, receive, send
+            )
+            return
 
         async def guarded_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
