@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,11 +25,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.support.server import PRODUCER, build_media, running_server
+from tests.support.video_clips import make_clip
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 STATIC = Path(__file__).resolve().parents[2] / "marking" / "server" / "static"
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-SERVER_START_TIMEOUT = 300  # warm workers compile or load kernels first; busy 2-core machines
 VERIFY_TIMEOUT = 180
 WINDOW = (1100, 1400)
 CHROMIUM_FLAGS = (
@@ -95,77 +95,32 @@ def test_static_file_names_no_outside_address(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Small test files: marked picture, recording and clip, an unmarked picture, and a
-    truncated JPEG (a few seconds to build)."""
-    import soundfile
-
+    """The server tests' files (tests.support.server), and a marked clip with sound, so the
+    page shows the frames' and the sound's watermark apart (a few seconds to build)."""
     import marking
     from marking import MarkConfig
-    from tests.support.audio_clips import clip
-    from tests.support.video_clips import make_clip
 
     folder = tmp_path_factory.mktemp("page-media")
-    source = folder / "source"
-    source.mkdir()
-    with Image.open(SAMPLES / "photo-dandelions.jpg") as photo:
-        photo.convert("RGB").resize((512, 384)).save(source / "dandelions.jpg", quality=92)
-    with Image.open(SAMPLES / "photo-cameraman-gray.png") as photo:
-        photo.convert("RGB").resize((384, 384)).save(folder / "cameraman.png")
-    soundfile.write(source / "speech.flac", clip("speech", 6.0, 16000), 16000)
-    make_clip(source / "clip.mp4", width=320, height=256, seconds=2.0)
-    config = MarkConfig(producer="ExampleAI")
-    files = {"unmarked picture": folder / "cameraman.png"}
-    for label, name in [
-        ("marked picture", "dandelions.jpg"),
-        ("marked recording", "speech.flac"),
-        ("marked clip", "clip.mp4"),
-    ]:
-        marking.mark_file(source / name, folder / name, config)
-        files[label] = folder / name
-    corrupt = folder / "broken.jpg"
-    corrupt.write_bytes(files["marked picture"].read_bytes()[:600])
-    files["corrupt file"] = corrupt
-    return files
+    built = build_media(folder)
+    clip = make_clip(folder / "sources" / "clip.mp4", width=320, height=256, seconds=2.0)
+    marking.mark_file(clip, folder / "clip.mp4", MarkConfig(producer=PRODUCER))
+    return {
+        "marked picture": built["marked_image"],
+        "unmarked picture": built["image"],
+        "marked recording": built["marked_audio"],
+        "marked clip": folder / "clip.mp4",
+        "corrupt file": built["corrupt"],
+    }
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A real ``python -m marking serve`` process on a free port, with a feedback folder."""
     _require_chromium()
-    folder = tmp_path_factory.mktemp("page-server")
-    feedback = folder / "feedback"
-    feedback.mkdir()
-    log_path = folder / "server.log"
-    command = [sys.executable, "-m", "marking", "serve", "--port", "0", "--workers", "1"]
-    command += ["--feedback-dir", str(feedback)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        origin = _wait_for_origin(process, log_path)
-        yield {"origin": origin, "url": origin + "/", "feedback": feedback, "log": log_path}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-
-
-def _wait_for_origin(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    """The server's origin (http://HOST:PORT), from the line it prints once it listens."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-        found = re.search(r"serving on (http://[^/\s]+)/", text)
-        if found:
-            return found.group(1)
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{text}", pytrace=False)
-        time.sleep(0.2)
-    pytest.fail(f"the server did not say it listens within {SERVER_START_TIMEOUT} s")
+    feedback = tmp_path_factory.mktemp("page-feedback")
+    with running_server("--workers", "1", "--feedback-dir", feedback) as process:
+        origin = process.url.rstrip("/")
+        yield {"origin": origin, "url": origin + "/", "feedback": feedback}
 
 
 @pytest.fixture(scope="module")
@@ -281,6 +236,7 @@ def test_verdict_shown(page: Any, server: dict, media: dict, tmp_path: Path, sam
         assert re.search(r"\b[0-9a-f]{16}\b", details), details
         assert "1 in" in text_of(page, "false-alarm")
         assert "1: AI-generated" in details  # the GB 45438 label, with what it means
+        assert PRODUCER in details
         assert text_of(page, "agreement").startswith("They are consistent")
     else:
         assert text_of(page, "verdict") == "No AI mark found"
