@@ -11,12 +11,15 @@ Skipped when Chromium is not installed, except on CI (``$CI`` set), where that f
 
 from __future__ import annotations
 
+import functools
+import http.server
 import itertools
 import json
 import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,9 +187,13 @@ def open_page(driver: Any, server: dict[str, Any], lang: str = "en") -> None:
 
 def upload(driver: Any, path: Path) -> str:
     """Give ``path`` to the page's file input; wait for a result or an error and say which."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
     driver.find_element("id", "file-input").send_keys(str(path))
+    return settle(driver)
+
+
+def settle(driver: Any) -> str:
+    """Wait until the page shows a result or an error, and say which."""
+    from selenium.webdriver.support.ui import WebDriverWait
 
     def settled(d: Any) -> str | None:
         if d.find_element("id", "error").text.strip():
@@ -369,6 +376,67 @@ def test_keyboard_reaches_every_control(page: Any, server: dict, media: dict) ->
     assert levels[0] == 1
     assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(levels)), levels
     assert outside(requested_urls(page), server["origin"]) == []
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Files of a folder over HTTP, without a log line per request."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Say nothing."""
+
+
+@pytest.fixture(scope="module")
+def file_host(media: dict[str, Path]) -> Iterator[str]:
+    """A plain web server on 127.0.0.1 handing out the media: where a pasted address points."""
+    handler = functools.partial(_QuietFiles, directory=str(media["marked picture"].parent))
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=host.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{host.server_address[1]}"
+    finally:
+        host.shutdown()
+        host.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def url_server(server: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A server that also verifies addresses (loopback allowed, for the local file host)."""
+    pytest.importorskip("marking.server.url_fetch", reason="the URL fetcher is not there yet")
+    with running_server("--workers", "1", "--allow-url-fetch", "--allow-loopback-fetch") as process:
+        origin = process.url.rstrip("/")
+        yield {"origin": origin, "url": origin + "/"}
+
+
+def test_address_is_checked(
+    page: Any, url_server: dict, file_host: str, media: dict, tmp_path: Path
+) -> None:
+    """With URL fetching on, the page shows the address field and verifies what it points to;
+    the browser itself only talks to the server."""
+    open_page(page, url_server)
+    field = page.find_element("id", "url-input")
+    assert field.is_displayed()
+    assert field.accessible_name.strip()
+    field.send_keys("ftp://example")
+    page.find_element("id", "url-submit").click()
+    assert text_of(page, "error").startswith("Type the address of a file first")
+
+    field.clear()
+    name = media["marked picture"].name
+    field.send_keys(f"{file_host}/{name}")
+    page.find_element("id", "url-submit").click()
+    assert settle(page) == "result"
+    assert text_of(page, "verdict") == "AI marks found"
+    assert name in text_of(page, "result-heading")
+    screenshot(page, tmp_path, "en-address")
+    assert outside(requested_urls(page), url_server["origin"]) == []
+
+
+def test_address_field_hidden_without_url_fetching(page: Any, server: dict) -> None:
+    open_page(page, server)
+    assert not page.find_element("id", "url-input").is_displayed()
+    assert not page.find_element("id", "url-submit").is_displayed()
 
 
 CONTRAST_SCRIPT = """

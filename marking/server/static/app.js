@@ -526,7 +526,8 @@
       field(list, t("fFalseAlarm"), oneIn(mark.false_alarm));
       if (withKey && mark.key) field(list, t("fKey"), t("keyNames")[mark.key] || mark.key);
     }
-    if (typeof mark.score === "number") {
+    // The score of a file without a watermark is noise: shown only for a mark found.
+    if (mark.detected && typeof mark.score === "number") {
       field(list, t("fScore"), t("sigma", mark.score.toFixed(1)));
     }
   }
