@@ -318,6 +318,20 @@ def _shut_down(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+def open_socket(address: str, port: int, timeout: float | None) -> socket.socket:
+    """A TCP connection to the numeric ``address``: no name lookup of any kind (unlike
+    ``socket.create_connection``), so nothing can swap the checked address for another."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class PinnedHTTPConnection(http.client.HTTPConnection):
     """An HTTP connection to a checked address; ``Host`` names the URL's host."""
 
@@ -329,7 +343,7 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         """Connect to the checked address itself: no second DNS lookup."""
-        self.opened = self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.opened = self.sock = open_socket(self.address, self.port, self.timeout)
         self.watchdog.watch(self.sock)
 
 
@@ -353,7 +367,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         """Connect to the checked address, then shake hands under the watchdog."""
-        raw = socket.create_connection((self.address, self.port), self.timeout)
+        raw = open_socket(self.address, self.port, self.timeout)
         self.watchdog.watch(raw)
         tls = self.tls_context.wrap_socket(
             raw, server_hostname=self.host, do_handshake_on_connect=False
