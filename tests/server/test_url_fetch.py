@@ -97,13 +97,20 @@ def _to(handler, route, query, stop) -> None:  # type: ignore[no-untyped-def]
 
 def _slow_body(handler, route, query, stop) -> None:  # type: ignore[no-untyped-def]
     _send(handler, 200, Content_Type="image/png", Content_Length="100000")
-    while not stop.wait(DRIP_SECONDS):
-        handler.wfile.write(b"x")
+    _drip(handler, stop)
 
 
 def _slow_headers(handler, route, query, stop) -> None:  # type: ignore[no-untyped-def]
     handler.wfile.write(b"HTTP/1.0 200 OK\r\nX-Drip: ")
-    while not stop.wait(DRIP_SECONDS):
+    _drip(handler, stop)
+
+
+def _drip(handler: http.server.BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """One byte every 0.1 s, for at most 15 s (then hang up, so a fetcher without a deadline
+    fails the test instead of hanging it)."""
+    for _ in range(150):
+        if stop.wait(DRIP_SECONDS):
+            return
         handler.wfile.write(b"x")
 
 
