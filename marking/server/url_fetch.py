@@ -137,6 +137,8 @@ def ascii_host(hostname: str) -> str:
     host = hostname
     if not host:
         raise FetchError(400, "the URL has no host")
+    if "%" in host:  # an IPv6 zone (fe80::1%eth0) names a local interface
+        raise FetchError(400, "refusing to fetch a link-local address with a zone")
     if host.isascii():
         return host
     try:
