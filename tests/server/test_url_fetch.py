@@ -274,9 +274,12 @@ def test_follows_relative_redirects_up_to_the_limit(remote: Remote) -> None:
 @pytest.mark.parametrize(("hops", "limit"), [(4, 3), (1, 0)])
 def test_too_many_redirects_are_refused(remote: Remote, hops: int, limit: int) -> None:
     refused(
-        f"{remote.base}/hop/{hops}", 400, "too many redirects", allow_loopback=True,
+        f"{remote.base}/hop/{hops}",
+        400,
+        "too many redirects",
+        allow_loopback=True,
         max_redirects=limit,
-    )  # fmt: skip
+    )
     assert len(remote.requests) == limit + 1
 
 
@@ -460,6 +463,25 @@ def test_a_dripping_remote_is_stopped_at_the_deadline(remote: Remote, route: str
     assert time.monotonic() - started < 10.0
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_silent_remote_is_stopped_at_the_deadline(scheme: str) -> None:
+    """A server that accepts the connection (the kernel's backlog) and never answers: no TLS
+    handshake, no headers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        refused(
+            f"{scheme}://127.0.0.1:{port}/a.jpg",
+            408,
+            "within 1 s",
+            timeout=1.0,
+            allow_loopback=True,
+        )
+        assert time.monotonic() - started < 10.0
+
+
 def test_the_deadline_covers_every_hop(remote: Remote, monkeypatch: pytest.MonkeyPatch) -> None:
     """The time a redirect hop takes counts against the same budget."""
     real = url_fetch.fetch_hop
@@ -522,9 +544,19 @@ def test_allow_loopback_admits_loopback_only(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["10.0.0.1", "169.254.169.254", "fd00:ec2::254", "0.0.0.0", "::", "100.64.0.1", "fe80::1",
-     "::ffff:127.0.0.1", "192.168.0.1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"],
-)  # fmt: skip
+    [
+        "10.0.0.1",
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "0.0.0.0",
+        "::",
+        "100.64.0.1",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "192.168.0.1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    ],
+)
 def test_allow_loopback_admits_nothing_else(text: str) -> None:
     address = ipaddress.ip_address(text)
     assert url_fetch.refusal_reason(address, allow_loopback=True) is not None
@@ -614,9 +646,12 @@ def test_https_reaches_the_pinned_address_and_checks_the_name(
     assert fetched.display_name == "s.jpg"
     assert server_names == ["secure.example"]
     refused(
-        f"https://other.example:{port}/files/s.jpg", 502, "certificate of other.example",
-        allow_loopback=True, tls_context=client,
-    )  # fmt: skip
+        f"https://other.example:{port}/files/s.jpg",
+        502,
+        "certificate of other.example",
+        allow_loopback=True,
+        tls_context=client,
+    )
     refused(  # the system trust store does not know the test CA
         f"https://secure.example:{port}/files/s.jpg", 502, "certificate", allow_loopback=True
     )
