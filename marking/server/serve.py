@@ -15,6 +15,7 @@ import socket
 import sys
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from marking.server.settings import ServerSettings
@@ -47,9 +48,14 @@ def _header_guarded(header_timeout: float) -> type:
         def _headers_overdue(self) -> None:
             self._header_timer = None
             idle = self.cycle is None or self.cycle.response_complete
-            if idle and not self.transport.is_closing():
+            if not idle or self.transport.is_closing():
+                return
+            # A client still sending the body of a request already answered (a 413 given
+            # early) has had its answer: it is only cut off. One whose next request's headers
+            # are late is told why.
+            if self.conn.their_state is h11.IDLE:
                 self.transport.write(_TIMEOUT_RESPONSE)
-                self.transport.close()
+            self.transport.close()
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)

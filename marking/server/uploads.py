@@ -172,6 +172,10 @@ class _FormReader:
             self.parser.finalize()
         except Exception as error:
             raise RequestProblem(400, f"malformed form upload: {_first_line(error)}") from None
+        from python_multipart.multipart import MultipartState
+
+        if self.parser.state not in (MultipartState.END, MultipartState.BOUNDARY_PADDING):
+            raise RequestProblem(400, "malformed form upload: it ends before its last boundary")
         if self.files == 0:
             raise RequestProblem(400, "no file: send it in a form field named 'file'")
 
