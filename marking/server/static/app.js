@@ -5,7 +5,7 @@
 
 (() => {
   const MAX_COMMENT = 2000;
-  const BEYOND = 1e15; // "1 in more than a million billion" past this
+  const BEYOND = 1e15; // "less than 1 in 1,000,000,000,000,000" past this
 
   // --- strings -----------------------------------------------------------------------------
   // Every string the page shows, in each language. Functions take the values they name.
@@ -43,7 +43,7 @@
       fileLine: (kind, size, secs) => `${kind}, ${size}, checked in ${secs} s`,
       sureHeading: "How sure",
       oneIn: (n) => `about 1 in ${n}`,
-      beyond: "less than 1 in 10¹⁵ (a million billion)",
+      beyond: "less than 1 in 1,000,000,000,000,000",
       sureMarked:
         "That is how often a file with no watermark would show a match this strong by " +
         "chance (every key tried is counted). The smaller, the surer.",
@@ -70,6 +70,7 @@
       fPayload: "Payload (64-bit code it carries)",
       fFalseAlarm: "Chance of a false alarm",
       fKey: "Key",
+      fKeysTried: "Keys tried (counted in the chance above)",
       fScore: "Match strength",
       sigma: (s) => `${s} standard deviations`,
       keyNames: {
@@ -222,8 +223,8 @@
       kinds: { image: "图片", audio: "音频", video: "视频" },
       fileLine: (kind, size, secs) => `${kind}，${size}，检测用时 ${secs} 秒`,
       sureHeading: "可信程度",
-      oneIn: (n) => `约 ${n} 分之一`,
-      beyond: "低于 10¹⁵ 分之一（千万亿分之一）",
+      oneIn: (n) => `约${n}分之一`,
+      beyond: "低于千万亿分之一",
       sureMarked:
         "即没有水印的文件偶然出现这样强的匹配的概率（已计入尝试过的所有密钥）。数值越小，结果越可靠。",
       sureNoWatermark: "不适用：未发现水印",
@@ -247,6 +248,7 @@
       fPayload: "载荷（所携带的 64 位编码）",
       fFalseAlarm: "误报概率",
       fKey: "密钥",
+      fKeysTried: "尝试的密钥数（已计入上面的概率）",
       fScore: "匹配强度",
       sigma: (s) => `${s} 个标准差`,
       keyNames: {
@@ -414,12 +416,39 @@
     return `${value.toLocaleString(locale(), { maximumFractionDigits: digits })} ${units[unit]}`;
   }
 
-  /** A false-alarm probability as "about 1 in N": N = 1/p to two significant figures. */
+  /** N of "about 1 in N" for a false-alarm probability: 1/p to two significant figures, at
+   * least 2 (also for what is not a probability: never a reassurance), null past 10^15. The
+   * server's summary words it the same way (marking/server/records.py, one_in). */
+  function roundedN(p) {
+    if (typeof p !== "number" || !Number.isFinite(p) || !(p >= 0 && p < 0.5)) return 2;
+    if (p === 0 || 1 / p > BEYOND) return null;
+    const n = 1 / p;
+    const digits = Math.floor(Math.log10(n));
+    const step = digits < 1 ? 1 : 10 ** (digits - 1);
+    return Math.max(2, roundHalfEven(n / step) * step);
+  }
+
+  /** Python's round(): halves go to the even neighbour. */
+  function roundHalfEven(x) {
+    const floor = Math.floor(x);
+    const rest = x - floor;
+    if (rest !== 0.5) return Math.round(x);
+    return floor % 2 === 0 ? floor : floor + 1;
+  }
+
+  /** A number the Chinese way: 万, 亿 and 万亿 units (430万, 24亿). */
+  function zhNumber(n) {
+    for (const [unit, size] of [["万亿", 1e12], ["亿", 1e8], ["万", 1e4]]) {
+      if (n >= size) return `${Number((n / size).toPrecision(6))}${unit}`;
+    }
+    return n < 10 ? "二三四五六七八九"[n - 2] : n.toLocaleString("en");
+  }
+
+  /** A false-alarm probability in words: "about 1 in 4,300,000", "约430万分之一". */
   function oneIn(p) {
-    if (typeof p !== "number" || !(p >= 0) || p > 1) return "";
-    if (p === 0 || 1 / p >= BEYOND) return t("beyond");
-    const n = Number((1 / p).toPrecision(2));
-    return t("oneIn", n.toLocaleString(locale(), { maximumFractionDigits: 1 }));
+    const n = roundedN(p);
+    if (n === null) return t("beyond");
+    return t("oneIn", state.lang === "zh" ? zhNumber(n) : n.toLocaleString("en"));
   }
 
   /** The last path segment of an IPTC digital source type URI (the code name). */
@@ -525,6 +554,7 @@
       field(list, t("fPayload"), el("code", null, mark.payload || ""));
       field(list, t("fFalseAlarm"), oneIn(mark.false_alarm));
       if (withKey && mark.key) field(list, t("fKey"), t("keyNames")[mark.key] || mark.key);
+      if (withKey && mark.keys_tried > 1) field(list, t("fKeysTried"), String(mark.keys_tried));
     }
     // The score of a file without a watermark is noise: shown only for a mark found.
     if (mark.detected && typeof mark.score === "number") {
