@@ -226,7 +226,8 @@
       oneIn: (n) => `约${n}分之一`,
       beyond: "低于千万亿分之一",
       sureMarked:
-        "即没有水印的文件偶然出现这样强的匹配的概率（已计入尝试过的所有密钥）。数值越小，结果越可靠。",
+        "即没有水印的文件偶然出现这样强的匹配的概率（已计入尝试过的所有密钥）。" +
+        "数值越小，结果越可靠。",
       sureNoWatermark: "不适用：未发现水印",
       sureUnmarkedExplain:
         "本工具从不报告不存在的标识。文件仍可能是 AI 生成但没有标识，或标识已丢失" +
@@ -321,7 +322,8 @@
           "相符：水印携带的编码与元数据标识相符，但没有签名为元数据担保（任何人都能写入元数据）。",
         mismatch: "不一致：各标识携带的编码不同，可能来自不同文件，或某个标识被复制或篡改。",
         "watermark missing":
-          "只有元数据表明是 AI 生成：没有水印为其佐证（水印可能已被去除，或标识是从其他文件复制的）。",
+          "只有元数据表明是 AI 生成：没有水印为其佐证" +
+          "（水印可能已被去除，或标识是从其他文件复制的）。",
         "metadata missing":
           "只有水印表明是 AI 生成：缺少元数据标识（文件重新保存或分享时常被删除）。",
         "n/a": "无可比较：带编码的标识少于两个。",
@@ -370,7 +372,6 @@
   const state = {
     lang: "en",
     info: null,
-    infoFailed: false,
     record: null, // the last verify record shown
     status: null, // [key, ...args] of the status line
     error: null, // {status, message, retryAfter} or {key, args}
@@ -650,8 +651,9 @@
         field(list, t("fSoftBinding"), el("code", null, c2pa.soft_binding_payload));
       }
       if (c2pa.aigc && c2pa.aigc.Label) {
-        const meaning = t("gbLabels")[c2pa.aigc.Label];
-        field(list, t("gbFields").Label, meaning ? `${c2pa.aigc.Label}: ${meaning}` : null);
+        const level = c2pa.aigc.Label;
+        const meaning = t("gbLabels")[level];
+        field(list, t("gbFields").Label, meaning ? `${level}: ${meaning}` : level);
       }
       field(list, t("fTimestamp"), c2pa.timestamped
         ? (c2pa.timestamp_time ? `${t("yes")} (${c2pa.timestamp_time})` : t("yes"))
