@@ -5,7 +5,6 @@ the mark is found with whichever key made it, the false-alarm figure counts ever
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,8 @@ def marked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_secret_mark_is_found_with_the_provider_key(marked: dict[str, Path]) -> None:
     single = verify_file(marked["secret"], key=SECRET).watermark
     mark = verify_file(marked["secret"], keys=two_keys()).watermark
-    assert mark["detected"] and mark["payload"] == PAYLOAD
+    assert mark["detected"]
+    assert mark["payload"] == PAYLOAD
     assert mark["key"] == PROVIDER_KEY_LABEL
     assert mark["keys_tried"] == 2
     assert mark["false_alarm"] == 2 * single["false_alarm"]
@@ -84,7 +84,8 @@ def test_one_key_records_are_unchanged(marked: dict[str, Path]) -> None:
     """``key=`` alone keeps the record of before: no ``key`` or ``keys_tried`` field."""
     mark = verify_file(marked["secret"], key=SECRET).watermark
     assert mark["detected"]
-    assert "key" not in mark and "keys_tried" not in mark
+    assert "key" not in mark
+    assert "keys_tried" not in mark
 
 
 def test_key_and_keys_together_are_refused(marked: dict[str, Path]) -> None:
@@ -101,7 +102,8 @@ def test_the_secret_never_appears_in_the_record(marked: dict[str, Path]) -> None
         record = verify_one(path_job, None, keys=keys)
         assert record["status"] == "verified"
         text = json.dumps(record)
-        assert SECRET not in text and OTHER_SECRET not in text
+        assert SECRET not in text
+        assert OTHER_SECRET not in text
         assert repr(Key(SECRET)) not in text
 
 
@@ -125,7 +127,8 @@ def test_unmarked_media_give_no_detection_with_three_keys(tmp_path: Path) -> Non
         result = verify_file(path, keys=keys)
         mark = result.watermark
         assert not result.ai_marked, path.name
-        assert mark["detected"] is False and mark["key"] is None, path.name
+        assert mark["detected"] is False, path.name
+        assert mark["key"] is None, path.name
         assert mark["keys_tried"] == 3
         assert 0 <= mark["false_alarm"] <= 1
 
@@ -137,7 +140,8 @@ def test_a_detection_too_weak_for_the_keys_tried_is_withdrawn() -> None:
     weak = {"checked": True, "detected": True, "payload": PAYLOAD, "false_alarm": 4e-7}
     assert with_keys_tried(weak, 2)["detected"] is True
     withdrawn = with_keys_tried(weak, 3)
-    assert withdrawn["detected"] is False and withdrawn["payload"] is None
+    assert withdrawn["detected"] is False
+    assert withdrawn["payload"] is None
     assert withdrawn["false_alarm"] == pytest.approx(1.2e-6)
     assert "3 keys tried" in withdrawn["notes"][0]
     assert with_keys_tried({**weak, "detected": False, "false_alarm": 0.6}, 3)["false_alarm"] == 1
@@ -160,19 +164,24 @@ def video_record(video_p: float, sound_p: float) -> dict[str, Any]:
 def test_a_videos_frames_and_sound_are_corrected_each() -> None:
     both = with_keys_tried(video_record(1e-9, 1e-10), 2)
     assert both["found_in"] == ["video", "audio"]
-    assert both["video"]["false_alarm"] == 2e-9 and both["audio"]["false_alarm"] == 2e-10
-    assert both["false_alarm"] == 2e-9 and both["payload"] == "1111111111111111"
+    assert both["video"]["false_alarm"] == 2e-9
+    assert both["audio"]["false_alarm"] == 2e-10
+    assert both["false_alarm"] == 2e-9
+    assert both["payload"] == "1111111111111111"
     # The frames' mark no longer counts: the sound's is reported.
     sound_only = with_keys_tried(video_record(4e-7, 1e-10), 3)
     assert sound_only["found_in"] == ["audio"]
-    assert sound_only["detected"] is True and sound_only["payload"] == PAYLOAD
+    assert sound_only["detected"] is True
+    assert sound_only["payload"] == PAYLOAD
     assert sound_only["false_alarm"] == 3e-10
     assert sound_only["video"]["detected"] is False
     assert len(sound_only["notes"]) == 1
     # Neither counts: nothing found, the frames' figure reported.
     neither = with_keys_tried(video_record(4e-7, 5e-7), 3)
-    assert neither["detected"] is False and neither["payload"] is None
-    assert neither["found_in"] == [] and neither["false_alarm"] == pytest.approx(1.2e-6)
+    assert neither["detected"] is False
+    assert neither["payload"] is None
+    assert neither["found_in"] == []
+    assert neither["false_alarm"] == pytest.approx(1.2e-6)
     unchecked_sound = video_record(1e-9, 0)
     unchecked_sound["audio"] = {"checked": False, "reason": "no sound"}
     assert with_keys_tried(unchecked_sound, 2)["audio"] == {"checked": False, "reason": "no sound"}
@@ -189,14 +198,17 @@ def test_a_marked_clip_is_found_with_the_provider_key(tmp_path: Path) -> None:
     embed_video_file(source, marked_clip, key=SECRET, payload=PAYLOAD, settings=settings)
     single = verify_file(marked_clip, key=SECRET).watermark
     mark = verify_file(marked_clip, keys=two_keys()).watermark
-    assert mark["detected"] and mark["key"] == PROVIDER_KEY_LABEL and mark["keys_tried"] == 2
+    assert mark["detected"]
+    assert mark["key"] == PROVIDER_KEY_LABEL
+    assert mark["keys_tried"] == 2
     assert mark["found_in"] == single["found_in"]
     assert mark["video"]["false_alarm"] == min(1.0, 2 * single["video"]["false_alarm"])
     assert mark["false_alarm"] == 2 * single["false_alarm"]
     if single["audio"] and "false_alarm" in single["audio"]:
         assert mark["audio"]["false_alarm"] == min(1.0, 2 * single["audio"]["false_alarm"])
     plain = verify_file(source, keys=two_keys()).watermark
-    assert plain["detected"] is False and plain["found_in"] == []
+    assert plain["detected"] is False
+    assert plain["found_in"] == []
 
 
 # --- the keys file ----------------------------------------------------------------------------
@@ -205,7 +217,7 @@ def test_a_marked_clip_is_found_with_the_provider_key(tmp_path: Path) -> None:
 def write_keys(tmp_path: Path, content: bytes) -> Path:
     path = tmp_path / "keys"
     path.write_bytes(content)
-    os.chmod(path, 0o600)
+    path.chmod(0o600)
     return path
 
 
@@ -242,8 +254,10 @@ def test_bad_keys_files_are_one_line_errors_without_the_key(
     with pytest.raises(error) as raised:
         load_keys(path)
     message = str(raised.value)
-    assert message.startswith(f"keys file {path}: ") and words in message
-    assert "\n" not in message and SECRET not in message
+    assert message.startswith(f"keys file {path}: ")
+    assert words in message
+    assert "\n" not in message
+    assert SECRET not in message
 
 
 def test_missing_or_odd_keys_files_are_one_line_errors(tmp_path: Path) -> None:
@@ -251,8 +265,9 @@ def test_missing_or_odd_keys_files_are_one_line_errors(tmp_path: Path) -> None:
         (tmp_path / "missing", "No such file"),
         (tmp_path, "directory"),
     ):
-        with pytest.raises(OSError) as raised:
+        with pytest.raises(OSError, match=r"^keys file ") as raised:
             load_keys(path)
         message = str(raised.value)
-        assert message.startswith("keys file ") and words in message, message
-        assert "\n" not in message and "Errno" not in message
+        assert words in message, message
+        assert "\n" not in message
+        assert "Errno" not in message
