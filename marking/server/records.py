@@ -166,7 +166,8 @@ class _Scrubber:
         c2pa = record.get("c2pa") if isinstance(record.get("c2pa"), Mapping) else {}
         person = c2pa.get("signer_common_name")  # type: ignore[union-attr]
         if isinstance(person, str) and person and person != c2pa.get("signer_organization"):  # type: ignore[union-attr]
-            self.replacements += [(f'"{display_path(person)}"', _PLACEHOLDER), (person, "")]
+            # As the verdict and the notes quote a signer (a bare name could be any word).
+            self.replacements.append((f'"{display_path(person)}"', _PLACEHOLDER))
 
     def text(self, value: str) -> str:
         for old, new in self.replacements:
@@ -174,13 +175,23 @@ class _Scrubber:
         return self.temporary.sub(self.display_name, value)
 
     def __call__(self, value: Any) -> Any:
+        """``value`` (a text, or a list of them) with the replacements made."""
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, Mapping):
-            return {key: self(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [self(item) for item in value]
         return value
+
+    def free_text(self, record: dict[str, Any]) -> None:
+        """Scrub the fields written in words (verdict, notes, error, reasons) in place; the
+        others (labels, source types, payloads) hold values that are shown as read."""
+        for name in ("verdict", "notes", "error"):
+            if name in record:
+                record[name] = self(record[name])
+        mark = record.get("watermark") or {}
+        for part in (record.get("c2pa"), mark, mark.get("video"), mark.get("audio")):
+            if isinstance(part, dict) and "reason" in part:
+                part["reason"] = self(part["reason"])
 
 
 def public_record(
@@ -201,8 +212,7 @@ def public_record(
         if name in record:
             value = record[name]
             public[name] = whitelisted[name](value) if name in whitelisted else value
-    scrub = _Scrubber(record, display_name, local_path)
-    public = scrub(public)
+    _Scrubber(record, display_name, local_path).free_text(public)
     public["input"] = display_name
     signer = (record.get("c2pa") or {}).get("signer_organization")
     if public.get("trusted_signer") and public["trusted_signer"] != signer:
@@ -331,6 +341,8 @@ def summary(record: Mapping[str, Any]) -> dict[str, str]:
     """One or two plain sentences in English (``en``) and Chinese (``zh``) saying which AI
     marks a (public) verify record found, how sure the watermark is, and whether the marks
     agree; or that none was found, which does not prove the content is not AI-generated."""
+    if record.get("status", "verified") != "verified":
+        return {"en": "The file could not be checked.", "zh": "无法检查该文件。"}
     level = (record.get("aigc") or {}).get("Label")
     c2pa_state = (record.get("c2pa") or {}).get("state")
     broken_zh = {"invalid": "C2PA 清单无效。", "unreadable": "C2PA 清单无法读取。"}

@@ -325,6 +325,19 @@ def test_a_failed_record_is_public_too() -> None:
     assert_public(public)
     assert public["error"] == "a.jpg: truncated (2 bytes of 9)"
     assert "output" not in public
+    assert summary(public) == {"en": "The file could not be checked.", "zh": "无法检查该文件。"}
+
+
+def test_a_signer_common_name_that_is_a_common_word_spares_other_text() -> None:
+    record = hand_made()
+    record["c2pa"]["signer_common_name"] = "AI"
+    record["verdict"] = 'AI-generated (C2PA manifest); all backed by trusted signer "AI"'
+    record["trusted_signer"] = "AI"
+    public = public_record(record, "photo.jpg", LOCAL)
+    assert public["verdict"] == (
+        "AI-generated (C2PA manifest); all backed by trusted signer (unnamed signer)"
+    )
+    assert public["trusted_signer"] == ""
 
 
 def test_an_unchecked_watermark_is_said() -> None:
