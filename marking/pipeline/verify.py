@@ -16,7 +16,7 @@ trusted signer backs and which it does not.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,16 +173,27 @@ def read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
 
     Damage read past goes into ``notes`` (left out when there is none).
     """
+    return next(_watermark_records(path, kind, [key]))
+
+
+def _watermark_records(path: Any, kind: str, keys: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    """:func:`read_watermark`'s report with each of ``keys`` in turn, lazily (a video's
+    frames decoded once for all); a file the detector cannot look at gives one unchecked
+    report."""
     from marking.media.sniffing import AUDIO, VIDEO
 
     # Refusals that leave the metadata to speak: M4A (libsndfile cannot decode it), rates
     # outside 8-192 kHz and recordings under a second; frames under 96 px.
     tolerated = {AUDIO: (UnsupportedInputError, InputTooSmallError), VIDEO: (InputTooSmallError,)}
-    notes: list[str] = []
     try:
-        found = _detect(path, kind, key, notes)
+        for found, notes in _detections(path, kind, keys):
+            yield _watermark_record(found, notes)
     except tolerated.get(kind, ()) as error:
-        found = Unchecked(str(error))
+        yield _watermark_record(Unchecked(str(error)), [])
+
+
+def _watermark_record(found: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
+    """A detector's result as a plain record: ``checked`` first, ``notes`` last if any."""
     notes = notes or list(found.get("notes") or [])
     checked = {} if isinstance(found, Unchecked) else {"checked": True}
     record = as_json_record(found, ("input", "kind", "notes"), **checked)
@@ -202,8 +213,8 @@ def read_watermark_keys(path: Any, kind: str, keys: Sequence[tuple[str, Any]]) -
     """
     tried = len(keys)
     best: dict[str, Any] | None = None
-    for label, key in keys:
-        record = read_watermark(path, kind, key)
+    records = _watermark_records(path, kind, [key for _, key in keys])
+    for (label, _), record in zip(keys, records, strict=False):
         if not record.get("checked"):
             return record  # the file cannot be looked at (too short, M4A): no key can
         corrected = with_keys_tried(record, tried)
@@ -286,24 +297,30 @@ def found_watermark(path: Any, kind: str, key: Any, *, embedded_here: bool = Fal
     return FoundWatermark(payload, algorithms, embedded_here=embedded_here)
 
 
-def _detect(path: Any, kind: str, key: Any, notes: list[str]) -> Mapping[str, Any]:
-    """The detector's result for a file of this kind (damage a picture reader read past goes
-    into ``notes``)."""
+def _detections(
+    path: Any, kind: str, keys: Sequence[Any]
+) -> Iterator[tuple[Mapping[str, Any], list[str]]]:
+    """The detector's result for a file of this kind with each key, lazily, and the damage
+    a picture reader read past (``notes``). A video's frames are averaged once for all."""
     from marking.media.sniffing import AUDIO, IMAGE, VIDEO
 
-    if kind == IMAGE:
-        from marking.files.image import detect_file
-
-        return detect_file(path, key=key, notes=notes)
-    if kind == AUDIO:
-        from marking.files.audio import detect_audio_file
-
-        return detect_audio_file(path, key=key)
     if kind == VIDEO:
-        from marking.files.video import detect_video_file
+        from marking.files.video import detect_video_file_keys
 
-        return detect_video_file(path, key=key)
-    return Unchecked(f"no {kind} watermark detector yet")
+        yield from ((found, []) for found in detect_video_file_keys(path, keys))
+        return
+    for key in keys:
+        notes: list[str] = []
+        if kind == IMAGE:
+            from marking.files.image import detect_file
+
+            yield detect_file(path, key=key, notes=notes), notes
+        elif kind == AUDIO:
+            from marking.files.audio import detect_audio_file
+
+            yield detect_audio_file(path, key=key), notes
+        else:
+            yield Unchecked(f"no {kind} watermark detector yet"), notes
 
 
 def _note_split_payloads(result: Verification) -> None:

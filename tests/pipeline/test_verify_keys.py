@@ -271,3 +271,23 @@ def test_missing_or_odd_keys_files_are_one_line_errors(tmp_path: Path) -> None:
         assert words in message, message
         assert "\n" not in message
         assert "Errno" not in message
+
+
+def test_a_clip_is_decoded_once_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frames' average needs no key: several keys cost one decode, not one each."""
+    from marking.files import video as video_files
+    from tests.support.video_clips import clip_path
+
+    source = clip_path("bbb", width=320, height=256, fps=10, seconds=2.0, preset="ultrafast")
+    calls = []
+    average = video_files._average_frames
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return average(*args, **kwargs)
+
+    monkeypatch.setattr(video_files, "_average_frames", counted)
+    mark = verify_file(source, keys=verification_keys([Key(SECRET), Key(OTHER_SECRET)])).watermark
+    assert mark["keys_tried"] == 3
+    assert mark["detected"] is False
+    assert len(calls) == 1
