@@ -54,3 +54,44 @@ def load_key(value: str | None = None, key_file: str | os.PathLike[str] | None =
         return Key(value)
     env = os.environ.get(KEY_ENV_VAR)
     return Key(env) if env else Key()
+
+
+#: Label of the public default key in a verification's ``watermark["key"]``.
+PUBLIC_KEY_LABEL = "public"
+#: Label of a provider's secret key (from a keys file) in ``watermark["key"]``.
+PROVIDER_KEY_LABEL = "provider"
+
+
+def load_keys(path: str | os.PathLike[str]) -> list[Key]:
+    """The secret keys of a keys file: one a line, surrounding white space stripped; blank
+    lines and lines starting with ``#`` are left out, as are repeats.
+
+    At most :data:`KEY_FILE_LIMIT` bytes, a regular file, at least one key: otherwise an
+    :class:`OSError` (cannot be read) or :class:`ValueError` (no key in it), in one line that
+    names the file but never a key's text. Whether other users may read the file is the
+    caller's to say (:func:`exposed_key_file`).
+    """
+    shown = display_path(path)
+    try:
+        text = read_small_file(path, KEY_FILE_LIMIT)
+    except OSError as error:
+        raise OSError(f"keys file {shown}: {error.strerror or 'cannot be read'}") from None
+    secrets: dict[bytes, None] = {}
+    for line in text.splitlines():
+        secret = line.strip()
+        if secret and not secret.startswith(b"#"):
+            secrets[secret] = None
+    if not secrets:
+        raise ValueError(
+            f"keys file {shown}: no key in it (one secret a line; blank lines and lines "
+            "starting with # are skipped)"
+        )
+    return [Key(secret) for secret in secrets]
+
+
+def verification_keys(provider_keys: list[Key] | None = None) -> list[tuple[str, Key]]:
+    """The labelled keys a verification tries, in order: the public default key first, then
+    the provider's secret ``provider_keys`` (the public key among them is not tried twice)."""
+    labelled = [(PUBLIC_KEY_LABEL, Key())]
+    labelled += [(PROVIDER_KEY_LABEL, key) for key in provider_keys or () if not key.is_default]
+    return labelled

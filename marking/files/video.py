@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -332,26 +332,49 @@ def detect_video_file(
     could not be looked at, else the sound's result (``checked``, ``detected``, ``payload``,
     ``false_alarm``, ``score``, ``offset``, ``speed``, ``duration_s``).
     """
+    options = {"every": every, "all_frames": all_frames, "start": start, "seconds": seconds}
+    options |= {"max_frames": max_frames, "audio": audio, "speed_search": speed_search}
+    return next(detect_video_file_keys(path, [key], progress=progress, **options))
+
+
+def detect_video_file_keys(
+    path: StrPath,
+    keys: Iterable[Key | str | bytes | None],
+    *,
+    every: int = DEFAULT_EVERY,
+    all_frames: bool = False,
+    start: float | None = None,
+    seconds: float | None = None,
+    max_frames: int | None = None,
+    audio: bool = True,
+    speed_search: bool = True,
+    progress: Progress | None = None,
+) -> Iterator[VideoFileDetection]:
+    """:func:`detect_video_file` with each of ``keys`` in turn, lazily: the frames are
+    decoded and averaged once (averaging needs no key), then each result searches the average
+    (and reads the sound) with its key only when it is asked for, so a caller that stops at
+    the first detection pays for no other key. Errors come with the first result."""
     from marking.scheme.limits import MIN_DETECT_SIDE
     from marking.watermark.video import VideoDetector
 
     _check_window(every, start, seconds, max_frames)
-    the_key = as_key(key)
     source = Path(path)
     info = probe_video(source)
     _check_frame_size(source, info, MIN_DETECT_SIDE, "detection needs at least {} px a side")
     first = 0.0 if start is None else float(start)
     stop = math.inf if seconds is None else first + seconds
-    detector = VideoDetector(key=the_key)
+    detector = VideoDetector()
     span = _average_frames(
         source, info, detector, _Window(first, stop, every, max_frames), all_frames, progress
     )
-    video = detector.result()
-    sound = None
-    if audio:
-        sound_stop = min(stop, span.end) if max_frames is not None else stop
-        sound = _detect_sound(source, the_key, first, sound_stop, speed_search)
-    return _file_detection(source, video, sound, span, every)
+    sound_stop = min(stop, span.end) if max_frames is not None else stop
+    for key in keys:
+        the_key = as_key(key)
+        video = detector.result(the_key)
+        sound = None
+        if audio:
+            sound = _detect_sound(source, the_key, first, sound_stop, speed_search)
+        yield _file_detection(source, video, sound, span, every)
 
 
 def _file_detection(
@@ -495,7 +518,7 @@ def _detect_sound(
     return SoundDetection(**fields_of(detector.result()))
 
 
-__all__ = ["DEFAULT_EVERY", "detect_video_file", "embed_video_file"]
+__all__ = ["DEFAULT_EVERY", "detect_video_file", "detect_video_file_keys", "embed_video_file"]
 
 
 def label_video(

@@ -199,8 +199,11 @@ def _unchecked_record(job: Job, started: float) -> dict[str, Any] | None:
     return None
 
 
-def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str, Any]:
-    """Verify one file; a record whatever happens."""
+def verify_one(
+    job: Job, key: Any, trust_anchors: str | None = None, keys: Any = None
+) -> dict[str, Any]:
+    """Verify one file; a record whatever happens. ``keys``: ``(label, key)`` pairs to try in
+    turn instead of ``key`` (see :func:`~marking.pipeline.verify.verify_file`)."""
     from marking.kernels.config import single_threaded
     from marking.pipeline.verify import verify_file
 
@@ -211,7 +214,7 @@ def verify_one(job: Job, key: Any, trust_anchors: str | None = None) -> dict[str
         return with_old_keys(unchecked, *old)
     try:
         with single_threaded():
-            result = verify_file(job.input, key=key, trust_anchors=trust_anchors)
+            result = verify_file(job.input, key=key, keys=keys, trust_anchors=trust_anchors)
     except Exception as error:
         failure = failure_record(job, error, started, kind=_modality(job.input))
         return with_old_keys(failure, "modality", "file")

@@ -16,7 +16,7 @@ trusted signer backs and which it does not.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from marking.errors import (
     UsageError,
 )
 from marking.media.atomic import display_path, read_small_file
+from marking.scheme.limits import FALSE_ALARM_LIMIT
 from marking.scheme.payload import payload_for_label  # noqa: F401 (importers use this path)
 from marking.scheme.results import Unchecked, as_json_record
 from marking.tags.aigc_label import label_payload
@@ -98,17 +99,28 @@ def verify_file(
     path: str | os.PathLike[str],
     *,
     key: Any = None,
+    keys: Sequence[tuple[str, Any]] | None = None,
     trust_anchors: str | os.PathLike[str] | None = None,
 ) -> Verification:
-    """Read every mark in ``path``; raise InputError when the file cannot be read at all."""
+    """Read every mark in ``path``; raise InputError when the file cannot be read at all.
+
+    The watermark is looked for with ``key``, or with each of ``keys`` (``(label, key)``
+    pairs, label "public" or "provider") in turn until one finds it: see
+    :func:`read_watermark_keys` for how the false-alarm figure then counts the keys tried.
+    """
     from marking.media.sniffing import VIDEO, media_kind
 
+    if keys is not None and (key is not None or not keys):
+        raise UsageError("give one key or a non-empty list of keys, not both")
     kind = media_kind(path)
     result = Verification(file=os.fspath(path), kind=kind, anchors_given=trust_anchors is not None)
     _read_metadata(result, path, kind)
     _read_c2pa(result, path, trust_anchors)
     try:
-        result.watermark = read_watermark(path, kind, key)
+        if keys is None:
+            result.watermark = read_watermark(path, kind, key)
+        else:
+            result.watermark = read_watermark_keys(path, kind, keys)
         result.notes += result.watermark.pop("notes", [])
     except InputError as error:
         # Pixels or samples that cannot be decoded (a damaged chunk the picture decoder
@@ -161,20 +173,107 @@ def read_watermark(path: Any, kind: str, key: Any) -> dict[str, Any]:
 
     Damage read past goes into ``notes`` (left out when there is none).
     """
+    return next(_watermark_records(path, kind, [key]))
+
+
+def _watermark_records(path: Any, kind: str, keys: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    """:func:`read_watermark`'s report with each of ``keys`` in turn, lazily (a video's
+    frames decoded once for all); a file the detector cannot look at gives one unchecked
+    report."""
     from marking.media.sniffing import AUDIO, VIDEO
 
     # Refusals that leave the metadata to speak: M4A (libsndfile cannot decode it), rates
     # outside 8-192 kHz and recordings under a second; frames under 96 px.
     tolerated = {AUDIO: (UnsupportedInputError, InputTooSmallError), VIDEO: (InputTooSmallError,)}
-    notes: list[str] = []
     try:
-        found = _detect(path, kind, key, notes)
+        for found, notes in _detections(path, kind, keys):
+            yield _watermark_record(found, notes)
     except tolerated.get(kind, ()) as error:
-        found = Unchecked(str(error))
+        yield _watermark_record(Unchecked(str(error)), [])
+
+
+def _watermark_record(found: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
+    """A detector's result as a plain record: ``checked`` first, ``notes`` last if any."""
     notes = notes or list(found.get("notes") or [])
     checked = {} if isinstance(found, Unchecked) else {"checked": True}
     record = as_json_record(found, ("input", "kind", "notes"), **checked)
     return {**record, **({"notes": notes} if notes else {})}
+
+
+def read_watermark_keys(path: Any, kind: str, keys: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """:func:`read_watermark` with each of ``keys`` (``(label, key)`` pairs) in turn, stopping
+    at the first that finds the mark.
+
+    Trying k keys gives an unmarked file k chances of a false alarm, so every figure is
+    multiplied by k (the union bound, capped at 1) and a detection counts only if that figure
+    is still at most :data:`~marking.scheme.limits.FALSE_ALARM_LIMIT`; a video's frames and
+    sound follow the same rule. The record says which key found the mark (``key``: its label,
+    never the secret; None when none did) and ``keys_tried`` (k). Without a detection it is
+    the attempt with the lowest figure.
+    """
+    tried = len(keys)
+    best: dict[str, Any] | None = None
+    records = _watermark_records(path, kind, [key for _, key in keys])
+    for (label, _), record in zip(keys, records, strict=False):
+        if not record.get("checked"):
+            return record  # the file cannot be looked at (too short, M4A): no key can
+        corrected = with_keys_tried(record, tried)
+        if corrected.get("detected"):
+            return {**corrected, "key": label, "keys_tried": tried}
+        if best is None or _figure(corrected) < _figure(best):
+            best = corrected
+    assert best is not None  # keys is not empty
+    return {**best, "key": None, "keys_tried": tried}
+
+
+def with_keys_tried(record: Mapping[str, Any], tried: int) -> dict[str, Any]:
+    """A detection record's false-alarm figures multiplied by the number of keys ``tried``
+    (capped at 1), each detection whose figure then exceeds the limit withdrawn (with a note);
+    a video's verdict made again from its frames' and its sound's, corrected so."""
+    video = record.get("video")
+    if "found_in" not in record or not isinstance(video, Mapping):
+        return _corrected_detection(record, tried)
+    corrected = dict(record)
+    notes = list(record.get("notes") or [])
+    for name in ("video", "audio"):
+        part = record.get(name)
+        if isinstance(part, Mapping) and "false_alarm" in part:
+            corrected[name] = _corrected_detection(part, tried)
+            notes += corrected[name].pop("notes", [])
+    video, sound = corrected["video"], corrected.get("audio") or {}
+    found_in = [name for name, part in (("video", video), ("audio", sound)) if part.get("detected")]
+    reported = video if video.get("detected") or not found_in else sound
+    corrected.update(
+        detected=bool(found_in),
+        payload=reported.get("payload"),
+        false_alarm=reported.get("false_alarm"),
+        found_in=found_in,
+    )
+    corrected.pop("notes", None)
+    return corrected | ({"notes": notes} if notes else {})
+
+
+def _figure(record: Mapping[str, Any]) -> float:
+    """A detection record's false-alarm figure (1 when it has none)."""
+    figure = record.get("false_alarm")
+    return 1.0 if figure is None else float(figure)
+
+
+def _corrected_detection(record: Mapping[str, Any], tried: int) -> dict[str, Any]:
+    """One detection's figure times ``tried``; a detection no longer under the limit dropped."""
+    corrected = dict(record)
+    if corrected.get("false_alarm") is None:
+        return corrected
+    corrected["false_alarm"] = min(1.0, tried * corrected["false_alarm"])
+    if corrected.get("detected") and corrected["false_alarm"] > FALSE_ALARM_LIMIT:
+        corrected.update(detected=False, payload=None)
+        notes = list(corrected.get("notes") or [])
+        notes.append(
+            f"a watermark was decoded but not reported: with {tried} keys tried its chance of "
+            f"a false alarm, {corrected['false_alarm']:.1e}, is above {FALSE_ALARM_LIMIT:.0e}"
+        )
+        corrected["notes"] = notes
+    return corrected
 
 
 def found_watermark(path: Any, kind: str, key: Any, *, embedded_here: bool = False) -> Any:
@@ -198,24 +297,30 @@ def found_watermark(path: Any, kind: str, key: Any, *, embedded_here: bool = Fal
     return FoundWatermark(payload, algorithms, embedded_here=embedded_here)
 
 
-def _detect(path: Any, kind: str, key: Any, notes: list[str]) -> Mapping[str, Any]:
-    """The detector's result for a file of this kind (damage a picture reader read past goes
-    into ``notes``)."""
+def _detections(
+    path: Any, kind: str, keys: Sequence[Any]
+) -> Iterator[tuple[Mapping[str, Any], list[str]]]:
+    """The detector's result for a file of this kind with each key, lazily, and the damage
+    a picture reader read past (``notes``). A video's frames are averaged once for all."""
     from marking.media.sniffing import AUDIO, IMAGE, VIDEO
 
-    if kind == IMAGE:
-        from marking.files.image import detect_file
-
-        return detect_file(path, key=key, notes=notes)
-    if kind == AUDIO:
-        from marking.files.audio import detect_audio_file
-
-        return detect_audio_file(path, key=key)
     if kind == VIDEO:
-        from marking.files.video import detect_video_file
+        from marking.files.video import detect_video_file_keys
 
-        return detect_video_file(path, key=key)
-    return Unchecked(f"no {kind} watermark detector yet")
+        yield from ((found, []) for found in detect_video_file_keys(path, keys))
+        return
+    for key in keys:
+        notes: list[str] = []
+        if kind == IMAGE:
+            from marking.files.image import detect_file
+
+            yield detect_file(path, key=key, notes=notes), notes
+        elif kind == AUDIO:
+            from marking.files.audio import detect_audio_file
+
+            yield detect_audio_file(path, key=key), notes
+        else:
+            yield Unchecked(f"no {kind} watermark detector yet"), notes
 
 
 def _note_split_payloads(result: Verification) -> None:

@@ -156,14 +156,16 @@ class VideoDetector:
         self._sum += plane
         self.frames += 1
 
-    def result(self) -> VideoDetection:
-        """Search the average of the frames pushed so far."""
+    def result(self, key: Key | str | bytes | None = None) -> VideoDetection:
+        """Search the average of the frames pushed so far, with ``key`` if given (the
+        average needs no key: one detector serves several keys), else the detector's."""
         if self._sum is None:
             raise UnsupportedInputError("no frames to look at")
+        the_key = self.key if key is None else as_key(key)
         average = (self._sum * (self._scale / self.frames)).astype(np.float32)
         work, factor = working_plane(average)
         found: ImageDetection = detect_working_plane(
-            work, factor, self.key, period_fraction=PERIOD_FRACTION
+            work, factor, the_key, period_fraction=PERIOD_FRACTION
         )
         return VideoDetection(
             found.detected,
