@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.server.conftest import SECRET
 from tests.support.server import PRODUCER, build_media, running_server
 from tests.support.video_clips import make_clip
 
@@ -117,11 +118,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A real ``python -m marking serve`` process on a free port, with a feedback folder."""
+def server(tmp_path_factory: pytest.TempPathFactory, keys_file: Path) -> Iterator[dict[str, Any]]:
+    """A real ``python -m marking serve`` process on a free port, with a feedback folder and
+    the provider's keys (the public key is tried too)."""
     _require_chromium()
     feedback = tmp_path_factory.mktemp("page-feedback")
-    with running_server("--workers", "1", "--feedback-dir", feedback) as process:
+    args = ["--workers", "1", "--feedback-dir", feedback, "--keys-file", keys_file]
+    with running_server(*args) as process:
         origin = process.url.rstrip("/")
         yield {"origin": origin, "url": origin + "/", "feedback": feedback}
 
@@ -242,8 +245,12 @@ def test_verdict_shown(page: Any, server: dict, media: dict, tmp_path: Path, sam
         assert text_of(page, "verdict") == "AI marks found"
         assert re.search(r"\b[0-9a-f]{16}\b", details), details
         assert "1 in" in text_of(page, "false-alarm")
+        # The page words the false alarm as the server's summary does (records.one_in).
+        assert text_of(page, "false-alarm") in text_of(page, "summary")
         assert "1: AI-generated" in details  # the GB 45438 label, with what it means
         assert PRODUCER in details
+        assert "the public key (anyone can check it)" in details  # which key, never the key
+        assert "Keys tried" in details
         assert text_of(page, "agreement").startswith("They are consistent")
     else:
         assert text_of(page, "verdict") == "No AI mark found"
@@ -253,6 +260,7 @@ def test_verdict_shown(page: Any, server: dict, media: dict, tmp_path: Path, sam
         for part in ("In the frames", "In the sound"):
             assert part in details
     assert not page.find_element("id", "error").is_displayed()
+    assert SECRET not in page.page_source
     screenshot(page, tmp_path, f"en-{sample.replace(' ', '-')}")
     assert outside(requested_urls(page), server["origin"]) == []
 
@@ -285,6 +293,7 @@ def test_chinese_page(page: Any, server: dict, media: dict, tmp_path: Path) -> N
     assert upload(page, media["marked picture"]) == "result"
     assert text_of(page, "verdict") == "发现 AI 生成标识"
     assert "分之一" in text_of(page, "false-alarm")
+    assert text_of(page, "false-alarm") in text_of(page, "summary")  # records.one_in_zh
     assert "属于 AI 生成合成内容" in text_of(page, "details")
     screenshot(page, tmp_path, "zh-marked-picture")
 
