@@ -85,8 +85,28 @@ def _verified() -> dict[str, Any]:
 
 def description(settings: ServerSettings) -> dict[str, Any]:
     """The OpenAPI document of this server (its upload cap and what is enabled)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "aigc-marking public detection API",
+            "version": __version__,
+            "description": "Checks a file for the AI marks aigc-marking writes: the GB 45438 "
+            "metadata label, the IPTC digital source type, the C2PA manifest and the invisible "
+            "watermark. Answers carry system provenance only.",
+        },
+        "paths": {**_verify_paths(settings), **_other_paths()},
+        "components": {"schemas": {"Error": _ERROR, "Verification": _RECORD}},
+    }
+
+
+def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _verify_paths(settings: ServerSettings) -> dict[str, Any]:
     upload_errors = _errors(400, 408, 413, 415, 422, 429)
-    paths: dict[str, Any] = {
+    return {
         "/api/v1/verify": {
             "post": {
                 "summary": "Verify an uploaded file for every AI mark",
@@ -119,60 +139,29 @@ def description(settings: ServerSettings) -> dict[str, Any]:
                 "summary": "Fetch a public http(s) address and verify what it holds",
                 "description": "Enabled only by `--allow-url-fetch`; private, loopback and "
                 "link-local addresses are refused, at every redirect.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["url"],
-                                "properties": {"url": {"type": "string", "format": "uri"}},
-                            }
-                        }
-                    },
-                },
+                "requestBody": _json_body({"url": {"type": "string", "format": "uri"}}, ["url"]),
                 "responses": {"200": _verified(), **upload_errors, **_errors(404, 502)},
             }
         },
+    }
+
+
+def _other_paths() -> dict[str, Any]:
+    feedback = {
+        "verdict_id": {"type": "string"},
+        "agrees": {"type": "boolean"},
+        "comment": {"type": "string", "maxLength": 2000},
+    }
+    return {
         "/api/v1/feedback": {
             "post": {
                 "summary": "Say whether a verdict was right",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["verdict_id", "agrees"],
-                                "properties": {
-                                    "verdict_id": {"type": "string"},
-                                    "agrees": {"type": "boolean"},
-                                    "comment": {"type": "string", "maxLength": 2000},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "201": {"description": "stored"},
-                    **_errors(400, 404, 413),
-                },
+                "requestBody": _json_body(feedback, ["verdict_id", "agrees"]),
+                "responses": {"201": {"description": "stored"}, **_errors(400, 404, 413)},
             }
         },
         "/api/v1/info": {"get": {"summary": "Limits and features", "responses": _ok()}},
         "/healthz": {"get": {"summary": "Liveness and load", "responses": _ok()}},
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "aigc-marking public detection API",
-            "version": __version__,
-            "description": "Checks a file for the AI marks aigc-marking writes: the GB 45438 "
-            "metadata label, the IPTC digital source type, the C2PA manifest and the invisible "
-            "watermark. Answers carry system provenance only.",
-        },
-        "paths": paths,
-        "components": {"schemas": {"Error": _ERROR, "Verification": _RECORD}},
     }
 
 

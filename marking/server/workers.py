@@ -72,14 +72,9 @@ def _status_of(error: BaseException) -> int:
 
 def _load_keys(keys_file: str | None) -> list[tuple[str, Any]]:
     """The keys a worker tries: the public key, then the provider's."""
-    from marking.scheme.keys import Key
+    from marking.files.key_file import load_keys, verification_keys
 
-    keys: list[tuple[str, Any]] = [("public", Key())]
-    if keys_file is not None:
-        from marking.files.key_file import load_keys
-
-        keys += [("provider", key) for key in load_keys(keys_file)]
-    return keys
+    return verification_keys(load_keys(keys_file) if keys_file is not None else None)
 
 
 def verify_in_worker(path: str, size: int, keys: list, trust_anchors: str | None) -> Outcome:
@@ -94,10 +89,7 @@ def verify_in_worker(path: str, size: int, keys: list, trust_anchors: str | None
     job = Job(input=path, size=size)
     try:
         with single_threaded():
-            if len(keys) > 1:  # TODO(lead): keys= for one key too once h-keys is merged
-                result = verify_file(path, keys=keys, trust_anchors=trust_anchors)
-            else:
-                result = verify_file(path, key=keys[0][1], trust_anchors=trust_anchors)
+            result = verify_file(path, keys=keys, trust_anchors=trust_anchors)
     except Exception as error:
         status = _status_of(error)
         if status == 500:

@@ -42,7 +42,7 @@ def settings(feedback_dir: Path, keys_file: Path) -> ServerSettings:
     return ServerSettings(
         workers=1,
         feedback_dir=str(feedback_dir),
-        keys_file=None,  # TEMP
+        keys_file=str(keys_file),
         max_upload_bytes=8 * 1024 * 1024,
     )
 

@@ -69,6 +69,21 @@ def test_unmarked_media_are_not_claimed(
     assert record["verdict"] == "no AI mark found"
 
 
+@pytest.mark.parametrize("name", ["marked_image", "marked_audio", "marked_video", "image"])
+def test_answers_are_verify_records(client: TestClient, media: dict[str, Path], name: str) -> None:
+    """The answer is `aigc-mark verify --json`'s record (the shipped schema) plus its id and
+    summary."""
+    import jsonschema
+
+    from marking.schema import record_schema
+
+    record = _verify(client, media[name]).json()
+    verdict_id, summary = record.pop("verdict_id"), record.pop("summary")
+    jsonschema.validate(record, record_schema("verify"))
+    assert verdict_id.startswith("v1.")
+    assert set(summary) == {"en", "zh"}
+
+
 def test_answers_carry_system_provenance_only(client: TestClient, media: dict[str, Path]) -> None:
     record = _verify(client, media["marked_image"]).json()
     assert "file" not in record
