@@ -162,12 +162,16 @@ def page(driver: Any, server: dict[str, Any]) -> Iterator[Any]:
 
 
 def requested_urls(driver: Any) -> list[str]:
-    """Every URL the browser asked for since the log was last read."""
+    """Every URL the browser asked for since the log was last read, except those of its own
+    chrome:// pages (the new-tab page it starts on), which no web page can open."""
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
+        if message["method"] != "Network.requestWillBeSent":
+            continue
+        params = message["params"]
+        if not params.get("documentURL", "").startswith(("chrome://", "chrome-untrusted://")):
+            urls.append(params["request"]["url"])
     return urls
 
 
@@ -279,6 +283,25 @@ def test_corrupt_file_shows_one_line_error(
     assert str(media["corrupt file"].parent) not in message
     assert not page.find_element("id", "result").is_displayed()
     screenshot(page, tmp_path, "en-corrupt-file")
+    assert outside(requested_urls(page), server["origin"]) == []
+
+
+DROP_SCRIPT = """
+const transfer = new DataTransfer();
+transfer.items.add(new File([arguments[0]], arguments[1], {type: "text/plain"}));
+document.getElementById("drop-zone").dispatchEvent(
+  new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+"""
+
+
+def test_dropped_file_is_checked(page: Any, server: dict) -> None:
+    """A file dropped on the zone is sent like a picked one (here text: a one-line 415)."""
+    open_page(page, server)
+    page.execute_script(DROP_SCRIPT, "just some words\n", "notes.txt")
+    assert settle(page) == "error"
+    message = text_of(page, "error")
+    assert message.startswith("Not a picture, recording or video: ")
+    assert "\n" not in message
     assert outside(requested_urls(page), server["origin"]) == []
 
 
