@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from tests.server.conftest import SECRET
-from tests.support.server import PRODUCER, build_media, running_server
+from tests.support.server import PRODUCER, running_server
 from tests.support.video_clips import make_clip
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -98,22 +98,21 @@ def test_static_file_names_no_outside_address(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The server tests' files (tests.support.server), and a marked clip with sound, so the
-    page shows the frames' and the sound's watermark apart (a few seconds to build)."""
+def files(tmp_path_factory: pytest.TempPathFactory, media: dict[str, Path]) -> dict[str, Path]:
+    """The server tests' media (tests/server/conftest.py), and a marked clip with sound, so
+    the page shows the frames' and the sound's watermark apart (a few seconds to build)."""
     import marking
     from marking import MarkConfig
 
     folder = tmp_path_factory.mktemp("page-media")
-    built = build_media(folder)
-    clip = make_clip(folder / "sources" / "clip.mp4", width=320, height=256, seconds=2.0)
+    clip = make_clip(folder / "source.mp4", width=320, height=256, seconds=2.0)
     marking.mark_file(clip, folder / "clip.mp4", MarkConfig(producer=PRODUCER))
     return {
-        "marked picture": built["marked_image"],
-        "unmarked picture": built["image"],
-        "marked recording": built["marked_audio"],
+        "marked picture": media["marked_image"],
+        "unmarked picture": media["image"],
+        "marked recording": media["marked_audio"],
         "marked clip": folder / "clip.mp4",
-        "corrupt file": built["corrupt"],
+        "corrupt file": media["corrupt"],
     }
 
 
@@ -238,11 +237,11 @@ MARKED = ["marked picture", "marked recording", "marked clip"]
 
 
 @pytest.mark.parametrize("sample", [*MARKED, "unmarked picture"])
-def test_verdict_shown(page: Any, server: dict, media: dict, tmp_path: Path, sample: str) -> None:
+def test_verdict_shown(page: Any, server: dict, files: dict, tmp_path: Path, sample: str) -> None:
     open_page(page, server)
-    assert upload(page, media[sample]) == "result"
+    assert upload(page, files[sample]) == "result"
     assert page.switch_to.active_element.get_attribute("id") == "result-heading"
-    assert media[sample].name in text_of(page, "result-heading")
+    assert files[sample].name in text_of(page, "result-heading")
     assert text_of(page, "summary")
     details = text_of(page, "details")
     if sample in MARKED:
@@ -270,17 +269,17 @@ def test_verdict_shown(page: Any, server: dict, media: dict, tmp_path: Path, sam
 
 
 def test_corrupt_file_shows_one_line_error(
-    page: Any, server: dict, media: dict, tmp_path: Path
+    page: Any, server: dict, files: dict, tmp_path: Path
 ) -> None:
     open_page(page, server)
-    assert upload(page, media["corrupt file"]) == "error"
+    assert upload(page, files["corrupt file"]) == "error"
     error = page.find_element("id", "error")
     assert error.get_attribute("role") == "alert"
     message = error.text.strip()
     assert message.startswith("The file could not be read: ")
     assert "\n" not in message
     assert "Traceback" not in message
-    assert str(media["corrupt file"].parent) not in message
+    assert str(files["corrupt file"].parent) not in message
     assert not page.find_element("id", "result").is_displayed()
     screenshot(page, tmp_path, "en-corrupt-file")
     assert outside(requested_urls(page), server["origin"]) == []
@@ -305,7 +304,7 @@ def test_dropped_file_is_checked(page: Any, server: dict) -> None:
     assert outside(requested_urls(page), server["origin"]) == []
 
 
-def test_chinese_page(page: Any, server: dict, media: dict, tmp_path: Path) -> None:
+def test_chinese_page(page: Any, server: dict, files: dict, tmp_path: Path) -> None:
     open_page(page, server)
     page.find_element("id", "lang-zh").click()
     html = page.find_element("tag name", "html")
@@ -313,7 +312,7 @@ def test_chinese_page(page: Any, server: dict, media: dict, tmp_path: Path) -> N
     assert page.find_element("id", "lang-zh").get_attribute("aria-pressed") == "true"
     assert "检测" in page.find_element("tag name", "h1").text
 
-    assert upload(page, media["marked picture"]) == "result"
+    assert upload(page, files["marked picture"]) == "result"
     assert text_of(page, "verdict") == "发现 AI 生成标识"
     assert "分之一" in text_of(page, "false-alarm")
     assert text_of(page, "false-alarm") in text_of(page, "summary")  # records.one_in_zh
@@ -325,7 +324,7 @@ def test_chinese_page(page: Any, server: dict, media: dict, tmp_path: Path) -> N
     assert text_of(page, "verdict") == "AI marks found"
     page.find_element("id", "lang-zh").click()
 
-    assert upload(page, media["unmarked picture"]) == "result"
+    assert upload(page, files["unmarked picture"]) == "result"
     assert text_of(page, "verdict") == "未发现 AI 生成标识"
     screenshot(page, tmp_path, "zh-unmarked-picture")
 
@@ -334,9 +333,9 @@ def test_chinese_page(page: Any, server: dict, media: dict, tmp_path: Path) -> N
     assert outside(requested_urls(page), server["origin"]) == []
 
 
-def test_feedback_is_stored(page: Any, server: dict, media: dict, tmp_path: Path) -> None:
+def test_feedback_is_stored(page: Any, server: dict, files: dict, tmp_path: Path) -> None:
     open_page(page, server)
-    assert upload(page, media["marked picture"]) == "result"
+    assert upload(page, files["marked picture"]) == "result"
     verdict_id = text_of(page, "verdict-id")
     assert verdict_id.startswith("v1.")
 
@@ -362,14 +361,14 @@ def test_feedback_is_stored(page: Any, server: dict, media: dict, tmp_path: Path
     assert outside(requested_urls(page), server["origin"]) == []
 
 
-def test_keyboard_reaches_every_control(page: Any, server: dict, media: dict) -> None:
+def test_keyboard_reaches_every_control(page: Any, server: dict, files: dict) -> None:
     """Tab walks the language buttons, the file button and the feedback controls in order,
     each with an accessible name; the page has one h1 and headings in order."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
     open_page(page, server)
-    assert upload(page, media["marked clip"]) == "result"
+    assert upload(page, files["marked clip"]) == "result"
     order: list[str] = []  # one full round of Tab, from wherever focus is (the result heading)
     names: dict[str, str] = {}
     for _ in range(40):
@@ -418,9 +417,9 @@ class _QuietFiles(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def file_host(media: dict[str, Path]) -> Iterator[str]:
+def file_host(files: dict[str, Path]) -> Iterator[str]:
     """A plain web server on 127.0.0.1 handing out the media: where a pasted address points."""
-    handler = functools.partial(_QuietFiles, directory=str(media["marked picture"].parent))
+    handler = functools.partial(_QuietFiles, directory=str(files["marked picture"].parent))
     host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=host.serve_forever, daemon=True)
     thread.start()
@@ -442,7 +441,7 @@ def url_server(server: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def test_address_is_checked(
-    page: Any, url_server: dict, file_host: str, media: dict, tmp_path: Path
+    page: Any, url_server: dict, file_host: str, files: dict, tmp_path: Path
 ) -> None:
     """With URL fetching on, the page shows the address field and verifies what it points to;
     the browser itself only talks to the server."""
@@ -455,7 +454,7 @@ def test_address_is_checked(
     assert text_of(page, "error").startswith("Type the address of a file first")
 
     field.clear()
-    name = media["marked picture"].name
+    name = files["marked picture"].name
     field.send_keys(f"{file_host}/{name}")
     page.find_element("id", "url-submit").click()
     assert settle(page) == "result"
@@ -500,10 +499,10 @@ return low;
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_text_has_enough_contrast(page: Any, server: dict, media: dict, lang: str) -> None:
+def test_text_has_enough_contrast(page: Any, server: dict, files: dict, lang: str) -> None:
     """Every visible piece of text meets WCAG AA contrast against its background."""
     open_page(page, server, lang=lang)
-    assert upload(page, media["marked clip"]) == "result"
+    assert upload(page, files["marked clip"]) == "result"
     assert page.execute_script(CONTRAST_SCRIPT) == []
 
 
