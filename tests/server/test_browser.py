@@ -193,8 +193,16 @@ def open_page(driver: Any, server: dict[str, Any], lang: str = "en") -> None:
 
 def upload(driver: Any, path: Path) -> str:
     """Give ``path`` to the page's file input; wait for a result or an error and say which."""
+    forget_answer(driver)
     driver.find_element("id", "file-input").send_keys(str(path))
     return settle(driver)
+
+
+def forget_answer(driver: Any) -> None:
+    """Blank the verdict and the error shown, so that :func:`settle` waits for new ones."""
+    driver.execute_script(
+        "for (const id of ['verdict', 'error']) document.getElementById(id).textContent = '';"
+    )
 
 
 def settle(driver: Any) -> str:
@@ -456,6 +464,7 @@ def test_address_is_checked(
     field.clear()
     name = files["marked picture"].name
     field.send_keys(f"{file_host}/{name}")
+    forget_answer(page)
     page.find_element("id", "url-submit").click()
     assert settle(page) == "result"
     assert text_of(page, "verdict") == "AI marks found"
