@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from marking.server.records import safe_display_name
 from marking.server.settings import ServerSettings
 
@@ -200,6 +202,8 @@ async def _pieces(stream: AsyncIterator[bytes], settings: ServerSettings) -> Asy
             return
         except TimeoutError:
             raise RequestProblem(408, "the upload was too slow (no data for a while)") from None
+        except ClientDisconnect:  # nobody to answer; logged as a client error, not ours
+            raise RequestProblem(400, "the client went away during the upload") from None
         if chunk:
             yield chunk
 

@@ -194,13 +194,26 @@ def test_log_names_no_file_and_shutdown_cleans_up(media: dict[str, Path], tmp_pa
                 files={"file": ("anna-at-home.jpg", file)},
                 timeout=60,
             )
+        with socket.create_connection(_address(server)) as sock:  # a client that goes away
+            sock.sendall(
+                b"POST /api/v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n"
+                + body[:300_000]
+            )
+            time.sleep(0.5)
+        _still_answers(server)
         workers = server.children()
         assert workers
         assert len(list(spool_parent.iterdir())) == 1  # the private spool directory
-        assert not any(next(spool_parent.iterdir()).iterdir())  # uploads gone once answered
+        spool = next(spool_parent.iterdir())
+        deadline = time.monotonic() + 30
+        while any(spool.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(spool.iterdir())  # uploads gone once answered or abandoned
     assert server.process.returncode == 143  # stopped by SIGTERM, as every verb says
     log = server.read_log()
     assert "POST /api/v1/verify 200" in log
+    assert " 500 " not in log
+    assert "Traceback" not in log
     for private in ("secret-holiday", "anna-at-home", "127.0.0.1:"):
         assert private not in log.replace(server.url, "")
     assert not list(spool_parent.iterdir())
