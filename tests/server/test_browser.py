@@ -441,9 +441,10 @@ def file_host(files: dict[str, Path]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def url_server(server: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A server that also verifies addresses (loopback allowed, for the local file host)."""
-    pytest.importorskip("marking.server.url_fetch", reason="the URL fetcher is not there yet")
-    with running_server("--workers", "1", "--allow-url-fetch", "--allow-loopback-fetch") as process:
+    """A server that also verifies addresses (loopback allowed, for the local file host) and
+    takes uploads of 1 MB at most."""
+    args = ["--workers", "1", "--allow-url-fetch", "--allow-loopback-fetch", "--max-upload-mb", "1"]
+    with running_server(*args) as process:
         origin = process.url.rstrip("/")
         yield {"origin": origin, "url": origin + "/"}
 
@@ -471,6 +472,21 @@ def test_address_is_checked(
     assert name in text_of(page, "result-heading")
     screenshot(page, tmp_path, "en-address")
     assert outside(requested_urls(page), url_server["origin"]) == []
+
+
+def test_too_large_a_file_is_refused_before_upload(
+    page: Any, url_server: dict, tmp_path: Path
+) -> None:
+    """The page knows the server's cap (/api/v1/info) and says so without sending the file."""
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff" * (1024 * 1024 + 1))
+    open_page(page, url_server)
+    assert "up to 1 MB" in text_of(page, "limits")
+    assert upload(page, big) == "error"
+    assert text_of(page, "error") == "The file is too large: this server takes files up to 1 MB."
+    urls = requested_urls(page)
+    assert url_server["origin"] + "/api/v1/info" in urls
+    assert not [url for url in urls if url.endswith("/api/v1/verify")]
 
 
 def test_address_field_hidden_without_url_fetching(page: Any, server: dict) -> None:
