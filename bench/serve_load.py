@@ -45,6 +45,7 @@ import json
 import os
 import queue
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -364,6 +365,8 @@ class BaselineRun:
     start_wall: float = 0.0
     wrong: int = 0
     returncode: int = 0
+    #: CPU seconds of the verify run (the CLI and its worker processes).
+    cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -375,19 +378,25 @@ class BaselineRun:
         return self.files / max(1e-9, self.wall - self.start_wall)
 
 
-def _verify(paths: Sequence[Path]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _verify(paths: Sequence[Path]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall and CPU seconds (the CLI and its workers) of ``verify -j 2`` over ``paths``."""
     command = [sys.executable, "-m", "marking", "verify", "-j", str(WORKERS), "--json"]
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [*command, "--no-progress", *map(str, paths)], capture_output=True, text=True
     )
-    return time.perf_counter() - began, done
+    return time.perf_counter() - began, _children_cpu() - cpu, done
 
 
 def verify_baseline(paths: Sequence[Path], marked: set[str], one: Path) -> BaselineRun:
     """``aigc-mark verify -j 2 --json --no-progress`` over ``paths`` as a user runs it, then
     over the picture ``one`` alone; counts the records without the expected verdict."""
-    wall, done = _verify(paths)
+    wall, cpu, done = _verify(paths)
     records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     wrong = len(paths) - len(records)
     wrong += sum(
@@ -395,8 +404,8 @@ def verify_baseline(paths: Sequence[Path], marked: set[str], one: Path) -> Basel
         for r in records
         if r.get("status") != "verified" or r.get("ai_marked") != (r.get("input") in marked)
     )
-    start_wall, _ = _verify([one])
-    return BaselineRun(len(paths), wall, start_wall, wrong, done.returncode)
+    start_wall, _, _ = _verify([one])
+    return BaselineRun(len(paths), wall, start_wall, wrong, done.returncode, cpu)
 
 
 def zeros_after_jpeg_marker(total: int) -> Iterator[bytes]:
@@ -487,7 +496,7 @@ def rounds_table(loads: Sequence[LoadRun], baselines: Sequence[BaselineRun]) -> 
     out = [
         "| round | server: requests, wall | server req/s | 429 answers (retried) | statuses | "
         "peak RSS, server tree | peak RSS, server alone | CPU: server process, workers | "
-        "verify -j 2: files, wall | "
+        "verify -j 2: files, wall, CPU | "
         "verify files/s | server / verify | verify, one picture | verify files/s once "
         "started | server / verify once started |",
         "| --- |" + " --- |" * 13,
@@ -498,7 +507,7 @@ def rounds_table(loads: Sequence[LoadRun], baselines: Sequence[BaselineRun]) -> 
             f"| {index} | {len(load.answers)}, {load.wall:.1f} s | {load.rate:.2f} | {retried} | "
             f"{statuses_text(load.answers)} | {_mib(load.peak_tree_kib)} | "
             f"{_mib(load.peak_server_kib)} | {load.server_cpu:.1f} s, {load.workers_cpu:.1f} s | "
-            f"{base.files}, {base.wall:.1f} s | {base.rate:.2f} | "
+            f"{base.files}, {base.wall:.1f} s, {base.cpu:.1f} s | {base.rate:.2f} | "
             f"{100 * load.rate / base.rate:.0f} % | {base.start_wall:.1f} s | "
             f"{base.rate_started:.2f} | {100 * load.rate / base.rate_started:.0f} % |"
         )
@@ -599,7 +608,8 @@ METHOD = [
     "right after, gives that start's cost, and *once started* takes it off. Rounds alternate "
     "which goes first.",
     "- CPU: user and system time of the server process (HTTP, forms, spooling, answers) and "
-    "of its workers (verification) over the load phase, from /proc/PID/stat.",
+    "of its workers (verification) over the load phase, from /proc/PID/stat; of `verify` (the "
+    "CLI and its workers), from getrusage(RUSAGE_CHILDREN).",
     "- Peak RSS: a thread reads /proc/PID/status (VmRSS) of the server and of every "
     "descendant every 0.1 s during the load phase; *tree* is the highest sum seen.",
 ]
