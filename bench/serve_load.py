@@ -689,7 +689,8 @@ def main(argv: list[str] | None = None) -> int:
 
     options = _options(argv)
     started = time.perf_counter()
-    command = "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python bench/serve_load.py", *given])
     big_size = int(options.big_upload_gb * 1e9)
     max_mb = max(2100, int(big_size / 2**20) + 64)
     with harness.work_directory("serve-load-", options.tmpdir, needed=big_size + 3e9) as work:
