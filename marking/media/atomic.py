@@ -8,6 +8,7 @@ never leaves a half-written image behind or destroys an existing file.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -266,6 +267,30 @@ def read_whole(path: StrPath) -> bytes:
     """The content of a regular file, opened with :func:`open_regular` (never a FIFO)."""
     with open_regular(path) as stream:
         return stream.read()
+
+
+class MappedFile(mmap.mmap):
+    """A regular file mapped read-only: reads as ``bytes`` do (slices, ``find``,
+    ``startswith``, the buffer protocol) while only the pages touched come into memory, so a
+    parser that looks at a container's headers costs what it reads, not the file's size."""
+
+    def startswith(self, prefix: bytes) -> bool:
+        return self[: len(prefix)] == prefix
+
+
+@contextlib.contextmanager
+def mapped(path: StrPath) -> Iterator[bytes]:
+    """The content of a regular file (opened with :func:`open_regular`) as a read-only
+    :class:`MappedFile`; ``b""`` for an empty file, which cannot be mapped."""
+    with open_regular(path) as stream:
+        if os.fstat(stream.fileno()).st_size == 0:
+            yield b""
+            return
+        view = MappedFile(stream.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield view  # type: ignore[misc]
+        finally:
+            view.close()
 
 
 def read_small_file(path: StrPath, limit: int) -> bytes:

@@ -49,7 +49,9 @@ def png_chunks(data: bytes, *, rewriting: bool = True) -> list[tuple[bytes, byte
     one whose CRC fails is left out, as libpng does: bit rot in a C2PA ``caBX`` chunk must
     not hide the label beside it. A rewrite refuses it, since it would copy the damage.
     """
-    stream = io.BytesIO(data)
+    # A mapped file is its own stream: wrapping it in BytesIO would copy all of it.
+    stream = data if hasattr(data, "seek") else io.BytesIO(data)
+    stream.seek(0)  # type: ignore[union-attr]
     chunks: list[tuple[bytes, bytes]] = []
     ended = False
     for kind, length in png_chunk_headers(stream):

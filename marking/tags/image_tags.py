@@ -9,9 +9,11 @@ metadata stay exactly as they were; :func:`read_image_tags` reads the label back
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from marking.media.atomic import (
     atomic_write,
     check_output_path,
     display_path,
+    mapped,
     read_whole,
 )
 from marking.media.png import (
@@ -470,16 +473,22 @@ def tag_image_bytes(data: bytes, fmt: str | None, packet: bytes) -> bytes:
     return _WRITERS[found](data, packet)
 
 
-def _read(path: Path) -> bytes:
+@contextlib.contextmanager
+def _as_input_errors(path: Path) -> Iterator[None]:
+    """Turn a failure to open or read ``path`` into a one-line :class:`InputError`."""
     try:
-        data = read_whole(path)
+        yield
     except FileNotFoundError:
         raise InputError(f"{display_path(path)}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{display_path(path)}: is a directory, not an image file") from None
     except OSError as error:
         raise InputError(f"{display_path(path)}: {error.strerror or error}") from None
-    return data
+
+
+def _read(path: Path) -> bytes:
+    with _as_input_errors(path):
+        return read_whole(path)
 
 
 def _with_path(error: InputError, path: StrPath) -> InputError:
@@ -545,10 +554,12 @@ def tag_image(
 def read_image_tags(path: StrPath) -> ImageTags:
     """The label and digital source type in an image's XMP (``None`` where absent or
     unreadable). Raises :class:`InputError` if the file is missing or its container damaged."""
-    data = _read(Path(path))
-    try:
-        packet = read_xmp_bytes(data)
-    except InputError as error:
-        raise _with_path(error, path) from None
+    # Mapped, not read: the tags lie in the container's headers, and a picture of any size
+    # costs only the pages its walk touches.
+    with _as_input_errors(Path(path)), mapped(path) as data:
+        try:
+            packet = read_xmp_bytes(data)
+        except InputError as error:
+            raise _with_path(error, path) from None
     label, source_type = read_xmp_fields(packet)
     return ImageTags(label, source_type, packet is not None)

@@ -427,3 +427,33 @@ def test_read_label_reads_any_file(tmp_path: Path, label: AigcLabel) -> None:
     assert read_label(tmp_path / "tagged.wav") == FileLabel(label, None)
     with pytest.raises(InputError, match="no such file"):
         read_label(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"II*\x00\x08\x00\x00\x00"],
+    ids=["jpeg", "png", "tiff"],
+)
+def test_reading_tags_costs_what_the_walk_reads_not_the_file(tmp_path: Path, head: bytes) -> None:
+    """A 1 GB upload whose container breaks at once (a sparse file: no disk used) is refused
+    after reading its headers; reading it whole would take 1 GB of memory (the server's
+    workers read every upload's tags)."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as file:
+        file.write(head)
+        file.truncate(1 << 30)
+    script = (
+        "import resource, sys\n"
+        "from marking.tags.image_tags import read_image_tags\n"
+        "try:\n    read_image_tags(sys.argv[1])\nexcept Exception as error:\n"
+        "    print(type(error).__name__, error, file=sys.stderr)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(big)], capture_output=True, text=True, check=True
+    )
+    assert "InputError" in done.stderr
+    assert int(done.stdout) < 300, f"peak {done.stdout.strip()} MiB reading a 1 GB file's tags"
