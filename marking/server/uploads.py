@@ -243,11 +243,19 @@ async def spool_request(
     spool = _Spool(directory, limit)
     try:
         form = _FormReader(boundary, spool) if boundary is not None else None
+        sniffed = False
         async for chunk in _pieces(request.stream(), settings):
             if form is not None:
                 form.feed(chunk)
             else:
                 spool.write(chunk)
+            if not sniffed and spool.size >= SNIFF_BYTES:
+                # What it is shows in its first bytes: no media is refused now, not after
+                # the rest of a large upload has been written to disk.
+                refusal = _refusal(os.pread(spool.descriptor, SNIFF_BYTES, 0))  # type: ignore[arg-type]
+                if refusal is not None:
+                    raise refusal
+                sniffed = True
         if form is not None:
             form.finish()
             name = form.filename
@@ -257,6 +265,17 @@ async def spool_request(
     except BaseException:
         spool.discard()
         raise
+
+
+def _refusal(head: bytes) -> RequestProblem | None:
+    """415 for a file whose first bytes are no media this server verifies, else None."""
+    from marking.media.sniffing import format_of_head
+
+    found = format_of_head(head)
+    if found is not None and not found.refused:
+        return None
+    reason = found.refused if found is not None else None
+    return RequestProblem(415, reason or "not a picture, recording or video this server can verify")
 
 
 def name_by_content(upload: Upload) -> Upload:
@@ -269,13 +288,12 @@ def name_by_content(upload: Upload) -> Upload:
         raise RequestProblem(422, "the file is empty")
     with upload.path.open("rb") as file:
         head = file.read(SNIFF_BYTES)
-    found = format_of_head(head)
-    if found is None or found.refused:
+    refusal = _refusal(head)
+    if refusal is not None:
         upload.remove()
-        reason = found.refused if found is not None else None
-        raise RequestProblem(
-            415, reason or "not a picture, recording or video this server can verify"
-        )
+        raise refusal
+    found = format_of_head(head)
+    assert found is not None
     named = upload.path.with_name(upload.path.name + found.suffixes[0])
     upload.path.rename(named)
     upload.path = named

@@ -96,6 +96,19 @@ def test_slow_body_is_cut_off(server: ServerProcess) -> None:
     _still_answers(server)
 
 
+def test_no_media_is_refused_from_its_first_bytes(server: ServerProcess) -> None:
+    """A 500 MB upload of text gets 415 once its first 64 KB are in, not after 500 MB."""
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(
+            b"POST /api/v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\n"
+            + b"just some text\n" * 70_000
+        )
+        answer = _read_response(sock)
+    assert answer.startswith(b"HTTP/1.1 415"), answer[:200]
+    assert b"not a picture, recording or video" in answer
+    _still_answers(server)
+
+
 def test_huge_headers_get_400(server: ServerProcess) -> None:
     with socket.create_connection(_address(server)) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")

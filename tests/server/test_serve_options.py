@@ -57,3 +57,21 @@ def test_a_port_in_use_is_one_usage_error() -> None:
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_page_is_installed_with_the_package() -> None:
+    """Every file of the page is package data (a wheel without them cannot serve the page)."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["marking"]
+    static = root / "marking" / "server" / "static"
+    files = [path.relative_to(root / "marking").as_posix() for path in static.iterdir()]
+    assert {"server/static/index.html", "server/static/app.js", "server/static/app.css"} <= set(
+        files
+    )
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
