@@ -104,6 +104,8 @@ bench: $(VENV)/.installed-bench
 	$(VPY) bench/batch_throughput.py --files 200 --repeats 1 --dask --video-minutes 0.5 \
 		--audio-minutes 15 --no-reference --output bench/results/batch-quick.md
 	$(VPY) bench/false_alarms.py --scale 0.05 --output bench/results/false-alarms-quick.md
+	$(VPY) bench/serve_load.py
+	$(VPY) bench/serve_hostile.py
 
 # The full batch benchmark of issue 7 (1,000 1080p JPEGs, 3 pairs of 1- and 2-worker runs, a
 # 2-minute video and a 60-minute recording): about 20 minutes on 2 cores, on a quiet machine.
