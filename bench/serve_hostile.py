@@ -154,11 +154,14 @@ def attacks(media: dict[str, Path]) -> list[tuple[str, Callable[[ServerProcess],
             ),
         ),
         (
-            "65 MB streamed without a length",
+            "65 MB JPEG-looking body streamed without a length",
             lambda s: _raw(
                 s,
                 b"POST /api/v1/verify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                + (b"100000\r\n" + bytes(0x100000) + b"\r\n") * 65
+                + b"100000\r\n\xff\xd8\xff\xe0"
+                + bytes(0x100000 - 4)
+                + b"\r\n"
+                + (b"100000\r\n" + bytes(0x100000) + b"\r\n") * 64
                 + b"0\r\n\r\n",
             ),
         ),
