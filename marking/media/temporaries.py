@@ -52,6 +52,14 @@ def open_part(target: Path) -> tuple[int, Path]:
     return descriptor, Path(name)
 
 
+def private_file(directory: Path, prefix: str) -> tuple[int, Path]:
+    """A new file only this user can read, in ``directory``, which holds nothing but such
+    files (the detection server's upload spool, made with :func:`tempfile.mkdtemp`): its open
+    descriptor and its path. Never beside an output, so no batch sweep looks for it."""
+    descriptor, name = tempfile.mkstemp(dir=directory, prefix=prefix)
+    return descriptor, Path(name)
+
+
 def part_pattern(target: Path) -> str:
     """A glob pattern matching the ``.part`` files of ``target`` (in its directory)."""
     import glob

@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect
 
+from marking.media.temporaries import private_file
 from marking.server.records import safe_display_name
 from marking.server.settings import ServerSettings
 
@@ -62,9 +63,8 @@ class _Spool:
     """The private file an upload is written to, counting bytes against the cap."""
 
     def __init__(self, directory: Path, limit: int) -> None:
-        descriptor, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+        descriptor, self.path = private_file(directory, "upload-")
         self.descriptor: int | None = descriptor
-        self.path = Path(name)
         self.limit = limit
         self.size = 0
 
@@ -307,5 +307,5 @@ def make_spool_directory(settings: ServerSettings) -> Path:
 
 def make_spool_file(directory: Path) -> tuple[Path, Any]:
     """A new private file in the spool directory and its binary writer (for fetched URLs)."""
-    descriptor, name = tempfile.mkstemp(dir=directory, prefix="fetched-")
-    return Path(name), os.fdopen(descriptor, "wb")
+    descriptor, path = private_file(directory, "fetched-")
+    return path, os.fdopen(descriptor, "wb")

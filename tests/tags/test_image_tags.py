@@ -445,12 +445,16 @@ def test_reading_tags_costs_what_the_walk_reads_not_the_file(tmp_path: Path, hea
     with big.open("wb") as file:
         file.write(head)
         file.truncate(1 << 30)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the forking process (a
+    # big pytest worker), while VmHWM belongs to the new program's own memory.
     script = (
-        "import resource, sys\n"
+        "import re, sys\n"
+        "from pathlib import Path\n"
         "from marking.tags.image_tags import read_image_tags\n"
         "try:\n    read_image_tags(sys.argv[1])\nexcept Exception as error:\n"
         "    print(type(error).__name__, error, file=sys.stderr)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "status = Path('/proc/self/status').read_text()\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(big)], capture_output=True, text=True, check=True
