@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx2 as httpx
 import pytest
 
+from tests.server.conftest import SECRET
 from tests.support.server import ServerProcess, running_server
 
 
@@ -172,12 +173,15 @@ def test_a_huge_upload_streams_in_bounded_memory(server: ServerProcess) -> None:
 def test_overrunning_verification_gets_408_and_a_fresh_worker(
     media: dict[str, Path], tmp_path: Path
 ) -> None:
-    with running_server("--workers", "1", "--timeout", "0.01") as server:
+    env = {"TMPDIR": str(tmp_path)}
+    with running_server("--workers", "1", "--timeout", "0.01", env=env) as server:
         worker = server.children()
         with media["marked_video"].open("rb") as file:
             answer = httpx.post(server.url + "/api/v1/verify", files={"file": file}, timeout=60)
         assert answer.status_code == 408, answer.text
         assert "took longer than" in answer.json()["error"]
+        (spool,) = tmp_path.iterdir()
+        assert not any(spool.iterdir())  # the upload went with its timeout
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (
             server.children() == worker or not server.children()
@@ -188,11 +192,13 @@ def test_overrunning_verification_gets_408_and_a_fresh_worker(
         _still_answers(server)
 
 
-def test_log_names_no_file_and_shutdown_cleans_up(media: dict[str, Path], tmp_path: Path) -> None:
+def test_log_names_no_file_and_shutdown_cleans_up(
+    media: dict[str, Path], tmp_path: Path, keys_file: Path
+) -> None:
     spool_parent = tmp_path / "spool"
     spool_parent.mkdir()
     env = {"TMPDIR": str(spool_parent)}
-    with running_server("--workers", "1", env=env) as server:
+    with running_server("--workers", "1", "--keys-file", keys_file, env=env) as server:
         body = media["marked_image"].read_bytes()
         answer = httpx.post(
             server.url + "/api/v1/verify",
@@ -227,7 +233,7 @@ def test_log_names_no_file_and_shutdown_cleans_up(media: dict[str, Path], tmp_pa
     assert "POST /api/v1/verify 200" in log
     assert " 500 " not in log
     assert "Traceback" not in log
-    for private in ("secret-holiday", "anna-at-home", "127.0.0.1:"):
+    for private in ("secret-holiday", "anna-at-home", "127.0.0.1:", SECRET):
         assert private not in log.replace(server.url, "")
     assert not list(spool_parent.iterdir())
     for pid in workers:
