@@ -35,7 +35,7 @@ from marking.server.uploads import (
     name_by_content,
     spool_request,
 )
-from marking.server.workers import Busy, VerifierPool, VerifyTimeout, WorkerFailure
+from marking.server.workers import VerifierPool, VerifyTimeout, WorkerFailure
 from marking.version import __version__
 
 log = logging.getLogger("marking.server")
@@ -103,9 +103,6 @@ async def _verified(state: ServerState, upload: Upload) -> JSONResponse:
     started = time.monotonic()
     try:
         outcome = await state.pool.verify(str(upload.path), upload.size)
-    except Busy:
-        busy = {"Retry-After": "2"}
-        raise RequestProblem(429, "the server is busy: try again shortly", busy) from None
     except VerifyTimeout as error:
         raise RequestProblem(408, str(error)) from None
     except WorkerFailure as error:

@@ -1,5 +1,5 @@
 """The server's verification workers: a fixed number of warm processes, each verifying one
-file at a time, and a bounded line of requests waiting for them.
+file at a time; requests wait in line for the next free one (the app bounds the line).
 
 Verification never runs in the event loop. Each worker is its own spawned process on its own
 pipe, so a verification that overruns its time (a hostile file, a huge video) is ended by
@@ -25,10 +25,6 @@ log = logging.getLogger("marking.server")
 
 #: Seconds a new worker may take to start and load the kernels.
 START_TIMEOUT = 120.0
-
-
-class Busy(Exception):
-    """Every worker is busy and the line of waiting requests is full (HTTP 429)."""
 
 
 class VerifyTimeout(Exception):
@@ -176,7 +172,7 @@ class _Worker:
 
 
 class VerifierPool:
-    """``settings.workers`` warm workers and a line of at most ``waiting_limit`` requests."""
+    """``settings.workers`` warm workers; requests wait in line for the next free one."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -185,10 +181,6 @@ class VerifierPool:
         self._all: set[_Worker] = set()
         self.in_flight = 0
         self._closed = False
-
-    @property
-    def capacity(self) -> int:
-        return self.settings.workers + self.settings.waiting_limit
 
     async def start(self) -> None:
         """Start every worker and wait until each is warm."""
@@ -218,9 +210,7 @@ class VerifierPool:
         self._idle.put_nowait(fresh)
 
     async def verify(self, path: str, size: int) -> Outcome:
-        """Verify one spooled file in the next free worker; Busy when the line is full."""
-        if self.in_flight >= self.capacity:
-            raise Busy
+        """Verify one spooled file in the next free worker (the app bounds the line)."""
         self.in_flight += 1
         try:
             worker = await self._idle.get()
@@ -236,10 +226,6 @@ class VerifierPool:
             return outcome
         finally:
             self.in_flight -= 1
-
-    @property
-    def busy(self) -> int:
-        return self.in_flight
 
     async def close(self) -> None:
         self._closed = True
