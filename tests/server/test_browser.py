@@ -11,15 +11,12 @@ Skipped when Chromium is not installed, except on CI (``$CI`` set), where that f
 
 from __future__ import annotations
 
-import functools
-import http.server
 import itertools
 import json
 import os
 import re
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +26,7 @@ import pytest
 from PIL import Image
 
 from tests.server.conftest import SECRET
-from tests.support.server import PRODUCER, running_server
+from tests.support.server import PRODUCER, hosting, running_server
 from tests.support.video_clips import make_clip
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -417,26 +414,11 @@ def test_keyboard_reaches_every_control(page: Any, server: dict, files: dict) ->
     assert outside(requested_urls(page), server["origin"]) == []
 
 
-class _QuietFiles(http.server.SimpleHTTPRequestHandler):
-    """Files of a folder over HTTP, without a log line per request."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Say nothing."""
-
-
 @pytest.fixture(scope="module")
 def file_host(files: dict[str, Path]) -> Iterator[str]:
     """A plain web server on 127.0.0.1 handing out the media: where a pasted address points."""
-    handler = functools.partial(_QuietFiles, directory=str(files["marked picture"].parent))
-    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=host.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{host.server_address[1]}"
-    finally:
-        host.shutdown()
-        host.server_close()
-        thread.join(timeout=10)
+    with hosting(files["marked picture"].parent) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

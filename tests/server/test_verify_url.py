@@ -4,9 +4,6 @@ come back as one-line errors, and the fetched file is gone afterwards."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,22 +12,14 @@ from starlette.testclient import TestClient
 
 from marking.server.app import create_app
 from marking.server.settings import ServerSettings
+from tests.support.server import hosting
 
 
 @pytest.fixture(scope="module")
 def remote(media: dict[str, Path]) -> Iterator[str]:
     """A local web server holding the test media, its origin."""
-    directory = media["marked_image"].parent.parent
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with hosting(media["marked_image"].parent.parent) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

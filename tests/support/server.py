@@ -4,12 +4,15 @@ the media uploaded to it (marked and unmarked, of every kind, and a corrupt file
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import os
 import re
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +144,26 @@ def running_server(*args: str | Path, env: dict[str, str] | None = None) -> Iter
         yield server
     finally:
         server.stop()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Files of a folder over HTTP, without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Say nothing."""
+
+
+@contextlib.contextmanager
+def hosting(directory: Path) -> Iterator[str]:
+    """A plain web server on 127.0.0.1 handing out ``directory``: the remote a URL to verify
+    points at. Yields its origin (``http://127.0.0.1:PORT``)."""
+    handler = functools.partial(_QuietFiles, directory=str(directory))
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=host.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{host.server_address[1]}"
+    finally:
+        host.shutdown()
+        host.server_close()
+        thread.join(timeout=10)
