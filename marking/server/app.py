@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from marking.server.feedback import FeedbackStore, VerdictBook, clean_comment
-from marking.server.records import public_record, summary
+from marking.server.records import public_message, public_record, summary
 from marking.server.settings import ServerSettings
 from marking.server.uploads import (
     RequestProblem,
@@ -111,19 +111,13 @@ async def _verified(state: ServerState, upload: Upload) -> JSONResponse:
         upload.remove()
     state.mean_seconds = 0.8 * state.mean_seconds + 0.2 * (time.monotonic() - started)
     if outcome.error is not None:
-        raise RequestProblem(outcome.status, _scrubbed(outcome.error, upload))
+        shown = public_message(outcome.error, upload.display_name, str(upload.path))
+        raise RequestProblem(outcome.status, shown)
     assert outcome.record is not None
     record = public_record(outcome.record, upload.display_name, local_path=str(upload.path))
     record["verdict_id"] = state.verdicts.issue(record)
     record["summary"] = summary(record)
     return JSONResponse(record)
-
-
-def _scrubbed(message: str, upload: Upload) -> str:
-    """A worker's message with the private file's path replaced by the upload's name."""
-    for private in (str(upload.path), upload.path.name, str(upload.path.parent)):
-        message = message.replace(private, upload.display_name)
-    return message
 
 
 async def verify(request: Request) -> Response:

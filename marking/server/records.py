@@ -220,6 +220,12 @@ def public_record(
     return public
 
 
+def public_message(message: str, display_name: str, local_path: str) -> str:
+    """An error about a spooled file as a response may show it: every local path (the file's,
+    its folder, the temporary folder) replaced by ``display_name``."""
+    return _Scrubber({}, display_name, local_path).text(message)
+
+
 # --- "about 1 in N" ---------------------------------------------------------------------------
 
 #: Beyond this N, "less than 1 in" it is said (a quadrillion; 千万亿).
