@@ -25,6 +25,7 @@ import pytest
 
 from marking.server import url_fetch
 from marking.server.url_fetch import CHUNK_BYTES, Fetched, FetchError, fetch_to_file
+from tests.support.server import QuietHTTPServer
 
 FILE_BYTES = bytes(range(256)) * 800  # 200 KiB: several chunks
 DRIP_SECONDS = 0.1
@@ -169,7 +170,7 @@ def remote() -> Iterator[Remote]:
     """A threaded HTTP server on 127.0.0.1 at a free port, stopped after the test."""
     stop = threading.Event()
     state = Remote(base="", port=0)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, stop))
+    server = QuietHTTPServer(("127.0.0.1", 0), _handler(state, stop))
     state.port = server.server_address[1]
     state.base = f"http://127.0.0.1:{state.port}"
     thread = threading.Thread(
@@ -621,7 +622,7 @@ def tls_remote(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext, list[str]]
     context.sni_callback = lambda sock, name, ctx: server_names.append(name) and None  # type: ignore[func-returns-value]
     stop = threading.Event()
     state = Remote(base="", port=0)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, stop))
+    server = QuietHTTPServer(("127.0.0.1", 0), _handler(state, stop))
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name="test-tls", daemon=True
