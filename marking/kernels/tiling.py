@@ -164,3 +164,54 @@ def fold_scaled_many(
     for i in prange(count):
         out[i] = fold_scaled(plane, periods_y[i], periods_x[i], size)
     return out
+
+
+@kernel(cache=True, fastmath=FASTMATH)
+def fold_mapped(plane: np.ndarray, mapping: np.ndarray, size: int) -> np.ndarray:
+    """Fold ``plane`` onto a ``size`` x ``size`` tile through a homography, splatting bilinearly.
+
+    ``mapping`` (3 x 3) takes a pixel's homogeneous (row, column, 1) to the tile's homogeneous
+    coordinates; the tile position is taken modulo ``size``. This is :func:`fold_scaled` for a
+    tile lattice that is rotated, sheared, stretched, mirrored or seen in mild perspective.
+    Serial on purpose: :func:`fold_mapped_many` runs one fold per thread.
+    """
+    height, width = plane.shape
+    out = np.zeros((size, size), dtype=np.float32)
+    period = np.float64(size)
+    for y in range(height):
+        source = plane[y]
+        base_u = mapping[0, 0] * y + mapping[0, 2]
+        base_v = mapping[1, 0] * y + mapping[1, 2]
+        base_w = mapping[2, 0] * y + mapping[2, 2]
+        for x in range(width):
+            value = source[x]
+            if value == 0:
+                continue  # flat fill (black corners, bars) adds nothing
+            scale = 1.0 / (base_w + mapping[2, 1] * x)
+            u = (base_u + mapping[0, 1] * x) * scale
+            v = (base_v + mapping[1, 1] * x) * scale
+            u -= period * np.floor(u / period)
+            v -= period * np.floor(v / period)
+            row = min(int(u), size - 1)
+            col = min(int(v), size - 1)
+            wu = np.float32(u - row)
+            wv = np.float32(v - col)
+            row2 = (row + 1) % size
+            col2 = (col + 1) % size
+            upper = value * (np.float32(1.0) - wu)
+            lower = value * wu
+            out[row, col] += upper * (np.float32(1.0) - wv)
+            out[row, col2] += upper * wv
+            out[row2, col] += lower * (np.float32(1.0) - wv)
+            out[row2, col2] += lower * wv
+    return out
+
+
+@kernel(cache=True, parallel=True)
+def fold_mapped_many(plane: np.ndarray, mappings: np.ndarray, size: int) -> np.ndarray:
+    """:func:`fold_mapped` for many homographies (n, 3, 3), one per thread: (n, size, size)."""
+    count = mappings.shape[0]
+    out = np.empty((count, size, size), dtype=np.float32)
+    for i in prange(count):
+        out[i] = fold_mapped(plane, mappings[i], size)
+    return out

@@ -11,7 +11,7 @@ code and its CRC; the false-alarm figure accounts for every position and scale t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +36,13 @@ from marking.scheme.tile_pattern import (
     whitened_coefficients,
 )
 from marking.watermark.image_embed import PREFILTER_SIGMA, resize_periodic
+from marking.watermark.image_sync import (
+    LATTICE_HYPOTHESES,
+    SyncPeak,
+    correlate,
+    lattice_peaks,
+    scaling,
+)
 from marking.watermark.pixels import Regions, region_reader, strip_rows
 
 #: Detection works on the picture resampled to this short side.
@@ -58,6 +65,8 @@ PERIOD_NUDGES = (
 #: Decoding is attempted only above this reference correlation (noise peaks sit near 4.5-5).
 SYNC_GATE = 4.0
 DECODE_ATTEMPTS = 2
+#: Searches that may each decode: the prior periods, the full period range, the lattice.
+SEARCHES = 3
 #: Detection reads at most this many short sides along the long side, a centred crop: the
 #: working plane (short side WORKING_SIDE) of a thinner picture grows with its aspect ratio
 #: (96 x 2,000,000 px gave 5.5 gigapixels). The mark repeats over the whole picture, so the
@@ -88,65 +97,19 @@ def _prefilter(plane: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(detail, -3 * spread, 3 * spread).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class _SyncPeak:
-    score: float
-    period_y: float
-    period_x: float
-    shift_y: float
-    shift_x: float
-    folded: np.ndarray
-
-
-def _parabolic(left: np.ndarray, middle: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Sub-sample offset of a peak from its two neighbours (vectorised over candidates)."""
-    denominator = left - 2 * middle + right
-    safe = np.where(denominator == 0, 1.0, denominator)
-    return np.where(denominator == 0, 0.0, np.clip(0.5 * (left - right) / safe, -0.5, 0.5))
-
-
 def _sync_many(
     plane: np.ndarray, periods_y: np.ndarray, periods_x: np.ndarray, reference: np.ndarray
-) -> list[_SyncPeak]:
+) -> list[SyncPeak]:
     """Fold at every candidate period and phase-correlate each fold with the reference.
 
-    The score is the correlation peak in standard deviations of its own surface, so it is
-    comparable across candidates and pictures. Folds run one candidate per thread and the FFTs
-    in one batch, so a scan of hundreds of periods costs tens of milliseconds.
+    Folds run one candidate per thread and the FFTs in one batch, so a scan of hundreds of
+    periods costs tens of milliseconds.
     """
-    from scipy import fft
-
-    size = reference.shape[0]
     periods_y = np.ascontiguousarray(periods_y, dtype=np.float64)
     periods_x = np.ascontiguousarray(periods_x, dtype=np.float64)
-    folded = fold_scaled_many(plane, periods_y, periods_x, size)
-    spectra = fft.rfft2(folded, axes=(1, 2), workers=-1)
-    spectra *= reference / (np.abs(spectra) + 1e-9)
-    surfaces = fft.irfft2(spectra, s=(size, size), axes=(1, 2), workers=-1)
-    flat = surfaces.reshape(len(periods_y), -1)
-    flat -= flat.mean(axis=1, keepdims=True)
-    flat /= flat.std(axis=1, keepdims=True) + 1e-12
-    best = flat.argmax(axis=1)
-    rows, cols = np.divmod(best, size)
-    index = np.arange(len(periods_y))
-    middle = surfaces[index, rows, cols]
-    shift_y = rows + _parabolic(
-        surfaces[index, (rows - 1) % size, cols], middle, surfaces[index, (rows + 1) % size, cols]
-    )
-    shift_x = cols + _parabolic(
-        surfaces[index, rows, (cols - 1) % size], middle, surfaces[index, rows, (cols + 1) % size]
-    )
-    return [
-        _SyncPeak(
-            float(middle[i]),
-            float(periods_y[i]),
-            float(periods_x[i]),
-            float(shift_y[i]),
-            float(shift_x[i]),
-            folded[i],
-        )
-        for i in index
-    ]
+    folded = fold_scaled_many(plane, periods_y, periods_x, reference.shape[0])
+    mappings = np.stack([scaling(y, x) for y, x in zip(periods_y, periods_x, strict=True)])
+    return correlate(folded, mappings, reference)
 
 
 def _period_grid(short_side: int, step: float) -> np.ndarray:
@@ -154,9 +117,9 @@ def _period_grid(short_side: int, step: float) -> np.ndarray:
     return low * np.exp(np.arange(0.0, math.log(high / low) + step, step))
 
 
-def _distinct_best(peaks: list[_SyncPeak], count: int) -> list[_SyncPeak]:
+def _distinct_best(peaks: list[SyncPeak], count: int) -> list[SyncPeak]:
     """The best peaks, at most one per neighbourhood of periods."""
-    chosen: list[_SyncPeak] = []
+    chosen: list[SyncPeak] = []
     for peak in sorted(peaks, key=lambda peak: -peak.score):
         if all(abs(math.log(peak.period_x / c.period_x)) > 2.5 * FINE_STEP for c in chosen):
             chosen.append(peak)
@@ -165,7 +128,7 @@ def _distinct_best(peaks: list[_SyncPeak], count: int) -> list[_SyncPeak]:
     return chosen
 
 
-def _refine(work: np.ndarray, layout: CarrierLayout, peak: _SyncPeak) -> _SyncPeak:
+def _refine(work: np.ndarray, layout: CarrierLayout, peak: SyncPeak) -> SyncPeak:
     """Let the two axes settle separately (a picture resized to another aspect ratio)."""
     factors = np.array(PERIOD_NUDGES)
     trials = _sync_many(
@@ -177,7 +140,7 @@ def _refine(work: np.ndarray, layout: CarrierLayout, peak: _SyncPeak) -> _SyncPe
     return max([peak, *trials], key=lambda candidate: candidate.score)
 
 
-def _scan(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> list[_SyncPeak]:
+def _scan(work: np.ndarray, layout: CarrierLayout, periods: np.ndarray) -> list[SyncPeak]:
     """Sync peaks at each period, the best of every local neighbourhood first."""
     peaks = _sync_many(work, periods, periods, layout.reference_spectrum)
     return [_refine(work, layout, peak) for peak in _distinct_best(peaks, DECODE_ATTEMPTS)]
@@ -217,9 +180,11 @@ def _prior_periods(short_side: int, factor: float, fraction: float = 0.25) -> np
 
 
 def _search_hypotheses(short_side: int) -> float:
-    """Independent (period, position) hypotheses the search can pick its best from."""
+    """Independent (period or pose, position) hypotheses the search can pick its best from:
+    the upright periods, then the poses of the lattice search."""
     low, high = short_side * PERIOD_RANGE[0], short_side * PERIOD_RANGE[1]
-    return (math.log(high / low) / FINE_STEP + 2 * PRIOR_STEPS + 1) * TILE * TILE
+    periods = math.log(high / low) / FINE_STEP + 2 * PRIOR_STEPS + 1
+    return (periods + LATTICE_HYPOTHESES) * TILE * TILE
 
 
 def _aligned(folded: np.ndarray, shift_y: float, shift_x: float) -> np.ndarray:
@@ -337,6 +302,11 @@ def detect_working_plane(
         coarse_grid = _period_grid(short, COARSE_STEP)
         peaks = _scan(work, layout, _coarse_candidates(work, layout, coarse_grid))
         result = _decode(layout, peaks, short, factor)
+    if result is None:
+        # Not upright: rotated, mirrored, stretched, sheared or in perspective.
+        posed, _ = lattice_peaks(work, layout.reference_spectrum)
+        result = _decode(layout, posed, short, factor)
+        peaks = sorted([*peaks, *posed], key=lambda peak: -peak.score)
     if result is not None:
         return result
     best = peaks[0]
@@ -344,18 +314,27 @@ def detect_working_plane(
     return ImageDetection(False, None, sync_false_alarm, best.score, _transform(best, factor))
 
 
-def _transform(peak: _SyncPeak, factor: float) -> dict[str, float]:
-    """Tile period and tile origin found, in the input image's pixels."""
-    return {
+def _transform(peak: SyncPeak, factor: float) -> dict[str, float]:
+    """Tile period and tile origin found, in the input image's pixels; for a tile found
+    turned or mirrored, also the turn (degrees, counter-clockwise) and whether mirrored."""
+    lattice = peak.lattice()
+    found = {
         "period_x": float(peak.period_x / factor),
         "period_y": float(peak.period_y / factor),
-        "origin_x": float((-peak.shift_x * peak.period_x / TILE) % peak.period_x / factor),
-        "origin_y": float((-peak.shift_y * peak.period_y / TILE) % peak.period_y / factor),
     }
+    if lattice[0, 1] == 0 and lattice[1, 0] == 0 and np.all(np.diag(lattice) > 0):
+        found["origin_x"] = float((-peak.shift_x * peak.period_x / TILE) % peak.period_x / factor)
+        found["origin_y"] = float((-peak.shift_y * peak.period_y / TILE) % peak.period_y / factor)
+        return found
+    origin = peak.origin()
+    found["origin_x"], found["origin_y"] = float(origin[1] / factor), float(origin[0] / factor)
+    found["rotation_degrees"] = float(np.degrees(np.arctan2(-lattice[0, 1], lattice[1, 1])))
+    found["mirrored"] = float(np.linalg.det(lattice) < 0)
+    return found
 
 
 def _decode(
-    layout: CarrierLayout, peaks: list[_SyncPeak], short: int, factor: float
+    layout: CarrierLayout, peaks: list[SyncPeak], short: int, factor: float
 ) -> ImageDetection | None:
     """Decode at the best peaks; a detection only when the CRC holds and the odds are low."""
     hypotheses = _search_hypotheses(short)
@@ -366,9 +345,9 @@ def _decode(
         decoded = decode_payload(payload_statistics(layout, whitened))
         if decoded.payload is None:
             continue
-        # Two searches (prior, then full) may each attempt DECODE_ATTEMPTS decodes.
+        # Three searches (prior, full, lattice) may each attempt DECODE_ATTEMPTS decodes.
         p_sync = min(1.0, hypotheses * _normal_tail(peak.score))
-        false_alarm = p_sync * 2 * DECODE_ATTEMPTS * 2.0**-CHECK_BITS
+        false_alarm = p_sync * SEARCHES * DECODE_ATTEMPTS * 2.0**-CHECK_BITS
         if false_alarm <= FALSE_ALARM_LIMIT:
             return ImageDetection(
                 True, decoded.payload.hex(), false_alarm, peak.score, _transform(peak, factor)

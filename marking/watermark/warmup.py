@@ -81,15 +81,17 @@ def _pictures() -> list[Any]:
 
 
 def _warm_pictures() -> None:
-    """Embed into every pixel type; detect in one array and one PIL image. Detection reads a
-    picture's strips with the same pixel types embedding does, and the rest of it works on a
-    float32 plane whatever the input: one of each kind covers it (detection is the slow half)."""
+    """Embed into every pixel type; detect in one array and one PIL image, and in an unmarked
+    picture (so every search runs). Detection reads a picture's strips with the same pixel
+    types embedding does, and the rest of it works on a float32 plane whatever the input: one
+    of each kind covers it (detection is the slow half)."""
     from marking.watermark.image import detect_image, embed_image
 
     pictures = _pictures()
     marked = [embed_image(picture, payload=0) for picture in pictures]
     for picture in (marked[0], marked[-1]):
         detect_image(picture)
+    detect_image(pictures[0])  # nothing found: the lattice search runs too
 
 
 def _warm_sound() -> None:

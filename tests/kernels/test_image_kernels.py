@@ -90,6 +90,40 @@ def test_fold_scaled_matches_twin(
     np.testing.assert_allclose(got, expected, atol=1e-3)
 
 
+def _homography(angle: float, scale_y: float, scale_x: float, tilt: float) -> np.ndarray:
+    cos, sin = np.cos(angle), np.sin(angle)
+    return np.array(
+        [[cos / scale_y, -sin / scale_y, 3.5], [sin / scale_x, cos / scale_x, -7.25], [tilt, 0, 1]]
+    )
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        _homography(0.0, 1.0, 1.0, 0.0),
+        _homography(0.3, 1.4, 0.9, 0.0),
+        _homography(-1.2, 2.2, 2.5, 4e-4),
+        np.diag([-1.0, 1.0, 1.0]),  # mirrored
+    ],
+)
+def test_fold_mapped_matches_twin(rng: np.random.Generator, mapping: np.ndarray) -> None:
+    plane = rng.normal(size=(90, 77)).astype(np.float32)
+    plane[:5] = 0  # flat fill is skipped, as it adds nothing
+    expected = naive.fold_mapped(plane, mapping, 16)
+    np.testing.assert_allclose(tiling.fold_mapped(plane, mapping, 16), expected, atol=1e-3)
+    many = tiling.fold_mapped_many(plane, np.stack([mapping, np.eye(3)]), 16)
+    np.testing.assert_allclose(many[0], expected, atol=1e-3)
+    np.testing.assert_allclose(many[1], naive.fold_mapped(plane, np.eye(3), 16), atol=1e-3)
+
+
+def test_fold_mapped_of_a_scaling_is_the_scaled_fold(rng: np.random.Generator) -> None:
+    plane = rng.normal(size=(64, 96)).astype(np.float32)
+    mapping = np.diag([16 / 23.7, 16 / 19.2, 1.0])
+    np.testing.assert_allclose(
+        tiling.fold_mapped(plane, mapping, 16), tiling.fold_scaled(plane, 23.7, 19.2, 16), atol=1e-3
+    )
+
+
 def test_fold_scaled_at_integer_period_equals_periodic_fold(rng: np.random.Generator) -> None:
     plane = rng.normal(size=(64, 96)).astype(np.float32)
     np.testing.assert_allclose(

@@ -108,6 +108,98 @@ def pad_to_aspect(a: np.ndarray, aspect: float, value: int = 0) -> np.ndarray:
     return canvas
 
 
+def rotate(a: np.ndarray, degrees: float, expand: bool = False) -> np.ndarray:
+    """Rotate counter-clockwise by ``degrees`` (bicubic). On the same canvas the corners are
+    filled black and the picture's own corners cut off; ``expand`` grows the canvas instead."""
+    return np.asarray(
+        _to_pil(a).rotate(degrees, Image.Resampling.BICUBIC, expand=expand, fillcolor=0)
+    ).copy()
+
+
+def quarter_turn(a: np.ndarray, turns: int) -> np.ndarray:
+    """Rotate counter-clockwise by ``turns`` x 90 degrees (lossless)."""
+    _check(a)
+    return np.ascontiguousarray(np.rot90(a, turns))
+
+
+def flip(a: np.ndarray, horizontal: bool) -> np.ndarray:
+    """Mirror left-right (``horizontal``) or top-bottom (lossless)."""
+    _check(a)
+    return np.ascontiguousarray(a[:, ::-1] if horizontal else a[::-1])
+
+
+def stretch(a: np.ndarray, width_factor: float, height_factor: float) -> np.ndarray:
+    """Resize each side by its own factor (bicubic): a change of aspect ratio."""
+    image = _to_pil(a)
+    size = (round(image.width * width_factor), round(image.height * height_factor))
+    return np.asarray(image.resize(size, Image.Resampling.BICUBIC)).copy()
+
+
+def shear(a: np.ndarray, amount: float) -> np.ndarray:
+    """Horizontal shear: row y moves by ``amount * (y - centre)`` px (bicubic, same canvas)."""
+    image = _to_pil(a)
+    offset = -amount * image.height / 2
+    return np.asarray(
+        image.transform(
+            image.size,
+            Image.Transform.AFFINE,
+            (1, amount, offset, 0, 1, 0),
+            Image.Resampling.BICUBIC,
+            fillcolor=0,
+        )
+    ).copy()
+
+
+def perspective(a: np.ndarray, moves: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Move the four corners (top-left, top-right, bottom-right, bottom-left) by ``moves``, each
+    (dx, dy) as shares of the width and height, and warp the picture to match: a photo of a
+    screen. Same canvas, uncovered areas black."""
+    image = _to_pil(a)
+    width, height = image.size
+    corners = [(0.0, 0.0), (width, 0.0), (width, height), (0.0, height)]
+    moved = [
+        (x + dx * width, y + dy * height) for (x, y), (dx, dy) in zip(corners, moves, strict=True)
+    ]
+    # Pillow maps each output pixel back to the input: solve for the homography moved -> corners.
+    rows, values = [], []
+    for (x, y), (u, v) in zip(moved, corners, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        values.extend([u, v])
+    coefficients = np.linalg.solve(np.array(rows), np.array(values))
+    return np.asarray(
+        image.transform(
+            image.size,
+            Image.Transform.PERSPECTIVE,
+            tuple(coefficients),
+            Image.Resampling.BICUBIC,
+            fillcolor=0,
+        )
+    ).copy()
+
+
+#: A mild perspective: each corner moved by up to 4 % of the side, as a photo of a screen gives.
+SCREEN_PHOTO = ((0.04, 0.02), (-0.03, 0.04), (-0.04, -0.01), (0.02, -0.04))
+
+#: Issue 19's geometric attacks: name -> function of one uint8 image array.
+GEOMETRIC_ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    **{f"rotate{d:+g}": (lambda a, d=d: rotate(a, d)) for d in (1, -1, 3, -3, 7, -7, 15, -15)},
+    **{f"turn-{90 * t}": (lambda a, t=t: quarter_turn(a, t)) for t in (1, 2, 3)},
+    "flip-horizontal": lambda a: flip(a, True),
+    "flip-vertical": lambda a: flip(a, False),
+    "width-0.8": lambda a: stretch(a, 0.8, 1.0),
+    "width-1.25": lambda a: stretch(a, 1.25, 1.0),
+    "height-0.9": lambda a: stretch(a, 1.0, 0.9),
+    "shear-5pct": lambda a: shear(a, 0.05),
+    "perspective-4pct": lambda a: perspective(a, SCREEN_PHOTO),
+    "rotate+3+resize-0.75+jpeg-q75": lambda a: jpeg(resize(rotate(a, 3), 0.75), 75),
+    "height-0.9+resize-0.75+jpeg-q75": lambda a: jpeg(resize(stretch(a, 1.0, 0.9), 0.75), 75),
+    "perspective-4pct+resize-0.75+jpeg-q75": lambda a: jpeg(
+        resize(perspective(a, SCREEN_PHOTO), 0.75), 75
+    ),
+}
+
+
 def _none(a: np.ndarray) -> np.ndarray:
     _check(a)
     return a.copy()

@@ -80,3 +80,17 @@ def fold_scaled(plane: np.ndarray, period_y: float, period_x: float, size: int) 
                 plane * wy[:, None] * wx[None, :],
             )
     return out
+
+
+def fold_mapped(plane: np.ndarray, mapping: np.ndarray, size: int) -> np.ndarray:
+    rows, cols = np.mgrid[0 : plane.shape[0], 0 : plane.shape[1]].astype(float)
+    u, v, w = (mapping[i, 0] * rows + mapping[i, 1] * cols + mapping[i, 2] for i in range(3))
+    u, v = (u / w) % size, (v / w) % size
+    y0 = np.minimum(np.floor(u).astype(int), size - 1)
+    x0 = np.minimum(np.floor(v).astype(int), size - 1)
+    fy, fx = u - y0, v - x0
+    out = np.zeros((size, size))
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(out, ((y0 + dy) % size, (x0 + dx) % size), plane * wy * wx)
+    return out
