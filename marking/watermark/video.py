@@ -9,7 +9,9 @@ The detector averages frames and runs the image search (periods for scaling, pos
 cropping) on the average: the mark adds up across frames
 while moving content and codec noise do not, so heavy compression that defeats one frame does
 not defeat a few seconds of them. Because the pattern does not depend on time, dropped frames,
-frame-rate changes and trims do not desynchronise anything.
+frame-rate changes and trims do not desynchronise anything. When the average synchronises but
+does not decode (a codec that kept the mark in a few frames only), :class:`VideoRefiner` reads
+the frames again, each weighted by how much of the mark it holds.
 
 Frames come in as luma planes (:meth:`VideoMarker.mark_plane`, in place, for decoded Y planes of
 any bit depth) or as pictures (:meth:`VideoMarker.mark`: arrays or PIL images, luma only).
@@ -191,8 +193,8 @@ class VideoDetector:
 
 #: A second look (:class:`VideoRefiner`) is worth decoding the frames again only when the
 #: average's sync is at most this likely to be chance: the payload then failed for lack of
-#: signal, not for lack of a mark. Unmarked video stays far above it (noise peaks give about
-#: 1), so it costs them nothing.
+#: signal, not for lack of a mark. Unmarked video stays far above it (its noise peaks, z 4.5
+#: to 5.5, give about 1), so it costs them nothing.
 REFINE_GATE = 1e-3
 #: Decode attempts a refined detection accounts for: the search's, and its own.
 REFINED_ATTEMPTS = 2 * DECODE_ATTEMPTS + 1
@@ -219,6 +221,8 @@ class VideoRefiner:
         self._layout = carrier_layout(self.key)
         self._transform = dict(found.transform)
         self._sum = np.zeros((TILE, TILE), np.float64)
+        self._weights = 0.0
+        self._shape: tuple[int, ...] | None = None
         self.frames = 0
 
     @classmethod
@@ -242,15 +246,22 @@ class VideoRefiner:
         self._add(luma(pixels.array, pixels.to_8bit))
 
     def _add(self, plane8: np.ndarray) -> None:
+        if self._shape is None:
+            self._shape = plane8.shape
+        elif plane8.shape != self._shape:
+            raise UnsupportedInputError("frame size changed within the video")
         tile = aligned_fold(plane8, self._transform)
-        strength = reference_strength(self._layout, whitened_coefficients(tile))
-        self._sum += max(strength, 0.0) ** 2 * tile
+        weight = max(reference_strength(self._layout, whitened_coefficients(tile)), 0.0) ** 2
+        self._sum += weight * tile
+        self._weights += weight
         self.frames += 1
 
     def result(self) -> VideoDetection:
         """The first look's result, or a detection when the weighted tile decodes."""
         if self.frames == 0:
             raise UnsupportedInputError("no frames to look at")
+        if self._weights == 0.0:  # no frame holds any of the reference
+            return replace(self.found, frames=self.frames)
         decoded = decode_tile(self._layout, self._sum)
         if decoded.payload is None:
             return replace(self.found, frames=self.frames)

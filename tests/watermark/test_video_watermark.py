@@ -214,6 +214,11 @@ def test_a_second_look_at_unmarked_frames_claims_nothing(photo: np.ndarray) -> N
         assert not refiner.result().detected
     with pytest.raises(UnsupportedInputError, match="no frames"):
         VideoRefiner(detector.result(), KEY).result()
+    flat = VideoRefiner(detector.result(), KEY)
+    flat.push_plane(np.full((HEIGHT, WIDTH), 128, np.uint8))  # holds nothing: weight 0
+    assert not flat.result().detected
+    with pytest.raises(UnsupportedInputError, match="size changed"):
+        flat.push_plane(np.full((HEIGHT, WIDTH + 2), 128, np.uint8))
 
 
 @pytest.mark.parametrize("key", ["another key", KEY + " ", ""])
