@@ -316,6 +316,9 @@ def detect_video_file(
     ``all_frames``: the decoder skips the rest, most B-frames) and every ``every``-th one of
     those from ``start`` seconds on, for ``seconds`` seconds (default: all), at most
     ``max_frames`` of them, is averaged into a :class:`~marking.watermark.video.VideoDetector`.
+    When the average synchronises but does not decode, the same frames are decoded once more
+    and weighted by how much of the mark each holds
+    (:class:`~marking.watermark.video.VideoRefiner`).
     ``progress(done, total)`` counts frames by time. With ``audio``, the first
     audio track over the same span goes through an
     :class:`~marking.watermark.audio.AudioDetector` (``speed_search`` as for recordings).
@@ -355,7 +358,7 @@ def detect_video_file_keys(
     (and reads the sound) with its key only when it is asked for, so a caller that stops at
     the first detection pays for no other key. Errors come with the first result."""
     from marking.scheme.limits import MIN_DETECT_SIDE
-    from marking.watermark.video import VideoDetector
+    from marking.watermark.video import VideoDetector, VideoRefiner
 
     _check_window(every, start, seconds, max_frames)
     source = Path(path)
@@ -364,13 +367,16 @@ def detect_video_file_keys(
     first = 0.0 if start is None else float(start)
     stop = math.inf if seconds is None else first + seconds
     detector = VideoDetector()
-    span = _average_frames(
-        source, info, detector, _Window(first, stop, every, max_frames), all_frames, progress
-    )
+    window = _Window(first, stop, every, max_frames)
+    span = _average_frames(source, info, detector, window, all_frames, progress)
     sound_stop = min(stop, span.end) if max_frames is not None else stop
     for key in keys:
         the_key = as_key(key)
         video = detector.result(the_key)
+        refiner = VideoRefiner.after(video, the_key)
+        if refiner is not None:  # synchronised, not decoded: the same frames, weighted
+            _average_frames(source, info, refiner, window, all_frames, None)
+            video = refiner.result()
         sound = None
         if audio:
             sound = _detect_sound(source, the_key, first, sound_stop, speed_search)

@@ -16,7 +16,7 @@ import numpy as np
 
 from marking.kernels.block_dct import block_dct8, block_idct8
 from marking.scheme.keys import Key
-from marking.scheme.payload import CODED_BITS
+from marking.scheme.payload import CODED_BITS, DecodedPayload, decode_payload
 
 TILE = 128
 BLOCK = 8
@@ -141,3 +141,14 @@ def payload_statistics(layout: CarrierLayout, whitened: np.ndarray) -> np.ndarra
 def reference_statistics(layout: CarrierLayout, whitened: np.ndarray) -> np.ndarray:
     """Each reference chip's de-spread value: positive where the reference pattern is present."""
     return whitened[layout.reference_rows, layout.reference_cols] * layout.reference_signs
+
+
+def reference_strength(layout: CarrierLayout, whitened: np.ndarray) -> float:
+    """Mean de-spread reference chip of a whitened tile: how much of the mark it holds, in
+    units of its own noise (about 0 without the mark, whatever the payload)."""
+    return float(np.mean(reference_statistics(layout, whitened)))
+
+
+def decode_tile(layout: CarrierLayout, aligned: np.ndarray) -> DecodedPayload:
+    """Decode the payload of a folded tile aligned with the layout (CRC checked)."""
+    return decode_payload(payload_statistics(layout, whitened_coefficients(aligned)))

@@ -353,3 +353,17 @@ def _decode(
                 True, decoded.payload.hex(), false_alarm, peak.score, _transform(peak, factor)
             )
     return None
+
+
+def aligned_fold(plane: np.ndarray, transform: dict[str, float]) -> np.ndarray:
+    """``plane`` (luma, 8-bit units) prefiltered and folded onto one tile at the geometry a
+    detection found (its ``transform``, in this plane's pixels), aligned as the decoder reads
+    it; a second look (see :class:`marking.watermark.video.VideoRefiner`) folds frames so."""
+    work, factor = working_plane(plane)
+    work = _prefilter(work, PREFILTER_SIGMA)
+    period_y, period_x = transform["period_y"] * factor, transform["period_x"] * factor
+    folded = fold_scaled_many(work, np.array([period_y]), np.array([period_x]), TILE)[0]
+    # The inverse of _transform's origin (modulo the tile, which _aligned ignores).
+    shift_y = -transform["origin_y"] * factor * TILE / period_y
+    shift_x = -transform["origin_x"] * factor * TILE / period_x
+    return _aligned(folded, shift_y, shift_x)

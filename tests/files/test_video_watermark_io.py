@@ -14,12 +14,15 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from marking.errors import InputError, InputTooSmallError, OutputError, UsageError
 from marking.files.video import DEFAULT_EVERY, detect_video_file, embed_video_file
 from marking.labels.video_label import VideoLabelSettings
 from marking.media.video import EncoderSettings, frames, probe_video
+from marking.watermark.video import VideoDetector, VideoMarker
 from tests.support.records import VIDEO_EMBEDDING_KEYS
+from tests.support.sample_photos import load_sample
 from tests.support.video_clips import clip_path
 
 KEY = "Video-Io-Secret-2291"
@@ -195,6 +198,52 @@ def test_unmarked_and_wrong_key_are_not_detected(mp4: Path, marked: tuple[Path, 
     assert wrong["detected"] is False
     assert wrong["video"]["detected"] is False
     assert wrong["audio"]["detected"] is False
+
+
+def _write_lossless(path: Path, planes: list[np.ndarray]) -> None:
+    """Luma planes as a lossless H.264 file (grey chroma), frame for frame."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = planes[0].shape
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"qp": "0", "preset": "ultrafast"}
+        for plane in planes:
+            frame = av.VideoFrame(plane.shape[1], plane.shape[0], "yuv420p")
+            frame.planes[0].update(np.ascontiguousarray(plane))
+            grey = np.full((plane.shape[0] // 2, plane.shape[1] // 2), 128, np.uint8)
+            frame.planes[1].update(grey)
+            frame.planes[2].update(grey)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def test_a_mark_left_in_one_frame_is_found_by_the_second_look(tmp_path: Path) -> None:
+    """Only the first of twenty noisy frames of a pan keeps the mark (as heavy compression
+    leaves one): their average synchronises but does not decode; the second pass over the
+    file weighs the frames and does."""
+    rgb = np.asarray(Image.fromarray(load_sample("photo-dandelions.jpg")).resize((960, 540)))
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    photo = np.clip(np.round(rgb.astype(np.float32) @ luma), 0, 255).astype(np.uint8)
+    marker = VideoMarker(payload=PAYLOAD, key=KEY)
+    planes = []
+    for index in range(20):
+        plane = np.ascontiguousarray(photo[index : index + 360, 6 * index : 6 * index + 640])
+        if index == 0:
+            marker.mark_plane(plane)
+        noisy = plane + np.random.default_rng(index).normal(0, 3.0, plane.shape)
+        planes.append(np.clip(np.round(noisy), 0, 255).astype(np.uint8))
+    path = tmp_path / "diluted.mp4"
+    _write_lossless(path, planes)
+    average = VideoDetector(key=KEY)
+    for planes_read, info in frames(path):
+        average.push_plane(planes_read[0], max_value=info.max_value)
+    assert not average.result().detected
+    found = detect_video_file(path, key=KEY, all_frames=True, audio=False)
+    assert found["detected"] is True
+    assert found["payload"] == PAYLOAD
+    assert found["frames_used"] == 20
+    assert found["false_alarm"] <= 1e-6
+    assert detect_video_file(path, key="another key", all_frames=True)["detected"] is False
 
 
 def test_detection_windows(marked: tuple[Path, dict]) -> None:

@@ -13,7 +13,14 @@ import pytest
 from PIL import Image
 
 from marking.errors import InputTooSmallError, UnsupportedInputError
-from marking.watermark.video import VideoDetector, VideoMarker, mark_frames
+from marking.scheme.payload import CHECK_BITS
+from marking.watermark.video import (
+    REFINED_ATTEMPTS,
+    VideoDetector,
+    VideoMarker,
+    VideoRefiner,
+    mark_frames,
+)
 
 KEY = "video-watermark-test-key"
 PAYLOAD = "0123456789abcdef"
@@ -136,6 +143,82 @@ def test_averaging_beats_one_weak_frame(photo: np.ndarray) -> None:
     assert not single.result().detected
     assert many.result().payload == PAYLOAD
     assert many.result().score > single.result().score
+
+
+def _diluted(photo: np.ndarray, count: int, noise: float) -> list[np.ndarray]:
+    """Frames of a pan in which only the first keeps the mark, each with some noise: as heavy
+    compression leaves a pan (the intra-coded frame keeps the mark, the predicted ones lose
+    it), so the plain average dilutes the one frame that holds it."""
+    marker = VideoMarker(payload=PAYLOAD, key=KEY)
+    planes = []
+    for index, frame in enumerate(_pan(photo, count)):
+        plane = _luma(frame)
+        if index == 0:
+            marker.mark_plane(plane)
+        noisy = plane + np.random.default_rng(index).normal(0, noise, plane.shape)
+        planes.append(np.clip(np.round(noisy), 0, 255).astype(np.uint8))
+    return planes
+
+
+@pytest.mark.parametrize(("count", "noise"), [(20, 2.0), (20, 3.0), (30, 2.0)])
+def test_a_second_look_weighs_the_frames_that_keep_the_mark(
+    photo: np.ndarray, count: int, noise: float
+) -> None:
+    planes = _diluted(photo, count, noise)
+    detector = VideoDetector(key=KEY)
+    for plane in planes:
+        detector.push_plane(plane)
+    first = detector.result()
+    assert not first.detected  # synchronised, but the average does not decode
+    refiner = VideoRefiner.after(first, KEY)
+    assert refiner is not None
+    for plane in planes:
+        refiner.push_plane(plane)
+    found = refiner.result()
+    assert found.detected
+    assert found.payload == PAYLOAD
+    assert found.frames == count
+    assert found.score == first.score
+    assert found.transform == first.transform
+    # One decode attempt more than the search made, each passing the check by 2**-24.
+    assert found.false_alarm == pytest.approx(
+        first.false_alarm * REFINED_ATTEMPTS * 2.0**-CHECK_BITS
+    )
+    assert found.false_alarm <= 1e-6
+
+
+def test_no_second_look_after_a_detection_or_without_a_sync(photo: np.ndarray) -> None:
+    planes = [_luma(frame) for frame in _pan(photo, 8)]
+    unmarked = VideoDetector(key=KEY)
+    for plane in planes:
+        unmarked.push_plane(plane)
+    assert VideoRefiner.after(unmarked.result(), KEY) is None  # chance sync: not worth it
+    marker = VideoMarker(payload=PAYLOAD, key=KEY)
+    marked = VideoDetector(key=KEY)
+    for plane in planes:
+        marker.mark_plane(plane)
+        marked.push_plane(plane)
+    assert VideoRefiner.after(marked.result(), KEY) is None  # found already
+
+
+def test_a_second_look_at_unmarked_frames_claims_nothing(photo: np.ndarray) -> None:
+    """Forced past its gate onto unmarked frames, or with the wrong key, it finds nothing."""
+    planes = _diluted(photo, 20, 3.0)
+    detector = VideoDetector(key=KEY)
+    for plane in planes[1:]:
+        detector.push_plane(plane)
+    for key in (KEY, "another key"):
+        refiner = VideoRefiner(detector.result(), key)
+        for plane in planes[1:]:
+            refiner.push_plane(plane)
+        assert not refiner.result().detected
+    with pytest.raises(UnsupportedInputError, match="no frames"):
+        VideoRefiner(detector.result(), KEY).result()
+    flat = VideoRefiner(detector.result(), KEY)
+    flat.push_plane(np.full((HEIGHT, WIDTH), 128, np.uint8))  # holds nothing: weight 0
+    assert not flat.result().detected
+    with pytest.raises(UnsupportedInputError, match="size changed"):
+        flat.push_plane(np.full((HEIGHT, WIDTH + 2), 128, np.uint8))
 
 
 @pytest.mark.parametrize("key", ["another key", KEY + " ", ""])
