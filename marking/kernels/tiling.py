@@ -215,3 +215,34 @@ def fold_mapped_many(plane: np.ndarray, mappings: np.ndarray, size: int) -> np.n
     for i in prange(count):
         out[i] = fold_mapped(plane, mappings[i], size)
     return out
+
+
+@kernel(cache=True, parallel=True, fastmath=FASTMATH)
+def lattice_scores(magnitude: np.ndarray, harmonics: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """How strongly a spectrum's magnitude shows each candidate lattice: one score per map.
+
+    ``magnitude`` is a picture's whitened FFT magnitude (H, W); ``harmonics`` (N, 2) the tile's
+    harmonics (row, column, in cycles per tile); ``maps`` (n, 2, 2) take a harmonic to a
+    frequency in cycles per pixel. The score sums the magnitude at every harmonic's frequency
+    (the nearest bin): a periodic pattern on that lattice puts its energy there.
+    """
+    height, width = magnitude.shape
+    count = maps.shape[0]
+    rows_k = np.ascontiguousarray(harmonics[:, 0])
+    cols_k = np.ascontiguousarray(harmonics[:, 1])
+    # Bins are found in a positive range, so truncation rounds and the modulo stays cheap.
+    lift_y = height * (1 + int(np.abs(harmonics).max() * np.abs(maps).max() * 2 + 1))
+    lift_x = width * (1 + int(np.abs(harmonics).max() * np.abs(maps).max() * 2 + 1))
+    scores = np.empty(count, dtype=np.float64)
+    for c in prange(count):
+        a = maps[c, 0, 0] * height
+        b = maps[c, 0, 1] * height
+        d = maps[c, 1, 0] * width
+        e = maps[c, 1, 1] * width
+        total = 0.0
+        for i in range(rows_k.shape[0]):
+            row = int(a * rows_k[i] + b * cols_k[i] + lift_y + 0.5) % height
+            col = int(d * rows_k[i] + e * cols_k[i] + lift_x + 0.5) % width
+            total += magnitude[row, col]
+        scores[c] = total
+    return scores

@@ -304,7 +304,7 @@ def detect_working_plane(
         result = _decode(layout, peaks, short, factor)
     if result is None:
         # Not upright: rotated, mirrored, stretched, sheared or in perspective.
-        posed, _ = lattice_peaks(work, layout.reference_spectrum)
+        posed, _ = lattice_peaks(work, layout.reference_spectrum, short * period_fraction)
         result = _decode(layout, posed, short, factor)
         peaks = sorted([*peaks, *posed], key=lambda peak: -peak.score)
     if result is not None:

@@ -5,10 +5,9 @@ lattice is square and upright (the picture was resized and cropped, no more), wh
 common case and cheap. When they fail, :func:`lattice_peaks` finds the lattice itself, so a
 picture that was rotated, mirrored, stretched, sheared or photographed off a screen is found:
 
-1. **Lattice.** The autocorrelation of the high-passed picture (its spectrum's magnitude,
-   whitened) peaks at the lattice vectors: a periodic pattern matches itself one period away,
-   whatever that period's length and direction. The strongest peaks give a few candidate
-   bases (two vectors each), reduced to the shortest pair.
+1. **Lattice.** Candidate bases come from :mod:`marking.watermark.image_lattice`: the
+   picture's autocorrelation first (cheap, for pictures averaged down from about 850 px),
+   then, if no pose stands out, the tile's harmonics in its spectrum (small pictures).
 2. **Orientation.** Folding the picture along a basis gives one tile, but a basis says nothing
    of which vector was the tile's x axis or which way it pointed: the eight symmetries of the
    square (quarter turns, mirrors) are each correlated with the reference. That is also how a
@@ -30,15 +29,14 @@ import numpy as np
 
 from marking.kernels.tiling import fold_mapped_many
 from marking.scheme.tile_pattern import TILE
+from marking.watermark.image_lattice import (
+    BASES_TRIED,
+    SPECTRUM_KEPT,
+    autocorrelation_bases,
+    parabolic_offset,
+    spectrum_bases,
+)
 
-#: Lattice vectors are looked for with these lengths, as shares of the working short side:
-#: the embedder's period is a quarter of the short side, then stretched, cropped or scaled.
-VECTOR_LENGTHS = (1 / 5.5, 1 / 1.6)
-#: Autocorrelation peaks kept, and candidate bases built from the strongest of them.
-PEAKS_KEPT = 8
-BASES_TRIED = 3
-#: Two peaks make a basis only if the angle between them is at least this far from 0 or 180.
-MIN_BASIS_SINE = 0.6
 #: The eight symmetries of the square tile, as maps of tile coordinates (row, column).
 SYMMETRIES = tuple(
     np.array(matrix, dtype=np.float64)
@@ -61,8 +59,8 @@ REFINE_ROUNDS = 10
 #: A pose is refined only when its correlation reaches this: noise peaks sit near 4.5-5.7
 #: (the best of every fold and orientation tried), a found lattice scores 9 and more.
 REFINE_GATE = 7.0
-#: Folds tried at most: each basis in each symmetry, then each round's nudges.
-LATTICE_HYPOTHESES = BASES_TRIED * len(SYMMETRIES) + REFINE_ROUNDS * 12
+#: Folds tried at most: each basis of both finders in each symmetry, then each round's nudges.
+LATTICE_HYPOTHESES = (BASES_TRIED + SPECTRUM_KEPT) * len(SYMMETRIES) + REFINE_ROUNDS * 12
 
 
 @dataclass(frozen=True)
@@ -106,13 +104,6 @@ def scaling(period_y: float, period_x: float) -> np.ndarray:
     return np.diag([TILE / period_y, TILE / period_x, 1.0])
 
 
-def _parabolic(left: np.ndarray, middle: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Sub-sample offset of a peak from its two neighbours (vectorised over candidates)."""
-    denominator = left - 2 * middle + right
-    safe = np.where(denominator == 0, 1.0, denominator)
-    return np.where(denominator == 0, 0.0, np.clip(0.5 * (left - right) / safe, -0.5, 0.5))
-
-
 def correlate(folded: np.ndarray, mappings: np.ndarray, reference: np.ndarray) -> list[SyncPeak]:
     """Phase-correlate each fold (n, size, size) with the reference spectrum.
 
@@ -131,101 +122,16 @@ def correlate(folded: np.ndarray, mappings: np.ndarray, reference: np.ndarray) -
     rows, cols = np.divmod(flat.argmax(axis=1), size)
     index = np.arange(len(folded))
     middle = surfaces[index, rows, cols]
-    shift_y = rows + _parabolic(
+    shift_y = rows + parabolic_offset(
         surfaces[index, (rows - 1) % size, cols], middle, surfaces[index, (rows + 1) % size, cols]
     )
-    shift_x = cols + _parabolic(
+    shift_x = cols + parabolic_offset(
         surfaces[index, rows, (cols - 1) % size], middle, surfaces[index, rows, (cols + 1) % size]
     )
     return [
         SyncPeak(float(middle[i]), mappings[i], float(shift_y[i]), float(shift_x[i]), folded[i])
         for i in index
     ]
-
-
-# --- the lattice from the autocorrelation -------------------------------------------------
-
-
-def lattice_bases(work: np.ndarray) -> list[np.ndarray]:
-    """Candidate tile lattices of a high-passed working plane: 2 x 2 matrices whose columns
-    are two shortest period vectors (row, column) in working-plane pixels, best first."""
-    from scipy import fft
-    from scipy.ndimage import maximum_filter
-
-    rows, cols = work.shape[0] // 2 * 2, work.shape[1] // 2 * 2
-    half = work[:rows, :cols].reshape(rows // 2, 2, cols // 2, 2).mean(axis=(1, 3))
-    height, width = half.shape
-    short = min(height, width)
-    reach = int(np.ceil(short * VECTOR_LENGTHS[1])) + 2
-    spectrum = fft.rfft2(half, s=(2 * height, 2 * width), workers=-1)
-    # The spectrum's magnitude, not its power: whitened, so the picture's own large-scale
-    # correlation does not drown the lattice's sharp peaks.
-    acf = fft.irfft2(np.abs(spectrum), s=(2 * height, 2 * width), workers=-1)
-    lags = np.arange(-reach, reach + 1)
-    window = acf[np.ix_(lags % (2 * height), lags % (2 * width))]
-    dy, dx = np.meshgrid(lags, lags, indexing="ij")
-    radius = np.hypot(dy, dx)
-    allowed = (radius >= short * VECTOR_LENGTHS[0]) & (radius <= short * VECTOR_LENGTHS[1])
-    allowed &= (dy > 0) | ((dy == 0) & (dx > 0))  # one of each pair (the ACF is symmetric)
-    local_max = (window == maximum_filter(window, size=5)) & allowed
-    found_y, found_x = np.nonzero(local_max)
-    order = np.argsort(-window[found_y, found_x])[:PEAKS_KEPT]
-    vectors = []
-    for y, x in zip(found_y[order], found_x[order], strict=True):
-        if not (0 < y < len(lags) - 1 and 0 < x < len(lags) - 1):
-            continue
-        offset_y = _parabolic(window[y - 1, x], window[y, x], window[y + 1, x])
-        offset_x = _parabolic(window[y, x - 1], window[y, x], window[y, x + 1])
-        vectors.append(2 * np.array([lags[y] + offset_y, lags[x] + offset_x]))
-    return _bases(vectors)
-
-
-def _bases(vectors: list[np.ndarray]) -> list[np.ndarray]:
-    """Up to BASES_TRIED distinct reduced bases, each from one of the strongest vectors and
-    the strongest one not parallel to it."""
-    bases: list[np.ndarray] = []
-    for first in vectors[:BASES_TRIED]:
-        partner = next(
-            (
-                other
-                for other in vectors
-                if abs(_cross(first, other)) > MIN_BASIS_SINE * _norm(first) * _norm(other)
-            ),
-            None,
-        )
-        if partner is None:
-            continue
-        basis = _reduced(first, partner)
-        if not any(_same_lattice(basis, known) for known in bases):
-            bases.append(basis)
-    return bases
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a[0] * b[1] - a[1] * b[0])
-
-
-def _norm(a: np.ndarray) -> float:
-    return float(np.hypot(a[0], a[1]))
-
-
-def _reduced(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Lagrange-Gauss reduction: the two shortest vectors spanning the same lattice."""
-    a, b = first.astype(np.float64), second.astype(np.float64)
-    for _ in range(16):
-        if _norm(b) < _norm(a):
-            a, b = b, a
-        multiple = round(float(a @ b) / float(a @ a))
-        if multiple == 0:
-            break
-        b = b - multiple * a
-    return np.column_stack([a, b])
-
-
-def _same_lattice(one: np.ndarray, other: np.ndarray) -> bool:
-    """Whether two bases span the same lattice (within 2 px)."""
-    change = np.linalg.solve(other, one)
-    return bool(np.all(np.abs(change - np.round(change)) < 2 / min(map(_norm, other.T))))
 
 
 # --- poses: symmetries and refinement ----------------------------------------------------
@@ -255,13 +161,32 @@ def _symmetry_indices(size: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     return tuple(sources)
 
 
-def lattice_peaks(work: np.ndarray, reference: np.ndarray) -> tuple[list[SyncPeak], int]:
+def lattice_peaks(
+    work: np.ndarray, reference: np.ndarray, period: float
+) -> tuple[list[SyncPeak], int]:
     """The best poses of the tile from the picture's own lattice, best first, and the number
-    of folds tried (each a hypothesis for the false-alarm figure)."""
-    bases = lattice_bases(work)
-    if not bases:
-        return [], 0
+    of folds tried (each a hypothesis for the false-alarm figure). ``period`` is the
+    embedder's period in working pixels (a share of the short side)."""
     centre = (np.array(work.shape, dtype=np.float64) - 1) / 2
+    peaks = _poses(work, autocorrelation_bases(work), centre, reference)
+    if not peaks or peaks[0].score < REFINE_GATE:
+        # Too weak in the autocorrelation (a small picture): search the spectrum.
+        found = _poses(work, spectrum_bases(work, period), centre, reference)
+        peaks = sorted([*peaks, *found], key=lambda peak: -peak.score)
+    tried = len(peaks)
+    if peaks and peaks[0].score >= REFINE_GATE:
+        best, rounds = _refine(work, peaks[0], centre, reference)
+        tried += rounds * 12
+        peaks = [best, *peaks[1:]]
+    return peaks, tried
+
+
+def _poses(
+    work: np.ndarray, bases: list[np.ndarray], centre: np.ndarray, reference: np.ndarray
+) -> list[SyncPeak]:
+    """Fold along each basis and read each fold in the eight orientations; best first."""
+    if not bases:
+        return []
     no_tilt = np.zeros(2)
     linears = [TILE * np.linalg.inv(basis) for basis in bases]
     mappings = np.stack([homography(linear, centre, no_tilt) for linear in linears])
@@ -272,21 +197,14 @@ def lattice_peaks(work: np.ndarray, reference: np.ndarray) -> tuple[list[SyncPea
             variants.append(fold[rows, cols])
             poses.append(homography(symmetry @ linear, centre, no_tilt))
     peaks = correlate(np.stack(variants), np.stack(poses), reference)
-    peaks.sort(key=lambda peak: -peak.score)
-    tried = len(peaks)
-    if peaks[0].score >= REFINE_GATE:
-        best, rounds = _refine(work, peaks[0], centre, reference)
-        tried += rounds * 12
-        peaks = [best, *peaks[1:]]
-    return peaks, tried
+    return sorted(peaks, key=lambda peak: -peak.score)
 
 
 def _refine(
     work: np.ndarray, start: SyncPeak, centre: np.ndarray, reference: np.ndarray
 ) -> tuple[SyncPeak, int]:
     """Hill-climb the pose's 2 x 2 map and perspective tilt; the best pose and rounds used."""
-    linear = start.mapping[:2, :2].copy()
-    tilt = np.zeros(2)
+    linear, tilt = start.mapping[:2, :2].copy(), start.mapping[2, :2].copy()
     corner = float(np.hypot(*centre))
     best, linear_step, tilt_step = start, LINEAR_STEP, TILT_STEP / corner
     rounds = 0

@@ -230,8 +230,11 @@ class VideoRefiner:
         cls, found: VideoDetection, key: Key | str | bytes | None = None
     ) -> VideoRefiner | None:
         """A refiner for a first look's result, or None when a second look cannot help (the
-        mark was found, or the sync is too likely to be chance: see :data:`REFINE_GATE`)."""
+        mark was found, or the sync is too likely to be chance: see :data:`REFINE_GATE`) or
+        does not apply (a tile found turned or mirrored: the second look folds upright)."""
         if found.detected or not found.transform or found.false_alarm > REFINE_GATE:
+            return None
+        if "rotation_degrees" in found.transform:
             return None
         return cls(found, key)
 

@@ -124,6 +124,16 @@ def test_fold_mapped_of_a_scaling_is_the_scaled_fold(rng: np.random.Generator) -
     )
 
 
+def test_lattice_scores_match_twin(rng: np.random.Generator) -> None:
+    magnitude = rng.random((48, 40)).astype(np.float32)
+    harmonics = rng.integers(-9, 10, (30, 2)).astype(np.float64)
+    maps = rng.normal(scale=0.05, size=(7, 2, 2))
+    expected = naive.lattice_scores(magnitude, harmonics, maps)
+    np.testing.assert_allclose(
+        tiling.lattice_scores(magnitude, harmonics, maps), expected, rtol=1e-4
+    )
+
+
 def test_fold_scaled_at_integer_period_equals_periodic_fold(rng: np.random.Generator) -> None:
     plane = rng.normal(size=(64, 96)).astype(np.float32)
     np.testing.assert_allclose(

@@ -14,6 +14,7 @@ from PIL import Image
 
 from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.scheme.payload import CHECK_BITS
+from marking.scheme.results import VideoDetection
 from marking.watermark.video import (
     REFINED_ATTEMPTS,
     VideoDetector,
@@ -199,6 +200,16 @@ def test_no_second_look_after_a_detection_or_without_a_sync(photo: np.ndarray) -
         marker.mark_plane(plane)
         marked.push_plane(plane)
     assert VideoRefiner.after(marked.result(), KEY) is None  # found already
+
+
+def test_no_second_look_at_a_turned_tile() -> None:
+    """The second look folds upright: a sync found by the lattice search (a turned or mirrored
+    tile) is left as it is."""
+    transform = {"period_x": 120.0, "period_y": 120.0, "origin_x": 3.0, "origin_y": 4.0}
+    upright = VideoDetection(False, None, 1e-5, 6.0, 8, transform)
+    assert VideoRefiner.after(upright, KEY) is not None
+    turned = VideoDetection(False, None, 1e-5, 6.0, 8, {**transform, "rotation_degrees": 90.0})
+    assert VideoRefiner.after(turned, KEY) is None
 
 
 def test_a_second_look_at_unmarked_frames_claims_nothing(photo: np.ndarray) -> None:

@@ -94,3 +94,11 @@ def fold_mapped(plane: np.ndarray, mapping: np.ndarray, size: int) -> np.ndarray
         for dx, wx in ((0, 1 - fx), (1, fx)):
             np.add.at(out, ((y0 + dy) % size, (x0 + dx) % size), plane * wy * wx)
     return out
+
+
+def lattice_scores(magnitude: np.ndarray, harmonics: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    height, width = magnitude.shape
+    frequencies = np.einsum("nij,kj->nik", maps, harmonics)  # (n, 2, N)
+    rows = np.floor(frequencies[:, 0] * height + 0.5).astype(int) % height
+    cols = np.floor(frequencies[:, 1] * width + 0.5).astype(int) % width
+    return magnitude[rows, cols].astype(np.float64).sum(axis=1)
