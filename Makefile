@@ -96,6 +96,7 @@ test: $(VENV)/.installed-test $(VENV)/.exiftool $(VENV)/.chromium
 bench: $(VENV)/.installed-bench
 	$(VPY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 	$(VPY) bench/compare_image.py
+	$(VPY) bench/image_geometry.py
 	$(VPY) bench/large_image.py
 	$(VPY) bench/compare_audio.py
 	$(VPY) bench/large_audio.py

@@ -644,7 +644,7 @@ def results_markdown(results: Results, machine: Machine | None, scale: float) ->
     lines += [
         f"Scale {scale:g} of the full corpus (bench/false_alarms.py). A detection is reported "
         "only when its false-alarm probability is at most 1e-6 per file: the sync search's "
-        "p-value times the CRC-24's 2^-24 per decode attempt (4 attempts at most). The tables "
+        "p-value times the CRC-24's 2^-24 per decode attempt (6 for a picture at most). The tables "
         "check both parts on unmarked media.",
         "",
         "## Detections",
