@@ -22,6 +22,7 @@ from marking.watermark.video import (
     VideoRefiner,
     mark_frames,
 )
+from tests.support.attacks import flip, rotate, stretch
 
 KEY = "video-watermark-test-key"
 PAYLOAD = "0123456789abcdef"
@@ -200,6 +201,30 @@ def test_no_second_look_after_a_detection_or_without_a_sync(photo: np.ndarray) -
         marker.mark_plane(plane)
         marked.push_plane(plane)
     assert VideoRefiner.after(marked.result(), KEY) is None  # found already
+
+
+@pytest.mark.parametrize(
+    "pose",
+    ["mirrored", "turned-4", "width-0.85"],
+)
+def test_frames_found_mirrored_turned_or_stretched(photo: np.ndarray, pose: str) -> None:
+    """Video frames go through the picture search, lattice search included: a re-upload
+    mirrored, slightly turned or squeezed to another aspect still gives the payload."""
+    change = {
+        "mirrored": lambda plane: flip(plane, True),
+        "turned-4": lambda plane: rotate(plane, 4),
+        "width-0.85": lambda plane: stretch(plane, 0.85, 1.0),
+    }[pose]
+    marker = VideoMarker(payload=PAYLOAD, key=KEY)
+    detector = VideoDetector(key=KEY)
+    for frame in _pan(photo, 6):
+        plane = _luma(frame)
+        marker.mark_plane(plane)
+        detector.push_plane(change(plane))
+    found = detector.result()
+    assert found.detected
+    assert found.payload == PAYLOAD
+    assert "rotation_degrees" in found.transform
 
 
 def test_no_second_look_at_a_turned_tile() -> None:
