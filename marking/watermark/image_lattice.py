@@ -73,13 +73,25 @@ def _whitened_magnitude(work: np.ndarray) -> np.ndarray:
     return magnitude / (uniform_filter(magnitude, 9, mode="wrap") + 1e-6)
 
 
-def _pose_grid(period: float) -> np.ndarray:
-    """Candidate bases: rotations, aspect changes (either axis) and shears (either way)."""
+def _pose_grid(period: float, aspect: float) -> np.ndarray:
+    """Candidate bases: rotations (on the same canvas, and cropped back to the picture's
+    ``aspect`` as photo editors straighten), aspect changes (either axis) and shears (either
+    way)."""
     scales = period * np.exp(np.arange(-SCALE_SPAN, SCALE_SPAN + 1e-9, SCALE_STEP))
     angles = np.radians(np.arange(-ANGLE_SPAN, ANGLE_SPAN, ANGLE_STEP))
     cos, sin = np.cos(angles), np.sin(angles)
     turned = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2)  # (a, 2, 2)
     bases = [(scales[:, None, None, None] * turned[None]).reshape(-1, 2, 2)]
+    # Cropping a turned picture to its largest upright rectangle of the same aspect keeps the
+    # tile's size but shrinks the short side: the period grows by the crop's inverse.
+    lean = np.abs(sin)
+    crop = np.minimum(1 / (cos + lean / aspect), 1 / (aspect * lean + cos))
+    grown = np.flatnonzero(1 / crop > np.exp(SCALE_SPAN))
+    bases.append(
+        (
+            scales[:, None, None, None] / crop[grown][None, :, None, None] * turned[grown][None]
+        ).reshape(-1, 2, 2)
+    )
     stretches = np.exp(np.arange(-STRETCH_SPAN, STRETCH_SPAN + 1e-9, SCALE_STEP))
     for axis in (0, 1):
         grid = np.zeros((len(scales), len(stretches), 2, 2))
@@ -105,7 +117,7 @@ def spectrum_bases(work: np.ndarray, period: float) -> list[np.ndarray]:
     ``period`` working pixels, from the tile's harmonics in its spectrum; best first."""
     magnitude = _whitened_magnitude(work)
     harmonics = _harmonics()
-    grid = _pose_grid(period)
+    grid = _pose_grid(period, work.shape[1] / work.shape[0])
     scores = lattice_scores(magnitude, harmonics, _frequency_maps(grid))
     chosen = _distinct(grid, scores, SPECTRUM_KEPT, 0.01)
     return [_polished(magnitude, harmonics, basis) for basis in chosen]
