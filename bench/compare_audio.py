@@ -538,7 +538,7 @@ def speed_markdown(results: AudioResults) -> str:
         AUDIOWMARK_SOURCE,
         "",
         "Our detector stops at normal speed when it finds the mark; on unmarked audio (or "
-        "audio played faster or slower) it then searches playback speeds 0.966-1.034 on the "
+        "audio played faster or slower) it then searches playback speeds 0.8-1.25 on the "
         "first seconds, which is the slower figure. Peak memory on a 3-hour file: see "
         "`audio-large.md`.",
         "",

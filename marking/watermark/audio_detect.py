@@ -2,7 +2,7 @@
 
 The pattern repeats every 10 s, so the detector folds the input onto one period, finds the phase
 by correlating with the reference, decodes, and checks the CRC; if nothing is found it searches
-playback speeds from 0.966 to 1.034. See :mod:`marking.watermark.audio` for the whole scheme.
+playback speeds from 0.8 to 1.25. See :mod:`marking.watermark.audio` for the whole scheme.
 """
 
 from __future__ import annotations
@@ -316,10 +316,30 @@ def _nothing(peaks: list[_Peak], hypotheses: int, seconds: float) -> AudioDetect
     return AudioDetection(False, None, p_sync, score, None, 1.0, seconds)
 
 
-#: Coarse playback-speed grid of the search (normal speed is tried first, on its own).
-SPEED_COARSE = tuple(float(s) for s in np.round(np.arange(0.966, 1.0345, 0.002), 4))
-#: Seconds of audio the coarse speed search looks at.
-SPEED_COARSE_SECONDS = 8.0
+#: Slowest and fastest playback speeds searched (issue 19: 0.8x to 1.25x, pitch and tempo
+#: together, as resampling or a tape-speed change gives).
+SPEED_RANGE = (0.8, 1.25)
+#: Relative spacing of the coarse speed grid: a speed anywhere in the range is within half of
+#: it of a grid point, and the fine pass covers that half either way.
+SPEED_STEP = 0.003
+#: Coarse playback-speed grid of the search (normal speed is tried first, on its own):
+#: geometric, from a step below the slowest speed to a step above the fastest.
+SPEED_COARSE = tuple(
+    float(s)
+    for s in np.round(
+        np.exp(
+            np.arange(
+                np.log(SPEED_RANGE[0]) - SPEED_STEP,
+                np.log(SPEED_RANGE[1]) + 1.5 * SPEED_STEP,
+                SPEED_STEP,
+            )
+        ),
+        4,
+    )
+)
+#: Seconds of the original the coarse speed search looks at (of the input: this over the
+#: slowest speed, so a slowed-down copy shows as much of its mark).
+SPEED_COARSE_SECONDS = 6.0
 #: Candidates kept from one stage of the speed search to the next.
 SPEED_KEEP = 2
 #: Sub-hop offsets of the coarse speed pass: every this many (4: offset 0 only, which ranks
@@ -328,8 +348,8 @@ COARSE_OFFSET_STEP = 4
 #: Sync score on the first seconds a speed needs before the whole input is folded at it
 #: (unmarked audio tops out near 4.5 over the speed grid; marked audio scores 6 and up).
 SPEED_GATE = 5.0
-#: Fine steps around the best coarse speeds.
-SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0012, 0.00121, 0.0003), 4))
+#: Fine steps around the best coarse speeds, relative (half the coarse spacing either way).
+SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0015, 0.00151, 0.0003), 4))
 
 
 def _fold_at(mono: np.ndarray, grid: _Grid) -> _Fold:
@@ -355,7 +375,8 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
     """
     if mono.shape[0] < MIN_DETECT_SECONDS * rate:
         return [], 0
-    head = mono[: int(SPEED_COARSE_SECONDS * rate)]
+    # SPEED_COARSE_SECONDS of the original at the slowest speed searched.
+    head = mono[: int(SPEED_COARSE_SECONDS / SPEED_RANGE[0] * rate)]
 
     def best_on(
         signal: np.ndarray, at_rate: float, speeds: list[float], offsets: range
@@ -371,9 +392,10 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
     # of the FFT work) is plenty for that.
     small, small_rate = _half_rate(head, rate)
     coarse_speeds = [s for s in SPEED_COARSE if s != 1.0]
-    coarse = best_on(small, small_rate, coarse_speeds, range(0, SUB_OFFSETS, COARSE_OFFSET_STEP))
+    tiny, tiny_rate = _half_rate(small, small_rate)
+    coarse = best_on(tiny, tiny_rate, coarse_speeds, range(0, SUB_OFFSETS, COARSE_OFFSET_STEP))
     fine_speeds = sorted(
-        {round(best + step, 5) for _, best, _ in coarse[:SPEED_KEEP] for step in SPEED_FINE}
+        {round(best * (1 + step), 5) for _, best, _ in coarse[:SPEED_KEEP] for step in SPEED_FINE}
     )
     fine = best_on(small, small_rate, fine_speeds, range(0, SUB_OFFSETS, 2))
     hypotheses = (len(coarse) + len(fine)) * PERIOD
