@@ -363,14 +363,21 @@ def whole_number(text: str) -> int:
     return value
 
 
+def warn_if_exposed(key_file: str) -> None:
+    """Warn (without failing) when other users may read a file of secret keys."""
+    from marking.files.key_file import exposed_key_file
+
+    exposed = exposed_key_file(key_file)
+    if exposed is not None:
+        print(f"{PROG}: warning: {exposed}", file=sys.stderr)
+
+
 def resolve_key(args: argparse.Namespace) -> Key:
     """The key the options (or ``$AIGC_MARK_KEY``) ask for; problems become UsageError."""
-    from marking.files.key_file import exposed_key_file, load_key
+    from marking.files.key_file import load_key
 
     if args.key_file is not None:
-        exposed = exposed_key_file(args.key_file)
-        if exposed is not None:
-            print(f"{PROG}: warning: {exposed}", file=sys.stderr)
+        warn_if_exposed(args.key_file)
     try:
         return load_key(args.key, args.key_file)
     except FileNotFoundError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marking.cli import whole_number
+from marking.cli import warn_if_exposed, whole_number
 from marking.errors import ExitCode, UsageError
 
 
@@ -137,16 +137,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_files(args: argparse.Namespace) -> None:
     """A bad keys file or trust-anchor file is one usage error at start, not one per request."""
-    import sys
-
-    from marking.cli import PROG
-
     if args.keys_file is not None:
-        from marking.files.key_file import exposed_key_file, load_keys
+        from marking.files.key_file import load_keys
 
-        exposed = exposed_key_file(args.keys_file)
-        if exposed is not None:
-            print(f"{PROG}: warning: {exposed}", file=sys.stderr)
+        warn_if_exposed(args.keys_file)
         try:
             load_keys(args.keys_file)
         except OSError as error:

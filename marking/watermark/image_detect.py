@@ -253,12 +253,53 @@ def detect_image(image: Any, *, key: Key | str | bytes | None = None) -> ImageDe
     plane = _reduced_luma(regions, (top, top + kept_height, left, left + kept_width), reduce_by)
     work, factor = working_plane(plane)
     found = detect_working_plane(work, factor / reduce_by, the_key)
+    bars = _padding(plane, MIN_DETECT_SIDE // reduce_by)
+    if bars is not None and not found.detected:
+        # A picture placed on a larger canvas (letterbox, pillarbox): its period is a share of
+        # its own short side, not the canvas's. Looked for again without the bars; two
+        # searches, so each figure counts twice.
+        inner_top, inner_bottom, inner_left, inner_right = bars
+        inner = plane[inner_top:inner_bottom, inner_left:inner_right]
+        inner_work, inner_factor = working_plane(inner)
+        again = _counted_twice(detect_working_plane(inner_work, inner_factor / reduce_by, the_key))
+        found = again if again.detected else _counted_twice(found)
+        if again.detected:
+            top, left = top + inner_top * reduce_by, left + inner_left * reduce_by
     if not (top or left) or not found.transform:
         return found
     moved = dict(found.transform)
     moved["origin_x"] = (moved["origin_x"] - left) % moved["period_x"]
     moved["origin_y"] = (moved["origin_y"] - top) % moved["period_y"]
     return replace(found, transform=moved)
+
+
+#: Luma spread (8-bit levels) under which a row or column at the edge counts as a flat bar.
+BAR_SPREAD = 3.0
+#: Bars narrower than this share of the side are not worth a second search.
+MIN_BAR_SHARE = 0.04
+
+
+def _padding(plane: np.ndarray, min_side: int) -> tuple[int, int, int, int] | None:
+    """The box (top, bottom, left, right) inside flat bars at the plane's edges, when the bars
+    take at least MIN_BAR_SHARE of a side and the box keeps ``min_side`` a side; else None."""
+    rows = np.flatnonzero(np.ptp(plane, axis=1) > BAR_SPREAD)
+    cols = np.flatnonzero(np.ptp(plane, axis=0) > BAR_SPREAD)
+    if rows.size == 0 or cols.size == 0:
+        return None
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    height, width = plane.shape
+    cut = max((height - (box[1] - box[0])) / height, (width - (box[3] - box[2])) / width)
+    small = min(box[1] - box[0], box[3] - box[2]) < min_side
+    return None if cut < MIN_BAR_SHARE or small else box
+
+
+def _counted_twice(found: ImageDetection) -> ImageDetection:
+    """A result of one of two searches: its false-alarm figure doubled (the union bound), and
+    a detection only while the doubled figure is within the limit."""
+    false_alarm = min(1.0, 2 * found.false_alarm)
+    if found.detected and false_alarm > FALSE_ALARM_LIMIT:
+        return replace(found, detected=False, payload=None, false_alarm=false_alarm)
+    return replace(found, false_alarm=false_alarm)
 
 
 def _reduced_luma(regions: Regions, box: tuple[int, int, int, int], reduce_by: int) -> np.ndarray:

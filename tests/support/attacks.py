@@ -93,6 +93,21 @@ def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(_to_pil(a).filter(ImageFilter.GaussianBlur(radius=sigma))).copy()
 
 
+def pad_to_aspect(a: np.ndarray, aspect: float, value: int = 0) -> np.ndarray:
+    """Place the picture in the middle of the smallest canvas of ``aspect`` (width / height)
+    that holds it, the rest filled with ``value`` (letterbox or pillarbox)."""
+    _check(a)
+    height, width = a.shape[:2]
+    if width / height < aspect:
+        canvas_width, canvas_height = round(height * aspect), height
+    else:
+        canvas_width, canvas_height = width, round(width / aspect)
+    canvas = np.full((canvas_height, canvas_width, *a.shape[2:]), value, dtype=np.uint8)
+    top, left = (canvas_height - height) // 2, (canvas_width - width) // 2
+    canvas[top : top + height, left : left + width] = a
+    return canvas
+
+
 def _none(a: np.ndarray) -> np.ndarray:
     _check(a)
     return a.copy()

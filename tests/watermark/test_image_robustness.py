@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from marking.watermark.image import detect_image, embed_image, luma_psnr
-from tests.support.attacks import IMAGE_ATTACKS
+from tests.support.attacks import IMAGE_ATTACKS, jpeg, pad_to_aspect
 from tests.support.sample_photos import SAMPLE_PHOTOS, SAMPLES, load_sample
 
 pytestmark = pytest.mark.needs_watermark
@@ -171,3 +171,27 @@ def test_l_mode_pil_round_trip() -> None:
     result = detect_image(marked, key=KEY)
     assert result.detected
     assert result.payload == PAYLOAD
+
+
+#: Letterbox and pillarbox (issue 19): the picture on a larger canvas of another aspect.
+PADDINGS = [(1.0, 0), (16 / 9, 0), (4 / 3, 255), (9 / 16, 16), (1.0, 128)]
+
+
+@pytest.mark.parametrize(("aspect", "value"), PADDINGS)
+@pytest.mark.parametrize("then_jpeg", [False, True], ids=["png", "jpeg-q75"])
+def test_survives_letterbox_and_pillarbox(
+    marked_detail: np.ndarray, aspect: float, value: int, then_jpeg: bool
+) -> None:
+    padded = pad_to_aspect(marked_detail, aspect, value)
+    assert_recovered(jpeg(padded, 75) if then_jpeg else padded)
+
+
+@pytest.mark.parametrize("name", SAMPLE_PHOTOS)
+@pytest.mark.parametrize("aspect", [1.0, 16 / 9])
+def test_padded_unmarked_photos_give_no_detection(name: str, aspect: float) -> None:
+    """The second search on the picture inside the bars is counted: no false detection, and
+    a false-alarm figure that is not smaller than one search's."""
+    padded = pad_to_aspect(load_sample(name), aspect)
+    result = detect_image(padded, key=KEY)
+    assert not result.detected
+    assert result.payload is None
