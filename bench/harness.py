@@ -191,10 +191,11 @@ def warm_kernels() -> None:
 # --- phases: time and peak memory --------------------------------------------------------------
 
 
-def _status_kib(field: str) -> int | None:
-    """A ``VmRSS``/``VmHWM`` line of /proc/self/status in KiB (None off Linux)."""
+def status_kib(field: str, pid: int | str = "self") -> int | None:
+    """A ``VmRSS``/``VmHWM`` line of /proc/PID/status in KiB (this process by default; None
+    off Linux or once the process is gone)."""
     try:
-        with Path("/proc/self/status").open(encoding="ascii") as status:
+        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
             for line in status:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -203,10 +204,11 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False when not possible."""
+def reset_peak(pid: int | str = "self") -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of a process (this one by default); False
+    when not possible."""
     try:
-        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+        Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
     except OSError:
         return False
     return True
@@ -248,14 +250,14 @@ def measured(phase: Phase, interval: float = 0.02) -> Iterator[Phase]:
     The peak is the kernel's VmHWM after resetting it at the start (exact), or, where the reset
     is refused, the highest VmRSS a sampling thread saw every ``interval`` seconds.
     """
-    exact = _reset_peak()
-    before = _status_kib("VmRSS") or 0
+    exact = reset_peak()
+    before = status_kib("VmRSS") or 0
     sampled = [before]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(interval):
-            sampled.append(_status_kib("VmRSS") or 0)
+            sampled.append(status_kib("VmRSS") or 0)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -267,7 +269,7 @@ def measured(phase: Phase, interval: float = 0.02) -> Iterator[Phase]:
         phase.cpu = time.process_time() - cpu
         stop.set()
         thread.join()
-        hwm = _status_kib("VmHWM") if exact else None
+        hwm = status_kib("VmHWM") if exact else None
         peak = max(max(sampled), hwm or 0)
         phase.rss_before_mib = before / 1024
         phase.peak_mib = peak / 1024

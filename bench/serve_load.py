@@ -185,16 +185,9 @@ def linked_copies(requested: Sequence[MediaFile], folder: Path) -> list[Path]:
 # --- the server's memory -------------------------------------------------------------------------
 
 
-def status_kib(pid: int, field_name: str) -> int:
-    """A ``VmRSS``/``VmHWM`` line of /proc/PID/status in KiB (0 once the process is gone)."""
-    try:
-        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
+def _kib(pid: int, field: str) -> int:
+    """:func:`harness.status_kib` of ``pid``, 0 once the process is gone."""
+    return harness.status_kib(field, pid) or 0
 
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
@@ -241,8 +234,8 @@ class TreeSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             pids = [self.pid, *descendants(self.pid)]
-            server = status_kib(self.pid, "VmRSS")
-            tree = server + sum(status_kib(pid, "VmRSS") for pid in pids[1:])
+            server = _kib(self.pid, "VmRSS")
+            tree = server + sum(_kib(pid, "VmRSS") for pid in pids[1:])
             self.peak_tree_kib = max(self.peak_tree_kib, tree)
             self.peak_server_kib = max(self.peak_server_kib, server)
             self.peak_processes = max(self.peak_processes, len(pids))
@@ -258,15 +251,6 @@ class TreeSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def reset_peak(pid: int) -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of ``pid``; False when refused."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
-    except OSError:
-        return False
-    return True
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -425,12 +409,12 @@ def big_upload(url: str, pid: int, size: int) -> dict[str, Any]:
     import httpx2 as httpx
 
     workers = descendants(pid)
-    facts: dict[str, Any] = {"size": size, "reset": reset_peak(pid)}
-    facts["hwm_before_kib"] = status_kib(pid, "VmHWM")
-    facts["rss_before_kib"] = status_kib(pid, "VmRSS")
+    facts: dict[str, Any] = {"size": size, "reset": harness.reset_peak(pid)}
+    facts["hwm_before_kib"] = _kib(pid, "VmHWM")
+    facts["rss_before_kib"] = _kib(pid, "VmRSS")
     for worker in workers:
-        reset_peak(worker)
-    facts["workers_hwm_before_kib"] = max((status_kib(w, "VmHWM") for w in workers), default=0)
+        harness.reset_peak(worker)
+    facts["workers_hwm_before_kib"] = max((_kib(w, "VmHWM") for w in workers), default=0)
     began = time.perf_counter()
     with httpx.Client(timeout=900) as client:
         response = client.post(
@@ -441,8 +425,8 @@ def big_upload(url: str, pid: int, size: int) -> dict[str, Any]:
     facts["wall"] = time.perf_counter() - began
     facts["status"] = response.status_code
     facts["answer"] = response.text.strip()[:200]
-    facts["hwm_after_kib"] = status_kib(pid, "VmHWM")
-    facts["workers_hwm_after_kib"] = max((status_kib(w, "VmHWM") for w in workers), default=0)
+    facts["hwm_after_kib"] = _kib(pid, "VmHWM")
+    facts["workers_hwm_after_kib"] = max((_kib(w, "VmHWM") for w in workers), default=0)
     return facts
 
 

@@ -118,7 +118,7 @@ class ServerProcess:
         return "".join(self.log)
 
     def children(self) -> list[int]:
-        """The process ids of the server's worker processes."""
+        """The process ids of the server's children: its workers and the resource tracker."""
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
