@@ -15,9 +15,13 @@ import numpy as np
 import scipy.fft
 
 from marking.kernels.spectral import (
+    DETREND_BINS,
+    DETREND_FRAMES,
+    boxed_features,
     detrended_features,
     fold_features,
     mono_band_power,
+    resample_grid,
     windowed_frames,
 )
 from marking.scheme.keys import Key
@@ -31,6 +35,7 @@ from marking.scheme.results import AudioDetection
 from marking.watermark.audio_layout import (
     BANDS,
     FIRST_BIN,
+    FRAME_SECONDS,
     FRAMES_PER_SECOND,
     PERIOD,
     AudioLayout,
@@ -180,9 +185,12 @@ def _sync_scores(fold: _Fold, layout: AudioLayout) -> np.ndarray:
     changes with the shift, so its average over shifts is used: per bin, the reference's
     density times the sum of squared features.
     """
-    sums = scipy.fft.rfft(fold.sums.astype(np.float32), axis=0, workers=1)
-    score = scipy.fft.irfft((layout.reference_spectrum * np.conj(sums)).sum(axis=1), n=PERIOD)
-    variance = float(layout.reference_density @ fold.squares.sum(axis=0))
+    # Bins above what the grid's rate carries hold zeros: leave them out of the FFTs.
+    live = live_bins(fold.grid.rate / fold.grid.speed)
+    sums = scipy.fft.rfft(fold.sums[:, :live].astype(np.float32), axis=0, workers=1)
+    spectrum = layout.reference_spectrum[:, :live]
+    score = scipy.fft.irfft((spectrum * np.conj(sums)).sum(axis=1), n=PERIOD)
+    variance = float(layout.reference_density[:live] @ fold.squares[:, :live].sum(axis=0))
     return score / math.sqrt(max(variance, 1e-12))
 
 
@@ -352,6 +360,70 @@ SPEED_GATE = 5.0
 SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0015, 0.00151, 0.0003), 4))
 
 
+#: The coarse pass reads every speed from one spectrogram of the head with this many frames
+#: per watermark frame (a 2.5 ms hop) ...
+SPECTROGRAM_HOPS = 4
+#: ... and this many bins per 50 Hz bin (the frames zero-padded to this many times their length).
+SPECTROGRAM_PAD = 2
+
+
+@dataclass
+class _Spectrogram:
+    """Detrended features of the head on a grid finer than the watermark's, made once.
+
+    Playback at speed s stretches the watermark's grid by 1/s in time and s in frequency, so
+    each speed's features are this grid read at stretched rows and columns
+    (:func:`resample_grid`): one FFT pass for the whole coarse search instead of one per speed.
+    The features are detrended on this grid with a box spanning what the watermark's box spans.
+    """
+
+    features: np.ndarray  # (frames, bins) float32
+    rate: float
+    samples: int
+    fine_hop: float  # samples between fine frames
+    bin_hz: float  # Hz between fine bins
+    first_bin: int  # FFT bin of column 0
+
+    @classmethod
+    def of(cls, mono: np.ndarray, rate: float) -> _Spectrogram:
+        length = frame_length(rate)
+        hop = rate / FRAMES_PER_SECOND / SPECTROGRAM_HOPS
+        count = max(1, int((mono.shape[0] - length / 2) / hop) + 1)
+        centres = np.arange(count, dtype=np.float64) * hop
+        starts = np.floor(centres + 0.5).astype(np.int64) - length // 2
+        size = SPECTROGRAM_PAD * length
+        bin_hz = rate / size
+        # From the lowest band edge at the slowest speed to the top of what the rate carries.
+        first = max(0, int(FIRST_BIN * (1 / FRAME_SECONDS) * SPEED_RANGE[0] / bin_hz) - 1)
+        top = int(0.45 * rate / bin_hz)
+        window = analysis_window(length)
+        frames = windowed_frames(mono[None, :], starts, window)
+        spectra = scipy.fft.rfft(frames, n=size, axis=-1, workers=1).astype(np.complex64)
+        scale = 1.0 / float(np.sum(window.astype(np.float64) ** 2))
+        power = mono_band_power(spectra, first, top - first, scale)
+        features = boxed_features(
+            power,
+            top - first,
+            DETREND_FRAMES * SPECTROGRAM_HOPS,
+            DETREND_BINS * SPECTROGRAM_PAD,
+        )
+        return cls(features, rate, mono.shape[0], hop, bin_hz, first)
+
+    def fold_at(self, speed: float) -> _Fold:
+        """The head folded at ``speed`` (sub-hop offset 0), from the spectrogram."""
+        grid = _Grid(speed, 0, self.rate)
+        count = grid.frames_within(self.samples)
+        rows = grid.centre(np.arange(count, dtype=np.float64)) / self.fine_hop
+        live = live_bins(self.rate / speed)
+        hz = (FIRST_BIN + np.arange(BANDS, dtype=np.float64)) * (1 / FRAME_SECONDS) * speed
+        cols = hz / self.bin_hz - self.first_bin
+        cols[live:] = -1.0
+        fold = _Fold(grid)
+        fold_features(fold.sums, fold.squares, resample_grid(self.features, rows, cols), 0)
+        fold.done = count
+        return fold
+
+
 def _fold_at(mono: np.ndarray, grid: _Grid) -> _Fold:
     fold = _Fold(grid)
     fold.advance(mono, 0, mono.shape[0], final=True)
@@ -392,8 +464,14 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
     # of the FFT work) is plenty for that.
     small, small_rate = _half_rate(head, rate)
     coarse_speeds = [s for s in SPEED_COARSE if s != 1.0]
-    tiny, tiny_rate = _half_rate(small, small_rate)
-    coarse = best_on(tiny, tiny_rate, coarse_speeds, range(0, SUB_OFFSETS, COARSE_OFFSET_STEP))
+    spectrogram = _Spectrogram.of(small, small_rate)
+    coarse = sorted(
+        (
+            (float(_sync_scores(spectrogram.fold_at(speed), layout).max()), speed, 0)
+            for speed in coarse_speeds
+        ),
+        reverse=True,
+    )
     fine_speeds = sorted(
         {round(best * (1 + step), 5) for _, best, _ in coarse[:SPEED_KEEP] for step in SPEED_FINE}
     )
