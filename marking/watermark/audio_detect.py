@@ -128,12 +128,33 @@ class _Grid:
         return count
 
 
-def _features(mono: np.ndarray, starts: np.ndarray, length: int, rate: float) -> np.ndarray:
+#: Frames per FFT call when computing band power (bounds the spectra held at once).
+POWER_BLOCK = 512
+
+
+def _band_power(
+    mono: np.ndarray, starts: np.ndarray, length: int, first_bin: int, bins: int, size: int
+) -> np.ndarray:
+    """Power in ``bins`` FFT bins from ``first_bin`` of each sqrt-Hann frame at ``starts``.
+
+    Each frame of ``length`` samples is zero-padded to ``size`` for its FFT. (F, bins) float32,
+    computed a block of frames at a time so the complex spectra stay small.
+    """
     window = analysis_window(length)
-    frames = windowed_frames(mono[None, :], starts, window)
-    spectra = scipy.fft.rfft(frames, axis=-1, workers=1).astype(np.complex64, copy=False)
     scale = 1.0 / float(np.sum(window.astype(np.float64) ** 2))
-    power = mono_band_power(spectra, FIRST_BIN, BANDS, scale)
+    power = np.empty((starts.shape[0], bins), dtype=np.float32)
+    for first in range(0, starts.shape[0], POWER_BLOCK):
+        block = starts[first : first + POWER_BLOCK]
+        frames = windowed_frames(mono[None, :], block, window)
+        spectra = scipy.fft.rfft(frames, n=size, axis=-1, workers=1).astype(
+            np.complex64, copy=False
+        )
+        power[first : first + block.shape[0]] = mono_band_power(spectra, first_bin, bins, scale)
+    return power
+
+
+def _features(mono: np.ndarray, starts: np.ndarray, length: int, rate: float) -> np.ndarray:
+    power = _band_power(mono, starts, length, FIRST_BIN, BANDS, length)
     return detrended_features(power, live_bins(rate))
 
 
@@ -365,6 +386,10 @@ SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0015, 0.00151, 0.0003
 SPECTROGRAM_HOPS = 4
 #: ... and this many bins per 50 Hz bin (the frames zero-padded to this many times their length).
 SPECTROGRAM_PAD = 2
+#: Playback speeds the spectrograms are made for (frame length and hop over the speed, as the
+#: watermark's grid at that speed); each coarse speed is read from the nearest, so its frames
+#: are at most 8 % longer or shorter than its own grid's.
+SPECTROGRAM_SPEEDS = (0.862, 1.0, 1.16)
 
 
 @dataclass
@@ -379,15 +404,17 @@ class _Spectrogram:
 
     features: np.ndarray  # (frames, bins) float32
     rate: float
+    speed: float  # the playback speed whose grid this refines
     samples: int
     fine_hop: float  # samples between fine frames
     bin_hz: float  # Hz between fine bins
     first_bin: int  # FFT bin of column 0
 
     @classmethod
-    def of(cls, mono: np.ndarray, rate: float) -> _Spectrogram:
-        length = frame_length(rate)
-        hop = rate / FRAMES_PER_SECOND / SPECTROGRAM_HOPS
+    def of(cls, mono: np.ndarray, rate: float, speed: float) -> _Spectrogram:
+        """The spectrogram of ``mono`` on the watermark's grid at ``speed``, made finer."""
+        length = frame_length(rate / speed)
+        hop = rate / speed / FRAMES_PER_SECOND / SPECTROGRAM_HOPS
         count = max(1, int((mono.shape[0] - length / 2) / hop) + 1)
         centres = np.arange(count, dtype=np.float64) * hop
         starts = np.floor(centres + 0.5).astype(np.int64) - length // 2
@@ -396,22 +423,18 @@ class _Spectrogram:
         # From the lowest band edge at the slowest speed to the top of what the rate carries.
         first = max(0, int(FIRST_BIN * (1 / FRAME_SECONDS) * SPEED_RANGE[0] / bin_hz) - 1)
         top = int(0.45 * rate / bin_hz)
-        window = analysis_window(length)
-        frames = windowed_frames(mono[None, :], starts, window)
-        spectra = scipy.fft.rfft(frames, n=size, axis=-1, workers=1).astype(np.complex64)
-        scale = 1.0 / float(np.sum(window.astype(np.float64) ** 2))
-        power = mono_band_power(spectra, first, top - first, scale)
+        power = _band_power(mono, starts, length, first, top - first, size)
         features = boxed_features(
             power,
             top - first,
             DETREND_FRAMES * SPECTROGRAM_HOPS,
             DETREND_BINS * SPECTROGRAM_PAD,
         )
-        return cls(features, rate, mono.shape[0], hop, bin_hz, first)
+        return cls(features, rate, speed, mono.shape[0], hop, bin_hz, first)
 
-    def fold_at(self, speed: float) -> _Fold:
-        """The head folded at ``speed`` (sub-hop offset 0), from the spectrogram."""
-        grid = _Grid(speed, 0, self.rate)
+    def fold_at(self, speed: float, offset: int) -> _Fold:
+        """The head folded at ``speed`` and sub-hop ``offset``, from the spectrogram."""
+        grid = _Grid(speed, offset, self.rate)
         count = grid.frames_within(self.samples)
         rows = grid.centre(np.arange(count, dtype=np.float64)) / self.fine_hop
         live = live_bins(self.rate / speed)
@@ -460,15 +483,24 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
                 found.append((float(z.max()), speed, offset))
         return sorted(found, reverse=True)
 
-    # The coarse pass only ranks speeds: half the rate (the band up to about 5 kHz, a quarter
-    # of the FFT work) is plenty for that.
+    # The coarse and fine passes only rank speeds: half the rate (the band up to about 5 kHz)
+    # is plenty for that. The coarse pass reads every speed from one spectrogram.
     small, small_rate = _half_rate(head, rate)
-    coarse_speeds = [s for s in SPEED_COARSE if s != 1.0]
-    spectrogram = _Spectrogram.of(small, small_rate)
+    spectrograms = [_Spectrogram.of(small, small_rate, speed) for speed in SPECTROGRAM_SPEEDS]
+
+    def nearest(speed: float) -> _Spectrogram:
+        return min(spectrograms, key=lambda made: abs(math.log(speed / made.speed)))
+
     coarse = sorted(
         (
-            (float(_sync_scores(spectrogram.fold_at(speed), layout).max()), speed, 0)
-            for speed in coarse_speeds
+            (
+                float(_sync_scores(nearest(speed).fold_at(speed, offset), layout).max()),
+                speed,
+                offset,
+            )
+            for speed in SPEED_COARSE
+            if speed != 1.0
+            for offset in range(0, SUB_OFFSETS, COARSE_OFFSET_STEP)
         ),
         reverse=True,
     )

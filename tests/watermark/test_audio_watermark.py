@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
+from marking.watermark import audio_detect
 from marking.watermark.audio import (
     FALSE_ALARM_LIMIT,
     PERIOD,
@@ -420,3 +421,48 @@ def test_detection_reports_a_small_false_alarm(music_44k: tuple[np.ndarray, np.n
     assert_found(result)
     assert result.false_alarm <= 1e-6
     assert result.to_dict()["payload"] == PAYLOAD
+
+
+# --- the playback-speed search -------------------------------------------------------------
+
+
+def test_coarse_speed_pass_does_not_refold_the_signal(
+    monkeypatch: pytest.MonkeyPatch, speech_16k: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Unmarked audio always runs the whole speed search, so its coarse pass (one try per grid
+    speed) must read every speed from one set of spectrograms: the signal is framed and
+    FFT-ed again only for the fine pass and the full folds, not once per coarse speed."""
+    folds: list[float] = []
+    fold_at = audio_detect._fold_at
+
+    def counting(mono: np.ndarray, grid: object) -> object:
+        folds.append(grid.speed)  # type: ignore[attr-defined]
+        return fold_at(mono, grid)
+
+    monkeypatch.setattr(audio_detect, "_fold_at", counting)
+    original, _ = speech_16k
+    assert not detect_audio(original, 16000, key=KEY).detected
+    fine = audio_detect.SPEED_KEEP * len(audio_detect.SPEED_FINE) * 2  # offsets 0 and 2
+    full = audio_detect.SPEED_KEEP * audio_detect.SUB_OFFSETS
+    assert 0 < len(folds) <= fine + full < len(audio_detect.SPEED_COARSE)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+@pytest.mark.parametrize("speed", [0.8, 0.862, 0.93, 1.0, 1.08, 1.25])
+def test_spectrogram_reads_each_speed_as_its_own_grid(rate: int, speed: float) -> None:
+    """The coarse pass's features at a speed, read from a spectrogram made for the nearest
+    design speed, follow those of the watermark's own grid at that speed (same frames, same
+    bins, same detrend): time and frequency are stretched the right way round."""
+    samples = np.array(clip("music", 6.0, rate, channels=1))
+    decimator = audio_detect._Decimator(rate)
+    mono, mono_rate = audio_detect._half_rate(decimator(samples), decimator.rate_out)
+    nearest = min(audio_detect.SPECTROGRAM_SPEEDS, key=lambda made: abs(np.log(speed / made)))
+    spectrogram = audio_detect._Spectrogram.of(mono, mono_rate, nearest)
+    grid = audio_detect._Grid(speed, 1, mono_rate)
+    read = spectrogram.fold_at(speed, 1)
+    framed = audio_detect._fold_at(mono, grid)
+    assert read.done == framed.done
+    live = audio_detect.live_bins(mono_rate / speed)
+    assert np.all(read.sums[:, live:] == 0)
+    together = np.corrcoef(read.sums[:, :live].ravel(), framed.sums[:, :live].ravel())[0, 1]
+    assert together > 0.9
