@@ -1,7 +1,8 @@
 """Short-time spectra for the audio watermark: framing, features, gains, overlap-add, folding.
 
 The audio watermark lives on a grid of 20 ms frames every 10 ms with 50 Hz bins, whatever the
-sample rate. These kernels do everything on that grid except the FFT itself, which is
+sample rate (the speed search also works on a finer one, and reads other playback speeds' grids
+from it). These kernels do everything on that grid except the FFT itself, which is
 ``scipy.fft`` (pocketfft): numba cannot call an FFT, and pocketfft is faster than any FFT we
 would write. Every kernel is a pure function on arrays, checked against a NumPy twin in
 ``tests/support/naive/spectral.py``.
