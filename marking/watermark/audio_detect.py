@@ -209,10 +209,17 @@ def _sync_scores(fold: _Fold, layout: AudioLayout) -> np.ndarray:
     """
     # Bins above what the grid's rate carries hold zeros: leave them out of the FFTs.
     live = live_bins(fold.grid.rate / fold.grid.speed)
-    sums = scipy.fft.rfft(fold.sums[:, :live].astype(np.float32), axis=0, workers=1)
+    return _sync_of(fold.sums[:, :live], fold.squares[:, :live].sum(axis=0), layout)
+
+
+def _sync_of(sums: np.ndarray, squares: np.ndarray, layout: AudioLayout) -> np.ndarray:
+    """:func:`_sync_scores` of a fold's first bins: ``sums`` (at most PERIOD rows; missing rows
+    are zero) and the per-bin totals of squared features ``squares``."""
+    live = sums.shape[1]
+    spectra = scipy.fft.rfft(sums.astype(np.float32, copy=False), n=PERIOD, axis=0, workers=1)
     spectrum = layout.reference_spectrum[:, :live]
-    score = scipy.fft.irfft((spectrum * np.conj(sums)).sum(axis=1), n=PERIOD)
-    variance = float(layout.reference_density[:live] @ fold.squares[:, :live].sum(axis=0))
+    score = scipy.fft.irfft((spectrum * np.conj(spectra)).sum(axis=1), n=PERIOD)
+    variance = float(layout.reference_density[:live] @ squares)
     return score / math.sqrt(max(variance, 1e-12))
 
 
@@ -433,19 +440,24 @@ class _Spectrogram:
         )
         return cls(features, rate, speed, mono.shape[0], hop, bin_hz, first)
 
-    def fold_at(self, speed: float, offset: int) -> _Fold:
-        """The head folded at ``speed`` and sub-hop ``offset``, from the spectrogram."""
+    def features_at(self, speed: float, offset: int) -> np.ndarray:
+        """The head's features on the watermark's grid at ``speed`` and sub-hop ``offset``:
+        (frames, bins) float32, the bins this rate carries at that speed."""
         grid = _Grid(speed, offset, self.rate)
-        count = grid.frames_within(self.samples)
-        rows = grid.centre(np.arange(count, dtype=np.float64)) / self.fine_hop
-        live = live_bins(self.rate / speed)
-        hz = (FIRST_BIN + np.arange(BANDS, dtype=np.float64)) * (1 / FRAME_SECONDS) * speed
-        cols = hz / self.bin_hz - self.first_bin
-        cols[live:] = -1.0
-        fold = _Fold(grid)
-        fold_features(fold.sums, fold.squares, resample_grid(self.features, rows, cols), 0)
-        fold.done = count
-        return fold
+        rows = grid.centre(np.arange(grid.frames_within(self.samples), dtype=np.float64))
+        hz = (FIRST_BIN + np.arange(live_bins(self.rate / speed))) * (1 / FRAME_SECONDS) * speed
+        return resample_grid(self.features, rows / self.fine_hop, hz / self.bin_hz - self.first_bin)
+
+    def sync_peak(self, speed: float, offset: int, layout: AudioLayout) -> float:
+        """The best sync score of the head at ``speed`` and sub-hop ``offset``."""
+        features = self.features_at(speed, offset)
+        if features.shape[0] > PERIOD:  # a head longer than a period: fold it
+            sums = np.zeros((PERIOD, features.shape[1]), dtype=np.float64)
+            squares = np.zeros_like(sums)
+            fold_features(sums, squares, features, 0)
+            return float(_sync_of(sums, squares.sum(axis=0), layout).max())
+        squares = np.einsum("fb,fb->b", features, features, dtype=np.float64)
+        return float(_sync_of(features, squares, layout).max())
 
 
 def _fold_at(mono: np.ndarray, grid: _Grid) -> _Fold:
@@ -494,11 +506,7 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
 
     coarse = sorted(
         (
-            (
-                float(_sync_scores(nearest(speed).fold_at(speed, offset), layout).max()),
-                speed,
-                offset,
-            )
+            (nearest(speed).sync_peak(speed, offset, layout), speed, offset)
             for speed in SPEED_COARSE
             if speed != 1.0
             for offset in range(0, SUB_OFFSETS, COARSE_OFFSET_STEP)

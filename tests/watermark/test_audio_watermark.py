@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
+from marking.kernels.spectral import fold_features
 from marking.watermark import audio_detect
 from marking.watermark.audio import (
     FALSE_ALARM_LIMIT,
@@ -18,6 +19,7 @@ from marking.watermark.audio import (
     AudioDetection,
     AudioDetector,
     AudioEmbedder,
+    audio_layout,
     detect_audio,
     embed_audio,
 )
@@ -458,11 +460,26 @@ def test_spectrogram_reads_each_speed_as_its_own_grid(rate: int, speed: float) -
     mono, mono_rate = audio_detect._half_rate(decimator(samples), decimator.rate_out)
     nearest = min(audio_detect.SPECTROGRAM_SPEEDS, key=lambda made: abs(np.log(speed / made)))
     spectrogram = audio_detect._Spectrogram.of(mono, mono_rate, nearest)
-    grid = audio_detect._Grid(speed, 1, mono_rate)
-    read = spectrogram.fold_at(speed, 1)
-    framed = audio_detect._fold_at(mono, grid)
-    assert read.done == framed.done
+    read = spectrogram.features_at(speed, 1)
+    framed = audio_detect._fold_at(mono, audio_detect._Grid(speed, 1, mono_rate))
     live = audio_detect.live_bins(mono_rate / speed)
-    assert np.all(read.sums[:, live:] == 0)
-    together = np.corrcoef(read.sums[:, :live].ravel(), framed.sums[:, :live].ravel())[0, 1]
+    assert read.shape == (framed.done, live)
+    assert np.all(framed.sums[:, live:] == 0)
+    together = np.corrcoef(read.ravel(), framed.sums[: framed.done, :live].ravel())[0, 1]
     assert together > 0.9
+
+
+@pytest.mark.parametrize("seconds", [6.0, 12.0])
+def test_sync_peak_of_a_spectrogram_is_its_folds_score(seconds: float) -> None:
+    """The coarse pass scores the resampled features without building a fold: the same score
+    as the fold of those features, also for a head longer than one period (which folds)."""
+    rate = 16000
+    mono = np.array(clip("noise", seconds, rate), dtype=np.float32)
+    spectrogram = audio_detect._Spectrogram.of(mono, rate, 1.0)
+    layout = audio_layout(KEY)
+    features = spectrogram.features_at(1.03, 2)
+    assert (features.shape[0] > PERIOD) == (seconds > PERIOD_SECONDS)
+    fold = audio_detect._Fold(audio_detect._Grid(1.03, 2, rate))
+    fold_features(fold.sums, fold.squares, features, 0)
+    expected = float(audio_detect._sync_scores(fold, layout).max())
+    assert spectrogram.sync_peak(1.03, 2, layout) == pytest.approx(expected, rel=1e-5)
