@@ -389,8 +389,8 @@ SPEED_GATE = 5.0
 SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0015, 0.00151, 0.0003), 4))
 
 
-#: The coarse pass reads every speed from one spectrogram of the head with this many frames
-#: per watermark frame (a 2.5 ms hop) ...
+#: The coarse pass reads every speed from spectrograms of the head with this many frames per
+#: watermark frame (a 2.5 ms hop at normal speed) ...
 SPECTROGRAM_HOPS = 4
 #: ... and this many bins per 50 Hz bin (the frames zero-padded to this many times their length).
 SPECTROGRAM_PAD = 2
@@ -497,7 +497,8 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
         return sorted(found, reverse=True)
 
     # The coarse and fine passes only rank speeds: half the rate (the band up to about 5 kHz)
-    # is plenty for that. The coarse pass reads every speed from one spectrogram.
+    # is plenty for that. The coarse pass reads every speed from the nearest of three
+    # spectrograms instead of framing the sound again for each.
     small, small_rate = _half_rate(head, rate)
     spectrograms = [_Spectrogram.of(small, small_rate, speed) for speed in SPECTROGRAM_SPEEDS]
 
