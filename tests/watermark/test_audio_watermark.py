@@ -428,12 +428,12 @@ def test_detection_reports_a_small_false_alarm(music_44k: tuple[np.ndarray, np.n
 # --- the playback-speed search -------------------------------------------------------------
 
 
-def test_coarse_speed_pass_does_not_refold_the_signal(
+def test_speed_search_does_not_refold_the_signal_per_speed(
     monkeypatch: pytest.MonkeyPatch, speech_16k: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    """Unmarked audio always runs the whole speed search, so its coarse pass (one try per grid
-    speed) must read every speed from one set of spectrograms: the signal is framed and
-    FFT-ed again only for the fine pass and the full folds, not once per coarse speed."""
+    """Unmarked audio always runs the whole speed search, so its passes (152 coarse speeds,
+    then 22 fine ones) must read the speeds from spectrograms: the signal is framed and
+    FFT-ed again only for the few fine speeds rechecked and the full folds."""
     folds: list[float] = []
     fold_at = audio_detect._fold_at
 
@@ -444,9 +444,9 @@ def test_coarse_speed_pass_does_not_refold_the_signal(
     monkeypatch.setattr(audio_detect, "_fold_at", counting)
     original, _ = speech_16k
     assert not detect_audio(original, 16000, key=KEY).detected
-    fine = audio_detect.SPEED_KEEP * len(audio_detect.SPEED_FINE) * 2  # offsets 0 and 2
+    fine = audio_detect.FINE_RECHECK * 2  # offsets 0 and 2
     full = audio_detect.SPEED_KEEP * audio_detect.SUB_OFFSETS
-    assert 0 < len(folds) <= fine + full < len(audio_detect.SPEED_COARSE)
+    assert fine <= len(folds) <= fine + full
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 44100])
