@@ -2,8 +2,9 @@
 
 The pattern repeats every 10 s, so the detector folds the input onto one period, finds the phase
 by correlating with the reference, decodes, and checks the CRC; if nothing is found it searches
-playback speeds from 0.8 to 1.25 (the coarse pass reads every speed from three spectrograms of
-the first seconds). See :mod:`marking.watermark.audio` for the whole scheme.
+playback speeds from 0.8 to 1.25 (reading them from spectrograms of the first seconds, and
+framing the sound again only at the few that stand out). See :mod:`marking.watermark.audio`
+for the whole scheme.
 """
 
 from __future__ import annotations
