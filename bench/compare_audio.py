@@ -538,8 +538,11 @@ def speed_markdown(results: AudioResults) -> str:
         AUDIOWMARK_SOURCE,
         "",
         "Our detector stops at normal speed when it finds the mark; on unmarked audio (or "
-        "audio played faster or slower) it then searches playback speeds 0.966-1.034 on the "
-        "first seconds, which is the slower figure. Peak memory on a 3-hour file: see "
+        "audio played faster or slower) it then searches playback speeds 0.8-1.25 on the "
+        "first 7.5 s, which is the slower figure: 152 coarse speeds read from three "
+        "spectrograms of those seconds, 22 fine ones around the best two (read the same way, "
+        "the best three framed again), then the whole input at the speeds whose sync stands "
+        "out. Peak memory on a 3-hour file: see "
         "`audio-large.md`.",
         "",
     ]

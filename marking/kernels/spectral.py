@@ -1,7 +1,8 @@
 """Short-time spectra for the audio watermark: framing, features, gains, overlap-add, folding.
 
 The audio watermark lives on a grid of 20 ms frames every 10 ms with 50 Hz bins, whatever the
-sample rate. These kernels do everything on that grid except the FFT itself, which is
+sample rate (the speed search also works on a finer one, and reads other playback speeds' grids
+from it). These kernels do everything on that grid except the FFT itself, which is
 ``scipy.fft`` (pocketfft): numba cannot call an FFT, and pocketfft is faster than any FFT we
 would write. Every kernel is a pure function on arrays, checked against a NumPy twin in
 ``tests/support/naive/spectral.py``.
@@ -94,6 +95,16 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
     ``2*DETREND_FRAMES+1`` frames by ``2*DETREND_BINS+1`` bins, shrunk at the edges. Silent
     frames (mean power below ``SILENCE_POWER``) give 0 and do not enter their neighbours' mean.
     """
+    return boxed_features(power, live_bins, DETREND_FRAMES, DETREND_BINS)
+
+
+@kernel(cache=True, fastmath=FASTMATH)
+def boxed_features(power: np.ndarray, live_bins: int, box_frames: int, box_bins: int) -> np.ndarray:
+    """:func:`detrended_features` with a box of ``2*box_frames+1`` by ``2*box_bins+1``.
+
+    For a grid finer than the watermark's (the speed search's one spectrogram), where the same
+    span of time and frequency is more frames and bins.
+    """
     frames, bins = power.shape
     live = min(live_bins, bins)
     out = np.zeros((frames, bins), dtype=np.float32)
@@ -115,7 +126,7 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
     # Box sums along bins (prefix sums), then along frames, counting only non-silent frames.
     width = np.empty(live, dtype=np.float32)
     for b in range(live):
-        width[b] = min(live, b + DETREND_BINS + 1) - max(0, b - DETREND_BINS)
+        width[b] = min(live, b + box_bins + 1) - max(0, b - box_bins)
     rows = np.zeros((frames, live), dtype=np.float32)
     prefix = np.zeros(live + 1, dtype=np.float32)
     for f in range(frames):
@@ -124,14 +135,14 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
         for b in range(live):
             prefix[b + 1] = prefix[b] + logp[f, b]
         for b in range(live):
-            rows[f, b] = prefix[min(live, b + DETREND_BINS + 1)] - prefix[max(0, b - DETREND_BINS)]
+            rows[f, b] = prefix[min(live, b + box_bins + 1)] - prefix[max(0, b - box_bins)]
     total = np.zeros(live, dtype=np.float32)
     for f in range(frames):
         if silent[f]:
             continue
         total[:] = 0.0
         cells = 0
-        for g in range(max(0, f - DETREND_FRAMES), min(frames, f + DETREND_FRAMES + 1)):
+        for g in range(max(0, f - box_frames), min(frames, f + box_frames + 1)):
             if silent[g]:
                 continue
             cells += 1
@@ -306,6 +317,47 @@ def fold_features(
             v = features[i, b]
             fold[row, b] += v
             fold_squares[row, b] += v * v
+
+
+@kernel(cache=True, fastmath=FASTMATH)
+def resample_grid(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``values`` (T, K) read at fractional ``rows`` (F,) and ``cols`` (B,): (F, B) float32.
+
+    Bilinear interpolation between the four neighbouring cells. A position before the first
+    cell or after the last (a negative column marks one as unwanted) reads as 0. The speed
+    search reads each playback speed's features from one fine spectrogram this way, rows and
+    columns stretched by the speed.
+    """
+    count, width = values.shape
+    out = np.zeros((rows.shape[0], cols.shape[0]), dtype=np.float32)
+    # Where each column reads (the same on every row), worked out once.
+    used = np.zeros(cols.shape[0], dtype=np.bool_)
+    left = np.zeros(cols.shape[0], dtype=np.int64)
+    right = np.zeros(cols.shape[0], dtype=np.int64)
+    across = np.zeros(cols.shape[0], dtype=np.float32)
+    for b in range(cols.shape[0]):
+        c = cols[b]
+        if 0.0 <= c <= width - 1:
+            used[b] = True
+            left[b] = min(int(c), width - 1)
+            right[b] = min(left[b] + 1, width - 1)
+            across[b] = c - left[b]
+    for f in range(rows.shape[0]):
+        r = rows[f]
+        if not (0.0 <= r <= count - 1):
+            continue
+        i = min(int(r), count - 1)
+        below = min(i + 1, count - 1)
+        u = np.float32(r - i)
+        for b in range(cols.shape[0]):
+            if not used[b]:
+                continue
+            k = left[b]
+            v = across[b]
+            top = values[i, k] + v * (values[i, right[b]] - values[i, k])
+            bottom = values[below, k] + v * (values[below, right[b]] - values[below, k])
+            out[f, b] = top + u * (bottom - top)
+    return out
 
 
 @kernel(cache=True, fastmath=FASTMATH)

@@ -12,7 +12,7 @@ host works against it, more on quiet slots (cheap in distortion) than on loud on
 per-frame masking budget (the mark's power stays 24 dB under the frame's). The pattern repeats
 every 10 s, so the detector folds any excerpt onto one period, finds the phase by correlating
 with the reference, decodes, and checks the CRC; if nothing is found it searches playback
-speeds from 0.966 to 1.034. Digital silence stays exactly silent: the mark scales what is
+speeds from 0.8 to 1.25. Digital silence stays exactly silent: the mark scales what is
 there.
 
 The code is in three modules, gathered here: :mod:`~marking.watermark.audio_layout` (the keyed

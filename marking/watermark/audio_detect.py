@@ -2,7 +2,9 @@
 
 The pattern repeats every 10 s, so the detector folds the input onto one period, finds the phase
 by correlating with the reference, decodes, and checks the CRC; if nothing is found it searches
-playback speeds from 0.966 to 1.034. See :mod:`marking.watermark.audio` for the whole scheme.
+playback speeds from 0.8 to 1.25 (reading them from spectrograms of the first seconds, and
+framing the sound again only at the few that stand out). See :mod:`marking.watermark.audio`
+for the whole scheme.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import numpy as np
 import scipy.fft
 
 from marking.kernels.spectral import (
+    DETREND_BINS,
+    DETREND_FRAMES,
+    boxed_features,
     detrended_features,
     fold_features,
     mono_band_power,
+    resample_grid,
     windowed_frames,
 )
 from marking.scheme.keys import Key
@@ -31,6 +37,7 @@ from marking.scheme.results import AudioDetection
 from marking.watermark.audio_layout import (
     BANDS,
     FIRST_BIN,
+    FRAME_SECONDS,
     FRAMES_PER_SECOND,
     PERIOD,
     AudioLayout,
@@ -123,12 +130,33 @@ class _Grid:
         return count
 
 
-def _features(mono: np.ndarray, starts: np.ndarray, length: int, rate: float) -> np.ndarray:
+#: Frames per FFT call when computing band power (bounds the spectra held at once).
+POWER_BLOCK = 512
+
+
+def _band_power(
+    mono: np.ndarray, starts: np.ndarray, length: int, first_bin: int, bins: int, size: int
+) -> np.ndarray:
+    """Power in ``bins`` FFT bins from ``first_bin`` of each sqrt-Hann frame at ``starts``.
+
+    Each frame of ``length`` samples is zero-padded to ``size`` for its FFT. (F, bins) float32,
+    computed a block of frames at a time so the complex spectra stay small.
+    """
     window = analysis_window(length)
-    frames = windowed_frames(mono[None, :], starts, window)
-    spectra = scipy.fft.rfft(frames, axis=-1, workers=1).astype(np.complex64, copy=False)
     scale = 1.0 / float(np.sum(window.astype(np.float64) ** 2))
-    power = mono_band_power(spectra, FIRST_BIN, BANDS, scale)
+    power = np.empty((starts.shape[0], bins), dtype=np.float32)
+    for first in range(0, starts.shape[0], POWER_BLOCK):
+        block = starts[first : first + POWER_BLOCK]
+        frames = windowed_frames(mono[None, :], block, window)
+        spectra = scipy.fft.rfft(frames, n=size, axis=-1, workers=1).astype(
+            np.complex64, copy=False
+        )
+        power[first : first + block.shape[0]] = mono_band_power(spectra, first_bin, bins, scale)
+    return power
+
+
+def _features(mono: np.ndarray, starts: np.ndarray, length: int, rate: float) -> np.ndarray:
+    power = _band_power(mono, starts, length, FIRST_BIN, BANDS, length)
     return detrended_features(power, live_bins(rate))
 
 
@@ -180,9 +208,19 @@ def _sync_scores(fold: _Fold, layout: AudioLayout) -> np.ndarray:
     changes with the shift, so its average over shifts is used: per bin, the reference's
     density times the sum of squared features.
     """
-    sums = scipy.fft.rfft(fold.sums.astype(np.float32), axis=0, workers=1)
-    score = scipy.fft.irfft((layout.reference_spectrum * np.conj(sums)).sum(axis=1), n=PERIOD)
-    variance = float(layout.reference_density @ fold.squares.sum(axis=0))
+    # Bins above what the grid's rate carries hold zeros: leave them out of the FFTs.
+    live = live_bins(fold.grid.rate / fold.grid.speed)
+    return _sync_of(fold.sums[:, :live], fold.squares[:, :live].sum(axis=0), layout)
+
+
+def _sync_of(sums: np.ndarray, squares: np.ndarray, layout: AudioLayout) -> np.ndarray:
+    """:func:`_sync_scores` of a fold's first bins: ``sums`` (at most PERIOD rows; missing rows
+    are zero) and the per-bin totals of squared features ``squares``."""
+    live = sums.shape[1]
+    spectra = scipy.fft.rfft(sums.astype(np.float32, copy=False), n=PERIOD, axis=0, workers=1)
+    spectrum = layout.reference_spectrum[:, :live]
+    score = scipy.fft.irfft((spectrum * np.conj(spectra)).sum(axis=1), n=PERIOD)
+    variance = float(layout.reference_density[:live] @ squares)
     return score / math.sqrt(max(variance, 1e-12))
 
 
@@ -316,10 +354,30 @@ def _nothing(peaks: list[_Peak], hypotheses: int, seconds: float) -> AudioDetect
     return AudioDetection(False, None, p_sync, score, None, 1.0, seconds)
 
 
-#: Coarse playback-speed grid of the search (normal speed is tried first, on its own).
-SPEED_COARSE = tuple(float(s) for s in np.round(np.arange(0.966, 1.0345, 0.002), 4))
-#: Seconds of audio the coarse speed search looks at.
-SPEED_COARSE_SECONDS = 8.0
+#: Slowest and fastest playback speeds searched (issue 19: 0.8x to 1.25x, pitch and tempo
+#: together, as resampling or a tape-speed change gives).
+SPEED_RANGE = (0.8, 1.25)
+#: Relative spacing of the coarse speed grid: a speed anywhere in the range is within half of
+#: it of a grid point, and the fine pass covers that half either way.
+SPEED_STEP = 0.003
+#: Coarse playback-speed grid of the search (normal speed is tried first, on its own):
+#: geometric, from a step below the slowest speed to a step above the fastest.
+SPEED_COARSE = tuple(
+    float(s)
+    for s in np.round(
+        np.exp(
+            np.arange(
+                np.log(SPEED_RANGE[0]) - SPEED_STEP,
+                np.log(SPEED_RANGE[1]) + 1.5 * SPEED_STEP,
+                SPEED_STEP,
+            )
+        ),
+        4,
+    )
+)
+#: Seconds of the original the coarse speed search looks at (of the input: this over the
+#: slowest speed, so a slowed-down copy shows as much of its mark).
+SPEED_COARSE_SECONDS = 6.0
 #: Candidates kept from one stage of the speed search to the next.
 SPEED_KEEP = 2
 #: Sub-hop offsets of the coarse speed pass: every this many (4: offset 0 only, which ranks
@@ -328,8 +386,83 @@ COARSE_OFFSET_STEP = 4
 #: Sync score on the first seconds a speed needs before the whole input is folded at it
 #: (unmarked audio tops out near 4.5 over the speed grid; marked audio scores 6 and up).
 SPEED_GATE = 5.0
-#: Fine steps around the best coarse speeds.
-SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0012, 0.00121, 0.0003), 4))
+#: Fine steps around the best coarse speeds, relative (half the coarse spacing either way).
+SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0015, 0.00151, 0.0003), 4))
+#: Fine speeds framed for real: the best this many as read from spectrograms made at the best
+#: coarse speeds (on the 48 speed cases, 20 s and 30 s, the full-fold scores are those of
+#: framing all 22 for real).
+FINE_RECHECK = 3
+
+
+#: The coarse pass reads every speed from spectrograms of the head with this many frames per
+#: watermark frame (a 2.5 ms hop at normal speed) ...
+SPECTROGRAM_HOPS = 4
+#: ... and this many bins per 50 Hz bin (the frames zero-padded to this many times their length).
+SPECTROGRAM_PAD = 2
+#: Playback speeds the spectrograms are made for (frame length and hop over the speed, as the
+#: watermark's grid at that speed); each coarse speed is read from the nearest, so its frames
+#: are at most 8 % longer or shorter than its own grid's.
+SPECTROGRAM_SPEEDS = (0.862, 1.0, 1.16)
+
+
+@dataclass
+class _Spectrogram:
+    """Detrended features of the head on a grid finer than the watermark's, made once.
+
+    Playback at speed s stretches the watermark's grid by 1/s in time and s in frequency, so
+    each speed's features are this grid read at stretched rows and columns
+    (:func:`resample_grid`): one FFT pass for the whole coarse search instead of one per speed.
+    The features are detrended on this grid with a box spanning what the watermark's box spans.
+    """
+
+    features: np.ndarray  # (frames, bins) float32
+    rate: float
+    speed: float  # the playback speed whose grid this refines
+    samples: int
+    fine_hop: float  # samples between fine frames
+    bin_hz: float  # Hz between fine bins
+    first_bin: int  # FFT bin of column 0
+
+    @classmethod
+    def of(cls, mono: np.ndarray, rate: float, speed: float) -> _Spectrogram:
+        """The spectrogram of ``mono`` on the watermark's grid at ``speed``, made finer."""
+        length = frame_length(rate / speed)
+        hop = rate / speed / FRAMES_PER_SECOND / SPECTROGRAM_HOPS
+        count = max(1, int((mono.shape[0] - length / 2) / hop) + 1)
+        centres = np.arange(count, dtype=np.float64) * hop
+        starts = np.floor(centres + 0.5).astype(np.int64) - length // 2
+        size = SPECTROGRAM_PAD * length
+        bin_hz = rate / size
+        # From the lowest band edge at the slowest speed to the top of what the rate carries.
+        first = max(0, int(FIRST_BIN * (1 / FRAME_SECONDS) * SPEED_RANGE[0] / bin_hz) - 1)
+        top = int(0.45 * rate / bin_hz)
+        power = _band_power(mono, starts, length, first, top - first, size)
+        features = boxed_features(
+            power,
+            top - first,
+            DETREND_FRAMES * SPECTROGRAM_HOPS,
+            DETREND_BINS * SPECTROGRAM_PAD,
+        )
+        return cls(features, rate, speed, mono.shape[0], hop, bin_hz, first)
+
+    def features_at(self, speed: float, offset: int) -> np.ndarray:
+        """The head's features on the watermark's grid at ``speed`` and sub-hop ``offset``:
+        (frames, bins) float32, the bins this rate carries at that speed."""
+        grid = _Grid(speed, offset, self.rate)
+        rows = grid.centre(np.arange(grid.frames_within(self.samples), dtype=np.float64))
+        hz = (FIRST_BIN + np.arange(live_bins(self.rate / speed))) * (1 / FRAME_SECONDS) * speed
+        return resample_grid(self.features, rows / self.fine_hop, hz / self.bin_hz - self.first_bin)
+
+    def sync_peak(self, speed: float, offset: int, layout: AudioLayout) -> float:
+        """The best sync score of the head at ``speed`` and sub-hop ``offset``."""
+        features = self.features_at(speed, offset)
+        if features.shape[0] > PERIOD:  # a head longer than a period: fold it
+            sums = np.zeros((PERIOD, features.shape[1]), dtype=np.float64)
+            squares = np.zeros_like(sums)
+            fold_features(sums, squares, features, 0)
+            return float(_sync_of(sums, squares.sum(axis=0), layout).max())
+        squares = np.einsum("fb,fb->b", features, features, dtype=np.float64)
+        return float(_sync_of(features, squares, layout).max())
 
 
 def _fold_at(mono: np.ndarray, grid: _Grid) -> _Fold:
@@ -355,7 +488,8 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
     """
     if mono.shape[0] < MIN_DETECT_SECONDS * rate:
         return [], 0
-    head = mono[: int(SPEED_COARSE_SECONDS * rate)]
+    # SPEED_COARSE_SECONDS of the original at the slowest speed searched.
+    head = mono[: int(SPEED_COARSE_SECONDS / SPEED_RANGE[0] * rate)]
 
     def best_on(
         signal: np.ndarray, at_rate: float, speeds: list[float], offsets: range
@@ -367,16 +501,38 @@ def _speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[l
                 found.append((float(z.max()), speed, offset))
         return sorted(found, reverse=True)
 
-    # The coarse pass only ranks speeds: half the rate (the band up to about 5 kHz, a quarter
-    # of the FFT work) is plenty for that.
+    def read_on(
+        made: list[_Spectrogram], speeds: list[float], offsets: range
+    ) -> list[tuple[float, float, int]]:
+        """:func:`best_on`, each speed read from the nearest of the spectrograms ``made``."""
+
+        def nearest(speed: float) -> _Spectrogram:
+            return min(made, key=lambda spectrogram: abs(math.log(speed / spectrogram.speed)))
+
+        found = [
+            (nearest(speed).sync_peak(speed, offset, layout), speed, offset)
+            for speed in speeds
+            for offset in offsets
+        ]
+        return sorted(found, reverse=True)
+
+    # Both passes only rank speeds: half the rate (the band up to about 5 kHz) is plenty for
+    # that. The coarse pass reads every speed from the nearest of three spectrograms instead
+    # of framing the sound again for each.
     small, small_rate = _half_rate(head, rate)
-    coarse_speeds = [s for s in SPEED_COARSE if s != 1.0]
-    coarse = best_on(small, small_rate, coarse_speeds, range(0, SUB_OFFSETS, COARSE_OFFSET_STEP))
-    fine_speeds = sorted(
-        {round(best + step, 5) for _, best, _ in coarse[:SPEED_KEEP] for step in SPEED_FINE}
-    )
-    fine = best_on(small, small_rate, fine_speeds, range(0, SUB_OFFSETS, 2))
-    hypotheses = (len(coarse) + len(fine)) * PERIOD
+    spectrograms = [_Spectrogram.of(small, small_rate, speed) for speed in SPECTROGRAM_SPEEDS]
+    coarse_speeds = [speed for speed in SPEED_COARSE if speed != 1.0]
+    coarse = read_on(spectrograms, coarse_speeds, range(0, SUB_OFFSETS, COARSE_OFFSET_STEP))
+    # The fine pass reads the speeds around the best coarse ones from spectrograms made at
+    # those, then frames the sound for real at the few that rank best there.
+    best = [speed for _, speed, _ in coarse[:SPEED_KEEP]]
+    fine_speeds = sorted({round(speed * (1 + step), 5) for speed in best for step in SPEED_FINE})
+    fine_offsets = range(0, SUB_OFFSETS, 2)
+    near_best = [_Spectrogram.of(small, small_rate, speed) for speed in best]
+    rough = read_on(near_best, fine_speeds, fine_offsets)
+    recheck = list(dict.fromkeys(speed for _, speed, _ in rough))[:FINE_RECHECK]
+    fine = best_on(small, small_rate, recheck, fine_offsets)
+    hypotheses = (len(coarse) + len(rough) + len(fine)) * PERIOD
     peaks: list[_Peak] = []
     # Only speeds whose sync already stands out on the first seconds are worth a full fold.
     promising = [speed for z, speed, _ in fine[:SPEED_KEEP] if z >= SPEED_GATE]

@@ -261,6 +261,63 @@ def test_detrended_features_cancel_a_smooth_host() -> None:
     assert np.abs(got[3:-3, 4:-4]).max() < 1e-3
 
 
+@pytest.mark.parametrize(("box_frames", "box_bins"), [(8, 6), (0, 0), (1, 9), (30, 2)])
+def test_boxed_features_match_twin(
+    rng: np.random.Generator, box_frames: int, box_bins: int
+) -> None:
+    """The fine-grid detrend (the speed search's spectrogram): other box sizes, silent frames,
+    a box longer than the input."""
+    power = _power(rng, 40, 50)
+    power[[0, 5, 6, 39]] = 0.0
+    got = spectral.boxed_features(power, 45, box_frames, box_bins)
+    expected = naive.boxed_features(power, 45, box_frames, box_bins)
+    assert got.dtype == np.float32
+    top = float(np.abs(np.log(power[power > 0].astype(np.float64))).max())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2**8 * EPS32 * top)
+    assert np.all(got[:, 45:] == 0)
+    assert np.all(got[[0, 5, 6, 39]] == 0)
+
+
+def test_detrended_features_are_the_watermark_box(rng: np.random.Generator) -> None:
+    power = _power(rng, 30, 120)
+    np.testing.assert_array_equal(
+        spectral.detrended_features(power, 100),
+        spectral.boxed_features(power, 100, spectral.DETREND_FRAMES, spectral.DETREND_BINS),
+    )
+
+
+@pytest.mark.parametrize(("count", "width"), [(50, 40), (1, 7), (6, 1), (1, 1)])
+def test_resample_grid_matches_twin(rng: np.random.Generator, count: int, width: int) -> None:
+    values = rng.uniform(-2.5, 2.5, size=(count, width)).astype(np.float32)
+    # Inside, on the last row and column exactly, before the first and after the last, NaN.
+    rows = np.concatenate(
+        [rng.uniform(0, count - 1, 30), [0.0, count - 1, -0.01, count - 0.99, np.nan]]
+    )
+    cols = np.concatenate(
+        [rng.uniform(0, width - 1, 20), [0.0, width - 1, -1.0, width + 0.5, np.nan]]
+    )
+    got = spectral.resample_grid(values, rows, cols)
+    assert got.dtype == np.float32
+    _close(got, naive.resample_grid(values, rows, cols), scale=4.0)
+    assert np.all(got[-3:] == 0)
+    assert np.all(got[:, -3:] == 0)
+
+
+def test_resample_grid_at_whole_positions_is_the_grid(rng: np.random.Generator) -> None:
+    values = rng.normal(size=(9, 11)).astype(np.float32)
+    got = spectral.resample_grid(values, np.arange(9.0), np.arange(11.0))
+    np.testing.assert_array_equal(got, values)
+
+
+def test_resample_grid_of_a_plane_is_exact() -> None:
+    """Bilinear interpolation reproduces a function linear in row and column."""
+    rows_at, cols_at = np.arange(20.0)[:, None], np.arange(30.0)[None, :]
+    values = (0.1 * rows_at - 0.05 * cols_at + 0.3).astype(np.float32)
+    rows, cols = np.linspace(0, 19, 47), np.linspace(0, 29, 53)
+    got = spectral.resample_grid(values, rows, cols)
+    np.testing.assert_allclose(got, 0.1 * rows[:, None] - 0.05 * cols[None, :] + 0.3, atol=1e-5)
+
+
 @pytest.mark.parametrize("first_frame", [0, 7, 995, 2503])
 @pytest.mark.parametrize("frames", [1, 10, 2345])
 def test_fold_features_matches_twin(

@@ -172,7 +172,8 @@ def excerpt(
     return np.array(array[start : start + length], dtype=np.float32), rate
 
 
-#: The acceptance attacks of issue 5, in its order, then the 5 s excerpt (a goal).
+#: The acceptance attacks of issue 5, in its order, then the 5 s excerpt (a goal), then the
+#: playback speeds of issue 19.
 ATTACKS: dict[str, Attack] = {
     "none": no_attack,
     "mp3-128k": lambda x, r: codec(x, r, "libmp3lame", 128_000),
@@ -190,6 +191,14 @@ ATTACKS: dict[str, Attack] = {
     "excerpt-5s": lambda x, r: excerpt(x, r, EXCERPT_5S_START[0], 5.0, EXCERPT_5S_START[1]),
     "speed-0.97": lambda x, r: speed(x, r, 0.97),
     "speed-1.03": lambda x, r: speed(x, r, 1.03),
+    # Issue 19: playback speed 0.8-1.25 (resampled: pitch and tempo together), also after
+    # MP3 128k.
+    "speed-0.8": lambda x, r: speed(x, r, 0.8),
+    "speed-0.9": lambda x, r: speed(x, r, 0.9),
+    "speed-1.1": lambda x, r: speed(x, r, 1.1),
+    "speed-1.25": lambda x, r: speed(x, r, 1.25),
+    "speed-0.8+mp3-128k": lambda x, r: codec(*speed(x, r, 0.8), "libmp3lame", 128_000),
+    "speed-1.25+mp3-128k": lambda x, r: codec(*speed(x, r, 1.25), "libmp3lame", 128_000),
 }
 
 #: Attacks that are goals rather than acceptance items.

@@ -59,6 +59,11 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
     Only the first ``live_bins`` bins count, frames whose mean power over them is below
     SILENCE_POWER are silent (0, and left out of their neighbours' boxes).
     """
+    return boxed_features(power, live_bins, DETREND_FRAMES, DETREND_BINS)
+
+
+def boxed_features(power: np.ndarray, live_bins: int, box_frames: int, box_bins: int) -> np.ndarray:
+    """:func:`detrended_features` over a box of ``box_frames`` and ``box_bins`` either way."""
     frames, bins = power.shape
     live = min(live_bins, bins)
     out = np.zeros((frames, bins))
@@ -73,12 +78,33 @@ def detrended_features(power: np.ndarray, live_bins: int) -> np.ndarray:
             continue
         near = [
             g
-            for g in range(f - DETREND_FRAMES, f + DETREND_FRAMES + 1)
+            for g in range(f - box_frames, f + box_frames + 1)
             if 0 <= g < frames and not silent[g]
         ]
         for b in range(live):
-            box = logp[near, max(0, b - DETREND_BINS) : b + DETREND_BINS + 1]
+            box = logp[near, max(0, b - box_bins) : b + box_bins + 1]
             out[f, b] = np.clip(logp[f, b] - box.mean(), -FEATURE_CLIP, FEATURE_CLIP)
+    return out
+
+
+def resample_grid(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(F, B): ``values`` at fractional (row, col) by bilinear interpolation; 0 outside."""
+    count, width = values.shape
+    grid = values.astype(np.float64)
+    out = np.zeros((len(rows), len(cols)))
+    for f, r in enumerate(rows):
+        for b, c in enumerate(cols):
+            if not (0 <= r <= count - 1 and 0 <= c <= width - 1):
+                continue
+            i, k = int(np.floor(r)), int(np.floor(c))
+            u, v = r - i, c - k
+            i2, k2 = min(i + 1, count - 1), min(k + 1, width - 1)
+            out[f, b] = (
+                (1 - u) * (1 - v) * grid[i, k]
+                + (1 - u) * v * grid[i, k2]
+                + u * (1 - v) * grid[i2, k]
+                + u * v * grid[i2, k2]
+            )
     return out
 
 
