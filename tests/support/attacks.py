@@ -116,6 +116,18 @@ def rotate(a: np.ndarray, degrees: float, expand: bool = False) -> np.ndarray:
     ).copy()
 
 
+def rotate_cropped(a: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate by ``degrees``, then keep the largest centred rectangle of the original aspect
+    that holds no filled corner: what a photo editor's "straighten" does."""
+    turned = rotate(a, degrees)
+    height, width = a.shape[:2]
+    cos, sin = math.cos(math.radians(abs(degrees))), math.sin(math.radians(abs(degrees)))
+    keep = min(width / (width * cos + height * sin), height / (width * sin + height * cos))
+    new_h, new_w = int(height * keep), int(width * keep)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    return np.ascontiguousarray(turned[top : top + new_h, left : left + new_w])
+
+
 def quarter_turn(a: np.ndarray, turns: int) -> np.ndarray:
     """Rotate counter-clockwise by ``turns`` x 90 degrees (lossless)."""
     _check(a)
@@ -184,6 +196,7 @@ SCREEN_PHOTO = ((0.04, 0.02), (-0.03, 0.04), (-0.04, -0.01), (0.02, -0.04))
 #: Issue 19's geometric attacks: name -> function of one uint8 image array.
 GEOMETRIC_ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     **{f"rotate{d:+g}": (lambda a, d=d: rotate(a, d)) for d in (1, -1, 3, -3, 7, -7, 15, -15)},
+    **{f"rotate{d:+g}-cropped": (lambda a, d=d: rotate_cropped(a, d)) for d in (3, -7, 15)},
     **{f"turn-{90 * t}": (lambda a, t=t: quarter_turn(a, t)) for t in (1, 2, 3)},
     "flip-horizontal": lambda a: flip(a, True),
     "flip-vertical": lambda a: flip(a, False),
