@@ -82,6 +82,10 @@ AUDIOWMARK_ATTACKS: dict[str, str] = {
     "excerpt-5s": "4 of 9 (after MP3 64k)",
     "speed-0.97": "fails without a slow extra speed search",
     "speed-1.03": "fails without a slow extra speed search",
+    "speed-0.8": "no, even with its speed search",
+    "speed-0.9": "yes with its slow extra speed search",
+    "speed-1.1": "yes with its slow extra speed search",
+    "speed-1.25": "no, even with its speed search",
 }
 AUDIOWMARK_FACTS: dict[str, str] = {
     "segmental SNR": "26-38 dB at default strength",
