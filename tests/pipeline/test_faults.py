@@ -333,24 +333,23 @@ class Unprivileged:
             **how,
         )
 
+    @contextlib.contextmanager
+    def private_temporary_directory(self, path: Path) -> Iterator[Path]:
+        """Give the commands run inside ``path`` as their temporary directory (``TMPDIR``),
+        so what they leave there is told apart from what other processes put in the
+        system's (the fixture is shared by the module: the setting is undone after)."""
+        path.mkdir()
+        self.own(path)
+        self.environment["TMPDIR"] = str(path)
+        try:
+            yield path
+        finally:
+            del self.environment["TMPDIR"]
+
     def temporary_files(self) -> set[Path]:
-        """What the command's user has in the system's temporary directory, less the private
-        Numba cache of ``marking.kernels`` (nothing when it runs as the test's own user)."""
-        if self.user is None and not self.without_capabilities:
-            return set()
-        owner = 0 if self.without_capabilities else self.user
-        return {
-            path
-            for path in Path(tempfile.gettempdir()).iterdir()
-            if not path.name.startswith("aigc-marking-numba-") and _owner(path) == owner
-        }
-
-
-def _owner(path: Path) -> int | None:
-    try:
-        return path.lstat().st_uid
-    except OSError:
-        return None
+        """What the command left in its temporary directory, less its private Numba cache."""
+        directory = Path(self.environment.get("TMPDIR", tempfile.gettempdir()))
+        return {p for p in directory.iterdir() if not p.name.startswith("aigc-marking-numba-")}
 
 
 @pytest.fixture(scope="module")
@@ -418,11 +417,11 @@ def test_a_read_only_outdir_fails_every_file_on_one_line(
     inputs = _digests(source)
     outdir = _read_only_directory(open_tree / "out", unprivileged)
     report = _writable_directory(open_tree / "reports", unprivileged) / "report.jsonl"
-    temporaries = unprivileged.temporary_files()
-
-    result = unprivileged.run(
-        "mark", source, "-o", outdir, "--producer", PRODUCER, "-j", "2", "--report", report
-    )
+    with unprivileged.private_temporary_directory(open_tree / "tmp"):
+        result = unprivileged.run(
+            "mark", source, "-o", outdir, "--producer", PRODUCER, "-j", "2", "--report", report
+        )
+        left = unprivileged.temporary_files()
 
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
@@ -444,7 +443,7 @@ def test_a_read_only_outdir_fails_every_file_on_one_line(
         assert record["error"] == expected[name]
     assert list(outdir.iterdir()) == []
     assert hidden_files(open_tree) == []
-    assert unprivileged.temporary_files() == temporaries
+    assert left == set()
     assert _digests(source) == inputs
 
 
