@@ -428,6 +428,11 @@ def test_detection_reports_a_small_false_alarm(music_44k: tuple[np.ndarray, np.n
 # --- the playback-speed search -------------------------------------------------------------
 
 
+def _speed(speed: float) -> audio_detect._Stretch:
+    """The search's hypothesis for a playback-speed change (time and pitch together)."""
+    return audio_detect._Stretch(speed, speed, "speed")
+
+
 def test_speed_search_does_not_refold_the_signal_per_speed(
     monkeypatch: pytest.MonkeyPatch, speech_16k: tuple[np.ndarray, np.ndarray]
 ) -> None:
@@ -459,8 +464,8 @@ def test_spectrogram_reads_each_speed_as_its_own_grid(rate: int, speed: float) -
     decimator = audio_detect._Decimator(rate)
     mono, mono_rate = audio_detect._half_rate(decimator(samples), decimator.rate_out)
     nearest = min(audio_detect.SPECTROGRAM_SPEEDS, key=lambda made: abs(np.log(speed / made)))
-    spectrogram = audio_detect._Spectrogram.of(mono, mono_rate, nearest)
-    read = spectrogram.features_at(speed, 1)
+    spectrogram = audio_detect._Spectrogram.of(mono, mono_rate, _speed(nearest))
+    read = spectrogram.features_at(_speed(speed), 1)
     framed = audio_detect._fold_at(mono, audio_detect._Grid(speed, 1, mono_rate))
     live = audio_detect.live_bins(mono_rate / speed)
     assert read.shape == (framed.done, live)
@@ -475,11 +480,11 @@ def test_sync_peak_of_a_spectrogram_is_its_folds_score(seconds: float) -> None:
     as the fold of those features, also for a head longer than one period (which folds)."""
     rate = 16000
     mono = np.array(clip("noise", seconds, rate), dtype=np.float32)
-    spectrogram = audio_detect._Spectrogram.of(mono, rate, 1.0)
+    spectrogram = audio_detect._Spectrogram.of(mono, rate, _speed(1.0))
     layout = audio_layout(KEY)
-    features = spectrogram.features_at(1.03, 2)
+    features = spectrogram.features_at(_speed(1.03), 2)
     assert (features.shape[0] > PERIOD) == (seconds > PERIOD_SECONDS)
     fold = audio_detect._Fold(audio_detect._Grid(1.03, 2, rate))
     fold_features(fold.sums, fold.squares, features, 0)
     expected = float(audio_detect._sync_scores(fold, layout).max())
-    assert spectrogram.sync_peak(1.03, 2, layout) == pytest.approx(expected, rel=1e-5)
+    assert spectrogram.sync_peak(_speed(1.03), 2, layout) == pytest.approx(expected, rel=1e-5)
