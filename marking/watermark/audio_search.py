@@ -334,7 +334,10 @@ def speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[li
     for stretch in best:
         for step in stretch.fine_steps:
             parent.setdefault(stretch.nudged(step), stretch)
-    rough = _read_on([head.spectrogram(s) for s in best], list(parent), "fine", layout)
+    # Speeds from spectrograms made at the candidates; tempos and pitches from the coarse
+    # pass's full-rate one (its frames are those of pitch 1, the rows interpolate any tempo).
+    near = [head.spectrogram(s) for s in best if s.family == "speed"] + made[-1:]
+    rough = _read_on(near, list(parent), "fine", layout)
     # The best around each coarse candidate (a weak head's truth can trail noise's
     # neighbours), then the best overall, FINE_RECHECK at least.
     ranked = list(dict.fromkeys(stretch for _, stretch, _ in rough))
