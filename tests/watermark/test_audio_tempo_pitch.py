@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from marking.watermark import audio_search
-from marking.watermark.audio import FALSE_ALARM_LIMIT, detect_audio
+from marking.watermark.audio import FALSE_ALARM_LIMIT, detect_audio, embed_audio
 from tests.support.audio_attacks import TEMPO_PITCH_ATTACKS, pitch, segmental_snr, tempo
-from tests.support.marked_clips import MarkedClips
+from tests.support.audio_clips import clip
 
 KEY = "audio-tempo-pitch-test-key"
 PAYLOAD = "fedcba9876543210"
@@ -33,9 +33,23 @@ CLIPS = {
 }
 
 
+class MarkedClips:
+    """Each clip and its marked copy, made on first use and kept for the module."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+
+    def __getitem__(self, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+        if name not in self._cache:
+            kind, rate = CLIPS[name]
+            original = clip(kind, CLIP_SECONDS, rate)
+            self._cache[name] = (original, embed_audio(original, rate, PAYLOAD, key=KEY), rate)
+        return self._cache[name]
+
+
 @pytest.fixture(scope="module")
 def marked() -> MarkedClips:
-    return MarkedClips(CLIPS, CLIP_SECONDS, PAYLOAD, KEY)
+    return MarkedClips()
 
 
 def _tone(seconds: float, rate: int, hz: float) -> np.ndarray:
