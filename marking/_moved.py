@@ -30,6 +30,7 @@ MOVED: dict[str, tuple[str, ...]] = {
         "marking.watermark.audio",
         "marking.watermark.audio_embed",
         "marking.watermark.audio_detect",
+        "marking.watermark.audio_search",
         "marking.watermark.audio_layout",
         "marking.scheme.results",
         "marking.scheme.limits",

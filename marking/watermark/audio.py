@@ -12,12 +12,13 @@ host works against it, more on quiet slots (cheap in distortion) than on loud on
 per-frame masking budget (the mark's power stays 24 dB under the frame's). The pattern repeats
 every 10 s, so the detector folds any excerpt onto one period, finds the phase by correlating
 with the reference, decodes, and checks the CRC; if nothing is found it searches playback
-speeds from 0.8 to 1.25. Digital silence stays exactly silent: the mark scales what is
-there.
+speeds from 0.8 to 1.25, tempos from 0.9 to 1.1 and pitch shifts of +-2 semitones. Digital
+silence stays exactly silent: the mark scales what is there.
 
-The code is in three modules, gathered here: :mod:`~marking.watermark.audio_layout` (the keyed
-layout and the frame grid), :mod:`~marking.watermark.audio_embed` (the streaming embedder) and
-:mod:`~marking.watermark.audio_detect` (the streaming detector and the speed search).
+The code is in four modules, gathered here: :mod:`~marking.watermark.audio_layout` (the keyed
+layout and the frame grid), :mod:`~marking.watermark.audio_embed` (the streaming embedder),
+:mod:`~marking.watermark.audio_detect` (the streaming detector) and
+:mod:`~marking.watermark.audio_search` (its search over speed, tempo and pitch).
 """
 
 from __future__ import annotations
@@ -25,15 +26,9 @@ from __future__ import annotations
 from marking.scheme.limits import FALSE_ALARM_LIMIT
 from marking.scheme.results import AudioDetection
 from marking.watermark.audio_detect import (
-    COARSE_OFFSET_STEP,
     DECODE_ATTEMPTS,
     DETECT_MIN_RATE,
     MIN_DETECT_SECONDS,
-    SPEED_COARSE,
-    SPEED_COARSE_SECONDS,
-    SPEED_FINE,
-    SPEED_GATE,
-    SPEED_KEEP,
     SUB_OFFSETS,
     SYNC_GATE,
     AudioDetector,
@@ -64,6 +59,14 @@ from marking.watermark.audio_layout import (
     REFERENCE_SHARE,
     AudioLayout,
     audio_layout,
+)
+from marking.watermark.audio_search import (
+    COARSE_OFFSET_STEP,
+    SPEED_COARSE,
+    SPEED_COARSE_SECONDS,
+    SPEED_FINE,
+    SPEED_GATE,
+    SPEED_KEEP,
 )
 
 __all__ = [

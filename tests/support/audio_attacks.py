@@ -125,6 +125,67 @@ def speed(samples: np.ndarray, rate: int, factor: float) -> tuple[np.ndarray, in
     return _like(data, array), rate
 
 
+def filter_graph(
+    samples: np.ndarray, rate: int, filters: list[tuple[str, str]]
+) -> tuple[np.ndarray, int]:
+    """Run ``samples`` through a chain of libavfilter ``(name, arguments)`` filters (PyAV's
+    filter graph, in memory) and return what comes out, at ``rate``.
+
+    Mono and stereo only; the filters must end at the input's rate and channel layout.
+    """
+    import av
+    import av.filter
+
+    array = _check(samples)
+    data = _as_2d(array)
+    if data.shape[1] not in (1, 2):
+        raise ValueError(f"filter attacks take mono or stereo, got {data.shape[1]} channels")
+    layout = "mono" if data.shape[1] == 1 else "stereo"
+    graph = av.filter.Graph()
+    source = graph.add_abuffer(
+        format="fltp", sample_rate=rate, layout=layout, time_base=Fraction(1, rate)
+    )
+    chain = [source, *(graph.add(name, arguments) for name, arguments in filters)]
+    graph.link_nodes(*chain, graph.add("abuffersink")).configure()
+    planes = np.ascontiguousarray(np.clip(data, -1.0, 1.0).T, dtype=np.float32)
+    frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
+    frame.sample_rate = rate
+    frame.pts = 0
+    frame.time_base = Fraction(1, rate)
+    graph.push(frame)
+    graph.push(None)
+    pieces = []
+    while True:
+        try:
+            out = graph.pull()
+        except (av.BlockingIOError, av.EOFError):
+            break
+        values = out.to_ndarray()
+        pieces.append(values.T if out.format.is_planar else values.reshape(-1, data.shape[1]))
+    return _like(np.concatenate(pieces), array), rate
+
+
+def tempo(samples: np.ndarray, rate: int, factor: float) -> tuple[np.ndarray, int]:
+    """Play ``factor`` times as fast with the pitch kept (libavfilter's ``atempo``, WSOLA, as
+    ffmpeg and the short-video editors apply it)."""
+    return filter_graph(samples, rate, [("atempo", f"{factor:.6f}")])
+
+
+def pitch(samples: np.ndarray, rate: int, semitones: float) -> tuple[np.ndarray, int]:
+    """Shift the pitch by ``semitones`` with the tempo kept: relabel the rate (pitch and tempo
+    up together), resample back to ``rate``, then ``atempo`` the tempo back."""
+    shifted_rate = round(rate * 2 ** (semitones / 12))
+    return filter_graph(
+        samples,
+        rate,
+        [
+            ("asetrate", str(shifted_rate)),
+            ("aresample", str(rate)),
+            ("atempo", f"{rate / shifted_rate:.6f}"),
+        ],
+    )
+
+
 def volume(samples: np.ndarray, rate: int, factor: float) -> tuple[np.ndarray, int]:
     """Scale by ``factor`` and clip to [-1, 1] (a gain above 1 clips the peaks)."""
     array = _check(samples)
@@ -199,6 +260,23 @@ ATTACKS: dict[str, Attack] = {
     "speed-1.25": lambda x, r: speed(x, r, 1.25),
     "speed-0.8+mp3-128k": lambda x, r: codec(*speed(x, r, 0.8), "libmp3lame", 128_000),
     "speed-1.25+mp3-128k": lambda x, r: codec(*speed(x, r, 1.25), "libmp3lame", 128_000),
+}
+
+#: Issue 19: tempo 0.9-1.1 with the pitch kept, and pitch +-2 semitones with the tempo kept,
+#: each extreme also after MP3 128k (tested in tests/watermark/test_audio_tempo_pitch.py).
+TEMPO_PITCH_ATTACKS: dict[str, Attack] = {
+    "tempo-0.9": lambda x, r: tempo(x, r, 0.9),
+    "tempo-0.95": lambda x, r: tempo(x, r, 0.95),
+    "tempo-1.05": lambda x, r: tempo(x, r, 1.05),
+    "tempo-1.1": lambda x, r: tempo(x, r, 1.1),
+    "pitch-2": lambda x, r: pitch(x, r, -2.0),
+    "pitch-1": lambda x, r: pitch(x, r, -1.0),
+    "pitch+1": lambda x, r: pitch(x, r, 1.0),
+    "pitch+2": lambda x, r: pitch(x, r, 2.0),
+    "tempo-0.9+mp3-128k": lambda x, r: codec(*tempo(x, r, 0.9), "libmp3lame", 128_000),
+    "tempo-1.1+mp3-128k": lambda x, r: codec(*tempo(x, r, 1.1), "libmp3lame", 128_000),
+    "pitch-2+mp3-128k": lambda x, r: codec(*pitch(x, r, -2.0), "libmp3lame", 128_000),
+    "pitch+2+mp3-128k": lambda x, r: codec(*pitch(x, r, 2.0), "libmp3lame", 128_000),
 }
 
 #: Attacks that are goals rather than acceptance items.

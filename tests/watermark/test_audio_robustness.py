@@ -10,12 +10,11 @@ detector less to fold, so passing here is the stricter check.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from marking.watermark.audio import FALSE_ALARM_LIMIT, detect_audio, embed_audio
+from marking.watermark.audio import FALSE_ALARM_LIMIT, detect_audio
 from tests.support.audio_attacks import ATTACKS, GOAL_ATTACKS, MIN_CLIP_SECONDS, segmental_snr
-from tests.support.audio_clips import clip
+from tests.support.marked_clips import MarkedClips
 
 KEY = "audio-robustness-test-key"
 PAYLOAD = "0123456789abcdef"
@@ -41,23 +40,9 @@ FAILING_GOALS: dict[tuple[str, str], str] = {}
 assert CLIP_SECONDS >= MIN_CLIP_SECONDS
 
 
-class MarkedClips:
-    """Each clip and its marked copy, made on first use and kept for the module."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
-
-    def __getitem__(self, name: str) -> tuple[np.ndarray, np.ndarray, int]:
-        if name not in self._cache:
-            kind, rate = CLIPS[name]
-            original = clip(kind, CLIP_SECONDS, rate)
-            self._cache[name] = (original, embed_audio(original, rate, PAYLOAD, key=KEY), rate)
-        return self._cache[name]
-
-
 @pytest.fixture(scope="module")
 def marked() -> MarkedClips:
-    return MarkedClips()
+    return MarkedClips(CLIPS, CLIP_SECONDS, PAYLOAD, KEY)
 
 
 def _cases() -> list[object]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from marking.kernels.spectral import fold_features
-from marking.watermark import audio_detect
+from marking.watermark import audio_detect, audio_search
 from marking.watermark.audio import (
     FALSE_ALARM_LIMIT,
     PERIOD,
@@ -428,6 +428,11 @@ def test_detection_reports_a_small_false_alarm(music_44k: tuple[np.ndarray, np.n
 # --- the playback-speed search -------------------------------------------------------------
 
 
+def _speed(speed: float) -> audio_search._Stretch:
+    """The search's hypothesis for a playback-speed change (time and pitch together)."""
+    return audio_search._Stretch(speed, speed, "speed")
+
+
 def test_speed_search_does_not_refold_the_signal_per_speed(
     monkeypatch: pytest.MonkeyPatch, speech_16k: tuple[np.ndarray, np.ndarray]
 ) -> None:
@@ -435,17 +440,17 @@ def test_speed_search_does_not_refold_the_signal_per_speed(
     then 22 fine ones) must read the speeds from spectrograms: the signal is framed and
     FFT-ed again only for the few fine speeds rechecked and the full folds."""
     folds: list[float] = []
-    fold_at = audio_detect._fold_at
+    fold_at = audio_search.fold_at
 
     def counting(mono: np.ndarray, grid: object) -> object:
         folds.append(grid.speed)  # type: ignore[attr-defined]
         return fold_at(mono, grid)
 
-    monkeypatch.setattr(audio_detect, "_fold_at", counting)
+    monkeypatch.setattr(audio_search, "fold_at", counting)
     original, _ = speech_16k
     assert not detect_audio(original, 16000, key=KEY).detected
-    fine = audio_detect.FINE_RECHECK * 2  # offsets 0 and 2
-    full = audio_detect.SPEED_KEEP * audio_detect.SUB_OFFSETS
+    fine = audio_search.FINE_RECHECK * 2  # offsets 0 and 2
+    full = audio_search.SPEED_KEEP * audio_detect.SUB_OFFSETS
     assert fine <= len(folds) <= fine + full
 
 
@@ -457,11 +462,11 @@ def test_spectrogram_reads_each_speed_as_its_own_grid(rate: int, speed: float) -
     bins, same detrend): time and frequency are stretched the right way round."""
     samples = np.array(clip("music", 6.0, rate, channels=1))
     decimator = audio_detect._Decimator(rate)
-    mono, mono_rate = audio_detect._half_rate(decimator(samples), decimator.rate_out)
-    nearest = min(audio_detect.SPECTROGRAM_SPEEDS, key=lambda made: abs(np.log(speed / made)))
-    spectrogram = audio_detect._Spectrogram.of(mono, mono_rate, nearest)
-    read = spectrogram.features_at(speed, 1)
-    framed = audio_detect._fold_at(mono, audio_detect._Grid(speed, 1, mono_rate))
+    mono, mono_rate = audio_search.half_rate(decimator(samples), decimator.rate_out)
+    nearest = min(audio_search.SPECTROGRAM_SPEEDS, key=lambda made: abs(np.log(speed / made)))
+    spectrogram = audio_search._Spectrogram.of(mono, mono_rate, _speed(nearest))
+    read = spectrogram.features_at(_speed(speed), 1)
+    framed = audio_search.fold_at(mono, audio_detect.FrameGrid(speed, 1, mono_rate))
     live = audio_detect.live_bins(mono_rate / speed)
     assert read.shape == (framed.done, live)
     assert np.all(framed.sums[:, live:] == 0)
@@ -475,11 +480,11 @@ def test_sync_peak_of_a_spectrogram_is_its_folds_score(seconds: float) -> None:
     as the fold of those features, also for a head longer than one period (which folds)."""
     rate = 16000
     mono = np.array(clip("noise", seconds, rate), dtype=np.float32)
-    spectrogram = audio_detect._Spectrogram.of(mono, rate, 1.0)
+    spectrogram = audio_search._Spectrogram.of(mono, rate, _speed(1.0))
     layout = audio_layout(KEY)
-    features = spectrogram.features_at(1.03, 2)
+    features = spectrogram.features_at(_speed(1.03), 2)
     assert (features.shape[0] > PERIOD) == (seconds > PERIOD_SECONDS)
-    fold = audio_detect._Fold(audio_detect._Grid(1.03, 2, rate))
+    fold = audio_detect.FrameFold(audio_detect.FrameGrid(1.03, 2, rate))
     fold_features(fold.sums, fold.squares, features, 0)
-    expected = float(audio_detect._sync_scores(fold, layout).max())
-    assert spectrogram.sync_peak(1.03, 2, layout) == pytest.approx(expected, rel=1e-5)
+    expected = float(audio_detect.sync_scores(fold, layout).max())
+    assert spectrogram.sync_peak(_speed(1.03), 2, layout) == pytest.approx(expected, rel=1e-5)
