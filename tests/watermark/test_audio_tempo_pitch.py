@@ -102,6 +102,20 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
     ),
 }
 
+#: Cases at the edge of the search, whose outcome depends on the MP3 encoder's build: found
+#: with av 18.1.0's ffmpeg, missed with 18.1.1's (2026-12-07). A miss is reported as xfail;
+#: a detection must still carry the exact payload.
+MARGINAL: dict[tuple[str, str], str] = {
+    ("speech-pauses-44.1k", "tempo-0.9+mp3-128k"): (
+        "with av 18.1.1 the whole-input fold syncs at z 6.93: false alarm 1.01e-6, just over "
+        "the limit"
+    ),
+    ("bass-music-48k", "pitch-2+mp3-128k"): (
+        "with av 18.1.1 the head's sync at pitch -2 trails noise (z 4.3), so the whole input "
+        "is not folded there"
+    ),
+}
+
 
 def _cases() -> list[object]:
     return [
@@ -123,6 +137,8 @@ def test_payload_survives(marked: MarkedClips, name: str, attack: str) -> None:
     _, samples, rate = marked[name]
     attacked, attacked_rate = TEMPO_PITCH_ATTACKS[attack](samples, rate)
     result = detect_audio(attacked, attacked_rate, key=KEY)
+    if not result.detected and (name, attack) in MARGINAL:
+        pytest.xfail(f"at the edge of the search: {MARGINAL[name, attack]}")
     assert result.detected, (
         f"{name} / {attack}: not detected (sync score {result.score:.2f}, "
         f"false alarm {result.false_alarm:.2e}, speed {result.speed})"
