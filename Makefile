@@ -5,8 +5,9 @@ VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 PYTEST_ARGS ?=
 # One pytest worker per core, at most four; each takes whole files, so a module's fixtures are
-# built once. Run `make test PYTEST_WORKERS=` for one process.
-PYTEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadfile
+# built once, in the order tests/conftest.py gives (the longest first). Run
+# `make test PYTEST_WORKERS=` for one process.
+PYTEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadfile --no-loadscope-reorder
 LINT_PATHS ?= marking tests bench fuzz
 
 .PHONY: all demo serve test bench bench-batch bench-false-alarms lint fuzz clean distclean venv

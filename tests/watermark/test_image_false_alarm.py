@@ -1,8 +1,9 @@
 """The image watermark detector does not fire on pictures that carry no mark for its key.
 
-1,000 unmarked crops (random sizes 256-512 px, random positions, some rescaled) of the sample
+500 unmarked crops (random sizes 256-512 px, random positions, some rescaled) of the sample
 photos and of synthetic natural-looking pictures are each checked with a fresh random key; none
 may be detected. A marked picture checked with wrong keys must not be detected either.
+``bench/false_alarms.py`` runs the same check at a scale that measures the rate (README).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tests.support.sample_photos import SAMPLE_PHOTOS, load_sample
 
 pytestmark = pytest.mark.needs_watermark
 
-UNMARKED_TRIALS = 1000
+UNMARKED_TRIALS = 500
 SYNTHETIC_PICTURES = 6
 SYNTHETIC_SIZE = (720, 640)  # width, height
 #: Crop sides are drawn from this range; the aspect ratio stays within MAX_ASPECT so every
@@ -84,7 +85,7 @@ def unmarked_trials() -> list[Trial]:
 
 
 def test_no_detection_on_unmarked_crops(unmarked_trials: list[Trial]) -> None:
-    assert len(unmarked_trials) >= 1000
+    assert len(unmarked_trials) == UNMARKED_TRIALS
     detected = [trial for trial in unmarked_trials if trial.result.detected]
     assert not detected, [(t.source, t.shape, t.result.to_dict()) for t in detected]
 

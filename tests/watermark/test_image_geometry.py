@@ -108,15 +108,18 @@ def marked_small() -> dict[str, np.ndarray]:
     return {name: marked_sample(name)[1] for name in SMALL_PHOTO_LIMITS}
 
 
-@pytest.mark.parametrize(
-    ("name", "attack"),
-    [
-        (name, attack)
-        for name, limits in SMALL_PHOTO_LIMITS.items()
-        for attack in GEOMETRIC_ATTACKS
-        if attack not in limits
-    ],
-)
+def _small_photo_cases() -> list[tuple[str, str]]:
+    """Every attack the 512 px photo survives, and on the 768 px one those the 512 px one
+    does not (the rest pass there too: bench/image_geometry.py has the full table)."""
+    smallest, *larger = SMALL_PHOTO_LIMITS
+    cases = [(smallest, a) for a in GEOMETRIC_ATTACKS if a not in SMALL_PHOTO_LIMITS[smallest]]
+    for name in larger:
+        limits = SMALL_PHOTO_LIMITS[name]
+        cases += [(name, a) for a in SMALL_PHOTO_LIMITS[smallest] if a not in limits]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "attack"), _small_photo_cases())
 def test_survives_geometry_in_small_photos(
     marked_small: dict[str, np.ndarray], name: str, attack: str
 ) -> None:
