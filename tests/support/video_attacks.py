@@ -18,6 +18,9 @@ What each step does, in this order within one decode and encode pass:
   offsets so 4:2:0 chroma stays aligned), centred.
 - scaling (``size``): libswscale bicubic (FFmpeg's default scaler; for downscaling its kernel
   widens with the ratio, so it filters properly) in the frame's own pixel format.
+- pose (``pose``, issue 19): the frame goes through RGB and one of :data:`POSES` (a turn on
+  the same canvas, a mirror, a squeeze to another aspect, a letterbox), as an editor or a
+  re-upload does; the output takes the new frame size.
 - brightness (``gain``): gamma-encoded RGB multiplied by ``gain`` and clipped, done in YUV,
   which is the same thing before clipping: luma's excursion above black (16, or 0 in full
   range) and chroma's excursion from 128 are both scaled by ``gain``, then clipped to the
@@ -40,7 +43,19 @@ from typing import Any
 
 import numpy as np
 
+from tests.support.attacks import flip, pad_to_aspect, rotate, stretch
+
 StrPath = str | Path
+
+#: Issue 19's changes of pose for video, on one RGB frame: a 3 degree turn (corners black), a
+#: mirror, a 16:9 picture squeezed to 4:3 (width x0.75; the same stretch as a 4:3 picture
+#: shown at 16:9, the other way round) and letterboxed to 4:3 (black bars above and below).
+POSES: dict[str, Any] = {
+    "rotate+3": lambda rgb: rotate(rgb, 3),
+    "flip-horizontal": lambda rgb: flip(rgb, True),
+    "squeeze-to-4:3": lambda rgb: stretch(rgb, 0.75, 1.0),
+    "letterbox-4:3": lambda rgb: pad_to_aspect(rgb, 4 / 3),
+}
 
 DEFAULT_CRF = 18
 #: x264/x265 preset of every attack's encoder; VP9 maps it to a libvpx speed (below).
@@ -172,6 +187,16 @@ def centre_crop_box(width: int, height: int, keep: float) -> tuple[int, int, int
     w = 2 * round(width * keep / 2)
     h = 2 * round(height * keep / 2)
     return 2 * ((width - w) // 4), 2 * ((height - h) // 4), w, h
+
+
+def pose_frame(frame: Any, pose: str) -> Any:
+    """``frame`` (8-bit) through RGB and :data:`POSES` [``pose``], sized to even sides for 4:2:0."""
+    import av
+
+    rgb = POSES[pose](frame.to_ndarray(format="rgb24"))
+    height, width = rgb.shape[0] & ~1, rgb.shape[1] & ~1
+    out = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
+    return out.reformat(format=frame.format.name)
 
 
 def scale_frame(frame: Any, width: int, height: int, interpolation: str = "BICUBIC") -> Any:
@@ -342,6 +367,7 @@ def reencode(
     size: tuple[int, int] | None = None,
     crop: float | None = None,
     gain: float | None = None,
+    pose: str | None = None,
     start: float = 0.0,
     duration: float | None = None,
     fps: int | Fraction | None = None,
@@ -351,7 +377,8 @@ def reencode(
     """Transcode ``src`` to ``dst`` with the steps of the module docstring, in one pass.
 
     ``size`` is (width, height); ``crop`` the fraction of each side kept; ``gain`` the
-    brightness factor; ``start`` and ``duration`` the time window in seconds; ``fps`` the
+    brightness factor; ``pose`` a key of :data:`POSES`; ``start`` and ``duration`` the time
+    window in seconds; ``fps`` the
     output frame rate. ``audio`` False drops the sound. ``threads`` sets the encoder's thread
     count (None: the encoder's default). Returns ``dst``.
     """
@@ -381,6 +408,9 @@ def reencode(
                     picture = crop_frame(picture, *centre_crop_box(frame.width, frame.height, crop))
                 if size is not None:
                     picture = scale_frame(picture, *size)
+                if pose is not None:
+                    picture = pose_frame(picture, pose)
+                    copy_colour(picture, frame)
                 if gain is not None:
                     picture = brightness_frame(picture, gain)
                 if video is None:
@@ -424,6 +454,7 @@ class VideoAttack:
     size: tuple[int, int] | None = None
     crop: float | None = None
     gain: float | None = None
+    pose: str | None = None
     start: float = 0.0
     duration: float | None = None
     fps: int | None = None
@@ -454,6 +485,7 @@ class VideoAttack:
             size=self.size,
             crop=self.crop,
             gain=self.gain,
+            pose=self.pose,
             start=self.start,
             duration=self.duration,
             fps=self.fps,
@@ -539,4 +571,10 @@ ATTACKS: dict[str, VideoAttack] = {
         frame_rate(25, source_fps=30),
         COMBO,
     )
+}
+
+#: Issue 19's video acceptance: each change of pose, then H.264 CRF 28.
+POSE_ATTACKS: dict[str, VideoAttack] = {
+    f"{pose}+h264-crf28": VideoAttack(f"{pose.replace(':', 'x')}+h264-crf28", crf=28, pose=pose)
+    for pose in POSES
 }
