@@ -11,6 +11,7 @@ images with the bars drawn, so a change to a record type or a writer cannot leav
 
 from __future__ import annotations
 
+import mmap
 import sys
 from pathlib import Path
 
@@ -543,7 +544,18 @@ def test_a_phase_records_its_time_and_peak_memory() -> None:
 
     runner = harness.PhaseRunner(realtime_digits=1)
     size = 64 * 2**20
-    value = runner.run("allocate", 10.0, lambda: int(np.ones(size, np.uint8).sum()))
+
+    def allocate() -> int:
+        # Fresh anonymous pages, each written: np.ones may reuse memory the worker's earlier
+        # tests freed but the allocator kept resident, and then the resident set never grows.
+        with mmap.mmap(-1, size) as pages:
+            view = np.frombuffer(pages, np.uint8)
+            view[:] = 1
+            total = int(view.sum())
+            del view
+        return total
+
+    value = runner.run("allocate", 10.0, allocate)
     assert value == size
     [phase] = runner.phases
     assert phase.name == "allocate"
