@@ -116,7 +116,7 @@ bench-batch: $(VENV)/.installed-bench
 	$(VPY) bench/batch_throughput.py --repeats 3 --dask --wait-quiet 0.6 --wait-minutes 45
 
 # Issue 9: 6,400 picture, 800 sound and 1,800 video detections of unmarked media, and 4.5
-# million decodes of noise, confirm the stated false-alarm probability (about 25 minutes).
+# million decodes of noise, confirm the stated false-alarm probability (about 28 minutes).
 bench-false-alarms: $(VENV)/.installed-bench
 	$(VPY) bench/false_alarms.py
 

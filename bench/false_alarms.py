@@ -728,11 +728,18 @@ def results_markdown(results: Results, machine: Machine | None, scale: float) ->
 
 
 def decode_attempts() -> dict[str, int]:
-    """Decode attempts each detector may make (two searches of DECODE_ATTEMPTS peaks each)."""
+    """Decode attempts each detector may make: the picture's DECODE_ATTEMPTS peaks in each of
+    its SEARCHES (a video's second look adds one), the sound's in each of its two searches."""
     from marking.watermark.audio import DECODE_ATTEMPTS as SOUND
-    from marking.watermark.image import DECODE_ATTEMPTS as PICTURE
+    from marking.watermark.image_detect import DECODE_ATTEMPTS as PICTURE
+    from marking.watermark.image_detect import SEARCHES
+    from marking.watermark.video import REFINED_ATTEMPTS
 
-    return {"pictures and video": 2 * PICTURE, "sound": 2 * SOUND}
+    return {
+        "pictures": SEARCHES * PICTURE,
+        "video": max(SEARCHES * PICTURE, REFINED_ATTEMPTS),
+        "sound": 2 * SOUND,
+    }
 
 
 def _deepest_prefix(results: Results) -> str:

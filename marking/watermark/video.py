@@ -39,6 +39,7 @@ from marking.scheme.tile_pattern import (
 )
 from marking.watermark.image_detect import (
     DECODE_ATTEMPTS,
+    SEARCHES,
     aligned_fold,
     detect_working_plane,
     working_plane,
@@ -197,7 +198,7 @@ class VideoDetector:
 #: to 5.5, give about 1), so it costs them nothing.
 REFINE_GATE = 1e-3
 #: Decode attempts a refined detection accounts for: the search's, and its own.
-REFINED_ATTEMPTS = 2 * DECODE_ATTEMPTS + 1
+REFINED_ATTEMPTS = SEARCHES * DECODE_ATTEMPTS + 1
 
 
 class VideoRefiner:
