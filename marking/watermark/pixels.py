@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from marking.errors import UnsupportedInputError
-from marking.kernels.luma import luma
+from marking.kernels.luma import luma, luma_squared_difference
 
 #: Luma is computed a strip of about this many pixels at a time, so neither embedding nor
 #: detection holds a full-size float copy of the picture (4 bytes a pixel, 8 in float64).
@@ -251,7 +251,17 @@ def psnr_by_strips(
     marked_to_8bit: float,
 ) -> float:
     """Luma PSNR (dB) of two same-sized pictures (arrays (H, W, C) or region readers), summed
-    a strip at a time so no full-size float plane is made."""
+    a strip at a time so no full-size float plane is made (two arrays: in one pass)."""
+    if (
+        isinstance(original, np.ndarray)
+        and isinstance(marked, np.ndarray)
+        and original.shape == marked.shape
+        and original.dtype == marked.dtype
+        and original_to_8bit == marked_to_8bit
+    ):
+        squared = luma_squared_difference(original, marked, original_to_8bit)
+        mse = squared / max(original.shape[0] * original.shape[1], 1)
+        return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
     readers = [
         picture.read if isinstance(picture, Regions) else _slicer(picture)
         for picture in (original, marked)

@@ -29,6 +29,21 @@ def test_luma_matches_twin(rng: np.random.Generator, shape: tuple, dtype: type) 
     np.testing.assert_allclose(luma.luma(pixels, 0.5), expected, atol=_tolerance(expected))
 
 
+@pytest.mark.parametrize("shape", [(5, 7), (64, 33, 3), (31, 17, 4), (9, 8, 2)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_luma_squared_difference_matches_twin(
+    rng: np.random.Generator, shape: tuple, dtype: type
+) -> None:
+    top = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1.0
+    first = (rng.random(shape) * top).astype(dtype)
+    second = first.copy()
+    second.flat[::3] = (rng.random(second.size)[::3] * top).astype(dtype)
+    expected = naive.luma_squared_difference(first, second, 0.5)
+    found = luma.luma_squared_difference(first, second, 0.5)
+    assert found == pytest.approx(expected, rel=1e-5)  # luma differences in float32
+    assert luma.luma_squared_difference(first, first.copy(), 0.5) == 0.0  # exactly
+
+
 @pytest.mark.parametrize(("shape", "block"), [((64, 64), 8), ((37, 50), 8), ((100, 9), 16)])
 def test_block_std_matches_twin(rng: np.random.Generator, shape: tuple, block: int) -> None:
     plane = (rng.random(shape) * 255).astype(np.float32)

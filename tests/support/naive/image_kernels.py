@@ -12,6 +12,12 @@ def luma(pixels: np.ndarray, scale: float) -> np.ndarray:
     return (rgb @ np.array([0.299, 0.587, 0.114])) * scale
 
 
+def luma_squared_difference(first: np.ndarray, second: np.ndarray, scale: float) -> float:
+    if first.ndim == 3 and first.shape[2] < 3:
+        first, second = first[..., 0], second[..., 0]
+    return float(np.sum((luma(first, scale) - luma(second, scale)) ** 2))
+
+
 def block_std(plane: np.ndarray, block: int) -> np.ndarray:
     rows = -(-plane.shape[0] // block)
     cols = -(-plane.shape[1] // block)
