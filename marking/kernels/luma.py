@@ -85,7 +85,8 @@ def luma_squared_difference(first: np.ndarray, second: np.ndarray, scale: float 
 
 
 def _luma_source(pixels: np.ndarray) -> np.ndarray:
-    """The channels luma reads: (H, W) for grey (with or without alpha), else (H, W, C>=3)."""
+    """The channels luma reads: (H, W) for grey, also from (H, W, 1) and grey plus alpha
+    (H, W, 2); else (H, W, C>=3), whose channels past the third (alpha) are ignored."""
     if pixels.ndim == 3 and pixels.shape[2] < 3:
         return pixels[:, :, 0]
     if pixels.ndim not in (2, 3):
@@ -99,10 +100,7 @@ def luma(pixels: np.ndarray, scale: float = 1.0) -> np.ndarray:
     ``scale`` maps the array's value range onto 0..255 (1/257 for 16-bit), so every later step
     works in 8-bit units whatever the input depth. Channels past the third (alpha) are ignored.
     """
-    if pixels.ndim == 3 and pixels.shape[2] < 3:
-        pixels = pixels[:, :, 0]  # grey (H, W, 1) or grey plus alpha (H, W, 2)
+    pixels = _luma_source(pixels)
     if pixels.ndim == 2:
         return _gray_luma_kernel(pixels, scale)
-    if pixels.ndim != 3:
-        raise ValueError(f"pixels must be (H, W) or (H, W, C), got shape {pixels.shape}")
     return _rgb_luma_kernel(pixels, scale)
