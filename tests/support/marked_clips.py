@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from marking.watermark.audio import embed_audio
+from marking.scheme.results import AudioDetection
+from marking.watermark.audio import FALSE_ALARM_LIMIT, embed_audio
 from tests.support.audio_clips import clip
 
 
@@ -25,3 +26,14 @@ class MarkedClips:
             marked = embed_audio(original, rate, self._payload, key=self._key)
             self._cache[name] = (original, marked, rate)
         return self._cache[name]
+
+
+def assert_found(result: AudioDetection, what: str, payload: str) -> None:
+    """``result`` carries exactly ``payload`` within the false-alarm limit (``what``: the case,
+    for the failure message, which gives the figures that decide)."""
+    assert result.detected, (
+        f"{what}: not detected (sync score {result.score:.2f}, "
+        f"false alarm {result.false_alarm:.2e}, speed {result.speed})"
+    )
+    assert result.payload == payload
+    assert 0.0 <= result.false_alarm <= FALSE_ALARM_LIMIT
