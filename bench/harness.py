@@ -382,6 +382,15 @@ def write_report(text: str, path: Path) -> Path:
     return path
 
 
+def finish_report(text: str, args: argparse.Namespace, started: float) -> None:
+    """The end of a one-report script (options of :func:`arguments` with ``output`` and
+    ``no_write``): print the report, write it unless ``--no-write``, list it and the run time."""
+    print(text)
+    if not args.no_write:
+        write_report(text, args.output)
+    list_written([] if args.no_write else [args.output], started)
+
+
 def list_written(paths: Iterable[Path], started: float) -> None:
     """Print the files a script wrote on stdout, and its run time on stderr."""
     for path in paths:

@@ -253,10 +253,7 @@ def main() -> None:
         )
     lines += ["", f"Server alive at the end: {'yes' if alive else 'NO'}.", ""]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        harness.write_report(text, args.output)
-    harness.list_written([] if args.no_write else [args.output], started)
+    harness.finish_report(text, args, started)
     # A hostile file name is still a file: verified (200) under a cleaned name.
     bad = [row for row in rows if not (400 <= row[1] < 500 or "file name" in row[0]) or not row[4]]
     if bad or not alive:

@@ -121,10 +121,7 @@ def main() -> None:
         lines.append(f"| {label} | {claimed} of {len(POSE_ATTACKS)} | {slowest:.1f} s |")
     lines.append("")
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        harness.write_report(text, args.output)
-    harness.list_written([] if args.no_write else [args.output], started)
+    harness.finish_report(text, args, started)
 
 
 if __name__ == "__main__":
