@@ -97,8 +97,14 @@ def test_coarse_search_covers_each_family_range(family: str) -> None:
     assert fine.max() >= step / 2 - 1e-4
 
 
-@pytest.mark.parametrize("name", list(CLIPS))
-@pytest.mark.parametrize("attack", list(TEMPO_PITCH_ATTACKS))
+@pytest.mark.parametrize(
+    ("name", "attack"),
+    [
+        pytest.param(name, attack, id=f"{name}-{attack}")
+        for name in CLIPS
+        for attack in TEMPO_PITCH_ATTACKS
+    ],
+)
 def test_payload_survives(marked: MarkedClips, name: str, attack: str) -> None:
     """Every case is found with its exact payload, also the three at the edge of the search
     before the best tempos and pitches were read at every sub-hop offset and a winning tempo's
