@@ -80,10 +80,11 @@ SPEED_KEEP = 2
 #: Sub-hop offsets of the coarse speed pass: every this many (4: offset 0 only, which ranks
 #: speeds as well as all four did on every test clip).
 COARSE_OFFSET_STEP = 4
-#: The same for the tempo and pitch hypotheses (1: all four; the fine pass tries all four too).
-#: A tempo change (WSOLA) delays the sound by an arbitrary part of a hop, and a quarter to half
-#: a hop off the mark's frames costs a third to two thirds of the sync (bass music, tempo 0.9:
-#: offsets 0-3 read 4.1, 2.6, 2.7, 5.1; with offsets 0 and 2 only, 1 of 48 test cases missed).
+#: The same for the tempo and pitch hypotheses (2: offsets 0 and 2, in the coarse and the fine
+#: pass; the best of each family are read on 1 and 3 too, STRETCH_OFFSET_RECHECK, and the head
+#: is framed on all four). A tempo change (WSOLA) delays the sound by an arbitrary part of a
+#: hop, and a quarter to half a hop off the mark's frames costs a third to two thirds of the
+#: sync (bass music, tempo 0.9: offsets 0-3 read 4.1, 2.6, 2.7, 5.1).
 STRETCH_OFFSET_STEP = 2
 #: Sync score on the first seconds a speed needs before the whole input is folded at it
 #: (unmarked audio tops out near 4.5 over the speed grid; marked audio scores 6 and up).
