@@ -80,18 +80,29 @@ SPEED_KEEP = 2
 #: Sub-hop offsets of the coarse speed pass: every this many (4: offset 0 only, which ranks
 #: speeds as well as all four did on every test clip).
 COARSE_OFFSET_STEP = 4
-#: The same for the tempo and pitch hypotheses (1: all four; the fine pass tries all four too).
-#: A tempo change (WSOLA) delays the sound by an arbitrary part of a hop, and a quarter to half
-#: a hop off the mark's frames costs a third to two thirds of the sync (bass music, tempo 0.9:
-#: offsets 0-3 read 4.1, 2.6, 2.7, 5.1; with offsets 0 and 2 only, 1 of 48 test cases missed).
+#: The same for the tempo and pitch hypotheses (2: offsets 0 and 2, in the coarse and the fine
+#: pass; the best of each family are read on 1 and 3 too, STRETCH_OFFSET_RECHECK, and the head
+#: is framed on all four). A tempo change (WSOLA) delays the sound by an arbitrary part of a
+#: hop, and a quarter to half a hop off the mark's frames costs a third to two thirds of the
+#: sync (bass music, tempo 0.9: offsets 0-3 read 4.1, 2.6, 2.7, 5.1).
 STRETCH_OFFSET_STEP = 2
 #: Sync score on the first seconds a speed needs before the whole input is folded at it
 #: (unmarked audio tops out near 4.5 over the speed grid; marked audio scores 6 and up).
 SPEED_GATE = 5.0
 #: Fine steps around the best coarse speeds, relative (half the coarse spacing either way).
 SPEED_FINE = tuple(float(s) for s in np.round(np.arange(-0.0015, 0.00151, 0.0003), 4))
-#: Relative steps around a winning tempo or pitch that are folded over the whole input too.
+#: Tempo and pitch hypotheses among the best this many of their family on offsets 0 and 2 are
+#: read at offsets 1 and 3 too: a quarter hop off the mark's frames can cost the truth its rank
+#: (speech with pauses, tempo 1.1 then MP3: 4.2, 3.3, 4.5, 5.0 on offsets 0-3 at tempo 1.1, third
+#: of its family on 0 and 2 behind noise at 5.0; bass music, pitch -2 then MP3: 3.5, 4.9, 4.2,
+#: 2.9, second of its family, tenth overall).
+STRETCH_OFFSET_RECHECK = 4
+#: Relative steps around a winning tempo or pitch that are folded over the whole input too ...
 WHOLE_INPUT_STEPS = (-0.0015, -0.00075, 0.00075, 0.0015)
+#: ... and, for a tempo, a coarse step either way: WSOLA's first seconds can run that far off
+#: the tempo of the whole (speech with pauses, tempo 0.9 then MP3: the head syncs best at 0.9027,
+#: whose whole fold gives z 6.9 where 0.9 gives 10.8).
+WHOLE_INPUT_TEMPO_STEPS = (-SPEED_STEP, *WHOLE_INPUT_STEPS, SPEED_STEP)
 #: The same around the best coarse pitches.
 PITCH_FINE = tuple(float(s) for s in np.round(np.arange(-0.004, 0.00401, 0.0008), 4))
 #: Fine speeds framed for real: the best this many as read from spectrograms made at the best
@@ -124,7 +135,8 @@ class _Stretch:
         """The hypotheses folded over the whole input when this one wins on the head."""
         if self.family == "speed":
             return [self]
-        return [self, *(self.nudged(step) for step in WHOLE_INPUT_STEPS)]
+        steps = WHOLE_INPUT_TEMPO_STEPS if self.family == "tempo" else WHOLE_INPUT_STEPS
+        return [self, *(self.nudged(step) for step in steps)]
 
     @property
     def fine_steps(self) -> tuple[float, ...]:
@@ -280,11 +292,28 @@ class _Head:
 _Found = list[tuple[float, _Stretch, int]]
 
 
+def _at_offsets(stretches: list[_Stretch], stage: str) -> list[tuple[_Stretch, int]]:
+    """Each of ``stretches`` at each sub-hop offset the ``stage`` reads."""
+    return [(stretch, offset) for stretch in stretches for offset in stretch.offsets(stage)]
+
+
+def _other_offsets(coarse: _Found) -> list[tuple[_Stretch, int]]:
+    """The sub-hop offsets the coarse pass skipped, for the best STRETCH_OFFSET_RECHECK tempos
+    and pitches of ``coarse`` (best first)."""
+    reads = []
+    for family in ("tempo", "pitch"):
+        ranked = dict.fromkeys(stretch for _, stretch, _ in coarse if stretch.family == family)
+        for stretch in list(ranked)[:STRETCH_OFFSET_RECHECK]:
+            skipped = set(range(SUB_OFFSETS)) - set(stretch.offsets("coarse"))
+            reads.extend((stretch, offset) for offset in sorted(skipped))
+    return reads
+
+
 def _read_on(
-    made: list[_Spectrogram], stretches: list[_Stretch], stage: str, layout: AudioLayout
+    made: list[_Spectrogram], reads: list[tuple[_Stretch, int]], layout: AudioLayout
 ) -> _Found:
-    """Each hypothesis's best sync at the ``stage``'s offsets, best first, read from the
-    spectrogram ``made`` for its kind (speed, or tempo and pitch) nearest in pitch."""
+    """The best sync of each (hypothesis, sub-hop offset) of ``reads``, best first, read from
+    the spectrogram ``made`` for its kind (speed, or tempo and pitch) nearest in pitch."""
 
     def nearest(stretch: _Stretch) -> _Spectrogram:
         kind = [m for m in made if (m.stretch.family == "speed") == (stretch.family == "speed")]
@@ -292,8 +321,7 @@ def _read_on(
 
     found = [
         (nearest(stretch).sync_peak(stretch, offset, layout), stretch, offset)
-        for stretch in stretches
-        for offset in stretch.offsets(stage)
+        for stretch, offset in reads
     ]
     return sorted(found, key=lambda item: -item[0])
 
@@ -324,7 +352,8 @@ def speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[li
     # framing the sound again for each.
     made = [head.spectrogram(_Stretch(speed, speed, "speed")) for speed in SPECTROGRAM_SPEEDS]
     made.append(head.spectrogram(_Stretch(1.0, 1.0, "tempo")))
-    coarse = _read_on(made, _coarse_stretches(), "coarse", layout)
+    coarse = _read_on(made, _at_offsets(_coarse_stretches(), "coarse"), layout)
+    coarse = sorted(coarse + _read_on(made, _other_offsets(coarse), layout), key=lambda r: -r[0])
     # The fine pass reads the hypotheses around the best coarse ones from spectrograms made at
     # those, then frames the sound for real at the few that rank best there.
     # The best SPEED_KEEP, and the best of each family: an edit's head syncs near the noise
@@ -337,7 +366,7 @@ def speed_search(mono: np.ndarray, rate: float, layout: AudioLayout) -> tuple[li
     # Speeds from spectrograms made at the candidates; tempos and pitches from the coarse
     # pass's full-rate one (its frames are those of pitch 1, the rows interpolate any tempo).
     near = [head.spectrogram(s) for s in best if s.family == "speed"] + made[-1:]
-    rough = _read_on(near, list(parent), "fine", layout)
+    rough = _read_on(near, _at_offsets(list(parent), "fine"), layout)
     # The best around each coarse candidate (a weak head's truth can trail noise's
     # neighbours), then the best overall, FINE_RECHECK at least.
     ranked = list(dict.fromkeys(stretch for _, stretch, _ in rough))

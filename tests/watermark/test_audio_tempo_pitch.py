@@ -11,12 +11,16 @@ spectrograms with time and frequency stretched separately (``_Stretch`` in
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from marking.watermark import audio_search
 from marking.watermark.audio import detect_audio
+from marking.watermark.audio_layout import PERIOD, audio_layout
 from tests.support.audio_attacks import TEMPO_PITCH_ATTACKS, pitch, segmental_snr, tempo
+from tests.support.audio_clips import clip
 from tests.support.marked_clips import MarkedClips, assert_found
 
 KEY = "audio-tempo-pitch-test-key"
@@ -93,53 +97,72 @@ def test_coarse_search_covers_each_family_range(family: str) -> None:
     assert fine.max() >= step / 2 - 1e-4
 
 
-#: Cases measured failing, as strict xfails (one that starts passing is reported).
-KNOWN_MISSES: dict[tuple[str, str], str] = {
-    ("speech-pauses-44.1k", "tempo-1.1+mp3-128k"): (
-        "the head's sync at tempo 1.1 read on sub-hop offsets 0 and 2 trails noise (3.8 vs "
-        "5.2); the whole input at the true tempo syncs at z 9.7 and decodes. Reading all four "
-        "offsets finds it, at 3x main's unmarked detection time."
-    ),
-}
-
-#: Cases at the edge of the search, whose outcome depends on the MP3 encoder's build: found
-#: with av 18.1.0's ffmpeg, missed with 18.1.1's (2026-12-07). A miss is reported as xfail;
-#: a detection must still carry the exact payload.
-MARGINAL: dict[tuple[str, str], str] = {
-    ("speech-pauses-44.1k", "tempo-0.9+mp3-128k"): (
-        "with av 18.1.1 the whole-input fold syncs at z 6.93: false alarm 1.01e-6, just over "
-        "the limit"
-    ),
-    ("bass-music-48k", "pitch-2+mp3-128k"): (
-        "with av 18.1.1 the head's sync at pitch -2 trails noise (z 4.3), so the whole input "
-        "is not folded there"
-    ),
-}
-
-
-def _cases() -> list[object]:
-    return [
-        pytest.param(
-            name,
-            attack,
-            marks=[pytest.mark.xfail(reason=KNOWN_MISSES[name, attack], strict=True)]
-            if (name, attack) in KNOWN_MISSES
-            else [],
-            id=f"{name}-{attack}",
-        )
+@pytest.mark.parametrize(
+    ("name", "attack"),
+    [
+        pytest.param(name, attack, id=f"{name}-{attack}")
         for name in CLIPS
         for attack in TEMPO_PITCH_ATTACKS
-    ]
-
-
-@pytest.mark.parametrize(("name", "attack"), _cases())
+    ],
+)
 def test_payload_survives(marked: MarkedClips, name: str, attack: str) -> None:
+    """Every case is found with its exact payload, also the three at the edge of the search
+    before the best tempos and pitches were read at every sub-hop offset and a winning tempo's
+    whole input at the coarse neighbours: speech with pauses at tempo 0.9 and 1.1 then MP3, and
+    bass music at pitch -2 then MP3."""
     _, samples, rate = marked[name]
     attacked, attacked_rate = TEMPO_PITCH_ATTACKS[attack](samples, rate)
     result = detect_audio(attacked, attacked_rate, key=KEY)
-    if not result.detected and (name, attack) in MARGINAL:
-        pytest.xfail(f"at the edge of the search: {MARGINAL[name, attack]}")
     assert_found(result, f"{name} / {attack}", PAYLOAD)
+
+
+def test_best_tempos_and_pitches_are_read_at_every_offset_and_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the coarse pass (tempos and pitches on sub-hop offsets 0 and 2), the best
+    STRETCH_OFFSET_RECHECK of each of the two families are read on offsets 1 and 3 too, and
+    every read, framing and fold counts as a hypothesis in the false-alarm figure."""
+    passes: list[tuple[list[tuple[object, int]], list[tuple[float, object, int]]]] = []
+    read_on = audio_search._read_on
+    folds: list[object] = []
+    fold_at = audio_search.fold_at
+
+    def recording(made: object, reads: list, layout: object) -> list:
+        found = read_on(made, reads, layout)  # type: ignore[arg-type]
+        passes.append((reads, found))
+        return found
+
+    def counting(mono: np.ndarray, grid: object) -> object:
+        folds.append(grid)
+        return fold_at(mono, grid)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audio_search, "_read_on", recording)
+    monkeypatch.setattr(audio_search, "fold_at", counting)
+    rate = 16000
+    mono = np.array(clip("speech-like", 8.0, rate), dtype=np.float32)
+    _, hypotheses = audio_search.speed_search(mono, rate, audio_layout(KEY))
+    reads = sum(len(found) for _, found in passes)
+    assert hypotheses == PERIOD * (reads + len(folds))
+    (_, coarse), (extra, _) = passes[:2]
+    keep = audio_search.STRETCH_OFFSET_RECHECK
+    for family in ("tempo", "pitch"):
+        best = list(dict.fromkeys(s for _, s, _ in coarse if s.family == family))[:keep]
+        assert {(s, o) for s, o in extra if s.family == family} == {
+            (s, o) for s in best for o in (1, 3)
+        }
+    assert len(extra) == 2 * 2 * keep
+
+
+def test_a_winning_tempo_is_folded_at_its_coarse_neighbours() -> None:
+    """WSOLA's first seconds can run a coarse step off the whole's tempo, so the whole input
+    is folded at the neighbouring coarse tempos too (0.9027 wins the head of a tempo 0.9)."""
+    tries = audio_search._Stretch(0.9027, 1.0, "tempo").whole_input_tries
+    assert {0.9, 0.9027} <= {round(s.speed, 4) for s in tries}
+    assert all(s.pitch == 1.0 and s.family == "tempo" for s in tries)
+    for low, high in itertools.pairwise(audio_search.TEMPO_COARSE):
+        for winner, neighbour in ((low, high), (high, low)):
+            tries = audio_search._Stretch(winner, 1.0, "tempo").whole_input_tries
+            assert min(abs(s.speed / neighbour - 1) for s in tries) < 2e-4
 
 
 @pytest.mark.parametrize("name", list(CLIPS))
