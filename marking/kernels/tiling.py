@@ -178,6 +178,7 @@ def fold_mapped(plane: np.ndarray, mapping: np.ndarray, size: int) -> np.ndarray
     height, width = plane.shape
     out = np.zeros((size, size), dtype=np.float32)
     period = np.float64(size)
+    per_period = 1.0 / period
     for y in range(height):
         source = plane[y]
         base_u = mapping[0, 0] * y + mapping[0, 2]
@@ -190,14 +191,15 @@ def fold_mapped(plane: np.ndarray, mapping: np.ndarray, size: int) -> np.ndarray
             scale = 1.0 / (base_w + mapping[2, 1] * x)
             u = (base_u + mapping[0, 1] * x) * scale
             v = (base_v + mapping[1, 1] * x) * scale
-            u -= period * np.floor(u / period)
-            v -= period * np.floor(v / period)
+            u -= period * np.floor(u * per_period)
+            v -= period * np.floor(v * per_period)
             row = min(int(u), size - 1)
             col = min(int(v), size - 1)
             wu = np.float32(u - row)
             wv = np.float32(v - col)
-            row2 = (row + 1) % size
-            col2 = (col + 1) % size
+            # The next cell, wrapped without an integer modulo (a division per pixel).
+            row2 = row + 1 if row + 1 < size else 0
+            col2 = col + 1 if col + 1 < size else 0
             upper = value * (np.float32(1.0) - wu)
             lower = value * wu
             out[row, col] += upper * (np.float32(1.0) - wv)
@@ -230,9 +232,9 @@ def lattice_scores(magnitude: np.ndarray, harmonics: np.ndarray, maps: np.ndarra
     count = maps.shape[0]
     rows_k = np.ascontiguousarray(harmonics[:, 0])
     cols_k = np.ascontiguousarray(harmonics[:, 1])
-    # Bins are found in a positive range, so truncation rounds and the modulo stays cheap.
-    lift_y = height * (1 + int(np.abs(harmonics).max() * np.abs(maps).max() * 2 + 1))
-    lift_x = width * (1 + int(np.abs(harmonics).max() * np.abs(maps).max() * 2 + 1))
+    # The nearest bin, wrapped into the spectrum with a float floor: an integer modulo per
+    # look-up cost half the kernel's time.
+    per_height, per_width = 1.0 / height, 1.0 / width
     scores = np.empty(count, dtype=np.float64)
     for c in prange(count):
         a = maps[c, 0, 0] * height
@@ -241,8 +243,14 @@ def lattice_scores(magnitude: np.ndarray, harmonics: np.ndarray, maps: np.ndarra
         e = maps[c, 1, 1] * width
         total = 0.0
         for i in range(rows_k.shape[0]):
-            row = int(a * rows_k[i] + b * cols_k[i] + lift_y + 0.5) % height
-            col = int(d * rows_k[i] + e * cols_k[i] + lift_x + 0.5) % width
+            y = a * rows_k[i] + b * cols_k[i] + 0.5
+            x = d * rows_k[i] + e * cols_k[i] + 0.5
+            row = int(y - height * np.floor(y * per_height))
+            col = int(x - width * np.floor(x * per_width))
+            if row >= height:  # rounding put it one period up
+                row -= height
+            if col >= width:
+                col -= width
             total += magnitude[row, col]
         scores[c] = total
     return scores

@@ -18,6 +18,7 @@ reference, so a wrong candidate costs only time and one counted hypothesis.
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -71,14 +72,26 @@ def parabolic_offset(left: np.ndarray, middle: np.ndarray, right: np.ndarray) ->
 
 @lru_cache(maxsize=1)
 def _harmonics() -> np.ndarray:
-    """The tile's harmonics inside its band (cycles per tile), one of each +- pair, in a
-    fixed shuffled order: any leading share of them samples the whole band evenly."""
+    """The tile's harmonics inside its band (cycles per tile), one of each +- pair, in the
+    band's row order: a lattice's look-ups then stay near each other in memory."""
     k = np.fft.fftfreq(TILE) * TILE
     ky, kx = np.meshgrid(k, k, indexing="ij")
     radius = np.hypot(ky, kx)
     keep = (radius <= BAND_LIMIT * TILE) & (radius >= 2) & ((ky > 0) | ((ky == 0) & (kx > 0)))
-    harmonics = np.column_stack([ky[keep], kx[keep]]).astype(np.float64)
-    return np.ascontiguousarray(harmonics[np.random.default_rng(0).permutation(len(harmonics))])
+    return np.column_stack([ky[keep], kx[keep]]).astype(np.float64)
+
+
+@lru_cache(maxsize=1)
+def _harmonic_shares() -> tuple[np.ndarray, ...]:
+    """The harmonics dealt into the coarse-to-fine stages' shares (:data:`COARSE_STAGES`): a
+    fixed random draw, so each share samples the whole band; each in the band's order."""
+    harmonics = _harmonics()
+    order = np.random.default_rng(0).permutation(len(harmonics))
+    bounds = [0, *(int(share * len(harmonics)) for share, _ in COARSE_STAGES), len(harmonics)]
+    return tuple(
+        np.ascontiguousarray(harmonics[np.sort(order[start:stop])])
+        for start, stop in pairwise(bounds)
+    )
 
 
 def _whitened_magnitude(work: np.ndarray, padding: int) -> np.ndarray:
@@ -162,25 +175,23 @@ def spectrum_bases(work: np.ndarray, period: float) -> list[np.ndarray]:
     scores = lattice_scores(padded, harmonics, _frequency_maps(grid))
     chosen = [(padded, basis) for basis in _distinct(grid, scores, TURNS_KEPT, 0.01)]
     plain = _whitened_magnitude(work, 1)
-    screen, screen_scores = _coarse_to_fine(plain, harmonics, _screen_grid(period))
+    screen, screen_scores = _coarse_to_fine(plain, _screen_grid(period))
     chosen += [(plain, basis) for basis in _distinct(screen, screen_scores, SCREENS_KEPT, 0.01)]
     return [_polished(magnitude, harmonics, basis) for magnitude, basis in chosen]
 
 
-def _coarse_to_fine(
-    magnitude: np.ndarray, harmonics: np.ndarray, grid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _coarse_to_fine(magnitude: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The grid's best poses and their scores on all harmonics (see :data:`COARSE_STAGES`).
 
-    Scores add over harmonics, so each stage adds only the harmonics the last one lacked.
+    Scores add over harmonics, so each stage adds only the share the last one lacked.
     """
+    first, *rest = _harmonic_shares()
     maps, poses = _frequency_maps(grid), len(grid)
-    bounds = [int(share * len(harmonics)) for share, _ in COARSE_STAGES] + [len(harmonics)]
-    scores = lattice_scores(magnitude, harmonics[: bounds[0]], maps)
-    for (_, kept), start, stop in zip(COARSE_STAGES, bounds[:-1], bounds[1:], strict=True):
+    scores = lattice_scores(magnitude, first, maps)
+    for (_, kept), share in zip(COARSE_STAGES, rest, strict=True):
         best = np.argsort(-scores)[: max(SCREENS_KEPT, int(kept * poses))]
         grid, maps = grid[best], maps[best]
-        scores = scores[best] + lattice_scores(magnitude, harmonics[start:stop], maps)
+        scores = scores[best] + lattice_scores(magnitude, share, maps)
     return grid, scores
 
 
