@@ -172,11 +172,17 @@ def _prior_periods(short_side: int, factor: float, fraction: float = 0.25) -> np
     The embedder sets the period to a quarter of the short side (at least TILE px): resizing
     keeps that ratio, so most pictures are found here without the full search.
     """
-    centres = {short_side * fraction}
-    if TILE * factor > short_side * fraction * (1 + PRIOR_SPAN):
-        centres.add(TILE * factor)  # a small original never resized: period TILE px
     steps = FINE_STEP * np.arange(-PRIOR_STEPS, PRIOR_STEPS + 1)
-    return np.concatenate([c * (1 + steps) for c in sorted(centres)])
+    return np.concatenate([c * (1 + steps) for c in _prior_centres(short_side, factor, fraction)])
+
+
+def _prior_centres(short_side: int, factor: float, fraction: float) -> list[float]:
+    """The embedder's period in working pixels if the picture kept its proportions: a share of
+    the short side, and TILE px of the input if that is longer (a small original)."""
+    centres = [short_side * fraction]
+    if TILE * factor > short_side * fraction * (1 + PRIOR_SPAN):
+        centres.append(TILE * factor)  # a small original never resized: period TILE px
+    return centres
 
 
 def _search_hypotheses(short_side: int) -> float:
@@ -304,7 +310,8 @@ def detect_working_plane(
         result = _decode(layout, peaks, short, factor)
     if result is None:
         # Not upright: rotated, mirrored, stretched, sheared or in perspective.
-        posed, _ = lattice_peaks(work, layout.reference_spectrum, short * period_fraction)
+        periods = _prior_centres(short, factor, period_fraction)
+        posed, _ = lattice_peaks(work, layout.reference_spectrum, periods)
         result = _decode(layout, posed, short, factor)
         peaks = sorted([*peaks, *posed], key=lambda peak: -peak.score)
     if result is not None:

@@ -59,8 +59,13 @@ REFINE_ROUNDS = 10
 #: A pose is refined only when its correlation reaches this: noise peaks sit near 4.5-5.7
 #: (the best of every fold and orientation tried), a found lattice scores 9 and more.
 REFINE_GATE = 7.0
+#: Periods the spectrum is searched around at most: a share of the short side and, for a
+#: small original, the tile's own size (see ``image_detect._prior_centres``).
+PRIOR_PERIODS = 2
 #: Folds tried at most: each basis of both finders in each symmetry, then each round's nudges.
-LATTICE_HYPOTHESES = (BASES_TRIED + SPECTRUM_KEPT) * len(SYMMETRIES) + REFINE_ROUNDS * 12
+LATTICE_HYPOTHESES = (BASES_TRIED + PRIOR_PERIODS * SPECTRUM_KEPT) * len(
+    SYMMETRIES
+) + REFINE_ROUNDS * 12
 
 
 @dataclass(frozen=True)
@@ -162,16 +167,17 @@ def _symmetry_indices(size: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
 
 
 def lattice_peaks(
-    work: np.ndarray, reference: np.ndarray, period: float
+    work: np.ndarray, reference: np.ndarray, periods: list[float]
 ) -> tuple[list[SyncPeak], int]:
     """The best poses of the tile from the picture's own lattice, best first, and the number
-    of folds tried (each a hypothesis for the false-alarm figure). ``period`` is the
-    embedder's period in working pixels (a share of the short side)."""
+    of folds tried (each a hypothesis for the false-alarm figure). ``periods`` are the
+    embedder's possible periods in working pixels (at most :data:`PRIOR_PERIODS`)."""
     centre = (np.array(work.shape, dtype=np.float64) - 1) / 2
     peaks = _poses(work, autocorrelation_bases(work), centre, reference)
     if not peaks or peaks[0].score < REFINE_GATE:
         # Too weak in the autocorrelation (a small picture): search the spectrum.
-        found = _poses(work, spectrum_bases(work, period), centre, reference)
+        bases = [basis for period in periods for basis in spectrum_bases(work, period)]
+        found = _poses(work, bases, centre, reference)
         peaks = sorted([*peaks, *found], key=lambda peak: -peak.score)
     tried = len(peaks)
     if peaks and peaks[0].score >= REFINE_GATE:
