@@ -72,8 +72,7 @@ def parabolic_offset(left: np.ndarray, middle: np.ndarray, right: np.ndarray) ->
 
 @lru_cache(maxsize=1)
 def _harmonics() -> np.ndarray:
-    """The tile's harmonics inside its band (cycles per tile), one of each +- pair, in the
-    band's row order: a lattice's look-ups then stay near each other in memory."""
+    """The tile's harmonics inside its band (cycles per tile), one of each +- pair."""
     k = np.fft.fftfreq(TILE) * TILE
     ky, kx = np.meshgrid(k, k, indexing="ij")
     radius = np.hypot(ky, kx)
@@ -165,18 +164,20 @@ def _frequency_maps(bases: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(np.linalg.inv(bases), (0, 2, 1)))
 
 
-def spectrum_bases(work: np.ndarray, period: float) -> list[np.ndarray]:
-    """Candidate tile lattices of a high-passed working plane whose embedder's period was
-    ``period`` working pixels, from the tile's harmonics in its spectrum: the best turns, aspect
-    changes and shears, then the best screen poses."""
+def spectrum_bases(work: np.ndarray, periods: list[float]) -> list[np.ndarray]:
+    """Candidate tile lattices of a high-passed working plane whose embedder's period was one
+    of ``periods`` (working pixels), from the tile's harmonics in its spectrum: for each
+    period, the best turns, aspect changes and shears, then the best screen poses."""
     harmonics = _harmonics()
     padded = _whitened_magnitude(work, TURN_PADDING)
-    grid = _pose_grid(period, work.shape[1] / work.shape[0])
-    scores = lattice_scores(padded, harmonics, _frequency_maps(grid))
-    chosen = [(padded, basis) for basis in _distinct(grid, scores, TURNS_KEPT, 0.01)]
     plain = _whitened_magnitude(work, 1)
-    screen, screen_scores = _coarse_to_fine(plain, _screen_grid(period))
-    chosen += [(plain, basis) for basis in _distinct(screen, screen_scores, SCREENS_KEPT, 0.01)]
+    chosen: list[tuple[np.ndarray, np.ndarray]] = []
+    for period in periods:
+        grid = _pose_grid(period, work.shape[1] / work.shape[0])
+        scores = lattice_scores(padded, harmonics, _frequency_maps(grid))
+        chosen += [(padded, basis) for basis in _distinct(grid, scores, TURNS_KEPT, 0.01)]
+        screen, screen_scores = _coarse_to_fine(plain, _screen_grid(period))
+        chosen += [(plain, basis) for basis in _distinct(screen, screen_scores, SCREENS_KEPT, 0.01)]
     return [_polished(magnitude, harmonics, basis) for magnitude, basis in chosen]
 
 

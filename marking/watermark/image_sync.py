@@ -176,8 +176,7 @@ def lattice_peaks(
     peaks = _poses(work, autocorrelation_bases(work), centre, reference)
     if not peaks or peaks[0].score < REFINE_GATE:
         # Too weak in the autocorrelation (a small picture): search the spectrum.
-        bases = [basis for period in periods for basis in spectrum_bases(work, period)]
-        found = _poses(work, bases, centre, reference)
+        found = _poses(work, spectrum_bases(work, periods), centre, reference)
         peaks = sorted([*peaks, *found], key=lambda peak: -peak.score)
     tried = len(peaks)
     if peaks and peaks[0].score >= REFINE_GATE:
