@@ -63,9 +63,8 @@ REFINE_GATE = 7.0
 #: small original, the tile's own size (see ``image_detect._prior_centres``).
 PRIOR_PERIODS = 2
 #: Folds tried at most: each basis of both finders in each symmetry, then each round's nudges.
-LATTICE_HYPOTHESES = (BASES_TRIED + PRIOR_PERIODS * SPECTRUM_KEPT) * len(
-    SYMMETRIES
-) + REFINE_ROUNDS * 12
+LATTICE_BASES = BASES_TRIED + PRIOR_PERIODS * SPECTRUM_KEPT
+LATTICE_HYPOTHESES = LATTICE_BASES * len(SYMMETRIES) + REFINE_ROUNDS * 12
 
 
 @dataclass(frozen=True)
