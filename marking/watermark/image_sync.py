@@ -121,8 +121,12 @@ def correlate(folded: np.ndarray, mappings: np.ndarray, reference: np.ndarray) -
     spectra *= reference / (np.abs(spectra) + 1e-9)
     surfaces = fft.irfft2(spectra, s=(size, size), axes=(1, 2), workers=-1)
     flat = surfaces.reshape(len(folded), -1)
-    flat -= flat.mean(axis=1, keepdims=True)
-    flat /= flat.std(axis=1, keepdims=True) + 1e-12
+    # Each surface's mean is its spectrum's DC term over the cell count: only the spread needs
+    # a pass (the peak and its neighbours are scaled below, not the whole surface).
+    cells = size * size
+    mean = spectra[:, 0, 0].real / cells
+    power = np.einsum("ij,ij->i", flat, flat) / cells
+    spread = np.sqrt(np.maximum(power - mean * mean, 0.0)) + 1e-12
     rows, cols = np.divmod(flat.argmax(axis=1), size)
     index = np.arange(len(folded))
     middle = surfaces[index, rows, cols]
@@ -132,8 +136,9 @@ def correlate(folded: np.ndarray, mappings: np.ndarray, reference: np.ndarray) -
     shift_x = cols + parabolic_offset(
         surfaces[index, rows, (cols - 1) % size], middle, surfaces[index, rows, (cols + 1) % size]
     )
+    scores = (middle - mean) / spread
     return [
-        SyncPeak(float(middle[i]), mappings[i], float(shift_y[i]), float(shift_x[i]), folded[i])
+        SyncPeak(float(scores[i]), mappings[i], float(shift_y[i]), float(shift_x[i]), folded[i])
         for i in index
     ]
 
