@@ -81,9 +81,9 @@ class _LumaPsnr:
         self.total = 0.0
         self.finite = 0
 
-    def add(self, before: np.ndarray, after: np.ndarray, max_value: int) -> None:
-        difference = np.subtract(after, before, dtype=np.float32).ravel()
-        squared = float(np.dot(difference, difference)) / difference.size
+    def add(self, squared_sum: float, samples: int, max_value: int) -> None:
+        """One frame: the sum of its squared changes over ``samples`` values."""
+        squared = squared_sum / samples
         if squared <= 0:
             return  # an unchanged frame (flat black, say): infinite PSNR, left out of the mean
         psnr = 10 * math.log10(max_value * max_value / squared)
@@ -247,9 +247,8 @@ def _frame_marking(
         if labeler is not None:
             labeler(planes, frame)
         luma = planes[0]
-        before = luma.copy()
-        marker.mark_plane(luma, max_value=frame.max_value)
-        psnr.add(before, luma, frame.max_value)
+        squared = marker.mark_plane(luma, max_value=frame.max_value)
+        psnr.add(squared, luma.size, frame.max_value)
         if progress is not None:
             progress(frame.index + 1, total)
 

@@ -172,7 +172,8 @@ def _exports() -> tuple[list[tuple[str, list[str], str, Any, config.Kernel]], li
 
 
 def _compile(module_name: str, output: Path, exports: list[Any]) -> None:
-    """``numba.pycc`` with each kernel's fast-math flags (pycc itself applies none)."""
+    """``numba.pycc`` with each kernel's fast-math flags and the GIL released (pycc itself
+    does neither)."""
     import numba.pycc.compiler as pycc_compiler
     from numba.core.cpu_options import FastMathOptions
     from numba.pycc import CC
@@ -183,6 +184,7 @@ def _compile(module_name: str, output: Path, exports: list[Any]) -> None:
     def compile_extra(typing: Any, target: Any, func: Any, *args: Any, **kwargs: Any) -> Any:
         flags = args[2]
         flags.fastmath = FastMathOptions(fastmath.get(func) or False)
+        flags.release_gil = True  # as the JIT kernels do (``nogil``): see config.kernel
         return original(typing, target, func, *args, **kwargs)
 
     compiler = CC(module_name)

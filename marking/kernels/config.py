@@ -148,6 +148,10 @@ def kernel(name: str | None = None, **options: Any) -> Callable[[Callable[..., A
     ``name`` tells apart two kernels made from one function (default: module and function).
     """
 
+    # Every kernel releases the GIL: they touch no Python object, so a thread marking frames
+    # runs beside the threads that decode and encode them (see marking.media.transcode).
+    options = {"nogil": True, **options}
+
     def define(py_func: Callable[..., Any]) -> Kernel:
         full_name = f"{py_func.__module__}.{name or py_func.__qualname__}"
         if full_name in KERNELS:

@@ -92,6 +92,57 @@ def add_tiled_pattern(
     return out
 
 
+@kernel(cache=True, parallel=True, fastmath=FASTMATH)
+def add_tiled_pattern_in_place(
+    plane: np.ndarray,
+    tile: np.ndarray,
+    mask: np.ndarray,
+    mask_block: int,
+    gain: float,
+    value_max: float,
+) -> float:
+    """:func:`add_tiled_pattern` on one integer plane (2-D, any strides), in place.
+
+    For decoded video planes: no copy in, none out, and no second pass to measure the change:
+    returns the sum of the squared changes (the marked plane's squared error, for its PSNR).
+    Values are clipped to ``0..value_max`` and rounded half up, as :func:`add_tiled_pattern`.
+    """
+    height, width = plane.shape
+    period = tile.shape[0]
+    row0, row1, row_w = _interpolation_table(height, mask_block, mask.shape[0])
+    col0, col1, col_w = _interpolation_table(width, mask_block, mask.shape[1])
+    mask_lines = np.empty((mask.shape[0], width), dtype=np.float32)
+    for r in range(mask.shape[0]):
+        for x in range(width):
+            a = mask[r, col0[x]]
+            mask_lines[r, x] = a + (mask[r, col1[x]] - a) * col_w[x]
+    top = np.float32(value_max)
+    zero = np.float32(0.0)
+    half = np.float32(0.5)
+    scale = np.float32(gain)
+    total = 0.0
+    for y in prange(height):
+        upper = mask_lines[row0[y]]
+        lower = mask_lines[row1[y]]
+        wy = np.float32(row_w[y])
+        tile_row = tile[y % period]
+        row = plane[y]
+        row_total = 0
+        tx = 0
+        for x in range(width):
+            d = scale * (upper[x] + (lower[x] - upper[x]) * wy) * tile_row[tx]
+            old = row[x]
+            new = int(min(max(np.float32(old) + d, zero), top) + half)
+            change = new - int(old)
+            row_total += change * change
+            row[x] = new
+            tx += 1
+            if tx == period:
+                tx = 0
+        total += row_total
+    return total
+
+
 @kernel(cache=True)
 def fold_periodic(plane: np.ndarray, period: int) -> np.ndarray:
     """Sum of every ``period`` x ``period`` tile of ``plane`` (float64), partial tiles included."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -430,6 +432,48 @@ def _output(
         ) from error
 
 
+#: Frames marked ahead of the encoder: the frame stage works on one while the main thread
+#: decodes the next and encodes the one before (the kernels and PyAV's codec calls release the
+#: GIL, so the three overlap). More would only hold more frames in memory.
+FRAMES_IN_FLIGHT = 2
+
+
+class _FrameStage:
+    """``process_frame`` on a worker thread, its frames handed to the encoder in order.
+
+    Memory stays bounded: at most :data:`FRAMES_IN_FLIGHT` decoded frames wait here. An error
+    of the callback is raised in the main thread when its frame's turn to be encoded comes.
+    """
+
+    def __init__(self, process_frame: ProcessFrame, encode: Callable[[Any], None]) -> None:
+        self._process = process_frame
+        self._encode = encode
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="aigc-mark-frames")
+        self._waiting: deque[tuple[Any, Future[None]]] = deque()
+
+    def submit(self, frame: VideoFrame, planes: list[np.ndarray], info: FrameInfo) -> None:
+        self._waiting.append((frame, self._pool.submit(self._process, planes, info)))
+        while len(self._waiting) > FRAMES_IN_FLIGHT:
+            self._encode_oldest()
+
+    def _encode_oldest(self) -> None:
+        frame, done = self._waiting.popleft()
+        done.result()
+        self._encode(frame)
+
+    def drain(self) -> None:
+        """Encode every frame still waiting."""
+        while self._waiting:
+            self._encode_oldest()
+
+    def close(self) -> None:
+        """Stop the worker (after the frame it is on): on success, error and interrupt."""
+        for _, done in self._waiting:
+            done.cancel()
+        self._pool.shutdown(wait=True)
+        self._waiting.clear()
+
+
 def _run(
     container: InputContainer,
     encoder: _Encoder,
@@ -438,11 +482,33 @@ def _run(
     shown: str,
     size: int,
 ) -> None:
-    """The demux-decode-process-encode loop of :func:`transcode` (``size``: the input's bytes)."""
+    """The demux-decode-process-encode loop of :func:`transcode` (``size``: the input's bytes).
+
+    Frames are processed on a worker thread (:class:`_FrameStage`) while this one decodes
+    and encodes.
+    """
+    clock = Clock(encoder.stream)
+    completeness = Completeness.of_video(encoder.stream, clock.rate)
+    stage = _FrameStage(process_frame, encoder.encode)
+    try:
+        _demux_loop(container, encoder, stage, clock, completeness, report, shown, size)
+    finally:
+        stage.close()
+
+
+def _demux_loop(
+    container: InputContainer,
+    encoder: _Encoder,
+    stage: _FrameStage,
+    clock: Clock,
+    completeness: Completeness,
+    report: TranscodeReport,
+    shown: str,
+    size: int,
+) -> None:
+    """:func:`_run`'s loop: demux, decode, hand each frame to ``stage``, copy other packets."""
     library = av()
     stream = encoder.stream
-    clock = Clock(stream)
-    completeness = Completeness.of_video(stream, clock.rate)
     index = 0
     last_time = 0.0
     packets = container.demux()
@@ -484,16 +550,16 @@ def _run(
             report.corrupt_frames += bool(frame.is_corrupt)
             frame.make_writable()  # the decoder may still reference this buffer
             info, dtype = clock.info(frame, index)
-            process_frame(plane_views(frame, dtype, writable=True), info)
             if frame.pts is None:
                 frame.pts = round(index / clock.rate / clock.time_base)
             last_time = info.time
-            encoder.encode(frame)
+            stage.submit(frame, plane_views(frame, dtype, writable=True), info)
             index += 1
     if encoder.video is None:
         completeness.check(shown)
         raise InputError(no_frames_message(shown, False))
     completeness.check(shown)
+    stage.drain()
     encoder.finish()
     report.frames = index
     report.duration_s = round(last_time + float(1 / clock.rate), 6)

@@ -19,7 +19,7 @@ from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.kernels.block_dct import block_dct8
 from marking.kernels.luma import luma
 from marking.kernels.masking import CONTRAST_MASKING_EXPONENT, block_std
-from marking.kernels.tiling import add_tiled_pattern, fold_periodic
+from marking.kernels.tiling import add_tiled_pattern, add_tiled_pattern_in_place, fold_periodic
 from marking.scheme.keys import Key, as_key
 from marking.scheme.limits import MIN_SIDE
 from marking.scheme.payload import (
@@ -302,3 +302,18 @@ def add_tile(
         float(value_max),
         round_values,
     )
+
+
+def add_tile_in_place(
+    plane: np.ndarray, tile: np.ndarray, scale: float, to_8bit: float, value_max: int
+) -> float:
+    """:func:`add_tile` on one integer plane (a decoded luma plane), in place.
+
+    ``scale`` converts 8-bit units to the plane's (times the strength), ``to_8bit`` the other
+    way. Same pattern and mask as :func:`add_tile`, without copying the frame in or out;
+    returns the sum of the squared changes, in the plane's units (for its PSNR).
+    """
+    mask_block = _mask_block(tile.shape[0])
+    mask = _mask_from_activity(block_std(plane, mask_block) * np.float32(to_8bit))
+    gain = float(BASE_AMPLITUDE * scale)
+    return float(add_tiled_pattern_in_place(plane, tile, mask, mask_block, gain, float(value_max)))

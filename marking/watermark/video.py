@@ -44,7 +44,7 @@ from marking.watermark.image_detect import (
     detect_working_plane,
     working_plane,
 )
-from marking.watermark.image_embed import add_tile, informed_tile
+from marking.watermark.image_embed import add_tile, add_tile_in_place, informed_tile
 from marking.watermark.pixels import as_pixels
 
 #: The tile period as a share of the frame's short side. Pictures use a quarter; video uses a
@@ -110,15 +110,22 @@ class VideoMarker:
             )
         return self._tile
 
-    def mark_plane(self, plane: np.ndarray, *, max_value: int = 255) -> None:
-        """Mark a decoded luma (Y) plane in place: uint8, or uint16 holding ``max_value``."""
-        plane8, to_8bit = _plane_in_8bit(plane, max_value)
-        tile = self._tile_for(plane8)
-        # Decoded planes may have padded rows (a strided view); the kernel wants rows packed.
-        pixels = np.ascontiguousarray(plane)[:, :, None]
-        marked = add_tile(pixels, plane8, tile, self.strength / to_8bit, max_value, True)
-        plane[...] = marked[:, :, 0]
+    def mark_plane(self, plane: np.ndarray, *, max_value: int = 255) -> float:
+        """Mark a decoded luma (Y) plane in place: uint8, or uint16 holding ``max_value``.
+
+        Returns the sum of the squared changes (in the plane's units), for its PSNR.
+        """
+        if self._tile is None or plane.shape != self._shape:
+            # The first frame makes the tile; a later one of another size is refused.
+            tile = self._tile_for(_plane_in_8bit(plane, max_value)[0])
+        elif plane.dtype not in (np.uint8, np.uint16):
+            raise UnsupportedInputError(f"a luma plane is uint8 or uint16, got {plane.dtype}")
+        else:
+            tile = self._tile
+        to_8bit = 255.0 / max_value
+        squared = add_tile_in_place(plane, tile, self.strength / to_8bit, to_8bit, max_value)
         self.frames += 1
+        return squared
 
     def mark(self, frame: Any) -> Any:
         """A marked copy of one frame given as a picture (array or PIL image): luma only."""

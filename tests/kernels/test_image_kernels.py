@@ -81,6 +81,39 @@ def test_add_tiled_pattern_matches_twin(
         np.testing.assert_array_equal(got[..., 3], pixels[..., 3])
 
 
+@pytest.mark.parametrize(("dtype", "value_max"), [(np.uint8, 255.0), (np.uint16, 1023.0)])
+def test_add_tiled_pattern_in_place_matches_twin(
+    rng: np.random.Generator, dtype: type, value_max: float
+) -> None:
+    # A decoded frame's plane: rows padded past the width (a strided view).
+    padded = (rng.random((45, 80)) * value_max).astype(dtype)
+    plane = padded[:, :70]
+    before, padding = plane.copy(), padded[:, 70:].copy()
+    tile = rng.normal(size=(16, 16)).astype(np.float32)
+    mask = (rng.random((6, 9)) + 0.5).astype(np.float32)
+    gain = 3.0 * value_max / 255
+    squared = tiling.add_tiled_pattern_in_place(plane, tile, mask, 8, gain, value_max)
+    expected = naive.add_tiled_pattern(before[:, :, None], tile, mask, 8, gain, value_max, True)
+    expected = expected[:, :, 0]
+    # Rounding of values that sit on .5 may differ by one step between float32 and float64.
+    assert np.abs(plane.astype(np.int64) - expected.astype(np.int64)).max() <= 1
+    assert np.mean(plane != expected) < 0.01
+    np.testing.assert_array_equal(padded[:, 70:], padding)  # the padding is untouched
+    change = plane.astype(np.int64) - before.astype(np.int64)
+    assert squared == float(np.sum(change * change))
+
+
+def test_add_tiled_pattern_in_place_keeps_padding_and_clips() -> None:
+    padded = np.full((16, 24), 254, np.uint8)
+    tile = np.full((8, 8), 10.0, np.float32)
+    squared = tiling.add_tiled_pattern_in_place(
+        padded[:, :16], tile, np.ones((2, 2), np.float32), 8, 1.0, 255.0
+    )
+    assert np.all(padded[:, :16] == 255)
+    assert np.all(padded[:, 16:] == 254)
+    assert squared == 16 * 16
+
+
 def test_add_tiled_pattern_clips_to_range() -> None:
     pixels = np.full((16, 16, 3), 254, np.uint8)
     tile = np.full((8, 8), 10.0, np.float32)
