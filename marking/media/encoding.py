@@ -74,6 +74,21 @@ class EncoderSettings:
         if self.container is not None and self.container not in CONTAINERS:
             raise UsageError(f"container must be one of {', '.join(CONTAINERS)}")
 
+    def describe(self) -> str:
+        """The settings in a few words, for reports: "libx264 CRF 18 preset medium"."""
+        rate = f"{self.bitrate} bit/s" if self.bitrate is not None else f"CRF {self.crf}"
+        extra = "".join(f", {name}={value}" for name, value in self.extra_options.items())
+        return f"{self.codec or 'libx264'} {rate} preset {self.preset}{extra}"
+
+
+#: The encoding profiles a user picks by name (``--profile``): the default, and a fast one
+#: that marks 1080p30 in real time or better on two cores (bench/results/video-cost.md) with
+#: the mark surviving every issue-6 attack (bench/results/video-robustness-fast.md).
+PROFILES = {
+    "default": EncoderSettings(),
+    "fast": EncoderSettings(preset="veryfast"),
+}
+
 
 __all__ = [
     "CONTAINERS",
@@ -83,5 +98,6 @@ __all__ = [
     "VP9_CPU_USED",
     "X26X_ENCODERS",
     "X264_PRESETS",
+    "PROFILES",
     "EncoderSettings",
 ]
