@@ -128,17 +128,15 @@ def add_tiled_pattern_in_place(
         tile_row = tile[y % period]
         row = plane[y]
         row_total = 0
-        tx = 0
-        for x in range(width):
-            d = scale * (upper[x] + (lower[x] - upper[x]) * wy) * tile_row[tx]
-            old = row[x]
-            new = int(min(max(np.float32(old) + d, zero), top) + half)
-            change = new - int(old)
-            row_total += change * change
-            row[x] = new
-            tx += 1
-            if tx == period:
-                tx = 0
+        # Period by period, so the inner loop indexes the tile directly (and vectorises).
+        for start in range(0, width, period):
+            for x in range(start, min(start + period, width)):
+                d = scale * (upper[x] + (lower[x] - upper[x]) * wy) * tile_row[x - start]
+                old = row[x]
+                new = int(min(max(np.float32(old) + d, zero), top) + half)
+                change = new - int(old)
+                row_total += change * change
+                row[x] = new
         total += row_total
     return total
 

@@ -94,10 +94,10 @@ __all__ = [
     "CONTAINERS",
     "CONTAINER_NAMES",
     "DEFAULT_CODECS",
+    "PROFILES",
     "SUFFIX_CONTAINERS",
     "VP9_CPU_USED",
     "X26X_ENCODERS",
     "X264_PRESETS",
-    "PROFILES",
     "EncoderSettings",
 ]

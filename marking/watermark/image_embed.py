@@ -18,7 +18,7 @@ import numpy as np
 from marking.errors import InputTooSmallError, UnsupportedInputError
 from marking.kernels.block_dct import block_dct8
 from marking.kernels.luma import luma
-from marking.kernels.masking import CONTRAST_MASKING_EXPONENT, block_std
+from marking.kernels.masking import CONTRAST_MASKING_EXPONENT, block_std, block_std_of_integers
 from marking.kernels.tiling import add_tiled_pattern, add_tiled_pattern_in_place, fold_periodic
 from marking.scheme.keys import Key, as_key
 from marking.scheme.limits import MIN_SIDE
@@ -304,6 +304,10 @@ def add_tile(
     )
 
 
+#: Rows of a video frame read for its perceptual mask: every second one.
+MASK_ROW_STEP = 2
+
+
 def add_tile_in_place(
     plane: np.ndarray, tile: np.ndarray, scale: float, to_8bit: float, value_max: int
 ) -> float:
@@ -314,6 +318,9 @@ def add_tile_in_place(
     returns the sum of the squared changes, in the plane's units (for its PSNR).
     """
     mask_block = _mask_block(tile.shape[0])
-    mask = _mask_from_activity(block_std(plane, mask_block) * np.float32(to_8bit))
+    # Every second row estimates each block's spread well enough (the mask is a gain per
+    # block, normalised over the frame) at half the cost, every frame.
+    activity = block_std_of_integers(plane, mask_block, MASK_ROW_STEP)
+    mask = _mask_from_activity(activity * np.float32(to_8bit))
     gain = float(BASE_AMPLITUDE * scale)
     return float(add_tiled_pattern_in_place(plane, tile, mask, mask_block, gain, float(value_max)))

@@ -51,6 +51,21 @@ def test_block_std_matches_twin(rng: np.random.Generator, shape: tuple, block: i
     np.testing.assert_allclose(masking.block_std(plane, block), expected, atol=1e-3)
 
 
+@pytest.mark.parametrize(("shape", "block"), [((64, 64), 8), ((37, 50), 8), ((100, 9), 16)])
+@pytest.mark.parametrize("row_step", [1, 2])
+@pytest.mark.parametrize(("dtype", "top"), [(np.uint8, 255), (np.uint16, 1023)])
+def test_block_std_of_integers_matches_twin(
+    rng: np.random.Generator, shape: tuple, block: int, row_step: int, dtype: type, top: int
+) -> None:
+    padded = (rng.random((shape[0], shape[1] + 6)) * top).astype(dtype)
+    plane = padded[:, : shape[1]]  # a decoded plane's padded rows
+    expected = naive.block_std_of_integers(plane, block, row_step)
+    found = masking.block_std_of_integers(plane, block, row_step)
+    np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-3)
+    if row_step == 1:
+        np.testing.assert_allclose(found, masking.block_std(plane.astype(np.float32), block))
+
+
 def test_block_std_of_flat_plane_is_zero() -> None:
     assert np.all(masking.block_std(np.full((16, 16), 7.0, np.float32), 8) == 0)
 

@@ -28,6 +28,17 @@ def block_std(plane: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
+def block_std_of_integers(plane: np.ndarray, block: int, row_step: int) -> np.ndarray:
+    rows = -(-plane.shape[0] // block)
+    cols = -(-plane.shape[1] // block)
+    out = np.empty((rows, cols))
+    for r in range(rows):
+        sampled = plane[r * block : (r + 1) * block : row_step].astype(np.float64)
+        for c in range(cols):
+            out[r, c] = sampled[:, c * block : (c + 1) * block].std()
+    return out
+
+
 def _interpolated_mask(mask: np.ndarray, block: int, height: int, width: int) -> np.ndarray:
     def table(count: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = (np.arange(count) + 0.5) / block - 0.5
