@@ -112,6 +112,25 @@ class ClipSpec:
         )
 
 
+#: How our marked files are encoded (``--profile``, ``--match-size``): a name of
+#: :data:`marking.media.encoding.PROFILES`, and whether the marked file is size-matched.
+ENCODING = {"profile": "default", "match_size": False}
+
+
+def encoder_settings() -> Any:
+    from marking.media.encoding import PROFILES
+
+    return PROFILES[ENCODING["profile"]]
+
+
+def encoding_suffix() -> str:
+    """The results' file-name suffix of this run's encoding ("" for the default)."""
+    parts = [] if ENCODING["profile"] == "default" else [str(ENCODING["profile"])]
+    if ENCODING["match_size"]:
+        parts.append("match-size")
+    return "".join(f"-{part}" for part in parts)
+
+
 CLIPS = [
     ClipSpec(f"{kind} {name}", kind, width, height, fps)
     for width, height, fps, name in ((1920, 1080, 30, "1080p30"), (1280, 720, 25, "720p25"))
@@ -326,8 +345,21 @@ def mark_ours(spec: ClipSpec, source: Path, target: Path, payload: bytes) -> Qua
 
     started = time.perf_counter()
     with single_threaded():
-        report = transcode(source, target, process, EncoderSettings())
+        report = transcode(source, target, process, encoder_settings())
     elapsed = time.perf_counter() - started
+    if ENCODING["match_size"]:
+        # The same frames marked (the measures above hold), encoded to the plain size.
+        started = time.perf_counter()
+        file_api().embed_video_file(
+            source,
+            target,
+            key=KEY,
+            payload=payload,
+            settings=encoder_settings(),
+            copy_audio=True,
+            match_size=True,
+        )
+        elapsed = time.perf_counter() - started
     mean, p95, worst, change = delivered.summary()
     fine_mean, _, fine_worst, _ = pattern.summary()
     return QualityRecord(
@@ -753,8 +785,14 @@ def machine_record() -> Machine:
         extra={"FFmpeg (libavcodec)": harness.ffmpeg_version()},
         notes=(
             f"Key `{KEY}`; one random 64-bit payload per clip (seed {PAYLOAD_SEED}); default "
-            "strength; embedding with the default encoder settings (libx264 CRF 18, preset "
-            "medium), Numba on one thread while the encoder runs.",
+            f"strength; embedding with the {ENCODING['profile']} encoding profile "
+            f"({encoder_settings().describe()})"
+            + (
+                ", size-matched to a plain re-encode (`--match-size`)"
+                if ENCODING["match_size"]
+                else ""
+            )
+            + ", Numba on one thread while the encoder runs.",
         ),
     )
 
@@ -1129,9 +1167,9 @@ def write_video_results(
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     if results.quality:
-        path = outdir / "video-robustness.md"
+        path = outdir / f"video-robustness{encoding_suffix()}.md"
         path.write_text(robustness_markdown(results, detection), encoding="utf-8")
-        chart = outdir / "video-robustness.png"
+        chart = outdir / f"video-robustness{encoding_suffix()}.png"
         _robustness_chart(chart, results)
         written += [path, chart]
     if results.timings:
@@ -1161,9 +1199,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--skip-speed", action="store_true", help="robustness only")
     parser.add_argument(
+        "--profile",
+        default="default",
+        help="encoding profile of the marked files (marking.media.encoding.PROFILES); "
+        "a profile other than the default writes video-robustness-PROFILE.md",
+    )
+    parser.add_argument(
+        "--match-size",
+        action="store_true",
+        help="marked files size-matched to a plain re-encode (video-robustness[-PROFILE]"
+        "-match-size.md)",
+    )
+    parser.add_argument(
         "--skip-robustness", action="store_true", help="speed only (rewrites video-speed.*)"
     )
     args = parser.parse_args(argv)
+    ENCODING.update(profile=args.profile, match_size=args.match_size)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.skip_speed and args.skip_robustness:

@@ -164,11 +164,11 @@ def size_table(rows: Sequence[Row]) -> list[str]:
         "| clip | profile | plain MB | marked MB | marked / plain | target |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for row in rows:
-        lines.append(
-            f"| {row.clip.label} | {row.profile} | {_mb(row.plain_bytes)} | "
-            f"{_mb(row.marked_bytes)} | {row.ratio:.2f} | <= 1.15 |"
-        )
+    lines += [
+        f"| {row.clip.label} | {row.profile} | {_mb(row.plain_bytes)} | "
+        f"{_mb(row.marked_bytes)} | {row.ratio:.2f} | <= 1.15 |"
+        for row in rows
+    ]
     return lines
 
 
@@ -265,13 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra={"FFmpeg (libavcodec)": harness.ffmpeg_version()},
     )
     harness.warm_kernels()
-    rows = []
     with harness.work_directory("video-cost-", args.tmpdir) as folder:
         if folder is None:
             return 1
-        for clip in clips:
-            for profile in args.profiles.split(","):
-                rows.append(measure(clip, profile, folder, repeats, not args.no_match))
+        rows = [
+            measure(clip, profile, folder, repeats, not args.no_match)
+            for clip in clips
+            for profile in args.profiles.split(",")
+        ]
     harness.finish_report(
         report(rows, machine, repeats, time.perf_counter() - started), args, started
     )
