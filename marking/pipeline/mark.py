@@ -49,7 +49,8 @@ class MarkConfig:
     ``signing``; ``metadata`` and ``c2pa`` need ``producer``). ``label_level``: the GB 45438
     Label field ("1" AI-generated, "2" possibly, "3" suspected). ``image_style``: the picture
     label's look; ``video_label``: the video label's look and span; ``cue``: the audio cue.
-    ``encoder``: the video encoder; ``copy_audio``: copy a video's sound instead of
+    ``encoder``: the video encoder (its ``match_size`` holds the watermarked video to the bytes
+    of a plain re-encode); ``copy_audio``: copy a video's sound instead of
     watermarking it. ``quality``: JPEG/WebP quality of re-encoded pictures.
     """
 
