@@ -12,12 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from marking.cli import ProgressBar
 from marking.cli.detect import DEFAULT_EVERY as CLI_DEFAULT_EVERY
 from marking.files.video import DEFAULT_EVERY
 from marking.media.video import EncoderSettings, probe_video, transcode
+from marking.schema import record_schema
 from tests.files.test_video_watermark_io import DETECT_FIELDS, EMBED_FIELDS, audio_packets
 from tests.support.commands import assert_one_error_line, run_cli, sha256
 from tests.support.video_clips import clip_path
@@ -242,6 +244,7 @@ def test_embed_match_size_json_and_line(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert set(record) == EMBED_FIELDS
+    jsonschema.validate(record, record_schema("embed"))
     entry = record["match_size"]
     assert 0.95 <= entry["ratio"] <= 1.05
     assert entry["method"] == "two-pass"
