@@ -8,6 +8,7 @@ hidden; ``<random>`` is :func:`tempfile.mkstemp`'s, 8 characters of ``[a-z0-9_]`
 - ``.<name>.<random>.part``: :func:`marking.media.atomic.atomic_write`'s file being written,
   for the output ``<name>``;
 - ``.<stem>.aigc-<random><suffix>``: an intermediate of :func:`marking.pipeline.mark.mark_file`
+  or of size-matched video marking (:mod:`marking.files.video_size`)
   (``<stem>``: the output's name less its suffix);
 - ``.tagged.<random><suffix>``: :func:`marking.tags.tagging.tag_file`'s tagged copy before it
   is signed into place.
@@ -15,6 +16,9 @@ hidden; ``<random>`` is :func:`tempfile.mkstemp`'s, 8 characters of ``[a-z0-9_]`
 An intermediate being written has a ``.part`` of its own
 (``..clip.aigc-k3j4h5g6.mp4.<random>.part``). The writers remove their own, even when
 stopped; :func:`leftovers` finds those of a process killed outright.
+
+Files no output needs beside it (an encoder's two-pass statistics) go in a
+:func:`private_directory` of the system's temporary directory instead.
 """
 
 from __future__ import annotations
