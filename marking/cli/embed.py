@@ -121,8 +121,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "--match-size",
             action="store_true",
             help="encode the marked video to within 5%% of the bytes a plain re-encode with the "
-            "same settings takes (a plain pass first, then the encoder's two-pass mode: about "
-            "3 times the work)",
+            "same settings takes (a plain pass first, then the encoder's two-pass mode: 2 to 3 "
+            "times the time)",
         ),
         video.add_argument(
             "--copy-audio",
