@@ -154,8 +154,8 @@ def embed_video_file(
     markings: list[_Marking] = []
 
     def new_marking(encode_progress: Progress | None) -> ProcessFrame:
-        markings.append(_Marking(payload_bytes, the_key, strength, label, duration))
-        return markings[-1].process(encode_progress, total)
+        markings[:] = [_Marking(payload_bytes, the_key, strength, label, duration)]
+        return markings[0].process(encode_progress, total)
 
     matched = None
     with single_threaded():
@@ -168,7 +168,7 @@ def embed_video_file(
             report = transcode(source, target, new_marking(progress), settings, audio)
     if progress is not None:
         progress(report.frames, report.frames)
-    marking = markings[-1]  # the output's encode
+    marking = markings[0]  # the last encode's (every encode marks alike)
     return _embedding(
         source, target, payload_bytes, info, report, settings, marking, sound.note, matched
     )
