@@ -73,7 +73,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "marking.mark_config": ("marking.pipeline.config",),
     "marking.morse_reader": ("marking.labels.morse_reader", "marking.files.audio"),
     "marking.payload": ("marking.scheme.payload",),
-    "marking.pipeline": ("marking.pipeline.mark",),
+    "marking.pipeline": ("marking.pipeline.mark", "marking.media.atomic"),
     "marking.source_types": ("marking.tags.source_types",),
     "marking.tagging": ("marking.tags.tagging",),
     "marking.test_ca": ("marking.tags.test_ca", "marking.cli.test_ca"),

@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from marking.errors import InputError, InputTooSmallError, UsageError
+from marking.files.video_size import Progress, encode_matching_size, video_bitrate
 from marking.kernels.config import single_threaded
 from marking.labels.video_label import FrameLabeler, VideoLabelSettings
 from marking.media.atomic import StrPath, check_output_path, display_path, file_error
@@ -39,6 +40,7 @@ from marking.media.video import (
     transcode,
     video_duration,
 )
+from marking.media.video_compare import LumaPsnr
 from marking.scheme.keys import Key, as_key
 from marking.scheme.limits import check_strength
 from marking.scheme.results import (
@@ -53,7 +55,7 @@ from marking.scheme.results import (
 )
 
 if TYPE_CHECKING:
-    from marking.media.video import AudioStreamInfo, FrameInfo, TranscodeReport
+    from marking.media.video import AudioStreamInfo, FrameInfo, ProcessFrame, TranscodeReport
 
 
 def frame_labeler(src: StrPath, settings: VideoLabelSettings, info: VideoInfo) -> FrameLabeler:
@@ -68,34 +70,6 @@ def frame_labeler(src: StrPath, settings: VideoLabelSettings, info: VideoInfo) -
 #: by the decoder: about half the decoding on H.264 with B-frames, the same evidence after
 #: heavy compression) and averages every one of them by default.
 DEFAULT_EVERY = 1
-
-#: ``progress(done, total)``: frames done so far and the expected number (None if unknown).
-Progress = Callable[[int, int | None], None]
-
-
-class _LumaPsnr:
-    """Per-frame luma PSNR of the marked planes against the planes before marking."""
-
-    def __init__(self) -> None:
-        self.lowest = math.inf
-        self.total = 0.0
-        self.finite = 0
-
-    def add(self, squared_sum: float, samples: int, max_value: int) -> None:
-        """One frame: the sum of its squared changes over ``samples`` values."""
-        squared = squared_sum / samples
-        if squared <= 0:
-            return  # an unchanged frame (flat black, say): infinite PSNR, left out of the mean
-        psnr = 10 * math.log10(max_value * max_value / squared)
-        self.lowest = min(self.lowest, psnr)
-        self.total += psnr
-        self.finite += 1
-
-    def result(self) -> tuple[float | None, float | None]:
-        """(lowest, mean) over the frames that changed; None when none did."""
-        if not self.finite:
-            return None, None
-        return round(self.lowest, 3), round(self.total / self.finite, 3)
 
 
 class _MarkedSound:
@@ -128,6 +102,7 @@ def embed_video_file(
     copy_audio: bool = False,
     label: VideoLabelSettings | None = None,
     progress: Progress | None = None,
+    match_size: bool = False,
 ) -> VideoEmbedding:
     """Write a watermarked copy of the video ``src`` to ``dst``; ``src`` is never modified.
 
@@ -137,7 +112,9 @@ def embed_video_file(
     audio track carries the audio watermark (same key and payload), re-encoded with its codec
     and bit rate; ``copy_audio`` copies it untouched instead. Other streams are copied. With
     ``label``, the visible label is blended into the frames first, in the same pass.
-    ``progress(done, total)`` is called after every frame.
+    ``progress(done, total)`` is called after every frame. With ``match_size`` (or
+    ``settings.match_size``) the video is encoded to within 5 % of the bytes a plain
+    re-encode with ``settings`` takes (:mod:`marking.files.video_size`; no ``bitrate``).
 
     Returns a :class:`~marking.scheme.results.VideoEmbedding` (read as a dict too): ``input``,
     ``output``, ``kind`` ("video"), ``payload`` (hex),
@@ -147,40 +124,77 @@ def embed_video_file(
     ``audio`` ("watermarked", "copied", "dropped" or "none"), ``audio_stream`` (the
     transcode's account of it), ``audio_note`` (why it was not watermarked, or None),
     ``copied_streams``, ``skipped_streams``, ``notes`` (what changed that a user should know:
-    a stream not copied, 4:4:4 chroma for an odd size), ``label`` (what was labeled, or None)
-    and ``seconds``.
+    a stream not copied, 4:4:4 chroma for an odd size), ``label`` (what was labeled, or None),
+    ``seconds``, ``output_bitrate`` (the output's video stream, bits per second) and
+    ``match_size`` (None, or :func:`~marking.files.video_size.encode_matching_size`'s entry).
 
     Raises :class:`InputError` (missing, empty, corrupt or truncated input, not a video),
     :class:`InputTooSmallError` (frames under 256 px a side), :class:`UnsupportedInputError`
     (container or pixel format not handled), :class:`OutputError` (output is the input,
     directory missing, encoding failed) and :class:`UsageError` (bad payload, strength or
-    encoder settings, an output suffix of another container).
+    encoder settings, ``match_size`` with a bitrate, an output suffix of another container).
     """
     from marking.scheme.limits import MIN_SIDE
     from marking.scheme.payload import parse_payload_option, random_payload
-    from marking.watermark.video import VideoMarker
 
     payload_bytes = random_payload() if payload is None else parse_payload_option(payload)
     strength = check_strength(strength)
     the_key = as_key(key)
     settings = settings or EncoderSettings()
+    if match_size and not settings.match_size:
+        settings = replace(settings, match_size=True)  # a UsageError with a bitrate
     source, target = Path(src), Path(dst)
     check_output_path(target, forbid=[source])
     info = probe_video(source)
     _check_frame_size(source, info, MIN_SIDE, "the watermark needs at least {} px on each side")
-    labeler = None if label is None else frame_labeler(source, label, info)
-    marker = VideoMarker(payload=payload_bytes, key=the_key, strength=strength)
-    psnr = _LumaPsnr()
+    duration = None if label is None else frame_labeler(source, label, info).duration
     sound = _SoundMarking(source, payload_bytes, the_key, strength)
-    process = _frame_marking(marker, labeler, psnr, progress, info.frame_count or None)
+    audio = None if copy_audio else sound
+    total = info.frame_count or None
+    markings: list[_Marking] = []
+
+    def new_marking(encode_progress: Progress | None) -> ProcessFrame:
+        markings[:] = [_Marking(payload_bytes, the_key, strength, label, duration)]
+        return markings[0].process(encode_progress, total)
+
+    matched = None
     with single_threaded():
-        report = transcode(source, target, process, settings, None if copy_audio else sound)
+        if settings.match_size:
+            report, matched = encode_matching_size(
+                source, target, settings, new_marking, audio, progress, total
+            )
+            settings = replace(settings, bitrate=matched["bitrate"], match_size=False)
+        else:
+            report = transcode(source, target, new_marking(progress), settings, audio)
     if progress is not None:
         progress(report.frames, report.frames)
-    label_record = None if labeler is None else labeler.record
+    marking = markings[0]  # the last encode's (every encode marks alike)
     return _embedding(
-        source, target, payload_bytes, info, report, settings, psnr, sound.note, label_record
+        source, target, payload_bytes, info, report, settings, marking, sound.note, matched
     )
+
+
+class _Marking:
+    """What marks the frames of one encode: a fresh marker, the label (if any) and the PSNR
+    of the marking. Every encode of a video marks its frames the same way."""
+
+    def __init__(
+        self,
+        payload: bytes,
+        key: Key,
+        strength: float,
+        label: VideoLabelSettings | None,
+        duration: float | None,
+    ) -> None:
+        from marking.watermark.video import VideoMarker
+
+        self.marker = VideoMarker(payload=payload, key=key, strength=strength)
+        self.labeler = None if label is None else FrameLabeler(label, duration or 0.0)
+        self.psnr = LumaPsnr()
+
+    def process(self, progress: Progress | None, total: int | None) -> ProcessFrame:
+        """The transcode's frame processor for this encode."""
+        return _frame_marking(self.marker, self.labeler, self.psnr, progress, total)
 
 
 def _embedding(
@@ -190,13 +204,14 @@ def _embedding(
     info: VideoInfo,
     report: TranscodeReport,
     settings: EncoderSettings,
-    psnr: _LumaPsnr,
+    marking: _Marking,
     audio_note: str | None,
-    label_record: Callable[[float, int], dict[str, Any]] | None,
+    match_size: dict[str, Any] | None,
 ) -> VideoEmbedding:
     """The record of :func:`embed_video_file` from the transcode's report."""
-    lowest, mean = psnr.result()
+    lowest, mean = marking.psnr.result()
     duration = report.duration_s or info.duration_s
+    labeler = marking.labeler
     return VideoEmbedding(
         input=os.fspath(source),
         output=os.fspath(target),
@@ -219,8 +234,10 @@ def _embedding(
         copied_streams=report.copied_streams,
         skipped_streams=report.skipped_streams,
         notes=report.notes,
-        label=None if label_record is None else label_record(duration, info.rotation),
+        label=None if labeler is None else labeler.record(duration, info.rotation),
         seconds=report.seconds,
+        output_bitrate=video_bitrate(report),
+        match_size=match_size,
     )
 
 
@@ -237,7 +254,7 @@ def _check_frame_size(source: Path, info: VideoInfo, smallest: int, need: str) -
 def _frame_marking(
     marker: Any,
     labeler: FrameLabeler | None,
-    psnr: _LumaPsnr,
+    psnr: LumaPsnr,
     progress: Progress | None,
     total: int | None,
 ) -> Callable[[list[np.ndarray], FrameInfo], None]:
@@ -248,7 +265,7 @@ def _frame_marking(
             labeler(planes, frame)
         luma = planes[0]
         squared = marker.mark_plane(luma, max_value=frame.max_value)
-        psnr.add(squared, luma.size, frame.max_value)
+        psnr.add_squared(squared, luma.size, frame.max_value)
         if progress is not None:
             progress(frame.index + 1, total)
 

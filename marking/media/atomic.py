@@ -11,7 +11,7 @@ import contextlib
 import mmap
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +23,7 @@ from marking.errors import (
     display_path,  # re-exported: callers name paths in errors
 )
 from marking.media.interrupts import check as check_interrupted
-from marking.media.temporaries import open_part
+from marking.media.temporaries import open_part, scratch_name
 
 StrPath = str | os.PathLike[str]
 
@@ -184,16 +184,7 @@ def atomic_write(
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        if mode is None:
-            try:
-                mode = stat.S_IMODE(target.stat().st_mode)
-            except OSError:
-                mode = 0o666 & ~_current_umask()
-        temp_path.chmod(mode)
-        refuse_non_regular_output(target)
-        if interruptible:
-            check_interrupted()  # the last moment an interrupt can keep the output unpublished
-        temp_path.replace(target)  # os.replace: atomic on POSIX
+        _rename_into_place(temp_path, target, mode, interruptible)
     except BaseException as error:
         with contextlib.suppress(OSError):
             temp_path.unlink()
@@ -202,6 +193,66 @@ def atomic_write(
             raise OutputError(f"{shown}: cannot write: {reason}") from error
         raise
     _fsync_directory(target.parent)
+
+
+def _rename_into_place(
+    temporary: Path, target: Path, mode: int | None, interruptible: bool
+) -> None:
+    """Give the finished ``temporary`` the output's permissions and rename it over ``target``
+    (see :func:`atomic_write`); raises :class:`OSError` as the file system does."""
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)
+        except OSError:
+            mode = 0o666 & ~_current_umask()
+    temporary.chmod(mode)
+    refuse_non_regular_output(target)
+    if interruptible:
+        check_interrupted()  # the last moment an interrupt can keep the output unpublished
+    temporary.replace(target)  # os.replace: atomic on POSIX
+
+
+def publish(temporary: StrPath, target: StrPath) -> None:
+    """Put a finished file, written beside ``target`` (a scratch file, say), in its place
+    atomically, as :func:`atomic_write` publishes its own: the output's usual permissions, a
+    target that became a non-regular file refused, nothing published after a stop signal.
+    ``temporary`` is gone afterwards, published or removed; a failure is an
+    :class:`OutputError`."""
+    source, path = Path(temporary), Path(target)
+    try:
+        _rename_into_place(source, path, None, True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            source.unlink()
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error)
+            raise OutputError(f"{display_path(path)}: cannot write: {reason}") from error
+        raise
+    _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def scratch_files(dst: StrPath) -> Iterator[Callable[[str], Path]]:
+    """Hand out hidden intermediate paths beside ``dst`` (``new(suffix)``, named by
+    :func:`~marking.media.temporaries.scratch_name`); remove them all at the end, whatever
+    happens. An error naming one of them names ``dst`` instead (it is gone by the time the
+    message shows)."""
+    target = Path(dst)
+    made: list[Path] = []
+
+    def new(suffix: str) -> Path:
+        path = scratch_name(target, suffix)
+        made.append(path)
+        return path
+
+    try:
+        yield new
+    except MarkingError as error:
+        name_in_error(error, made, target)
+        raise
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
 
 
 def input_file_problem(path: StrPath, what: str = "media") -> str | None:

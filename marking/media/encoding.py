@@ -7,7 +7,9 @@ Imports neither NumPy nor PyAV, so the command line can offer the choices (``--p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import dataclass, field, replace
 
 from marking.errors import UsageError
 
@@ -28,6 +30,8 @@ SUFFIX_CONTAINERS = {
 DEFAULT_CODECS = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "webm": "libvpx-vp9"}
 #: Encoders that take ``crf`` and ``preset`` the x264 way.
 X26X_ENCODERS = ("libx264", "libx265")
+#: Encoders whose two-pass mode works here (their statistics go to a file they name).
+TWO_PASS_ENCODERS = X26X_ENCODERS
 #: x264's speed presets, fastest first (libvpx-vp9 maps them onto its cpu-used knob).
 X264_PRESETS = (
     "ultrafast",
@@ -54,7 +58,10 @@ class EncoderSettings:
     apply to libx264/libx265 (libvpx-vp9 takes ``crf`` and maps the preset to ``cpu-used``);
     ``bitrate`` (bits per second) replaces CRF with a target rate. ``extra_options`` go to the
     encoder as FFmpeg options (for example ``{"tune": "film"}``). ``container`` None keeps the
-    input's container.
+    input's container. ``match_size``: the watermarking encode
+    (:func:`~marking.files.video.embed_video_file`) aims at the bytes a plain re-encode with
+    these settings would take (see :mod:`marking.files.video_size`); it picks the bit rate
+    itself, so it takes no ``bitrate``. Other encodes ignore it.
     """
 
     codec: str | None = None
@@ -63,6 +70,7 @@ class EncoderSettings:
     bitrate: int | None = None
     extra_options: dict[str, str] = field(default_factory=dict)
     container: str | None = None
+    match_size: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
@@ -73,12 +81,41 @@ class EncoderSettings:
             raise UsageError("bitrate must be positive")
         if self.container is not None and self.container not in CONTAINERS:
             raise UsageError(f"container must be one of {', '.join(CONTAINERS)}")
+        if self.match_size and self.bitrate is not None:
+            raise UsageError(
+                "match_size picks the video bit rate itself: give it without a bitrate"
+            )
 
     def describe(self) -> str:
         """The settings in a few words, for reports: "libx264 CRF 18 preset medium"."""
         rate = f"{self.bitrate} bit/s" if self.bitrate is not None else f"CRF {self.crf}"
         extra = "".join(f", {name}={value}" for name, value in self.extra_options.items())
         return f"{self.codec or 'libx264'} {rate} preset {self.preset}{extra}"
+
+
+def two_pass_settings(
+    settings: EncoderSettings, codec: str, number: int, stats: os.PathLike[str], bitrate: int
+) -> EncoderSettings:
+    """``settings`` for pass ``number`` (1 or 2) of ``codec``'s two-pass encode at ``bitrate``
+    (bits per second), its statistics in the file ``stats`` (x264 and x265 add files named
+    after it).
+
+    x264 gets FFmpeg's pass flags and ``stats`` option (its first pass then runs with x264's
+    fast first-pass settings, as its command line does); x265 gets them in ``x265-params``
+    (its ``:`` and ``=`` in the path escaped), after any the settings give.
+    """
+    if codec not in TWO_PASS_ENCODERS:
+        raise UsageError(f"{codec} has no two-pass mode here")
+    options = dict(settings.extra_options)
+    path = os.fspath(stats)
+    if codec == "libx264":
+        options["flags"] = options.get("flags", "") + f"+pass{number}"
+        options["stats"] = path
+    else:
+        escaped = re.sub(r"([\\:=])", r"\\\1", path)
+        given = options.get("x265-params", "log-level=error")
+        options["x265-params"] = f"{given}:pass={number}:stats={escaped}"
+    return replace(settings, bitrate=bitrate, match_size=False, extra_options=options)
 
 
 #: The encoding profiles a user picks by name (``--profile``): the default, and a fast one
@@ -96,8 +133,10 @@ __all__ = [
     "DEFAULT_CODECS",
     "PROFILES",
     "SUFFIX_CONTAINERS",
+    "TWO_PASS_ENCODERS",
     "VP9_CPU_USED",
     "X26X_ENCODERS",
     "X264_PRESETS",
     "EncoderSettings",
+    "two_pass_settings",
 ]

@@ -8,6 +8,7 @@ hidden; ``<random>`` is :func:`tempfile.mkstemp`'s, 8 characters of ``[a-z0-9_]`
 - ``.<name>.<random>.part``: :func:`marking.media.atomic.atomic_write`'s file being written,
   for the output ``<name>``;
 - ``.<stem>.aigc-<random><suffix>``: an intermediate of :func:`marking.pipeline.mark.mark_file`
+  or of size-matched video marking (:mod:`marking.files.video_size`)
   (``<stem>``: the output's name less its suffix);
 - ``.tagged.<random><suffix>``: :func:`marking.tags.tagging.tag_file`'s tagged copy before it
   is signed into place.
@@ -15,6 +16,9 @@ hidden; ``<random>`` is :func:`tempfile.mkstemp`'s, 8 characters of ``[a-z0-9_]`
 An intermediate being written has a ``.part`` of its own
 (``..clip.aigc-k3j4h5g6.mp4.<random>.part``). The writers remove their own, even when
 stopped; :func:`leftovers` finds those of a process killed outright.
+
+Files no output needs beside it (an encoder's two-pass statistics) go in a
+:func:`private_directory` of the system's temporary directory instead.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,6 +65,23 @@ def private_file(directory: Path, prefix: str) -> tuple[int, Path]:
     return descriptor, Path(name)
 
 
+@contextlib.contextmanager
+def private_directory(prefix: str) -> Iterator[Path]:
+    """A new directory only this user can read, in the system's temporary directory (for an
+    encoder's two-pass statistics, say); removed with all it holds at the end, whatever
+    happens (an error, an interrupt). Not beside an output: nothing a batch sweeps."""
+    try:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+    except OSError as error:
+        raise OutputError(
+            f"cannot make a temporary directory: {error.strerror or error}"
+        ) from error
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def part_pattern(target: Path) -> str:
     """A glob pattern matching the ``.part`` files of ``target`` (in its directory)."""
     import glob
@@ -80,8 +102,14 @@ def part_path_of(stream: BinaryIO, target: Path) -> Path:
 
 
 def scratch_name(output: Path, suffix: str) -> Path:
-    """A free name ``.<stem>.aigc-<random><suffix>`` for an intermediate of ``output``."""
-    return _reserve(output.parent, f".{output.stem}{SCRATCH_MARK}", suffix)
+    """A free name ``.<stem>.aigc-<random><suffix>`` for an intermediate of ``output``.
+
+    When ``output`` is itself an intermediate (``.<stem>.aigc-<random><suffix>``), the new
+    name has the same ``<stem>``: it belongs to the same final output, whose clean-up
+    (:func:`leftovers`) then finds it too."""
+    scratch = _SCRATCH.fullmatch(output.name)
+    stem = output.stem if scratch is None else scratch["stem"]
+    return _reserve(output.parent, f".{stem}{SCRATCH_MARK}", suffix)
 
 
 def tagged_name(directory: Path, suffix: str) -> Path:

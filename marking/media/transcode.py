@@ -87,6 +87,7 @@ class TranscodeReport:
     pix_fmt_out: str
     frames: int = 0
     duration_s: float = 0.0
+    video_bytes: int = 0  # the encoded video stream's packets, in bytes
     copied_streams: list[dict[str, Any]] = field(default_factory=list)
     skipped_streams: list[dict[str, Any]] = field(default_factory=list)
     timestamp_fixes: int = 0
@@ -321,6 +322,7 @@ class _Encoder:
             packets = self.video.encode(frame)
         except library.FFmpegError as error:
             raise OutputError(f"{self.codec_name} encoding failed: {first_line(error)}") from error
+        self.report.video_bytes += sum(packet.size for packet in packets)
         self._mux(packets)
 
     def _mux(self, packets: Any) -> None:

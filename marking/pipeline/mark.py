@@ -15,18 +15,17 @@ are removed whatever happens; the output appears atomically or not at all.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from marking.errors import MarkingError, UnsupportedInputError, UsageError
-from marking.media.atomic import check_output_path, display_path, name_in_error, open_regular
-from marking.media.temporaries import SCRATCH_MARK, scratch_name
+from marking.media.atomic import check_output_path, display_path, open_regular, scratch_files
+from marking.media.temporaries import SCRATCH_MARK
 from marking.scheme.limits import check_strength
 from marking.tags.aigc_label import AigcLabel
 from marking.tags.source_types import TRAINED_ALGORITHMIC_MEDIA
@@ -50,7 +49,8 @@ class MarkConfig:
     ``signing``; ``metadata`` and ``c2pa`` need ``producer``). ``label_level``: the GB 45438
     Label field ("1" AI-generated, "2" possibly, "3" suspected). ``image_style``: the picture
     label's look; ``video_label``: the video label's look and span; ``cue``: the audio cue.
-    ``encoder``: the video encoder; ``copy_audio``: copy a video's sound instead of
+    ``encoder``: the video encoder (its ``match_size`` holds the watermarked video to the bytes
+    of a plain re-encode); ``copy_audio``: copy a video's sound instead of
     watermarking it. ``quality``: JPEG/WebP quality of re-encoded pictures.
     """
 
@@ -88,28 +88,6 @@ class MarkConfig:
 
     def ordered_steps(self) -> list[str]:
         return [step for step in STEPS if step in self.steps]
-
-
-@contextlib.contextmanager
-def _scratch(dst: Path) -> Iterator[Any]:
-    """Hand out hidden intermediate paths beside ``dst``; remove them all at the end."""
-    made: list[Path] = []
-
-    def new(suffix: str) -> Path:
-        path = scratch_name(dst, suffix)
-        made.append(path)
-        return path
-
-    try:
-        yield new
-    except MarkingError as error:
-        # A check on an intermediate (an output suffix that does not fit the content) names
-        # the hidden file, which is gone by the time the message shows: name the output.
-        name_in_error(error, made, dst)
-        raise
-    finally:
-        for path in made:
-            path.unlink(missing_ok=True)
 
 
 def content_id(path: StrPath, producer: str) -> str:
@@ -241,7 +219,7 @@ def mark_file(
         run = functools.partial(run, progress=progress)
     timings: dict[str, float] = {}
     details: dict[str, Any] = {}
-    with _scratch(target) as scratch:
+    with scratch_files(target) as scratch:
         media_out = target if not config.steps & {METADATA, C2PA} else scratch(target.suffix)
         current = run(source, media_out, config, key, payload_hex, timings, details)
         if label is not None:

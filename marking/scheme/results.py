@@ -292,6 +292,10 @@ class VideoEmbedding(Record):
     notes: list[str]
     label: dict[str, Any] | None
     seconds: float
+    #: The output's video stream: its packets' bits over its duration, per second.
+    output_bitrate: int | None = None
+    #: Size matching (see marking.files.video_size.encode_matching_size), or None when off.
+    match_size: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

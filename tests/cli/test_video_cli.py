@@ -12,12 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from marking.cli import ProgressBar
 from marking.cli.detect import DEFAULT_EVERY as CLI_DEFAULT_EVERY
 from marking.files.video import DEFAULT_EVERY
-from marking.media.video import probe_video
+from marking.media.video import EncoderSettings, probe_video, transcode
+from marking.schema import record_schema
 from tests.files.test_video_watermark_io import DETECT_FIELDS, EMBED_FIELDS, audio_packets
 from tests.support.commands import assert_one_error_line, run_cli, sha256
 from tests.support.video_clips import clip_path
@@ -221,3 +223,95 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
     bar(1, 2)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+# --- --match-size ------------------------------------------------------------------------------
+
+
+def video_packet_bytes(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(packet.size for packet in container.demux(stream) if packet.size)
+
+
+def test_embed_match_size_json_and_line(tmp_path: Path) -> None:
+    pan = clip_path("pan", width=640, height=360, fps=25, seconds=2.0)
+    out = tmp_path / "matched.mp4"
+    fast = ["--x264-preset", "ultrafast", "--key", KEY]
+    result = run_cli("embed", pan, "-o", out, "--match-size", "--json", *fast)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert set(record) == EMBED_FIELDS
+    jsonschema.validate(record, record_schema("embed"))
+    entry = record["match_size"]
+    assert 0.95 <= entry["ratio"] <= 1.05
+    assert entry["method"] == "two-pass"
+    assert entry["marked_bytes"] == pytest.approx(video_packet_bytes(out), rel=1e-3)
+    assert record["output_bitrate"] == pytest.approx(entry["marked_bytes"] * 8 / 2.0, rel=1e-3)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["matched.mp4"]
+
+    small = clip_path("pan", width=320, height=256, fps=10, seconds=1.0)
+    line = run_cli("embed", small, "-o", tmp_path / "small.mp4", "--match-size", *fast)
+    assert line.returncode == 0, line.stderr
+    assert " size=" in line.stdout
+    assert line.stdout.rstrip().endswith("x plain")
+
+
+def test_match_size_is_for_videos_only(tmp_path: Path) -> None:
+    photo = Path(__file__).resolve().parents[2] / "samples" / "photo-dandelions.jpg"
+    result = run_cli("embed", photo, "-o", tmp_path / "out.jpg", "--match-size")
+    line = assert_one_error_line(result, exit_code=2)
+    assert "--match-size: for video input only" in line
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "message"),
+    [
+        ("[video.encoder]\nbitrate = 2000000\n", ["--match-size"], "--match-size picks the video"),
+        (
+            "[video.encoder]\nbitrate = 2000000\nmatch_size = true\n",
+            [],
+            "[video.encoder]: match_size picks the video bit rate itself",
+        ),
+    ],
+)
+def test_mark_match_size_with_a_bitrate_is_refused(
+    clip: Path, tmp_path: Path, config: str, flags: list[str], message: str
+) -> None:
+    settings = tmp_path / "mark.toml"
+    settings.write_text(config, encoding="utf-8")
+    outdir = tmp_path / "out"
+    result = run_cli(
+        "mark", clip, "-o", outdir, "--config", settings, "--steps", "watermark", *flags
+    )
+    line = assert_one_error_line(result, exit_code=2)
+    assert message in line
+    assert not outdir.exists() or list(outdir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "flags"),
+    [("", ["--match-size"]), ("match_size = true\n", [])],
+    ids=["flag", "config"],
+)
+def test_mark_matches_size_from_the_flag_or_the_config(
+    tmp_path: Path, config: str, flags: list[str]
+) -> None:
+    small = clip_path("pan", width=320, height=256, fps=10, seconds=1.0)
+    settings = tmp_path / "mark.toml"
+    settings.write_text(f'[video.encoder]\npreset = "ultrafast"\n{config}', encoding="utf-8")
+    outdir, report = tmp_path / "out", tmp_path / "report.jsonl"
+    result = run_cli(
+        "mark", small, "-o", outdir, "--config", settings, "--steps", "watermark",
+        "--key", KEY, "--report", report, *flags,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert record["status"] == "marked"
+    assert [path.name for path in outdir.iterdir()] == [small.name]
+    plain = tmp_path / "plain.mp4"  # the plain re-encode, measured here
+    transcode(small, plain, lambda _planes, _info: None, EncoderSettings(preset="ultrafast"))
+    ratio = video_packet_bytes(outdir / small.name) / video_packet_bytes(plain)
+    assert 0.95 <= ratio <= 1.05

@@ -301,6 +301,27 @@ def test_the_sweep_takes_every_temporary_name_the_writers_make(tmp_path: Path) -
     assert all(path.name.startswith(".") for path in ours + theirs)
 
 
+def test_a_scratch_file_of_an_intermediate_is_swept_with_its_output(tmp_path: Path) -> None:
+    """Size-matched marking (match_size) makes its scratch files beside its output, which in
+    a batch may be the pipeline's intermediate: they belong to the batch's output all the
+    same, and only to it."""
+    from marking.media.temporaries import open_part, scratch_name
+
+    out = tmp_path / "out"
+    out.mkdir()
+    intermediate = scratch_name(out / "clip.mp4", ".mp4")
+    nested = touch(scratch_name(intermediate, ".mp4"))
+    descriptor, part = open_part(nested)
+    os.close(descriptor)
+    other = touch(scratch_name(scratch_name(out / "clip2.mp4", ".mp4"), ".mp4"))
+
+    removed = remove_temporaries([Job("clip.mp4", str(out / "clip.mp4"))])
+
+    assert nested.name.startswith(".clip.aigc-")
+    assert sorted(removed) == sorted([nested, part])
+    assert other.exists()
+
+
 def test_temporary_names_are_made_in_one_module_only() -> None:
     """A new kind of temporary file made elsewhere would escape the sweep: every name beside
     an output is made by marking.media.temporaries."""

@@ -164,14 +164,35 @@ def test_c2pa_section_needs_both_files(tmp_path: Path) -> None:
         ("[mark]\nsteps = ['label', 'paint']\n", "unknown step(s) paint"),
         ("[mark]\nlabel_level = 4\n", "label level must be 1, 2 or 3"),
         ("[mark\n", "config"),
+        (
+            "[video.encoder]\nbitrate = 1000\nmatch_size = true\n",
+            "config [video.encoder]: match_size picks the video bit rate itself",
+        ),
     ],
-    ids=["key", "section", "nested key", "cue key", "value", "step", "level", "syntax"],
+    ids=[
+        "key",
+        "section",
+        "nested key",
+        "cue key",
+        "value",
+        "step",
+        "level",
+        "syntax",
+        "match_size with bitrate",
+    ],
 )
 def test_bad_config_is_a_usage_error(text: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         config_from(parse_config(text), producer=PRODUCER)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_match_size_key_reaches_the_encoder_settings() -> None:
+    config = config_from(parse_config("[video.encoder]\nmatch_size = true\n"), producer=PRODUCER)
+    assert config.encoder == EncoderSettings(match_size=True)
+    default = config_from(parse_config(default_config_text()), producer=PRODUCER)
+    assert default.encoder.match_size is False
 
 
 def test_metadata_without_producer_is_refused() -> None:

@@ -43,4 +43,6 @@ VIDEO_EMBEDDING_KEYS = [
     "notes",
     "label",
     "seconds",
+    "output_bitrate",
+    "match_size",
 ]
