@@ -315,3 +315,47 @@ def test_mark_matches_size_from_the_flag_or_the_config(
     transcode(small, plain, lambda _planes, _info: None, EncoderSettings(preset="ultrafast"))
     ratio = video_packet_bytes(outdir / small.name) / video_packet_bytes(plain)
     assert 0.95 <= ratio <= 1.05
+
+
+# --- --profile ---------------------------------------------------------------------------------
+
+
+def x264_options(path: Path) -> str:
+    """The options x264 wrote into the stream (its SEI text: "... options: ... subme=2 ...")."""
+    data = path.read_bytes()
+    start = data.index(b"options: ")
+    return data[start : data.index(b"\0", start)].decode("ascii", "replace")
+
+
+def test_embed_profile_fast_is_preset_veryfast_unless_overridden(tmp_path: Path) -> None:
+    small = clip_path("pan", width=320, height=256, fps=10, seconds=1.0)
+    fast = run_cli("embed", small, "-o", tmp_path / "fast.mp4", "--profile", "fast", "--json")
+    assert fast.returncode == 0, fast.stderr
+    record = json.loads(fast.stdout)
+    assert (record["crf"], record["preset"]) == (18, "veryfast")
+    assert " subme=2 " in x264_options(tmp_path / "fast.mp4")  # what x264's veryfast sets
+    given = ["--profile", "fast", "--x264-preset", "ultrafast", "--crf", "23", "--json"]
+    over = run_cli("embed", small, "-o", tmp_path / "over.mp4", *given)
+    assert over.returncode == 0, over.stderr
+    assert (json.loads(over.stdout)["crf"], json.loads(over.stdout)["preset"]) == (
+        23,
+        "ultrafast",
+    )
+    default = run_cli("embed", small, "-o", tmp_path / "default.mp4", "--json")
+    assert json.loads(default.stdout)["preset"] == "medium"
+    assert " subme=7 " in x264_options(tmp_path / "default.mp4")
+
+
+def test_mark_profile_fast_replaces_the_config_preset(tmp_path: Path) -> None:
+    small = clip_path("pan", width=320, height=256, fps=10, seconds=1.0)
+    settings = tmp_path / "mark.toml"
+    settings.write_text('[video.encoder]\npreset = "slow"\n', encoding="utf-8")
+    outdir = tmp_path / "out"
+    result = run_cli(
+        "mark", small, "-o", outdir, "--config", settings, "--steps", "watermark",
+        "--key", KEY, "--profile", "fast",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert " subme=2 " in x264_options(outdir / small.name)
+    bad = run_cli("mark", small, "-o", tmp_path / "bad", "--profile", "quick")
+    assert bad.returncode == 2
