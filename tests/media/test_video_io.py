@@ -496,6 +496,29 @@ def test_edits_reach_the_output_and_only_their_frame(
     assert max(diffs[1:]) < 2.0
 
 
+def test_frames_are_edited_in_order_on_a_worker_thread(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    """The frame stage runs beside decoding and encoding, yet each frame's edit lands on that
+    frame, once, in order (a frame in the middle whitened shows only there)."""
+    import threading
+
+    seen: list[tuple[int, str]] = []
+
+    def whiten_fifth(planes: list[np.ndarray], info: FrameInfo) -> None:
+        seen.append((info.index, threading.current_thread().name))
+        if info.index == 5:
+            planes[0][:] = 235
+
+    out = tmp_path / "white.mp4"
+    report = transcode(clips["mp4"], out, whiten_fifth, FAST)
+    assert [index for index, _ in seen] == list(range(report.frames))
+    assert all(name != threading.main_thread().name for _, name in seen)
+    diffs = mean_abs_diff(clips["mp4"], out)
+    assert diffs[5] > 50
+    assert max(diffs[:5] + diffs[6:]) < 2.0
+
+
 def test_ten_bit_stays_ten_bit(clips: dict[str, Path], tmp_path: Path) -> None:
     for codec, expected in (("libx264", "h264"), ("libx265", "hevc")):
         out = tmp_path / f"{codec}.mkv"
