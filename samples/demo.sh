@@ -3,7 +3,8 @@
 #   photo:     visible label, invisible watermark, GB 45438 + IPTC metadata and a signed C2PA
 #              manifest; detect and verify it, and a copy re-encoded without its metadata;
 #   recording: watermark (found again blindly), and the Morse "AI" cue;
-#   video:     visible label; label and watermark (frames and sound) in one pass;
+#   video:     visible label; label and watermark (frames and sound) in one pass; the fast
+#              profile held to a plain re-encode's size;
 #   batch:     every sample marked in one parallel batch, then the whole batch verified;
 #   server:    `aigc-mark serve` asked through its HTTP API, as the public would.
 # Each command's JSON record goes to build/demo/json/, its messages to build/demo/logs/. A step
@@ -145,6 +146,13 @@ step video-label "$CLIP_LABELED" -- "$CLIP" -- "$MARK" label "$CLIP" -o "$CLIP_L
 step video-embed "$CLIP_MARKED" -- "$CLIP" -- \
     "$MARK" embed "$CLIP" -o "$CLIP_MARKED" --payload "$PAYLOAD" --label --json
 step video-detect -- "$CLIP" "$CLIP_MARKED" -- "$MARK" detect "$CLIP" "$CLIP_MARKED" --json
+# The fast profile, held to the size of a plain re-encode with the same settings.
+CLIP_SAME_SIZE="$OUT_DIR/video-fast-same-size.mp4"
+step video-same-size "$CLIP_SAME_SIZE" -- "$CLIP" -- \
+    "$MARK" embed "$CLIP" -o "$CLIP_SAME_SIZE" --payload "$PAYLOAD" --profile fast \
+    --match-size --copy-audio --json
+step video-same-size-detect -- "$CLIP_SAME_SIZE" -- \
+    "$MARK" detect "$CLIP_SAME_SIZE" --no-audio --json
 
 # 4. The whole marking of every sample in one parallel batch (label or cue, watermark, GB 45438
 # metadata, signed C2PA); then verify the whole batch. `mark` resumes by itself: an output that
@@ -267,6 +275,15 @@ for kind, name in (("audio", "speech"), ("video", "video")):
     if kind == "video":
         expect(marked.get("found_in") == ["video", "audio"],
                f"the video mark was found only in {marked.get('found_in')}")
+
+same_size = records("video-same-size")[0]
+(same_size_found,) = records("video-same-size-detect")
+ratio = same_size["match_size"]["ratio"]
+rows.append((name_of(same_size_found), "video", f"watermark, fast, {ratio:.2f}x plain bytes",
+             same_size_found["payload"] or "-", found(same_size_found), runs["video-same-size"]))
+expect(0.95 <= ratio <= 1.05, f"the size-matched video is {ratio:.3f}x a plain re-encode")
+expect(same_size_found["detected"] and same_size_found["payload"] == payload,
+       f"payload {payload} not found in {name_of(same_size_found)}")
 
 served = {record.get("input"): record for record in records("serve-verify")}
 for path, want in ((shipped, True), (stripped, True), (photo, False)):
