@@ -103,8 +103,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="JPEG / lossy WebP quality of the output, 1..100 (default: 95; images only)",
     )
     applies_to(("image",), quality)
-    video = parser.add_argument_group("video")
-    video_options = [
+    video_options = _add_video_options(parser.add_argument_group("video"))
+    shown = parser.add_argument_group(
+        "visible label (video, with --label; the options of aigc-mark label, prefixed)"
+    )
+    video_options += add_style_options(shown, prefix="label-")
+    video_options += add_span_options(shown, prefix="label-")
+    applies_to(("video",), *video_options)
+    parser.set_defaults(run=single_file(run))
+    return parser
+
+
+def _add_video_options(video: Any) -> list[Any]:
+    """The encoder and sound options of a video (``video``: their argument group)."""
+    return [
         video.add_argument(
             "--codec", metavar="NAME", help="video encoder (default: libx264; libvpx-vp9 for WebM)"
         ),
@@ -144,14 +156,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "bottom-right, first 2 s) in the same pass, before the watermark",
         ),
     ]
-    shown = parser.add_argument_group(
-        "visible label (video, with --label; the options of aigc-mark label, prefixed)"
-    )
-    video_options += add_style_options(shown, prefix="label-")
-    video_options += add_span_options(shown, prefix="label-")
-    applies_to(("video",), *video_options)
-    parser.set_defaults(run=single_file(run))
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
