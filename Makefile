@@ -102,6 +102,9 @@ bench: $(VENV)/.installed-bench
 	$(VPY) bench/compare_audio.py
 	$(VPY) bench/large_audio.py
 	$(VPY) bench/compare_video.py
+	$(VPY) bench/compare_video.py --profile fast --skip-speed --skip-peer
+	$(VPY) bench/compare_video.py --match-size --skip-speed --skip-peer
+	$(VPY) bench/video_cost.py
 	$(VPY) bench/video_geometry.py
 	$(VPY) bench/large_video.py --minutes 1
 	$(VPY) bench/batch_throughput.py --files 200 --repeats 1 --dask --video-minutes 0.5 \
