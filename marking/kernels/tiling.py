@@ -127,16 +127,23 @@ def add_tiled_pattern_in_place(
         wy = np.float32(row_w[y])
         tile_row = tile[y % period]
         row = plane[y]
+        # The row's delta first, exactly as add_tiled_pattern computes it (the same float32
+        # operations in the same order, so the same rounding: a pixel one step off changes
+        # what an encoder does with the whole clip).
+        delta = np.empty(width, dtype=np.float32)
+        tx = 0
+        for x in range(width):
+            delta[x] = scale * (upper[x] + (lower[x] - upper[x]) * wy) * tile_row[tx]
+            tx += 1
+            if tx == period:
+                tx = 0
         row_total = 0
-        # Period by period, so the inner loop indexes the tile directly (and vectorises).
-        for start in range(0, width, period):
-            for x in range(start, min(start + period, width)):
-                d = scale * (upper[x] + (lower[x] - upper[x]) * wy) * tile_row[x - start]
-                old = row[x]
-                new = int(min(max(np.float32(old) + d, zero), top) + half)
-                change = new - int(old)
-                row_total += change * change
-                row[x] = new
+        for x in range(width):
+            old = row[x]
+            new = int(min(max(np.float32(old) + delta[x], zero), top) + half)
+            change = new - int(old)
+            row_total += change * change
+            row[x] = new
         total += row_total
     return total
 

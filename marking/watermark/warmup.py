@@ -111,15 +111,17 @@ def _warm_sound() -> None:
 
 
 def _warm_video() -> None:
-    """Decoded luma planes (8 bit, and 10 bit in uint16; strided as a decoder gives them)
-    through the plane marker, and a frame given as a picture through the frame marker. The
-    detector only sums planes and then searches a float32 plane as picture detection does."""
+    """Decoded luma planes (8 bit, and 10 bit in uint16; strided as a decoder gives them when
+    its rows are padded, contiguous when they are not) through the plane marker, and a frame
+    given as a picture through the frame marker. The detector only sums planes and then
+    searches a float32 plane as picture detection does."""
     from marking.watermark.video import VideoMarker
 
     rng = np.random.default_rng(2)
     padded = rng.integers(0, 256, (SIDE, SIDE + 32), dtype=np.uint8)
     for rows, max_value in ((padded, 255), (padded.astype(np.uint16) * 4, 1023)):
-        VideoMarker(payload=0).mark_plane(rows[:, :SIDE], max_value=max_value)
+        for plane in (rows[:, :SIDE], np.ascontiguousarray(rows[:, :SIDE])):
+            VideoMarker(payload=0).mark_plane(plane, max_value=max_value)
     VideoMarker(payload=0).mark(np.stack([padded[:, :SIDE]] * 3, axis=2))
 
 
