@@ -134,7 +134,7 @@ def _add_video_options(video: Any) -> list[Any]:
             choices=list(PROFILES),
             default="default",
             help="encoding profile: default (libx264 CRF 18 preset medium) or fast (preset "
-            "veryfast: 1080p30 marked in real time on 2 cores, every robustness attack still "
+            "veryfast: 1080p30 marked at about real time on 2 cores, every robustness attack still "
             "survived); --crf and --x264-preset override it",
         ),
         video.add_argument(

@@ -119,7 +119,8 @@ def two_pass_settings(
 
 
 #: The encoding profiles a user picks by name (``--profile``): the default, and a fast one
-#: that marks 1080p30 in real time or better on two cores (bench/results/video-cost.md) with
+#: that marks 1080p30 at about real time or faster on two cores (0.99-1.64x in
+#: bench/results/video-cost.md) with
 #: the mark surviving every issue-6 attack (bench/results/video-robustness-fast.md).
 PROFILES = {
     "default": EncoderSettings(),
